@@ -1,0 +1,8 @@
+//! forkmail: interactive fork sessions of microVM standby snapshots.
+//!
+//! Data moves one way: [`store`] → [`scan`] → (payloads) → [`fork`] → [`vmm`]
+//! → [`guest`] → ack. The engine emits typed events; the TUI and the CLI are
+//! two renderers of them.
+
+pub mod mailbox;
+pub mod scan;

@@ -1,0 +1,324 @@
+//! Discovery: every fork and resume-network marker in a raw memory file, in
+//! one pass over the file's data extents only.
+//!
+//! Cost is proportional to the data in the file, not its size: holes are
+//! skipped with `SEEK_DATA`/`SEEK_HOLE`. Reads go through `pread` into one
+//! fixed buffer, so memory is bounded by that buffer and a file that shrinks
+//! mid-scan yields an error instead of a `SIGBUS`.
+
+mod extents;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use thiserror::Error;
+
+pub use extents::{Extent, data_extents};
+
+use crate::mailbox::{
+    COMMON_PREFIX, MAILBOX_SIZE, MailboxKind, decode_marker, frame_fits,
+};
+
+/// Default read buffer: large enough to amortise syscalls, small enough to
+/// stay cache friendly.
+pub const DEFAULT_BUFFER_SIZE: usize = 2 << 20;
+
+/// One marker found in a memory file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Marker {
+    /// Fork or resume-network.
+    pub kind: MailboxKind,
+    /// Mailbox name (fork markers); `None` for resume-network.
+    pub name: Option<String>,
+    /// Token as found.
+    pub token: String,
+    /// Byte offset of the first magic byte in the file.
+    pub offset: u64,
+    /// Current seq (non-zero: a payload was published before the snapshot).
+    pub seq: u32,
+    /// Current payload length field.
+    pub payload_len: u32,
+    /// The published payload text when seq is non-zero and it decodes.
+    pub payload: Option<String>,
+    /// The same name (fork) or token (resume-network) occurs more than once.
+    pub duplicate: bool,
+    /// Name and token follow the rules and a frame fits before end of file.
+    pub valid: bool,
+    /// Why the marker is not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Whether the offset is 4 KiB aligned (guests align their buffers).
+    pub page_aligned: bool,
+}
+
+impl Marker {
+    /// The identity used for duplicate detection.
+    fn identity(&self) -> (MailboxKind, &str) {
+        match self.kind {
+            MailboxKind::Fork => (self.kind, self.name.as_deref().unwrap_or("")),
+            MailboxKind::ResumeNetwork => (self.kind, self.token.as_str()),
+        }
+    }
+}
+
+/// Result of scanning one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// The file scanned.
+    pub path: PathBuf,
+    /// Apparent size in bytes.
+    pub file_size: u64,
+    /// Bytes of data actually read (sum of data extents).
+    pub data_bytes: u64,
+    /// Number of data extents.
+    pub extents: usize,
+    /// Markers in file order.
+    pub markers: Vec<Marker>,
+    /// Wall time of the scan.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl ScanReport {
+    /// Fork markers named `name`.
+    pub fn fork_markers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Marker> + 'a {
+        self.markers
+            .iter()
+            .filter(move |m| m.kind == MailboxKind::Fork && m.name.as_deref() == Some(name))
+    }
+}
+
+/// Progress of a running scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanProgress {
+    /// Data bytes read so far.
+    pub done: u64,
+    /// Data bytes in the file.
+    pub total: u64,
+}
+
+/// Knobs of a scan.
+pub struct ScanOptions<'a> {
+    /// Read buffer size in bytes.
+    pub buffer_size: usize,
+    /// Set to abort the scan.
+    pub cancel: Option<&'a AtomicBool>,
+    /// Called after each buffer.
+    pub progress: Option<&'a (dyn Fn(ScanProgress) + Sync)>,
+}
+
+impl Default for ScanOptions<'_> {
+    fn default() -> Self {
+        ScanOptions {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            cancel: None,
+            progress: None,
+        }
+    }
+}
+
+/// Why a scan failed.
+#[derive(Debug, Error)]
+pub enum ScanError {
+    /// The file could not be opened or inspected.
+    #[error("memory file {path}: cannot open: {source}")]
+    Open {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A read failed.
+    #[error("memory file {path}: read failed at offset {offset:#x}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Where.
+        offset: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file got shorter while it was being scanned.
+    #[error("memory file {path}: shrank during the scan (expected data up to offset {expected:#x}, file ended at {got:#x})")]
+    Shrank {
+        /// File.
+        path: PathBuf,
+        /// Offset that should have been readable.
+        expected: u64,
+        /// Where the data ended.
+        got: u64,
+    },
+    /// The cancel flag was set.
+    #[error("scan cancelled")]
+    Cancelled,
+}
+
+/// Scan the memory file at `path` for every marker, in one pass over its data.
+pub fn scan_file(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
+    let started = Instant::now();
+    let open_err = |source| ScanError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    if !meta.is_file() {
+        return Err(open_err(std::io::Error::other("not a regular file")));
+    }
+    let size = meta.len();
+    let extents = data_extents(&file, size).map_err(open_err)?;
+    let total: u64 = extents.iter().map(Extent::len).sum();
+
+    let hits = find_prefix_hits(&file, path, &extents, total, opts)?;
+    let mut markers = Vec::new();
+    for offset in hits {
+        if let Some(m) = decode_at(&file, path, offset, size)? {
+            markers.push(m);
+        }
+    }
+    flag_duplicates(&mut markers);
+    Ok(ScanReport {
+        path: path.to_path_buf(),
+        file_size: size,
+        data_bytes: total,
+        extents: extents.len(),
+        markers,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Offsets of every `HYPEMAN_` in the data extents. Consecutive buffers
+/// overlap by the prefix length minus one, so a prefix straddling a buffer
+/// boundary is found exactly once.
+fn find_prefix_hits(
+    file: &File,
+    path: &Path,
+    extents: &[Extent],
+    total: u64,
+    opts: &ScanOptions,
+) -> Result<Vec<u64>, ScanError> {
+    let finder = memchr::memmem::Finder::new(COMMON_PREFIX);
+    let overlap = COMMON_PREFIX.len() as u64 - 1;
+    let buf_size = opts.buffer_size.max(2 * COMMON_PREFIX.len());
+    let mut buf = vec![0u8; buf_size];
+    let mut hits = Vec::new();
+    let mut done: u64 = 0;
+    for ext in extents {
+        let mut pos = ext.start;
+        while pos < ext.end {
+            if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(ScanError::Cancelled);
+            }
+            let n = (ext.end - pos).min(buf_size as u64) as usize;
+            read_full(file, path, &mut buf[..n], pos)?;
+            hits.extend(finder.find_iter(&buf[..n]).map(|h| pos + h as u64));
+            let end = pos + n as u64;
+            done += if end >= ext.end { end - pos } else { end - overlap - pos };
+            if let Some(progress) = opts.progress {
+                progress(ScanProgress {
+                    done: done.min(total),
+                    total,
+                });
+            }
+            if end >= ext.end {
+                break;
+            }
+            pos = end - overlap;
+        }
+    }
+    Ok(hits)
+}
+
+fn read_full(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<(), ScanError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => {
+                return Err(ScanError::Shrank {
+                    path: path.to_path_buf(),
+                    expected: offset + buf.len() as u64,
+                    got: offset + got as u64,
+                });
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(ScanError::Read {
+                    path: path.to_path_buf(),
+                    offset: offset + got as u64,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Read up to one mailbox at `offset` (less near end of file) and decode it.
+fn decode_at(file: &File, path: &Path, offset: u64, size: u64) -> Result<Option<Marker>, ScanError> {
+    let want = (size.saturating_sub(offset)).min(MAILBOX_SIZE as u64) as usize;
+    let mut page = vec![0u8; want];
+    read_full(file, path, &mut page, offset)?;
+    let Some(decoded) = decode_marker(&page) else {
+        return Ok(None);
+    };
+    let kind = decoded.kind;
+    let word = |at: u64| -> u32 {
+        let at = at as usize;
+        page.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0)
+    };
+    let seq = word(kind.seq_offset());
+    let payload_len = word(kind.len_offset());
+    let mut problem = decoded.problem.clone();
+    if problem.is_none() && !frame_fits(kind, offset, 0, size) {
+        problem = Some(format!(
+            "marker is {} bytes before end of file: no room for a frame",
+            size - offset
+        ));
+    }
+    let payload = if seq != 0 && (payload_len as usize) <= kind.max_payload() {
+        let start = kind.payload_offset() as usize;
+        page.get(start..start + payload_len as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    Ok(Some(Marker {
+        kind,
+        name: decoded.name,
+        token: decoded.token,
+        offset,
+        seq,
+        payload_len,
+        payload,
+        duplicate: false,
+        valid: problem.is_none(),
+        problem,
+        page_aligned: offset % MAILBOX_SIZE as u64 == 0,
+    }))
+}
+
+/// Flag every marker whose identity (fork name, resume-network token) occurs
+/// more than once. Hypeman patched the first match; forkmail refuses to guess.
+fn flag_duplicates(markers: &mut [Marker]) {
+    let mut counts: HashMap<(MailboxKind, String), usize> = HashMap::new();
+    for m in markers.iter() {
+        let (k, id) = m.identity();
+        *counts.entry((k, id.to_string())).or_default() += 1;
+    }
+    for m in markers.iter_mut() {
+        let (k, id) = m.identity();
+        m.duplicate = counts.get(&(k, id.to_string())).copied().unwrap_or(0) > 1;
+    }
+}
+
+#[cfg(test)]
+mod tests;
