@@ -6,3 +6,9 @@
 
 pub mod mailbox;
 pub mod scan;
+pub mod fork;
+pub mod guest;
+pub mod store;
+pub mod template;
+pub mod vmm;
+pub mod cli;

@@ -1,0 +1,148 @@
+//! Command-line arguments (clap). Names here are a public interface: tests
+//! outside the project rely on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// forkmail: interactive fork sessions of microVM standby snapshots.
+///
+/// Without a subcommand, opens the terminal UI on the store.
+#[derive(Debug, Parser)]
+#[command(name = "forkmail", version, about, long_about = None, after_help = after_help())]
+pub struct Cli {
+    /// Store directory (default: $FORKMAIL_STORE, else $XDG_DATA_HOME/forkmail).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Subcommand; none opens the TUI.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+fn after_help() -> String {
+    let log = crate::cli::log_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(no state directory)".into());
+    format!("Logs: {log}\nRun `forkmail demo` to try it on a built-in demo store.")
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List standby snapshots in the store.
+    Snapshots {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every mailbox marker in a snapshot (store name, directory or raw memory file).
+    Markers {
+        /// Snapshot name, snapshot directory, or memory file.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create templates (standby snapshots).
+    Template {
+        /// What to do.
+        #[command(subcommand)]
+        action: TemplateAction,
+    },
+    /// Fork a snapshot: copy, preflight, patch, restore, wait for acks.
+    Fork(ForkArgs),
+    /// List forks and whether they run.
+    Forks {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running fork (it stays on disk).
+    Stop {
+        /// Fork name.
+        fork: String,
+    },
+    /// Remove a fork (stopping it first if it runs).
+    Rm {
+        /// Fork name.
+        fork: String,
+    },
+    /// Create the demo store (if missing) and open the TUI on it.
+    Demo {
+        /// Only create the demo store and print what it holds.
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Show where forkmail keeps its store, logs and drafts.
+    Paths {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `template` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TemplateAction {
+    /// Create a standby snapshot with armed mailboxes.
+    Create(TemplateCreateArgs),
+}
+
+/// Arguments of `template create`.
+#[derive(Debug, Args)]
+pub struct TemplateCreateArgs {
+    /// Snapshot name (lowercase letters, digits, '-').
+    pub name: String,
+    /// Mailbox to arm, NAME or NAME:TOKEN (token generated when omitted). Repeatable.
+    #[arg(long = "mailbox", value_name = "NAME[:TOKEN]")]
+    pub mailboxes: Vec<String>,
+    /// Guest memory size (e.g. 1G, 512M).
+    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    pub memory: String,
+    /// Also arm a resume-network mailbox with this token.
+    #[arg(long, value_name = "TOKEN")]
+    pub resume_network_token: Option<String>,
+    /// Make the simulated guest misbehave for a mailbox: NAME=no-ack|slow:MS|bad-ack.
+    #[arg(long = "guest-fault", value_name = "NAME=KIND")]
+    pub guest_faults: Vec<String>,
+    /// Leave a stray second copy of a mailbox's marker (duplicate marker QA).
+    #[arg(long = "stray-copy", value_name = "NAME")]
+    pub stray_copies: Vec<String>,
+    /// Share of guest pages holding data, in percent.
+    #[arg(long, default_value_t = 3.0, value_name = "PERCENT")]
+    pub data_percent: f64,
+    /// VMM of the template.
+    #[arg(long, default_value = "sim", value_parser = ["sim", "qemu"])]
+    pub vmm: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `fork`.
+#[derive(Debug, Args)]
+pub struct ForkArgs {
+    /// Source snapshot name.
+    pub snapshot: String,
+    /// Fork name (default: <snapshot>-<random>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Payload for a mailbox: NAME=JSON or NAME=@FILE. Repeatable.
+    #[arg(long = "payload", value_name = "NAME=JSON|NAME=@FILE")]
+    pub payloads: Vec<String>,
+    /// Wait for the guest's ack for a mailbox, with an optional timeout in ms (default 5000, max 30000).
+    #[arg(long = "ack", value_name = "NAME[=TIMEOUT_MS]")]
+    pub acks: Vec<String>,
+    /// Token for a mailbox (default: the one discovery finds).
+    #[arg(long = "token", value_name = "NAME=TOKEN")]
+    pub tokens: Vec<String>,
+    /// Stop after patch: keep the patched fork on disk, do not start it.
+    #[arg(long)]
+    pub no_restore: bool,
+    /// Map the template privately and patch the paused guest (qemu only).
+    #[arg(long)]
+    pub zero_copy: bool,
+    /// Print one JSON object per event line.
+    #[arg(long)]
+    pub json: bool,
+}

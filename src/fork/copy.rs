@@ -1,0 +1,192 @@
+//! Copying a memory file for a fork: reflink (`FICLONE`) where the
+//! filesystem can, else a sparse copy of data extents with `copy_file_range`.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::scan::{Extent, data_extents};
+
+/// How the copy was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMethod {
+    /// Shared extents, copy-on-write (XFS, btrfs).
+    Reflink,
+    /// Data extents copied, holes kept.
+    Sparse,
+}
+
+impl CopyMethod {
+    /// Label for events.
+    pub fn label(self) -> &'static str {
+        match self {
+            CopyMethod::Reflink => "reflink",
+            CopyMethod::Sparse => "sparse copy",
+        }
+    }
+}
+
+/// Result of a copy.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyStats {
+    /// Method used.
+    pub method: CopyMethod,
+    /// Data bytes copied (or shared).
+    pub data_bytes: u64,
+    /// Apparent size.
+    pub size: u64,
+}
+
+/// Bytes copied per `copy_file_range` call: small enough for smooth progress.
+const CHUNK: u64 = 16 << 20;
+
+/// Copy `src` to a new file `dst` (must not exist). `progress(done, total)`
+/// is called as data bytes are copied. Honors `cancel`.
+pub fn copy_memory(
+    src: &Path,
+    dst: &Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> io::Result<CopyStats> {
+    let input = File::open(src)?;
+    let size = input.metadata()?.len();
+    let output = File::options().write(true).create_new(true).open(dst)?;
+    if try_reflink(&input, &output) {
+        progress(size, size);
+        return Ok(CopyStats {
+            method: CopyMethod::Reflink,
+            data_bytes: size,
+            size,
+        });
+    }
+    output.set_len(size)?;
+    let extents = data_extents(&input, size)?;
+    let total: u64 = extents.iter().map(Extent::len).sum();
+    let mut done = 0u64;
+    progress(0, total);
+    for ext in &extents {
+        let mut pos = ext.start;
+        while pos < ext.end {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            }
+            let want = (ext.end - pos).min(CHUNK);
+            let n = copy_range(&input, &output, pos, want)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("source shrank during the copy (at offset {pos:#x})"),
+                ));
+            }
+            pos += n;
+            done += n;
+            progress(done, total);
+        }
+    }
+    output.sync_data()?;
+    Ok(CopyStats {
+        method: CopyMethod::Sparse,
+        data_bytes: total,
+        size,
+    })
+}
+
+fn try_reflink(input: &File, output: &File) -> bool {
+    // SAFETY: FICLONE takes the source fd as its argument; both fds are valid.
+    unsafe { libc::ioctl(output.as_raw_fd(), libc::FICLONE, input.as_raw_fd()) == 0 }
+}
+
+/// Whether files in `dir` can be reflinked (probes with two temp files).
+pub fn reflink_supported(dir: &Path) -> io::Result<bool> {
+    let a = tempfile_in(dir, ".reflink-probe-a")?;
+    let b = tempfile_in(dir, ".reflink-probe-b")?;
+    let res = {
+        let fa = File::options().read(true).write(true).open(&a)?;
+        std::os::unix::fs::FileExt::write_all_at(&fa, &[1u8; 4096], 0)?;
+        let fb = File::options().write(true).open(&b)?;
+        try_reflink(&fa, &fb)
+    };
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+    Ok(res)
+}
+
+fn tempfile_in(dir: &Path, name: &str) -> io::Result<std::path::PathBuf> {
+    let p = dir.join(format!("{name}-{}", std::process::id()));
+    File::create(&p)?;
+    Ok(p)
+}
+
+/// Copy `len` bytes at `offset` with `copy_file_range`, falling back to
+/// pread/pwrite where the kernel refuses (e.g. across filesystems on old kernels).
+fn copy_range(input: &File, output: &File, offset: u64, len: u64) -> io::Result<u64> {
+    let mut off_in = offset as libc::loff_t;
+    let mut off_out = offset as libc::loff_t;
+    // SAFETY: valid fds and pointers to local offsets.
+    let n = unsafe {
+        libc::copy_file_range(
+            input.as_raw_fd(),
+            &mut off_in,
+            output.as_raw_fd(),
+            &mut off_out,
+            len as usize,
+            0,
+        )
+    };
+    if n >= 0 {
+        return Ok(n as u64);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; len.min(CHUNK) as usize];
+            let n = input.read_at(&mut buf, offset)?;
+            output.write_all_at(&buf[..n], offset)?;
+            Ok(n as u64)
+        }
+        _ => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+
+    #[test]
+    fn sparse_copy_keeps_holes_and_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        let f = File::create(&src).unwrap();
+        f.set_len(256 << 20).unwrap();
+        f.write_all_at(&[7u8; 8192], 100 << 20).unwrap();
+        f.write_all_at(b"tail", (256 << 20) - 4).unwrap();
+        let dst = d.path().join("dst");
+        let mut calls = 0;
+        let stats = copy_memory(&src, &dst, &AtomicBool::new(false), &mut |_, _| calls += 1).unwrap();
+        assert!(calls >= 2);
+        assert_eq!(std::fs::metadata(&dst).unwrap().len(), 256 << 20);
+        assert!(std::fs::metadata(&dst).unwrap().blocks() * 512 < 4 << 20);
+        assert!(stats.data_bytes < 4 << 20);
+        let out = File::open(&dst).unwrap();
+        let mut b = [0u8; 4];
+        out.read_exact_at(&mut b, (256 << 20) - 4).unwrap();
+        assert_eq!(&b, b"tail");
+        out.read_exact_at(&mut b, 100 << 20).unwrap();
+        assert_eq!(b, [7; 4]);
+    }
+
+    #[test]
+    fn copy_refuses_to_overwrite() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::write(&src, b"x").unwrap();
+        let dst = d.path().join("dst");
+        std::fs::write(&dst, b"keep").unwrap();
+        assert!(copy_memory(&src, &dst, &AtomicBool::new(false), &mut |_, _| {}).is_err());
+        assert_eq!(std::fs::read(&dst).unwrap(), b"keep");
+    }
+}

@@ -1,0 +1,74 @@
+//! The fork session engine: `validate → copy → preflight → patch → restore →
+//! ack → done`, or `rollback → failed` on any error. It emits typed
+//! [`SessionEvent`]s and never draws or prints.
+
+mod ack;
+mod copy;
+mod event;
+mod plan;
+mod session;
+
+use std::sync::Arc;
+
+pub use ack::{AckOutcome, AckWaiter};
+pub use copy::{CopyMethod, CopyStats, copy_memory, reflink_supported};
+pub use event::{SessionEvent, Stage, Status};
+pub use plan::{PlannedMailbox, resolve_mailboxes};
+pub use session::{ForkOutcome, run_session};
+
+use crate::scan::ScanReport;
+
+/// One mailbox the caller wants written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSpec {
+    /// Mailbox name.
+    pub name: String,
+    /// Token; looked up by discovery when `None`.
+    pub token: Option<String>,
+    /// JSON payload text.
+    pub payload: Option<String>,
+    /// Wait for the guest's ack.
+    pub wait_for_ack: bool,
+    /// Ack deadline (None/0 = 5000 ms).
+    pub ack_timeout_ms: Option<i64>,
+}
+
+/// A fork request.
+#[derive(Debug, Clone)]
+pub struct ForkRequest {
+    /// Source snapshot name.
+    pub snapshot: String,
+    /// Fork name; generated from the snapshot name when `None`.
+    pub fork_name: Option<String>,
+    /// Mailboxes to write.
+    pub mailboxes: Vec<MailboxSpec>,
+    /// Restore the fork (false: stop after patch, keep it for inspection).
+    pub restore: bool,
+    /// Map the template privately and patch the paused guest (qemu only).
+    pub zero_copy: bool,
+    /// Discovery already done on the source (e.g. the TUI's cached scan).
+    /// Offsets from it are re-verified in the fork before any write.
+    pub discovery: Option<Arc<ScanReport>>,
+}
+
+impl ForkRequest {
+    /// A request for `snapshot` with defaults (restore, copy mode).
+    pub fn new(snapshot: &str) -> ForkRequest {
+        ForkRequest {
+            snapshot: snapshot.into(),
+            fork_name: None,
+            mailboxes: Vec::new(),
+            restore: true,
+            zero_copy: false,
+            discovery: None,
+        }
+    }
+}
+
+/// A generated fork name: `<snapshot>-<6 hex>`, within the 63-char limit.
+pub fn generate_fork_name(snapshot: &str) -> String {
+    let suffix: u32 = rand::random::<u32>() & 0xff_ffff;
+    let base: String = snapshot.chars().take(63 - 7).collect();
+    let base = base.trim_end_matches('-');
+    format!("{base}-{suffix:06x}")
+}

@@ -1,0 +1,174 @@
+//! The reference guest: arm mailboxes, wait for seq, read the payload, apply
+//! it, ack, reset seq. The simulator's guest process and the agent inside a
+//! real VM run this same consumer.
+
+mod page;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use page::MailboxPage;
+
+use crate::mailbox::{MailboxKind, format_ack, runtime_magic};
+
+/// How a simulated guest misbehaves for one mailbox (QA of failure paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "ms")]
+pub enum GuestFault {
+    /// Consume the payload but never ack.
+    NoAck,
+    /// Wait this many milliseconds before acking.
+    Slow(u64),
+    /// Send acks that must not count (wrong mailbox, free text).
+    BadAck,
+}
+
+impl std::str::FromStr for GuestFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "no-ack" => Ok(GuestFault::NoAck),
+            "bad-ack" => Ok(GuestFault::BadAck),
+            _ => match s.strip_prefix("slow:") {
+                Some(ms) => ms
+                    .parse()
+                    .map(GuestFault::Slow)
+                    .map_err(|_| format!("slow:MS needs milliseconds, got {ms:?}")),
+                None => Err(format!(
+                    "unknown guest fault {s:?} (expected no-ack, slow:MS or bad-ack)"
+                )),
+            },
+        }
+    }
+}
+
+/// One mailbox the guest armed.
+pub struct ArmedMailbox {
+    /// Fork or resume-network.
+    pub kind: MailboxKind,
+    /// Name (fork) or token (resume-network), for logs and acks.
+    pub name: String,
+    /// The buffer.
+    pub page: MailboxPage,
+    /// Injected misbehaviour, if any.
+    pub fault: Option<GuestFault>,
+}
+
+/// Write the marker for `name`/`token` into `page`, building the magic at run
+/// time so the full marker bytes exist only in the mailbox page.
+pub fn arm_fork_mailbox(page: &MailboxPage, name: &str, token: &str) {
+    let mut marker = runtime_magic(MailboxKind::Fork);
+    marker.extend_from_slice(name.as_bytes());
+    marker.push(0);
+    marker.extend_from_slice(token.as_bytes());
+    page.write(0, &marker);
+    page.clear_seq(MailboxKind::Fork);
+}
+
+/// Settings of the consumer loop.
+pub struct ConsumerConfig {
+    /// Where acks go: 127.0.0.1 in the simulator, the default gateway in a VM.
+    pub ack_host: IpAddr,
+    /// How often seq is polled.
+    pub poll_interval: Duration,
+    /// Directory to write each applied payload to as `<name>.json`.
+    pub apply_dir: Option<PathBuf>,
+}
+
+/// Poll every mailbox until `stop` is set; consume each published payload.
+/// Log lines go to `log`: `forkmail-guest: mailbox=<name> payload=<json>`.
+pub fn run_consumer(
+    mailboxes: &[ArmedMailbox],
+    cfg: &ConsumerConfig,
+    log: &mut dyn Write,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let socket = UdpSocket::bind(match cfg.ack_host {
+        IpAddr::V4(_) => "0.0.0.0:0",
+        IpAddr::V6(_) => "[::]:0",
+    })?;
+    let mut consumed: HashMap<String, u64> = HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        for mb in mailboxes {
+            if mb.page.seq(mb.kind) == 0 {
+                continue;
+            }
+            consume_one(mb, cfg, &socket, log)?;
+            *consumed.entry(mb.name.clone()).or_default() += 1;
+        }
+        std::thread::sleep(cfg.poll_interval);
+    }
+    Ok(())
+}
+
+fn consume_one(
+    mb: &ArmedMailbox,
+    cfg: &ConsumerConfig,
+    socket: &UdpSocket,
+    log: &mut dyn Write,
+) -> std::io::Result<()> {
+    let kind = mb.kind;
+    let len = mb.page.read_u32(kind.len_offset()) as usize;
+    if len > kind.max_payload() {
+        writeln!(
+            log,
+            "forkmail-guest: mailbox={} error=length {len} exceeds {}",
+            mb.name,
+            kind.max_payload()
+        )?;
+        mb.page.clear_seq(kind);
+        return log.flush();
+    }
+    let mut buf = vec![0u8; len];
+    mb.page.read(kind.payload_offset() as usize, &mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    writeln!(log, "forkmail-guest: mailbox={} payload={}", mb.name, text)?;
+    log.flush()?;
+    if let Some(dir) = &cfg.apply_dir {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = std::fs::write(dir.join(format!("{}.json", mb.name)), &buf);
+    }
+    let ack_port = serde_json::from_slice::<serde_json::Value>(&buf)
+        .ok()
+        .and_then(|v| v.get("ack_port").and_then(|p| p.as_u64()))
+        .and_then(|p| u16::try_from(p).ok());
+    // Reset seq before acking: once the host hears the ack, the frame is free.
+    mb.page.clear_seq(kind);
+    if let Some(port) = ack_port {
+        let to = SocketAddr::new(cfg.ack_host, port);
+        match mb.fault {
+            Some(GuestFault::NoAck) => {
+                writeln!(log, "forkmail-guest: mailbox={} fault=no-ack (not acking)", mb.name)?;
+            }
+            Some(GuestFault::BadAck) => {
+                for bad in [
+                    format!("stage=applied mailbox={}x", mb.name),
+                    format!("hello stage=applied mailbox={}", mb.name),
+                    format!("stage=received mailbox={}", mb.name),
+                ] {
+                    socket.send_to(bad.as_bytes(), to)?;
+                }
+                writeln!(log, "forkmail-guest: mailbox={} fault=bad-ack sent to {to}", mb.name)?;
+            }
+            Some(GuestFault::Slow(ms)) => {
+                writeln!(log, "forkmail-guest: mailbox={} fault=slow waiting {ms} ms", mb.name)?;
+                log.flush()?;
+                std::thread::sleep(Duration::from_millis(ms));
+                socket.send_to(format_ack(&mb.name).as_bytes(), to)?;
+                writeln!(log, "forkmail-guest: mailbox={} ack sent to {to}", mb.name)?;
+            }
+            None => {
+                socket.send_to(format_ack(&mb.name).as_bytes(), to)?;
+                writeln!(log, "forkmail-guest: mailbox={} ack sent to {to}", mb.name)?;
+            }
+        }
+        log.flush()?;
+    }
+    Ok(())
+}

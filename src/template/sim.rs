@@ -1,0 +1,253 @@
+//! The simulator's template generator: a sparse memory file that looks like
+//! a used guest (scattered data extents), with mailboxes armed at
+//! page-aligned offsets exactly as a guest arms them, and a `state` file
+//! telling the simulated guest what it armed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, RngCore, SeedableRng};
+
+use crate::guest::GuestFault;
+use crate::mailbox::{
+    MAILBOX_SIZE, RESUME_NETWORK_MAX_TOKEN_LEN, encode_fork_marker, encode_resume_network_marker,
+    name_is_valid, token_problem,
+};
+use crate::store::{
+    MEMORY_FILE, SNAPSHOT_META, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, StoreError,
+    ValidName, VmmKind, now_rfc3339, write_json_atomic,
+};
+use crate::vmm::sim::{SimMailbox, SimResumeNetwork, SimState};
+
+/// Most mailboxes one simulated guest arms.
+pub const MAX_TEMPLATE_MAILBOXES: usize = 64;
+const PAGE: u64 = 4096;
+
+/// What to put in a simulated template.
+#[derive(Debug, Clone)]
+pub struct SimTemplateSpec {
+    /// Snapshot name.
+    pub name: String,
+    /// Apparent size of the memory file.
+    pub memory_size: u64,
+    /// Mailboxes to arm: name and token (generated when `None`).
+    pub mailboxes: Vec<(String, Option<String>)>,
+    /// Arm a resume-network mailbox with this token.
+    pub resume_network_token: Option<String>,
+    /// Misbehaviour per mailbox name.
+    pub faults: BTreeMap<String, GuestFault>,
+    /// Names whose marker also appears a second time (a stray copy in RAM).
+    pub stray_copies: Vec<String>,
+    /// Share of pages that hold data, in percent.
+    pub data_percent: f64,
+    /// Seed for the layout (random when `None`).
+    pub seed: Option<u64>,
+}
+
+impl SimTemplateSpec {
+    /// A spec with defaults: 1 GiB, 3 % data.
+    pub fn new(name: &str) -> SimTemplateSpec {
+        SimTemplateSpec {
+            name: name.into(),
+            memory_size: 1 << 30,
+            mailboxes: Vec::new(),
+            resume_network_token: None,
+            faults: BTreeMap::new(),
+            stray_copies: Vec::new(),
+            data_percent: 3.0,
+            seed: None,
+        }
+    }
+}
+
+/// Why a template cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// Store problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// I/O with the path.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A random token: 32 hex characters.
+pub fn generate_token(rng: &mut impl RngCore) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn check(spec: &SimTemplateSpec) -> Result<(), TemplateError> {
+    let bad = |m: String| Err(TemplateError::Invalid(m));
+    if spec.mailboxes.len() > MAX_TEMPLATE_MAILBOXES {
+        return bad(format!(
+            "{} mailboxes: a simulated guest arms at most {MAX_TEMPLATE_MAILBOXES}",
+            spec.mailboxes.len()
+        ));
+    }
+    if spec.memory_size < 16 << 20 {
+        return bad("memory must be at least 16 MiB".into());
+    }
+    let mut seen = BTreeSet::new();
+    for (name, token) in &spec.mailboxes {
+        if !name_is_valid(name) {
+            return bad(format!(
+                "mailbox name {name:?} breaks the rule ^[A-Za-z0-9._:-]{{1,64}}$"
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return bad(format!("mailbox {name:?} given twice"));
+        }
+        if let Some(t) = token
+            && let Some(p) = token_problem(t)
+        {
+            return bad(format!("mailbox {name}: {p}"));
+        }
+    }
+    for name in spec.faults.keys().chain(spec.stray_copies.iter()) {
+        if !seen.contains(name.as_str()) {
+            return bad(format!("{name:?} is not one of the template's mailboxes"));
+        }
+    }
+    if let Some(t) = &spec.resume_network_token
+        && (t.is_empty() || t.len() > RESUME_NETWORK_MAX_TOKEN_LEN || t.contains('\0'))
+    {
+        return bad(format!(
+            "resume-network token must be 1..={RESUME_NETWORK_MAX_TOKEN_LEN} bytes without NUL"
+        ));
+    }
+    if !(0.0..=50.0).contains(&spec.data_percent) {
+        return bad("data share must be between 0 and 50 percent".into());
+    }
+    Ok(())
+}
+
+/// Create the simulated template described by `spec` in `store`. Builds in a
+/// hidden directory and renames it into place, so a half-made template is
+/// never listed and a failure leaves nothing behind.
+pub fn create_sim_template(store: &Store, spec: &SimTemplateSpec) -> Result<SnapshotInfo, TemplateError> {
+    let name = ValidName::new(&spec.name)?;
+    check(spec)?;
+    let final_dir = store.snapshot_dir(&name);
+    if final_dir.exists() {
+        return Err(StoreError::Exists {
+            what: "snapshot",
+            name: spec.name.clone(),
+            path: final_dir,
+        }
+        .into());
+    }
+    let tmp = store
+        .snapshots_dir()
+        .join(format!(".tmp-{}-{}", name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|source| TemplateError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    let res = build(&tmp, spec).and_then(|()| {
+        std::fs::rename(&tmp, &final_dir).map_err(|source| TemplateError::Io {
+            path: final_dir.clone(),
+            source,
+        })
+    });
+    if let Err(e) = res {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    Ok(SnapshotInfo::load(&final_dir)?)
+}
+
+fn build(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
+    let mem_path = dir.join(MEMORY_FILE);
+    let io = |source| TemplateError::Io {
+        path: mem_path.clone(),
+        source,
+    };
+    let mut rng = match spec.seed {
+        Some(s) => SmallRng::seed_from_u64(s),
+        None => SmallRng::from_os_rng(),
+    };
+    let file = File::create_new(&mem_path).map_err(io)?;
+    file.set_len(spec.memory_size).map_err(io)?;
+    let pages = spec.memory_size / PAGE;
+
+    // Scattered data extents: what a used guest's RAM looks like.
+    let target = (spec.memory_size as f64 * spec.data_percent / 100.0) as u64;
+    let mut written = 0u64;
+    let mut buf = vec![0u8; 4 << 20];
+    while written < target {
+        let len_pages = rng.random_range(16..=1024u64).min(pages);
+        let start = rng.random_range(0..pages - len_pages) * PAGE;
+        let len = len_pages * PAGE;
+        rng.fill_bytes(&mut buf[..len as usize]);
+        file.write_all_at(&buf[..len as usize], start).map_err(io)?;
+        written += len;
+    }
+
+    // Mailboxes: page-aligned, each on its own page.
+    let mut used = BTreeSet::new();
+    let mut pick_page = |rng: &mut SmallRng| loop {
+        let p = rng.random_range(1..pages - 1);
+        if used.insert(p) {
+            return p * PAGE;
+        }
+    };
+    let mut state = SimState {
+        vmm: "sim".into(),
+        mailboxes: Vec::new(),
+        resume_network: None,
+    };
+    for (name, token) in &spec.mailboxes {
+        let token = token.clone().unwrap_or_else(|| generate_token(&mut rng));
+        let offset = pick_page(&mut rng);
+        let mut page = vec![0u8; MAILBOX_SIZE];
+        let marker = encode_fork_marker(name, &token);
+        page[..marker.len()].copy_from_slice(&marker);
+        file.write_all_at(&page, offset).map_err(io)?;
+        if spec.stray_copies.contains(name) {
+            // A stray copy of the marker bytes, as a memcpy'd buffer would leave.
+            file.write_all_at(&page, pick_page(&mut rng)).map_err(io)?;
+        }
+        state.mailboxes.push(SimMailbox {
+            name: name.clone(),
+            token,
+            offset,
+            fault: spec.faults.get(name).copied(),
+        });
+    }
+    if let Some(token) = &spec.resume_network_token {
+        let offset = pick_page(&mut rng);
+        let mut page = vec![0u8; MAILBOX_SIZE];
+        let marker = encode_resume_network_marker(token);
+        page[..marker.len()].copy_from_slice(&marker);
+        file.write_all_at(&page, offset).map_err(io)?;
+        state.resume_network = Some(SimResumeNetwork {
+            token: token.clone(),
+            offset,
+        });
+    }
+    file.sync_all().map_err(io)?;
+    write_json_atomic(&dir.join(STATE_FILE), &state)?;
+    let meta = SnapshotMeta {
+        kind: "standby".into(),
+        vmm: VmmKind::Sim,
+        created_at: now_rfc3339(),
+        memory_size: spec.memory_size,
+        vmm_config: serde_json::Value::Null,
+    };
+    write_json_atomic(&dir.join(SNAPSHOT_META), &meta)?;
+    Ok(())
+}
