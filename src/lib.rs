@@ -4,11 +4,11 @@
 //! → [`guest`] → ack. The engine emits typed events; the TUI and the CLI are
 //! two renderers of them.
 
-pub mod mailbox;
-pub mod scan;
+pub mod cli;
 pub mod fork;
 pub mod guest;
+pub mod mailbox;
+pub mod scan;
 pub mod store;
 pub mod template;
 pub mod vmm;
-pub mod cli;

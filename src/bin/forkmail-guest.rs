@@ -19,7 +19,11 @@ use forkmail::mailbox::{MailboxKind, decode_marker};
 use forkmail::vmm::sim::read_state;
 
 #[derive(Parser)]
-#[command(name = "forkmail-guest", version, about = "Reference guest agent for fork mailboxes")]
+#[command(
+    name = "forkmail-guest",
+    version,
+    about = "Reference guest agent for fork mailboxes"
+)]
 struct Cli {
     #[command(subcommand)]
     mode: Mode,
@@ -76,7 +80,11 @@ fn sim(memory: PathBuf, state: PathBuf, log_path: PathBuf) -> Result<()> {
         page.read(0, &mut head);
         match decode_marker(&head) {
             Some(m) if m.name.as_deref() == Some(mb.name.as_str()) && m.token == mb.token => {}
-            _ => bail!("mailbox {} at {:#x}: marker is not there", mb.name, mb.offset),
+            _ => bail!(
+                "mailbox {} at {:#x}: marker is not there",
+                mb.name,
+                mb.offset
+            ),
         }
         armed.push(ArmedMailbox {
             kind: MailboxKind::Fork,
@@ -107,4 +115,3 @@ fn sim(memory: PathBuf, state: PathBuf, log_path: PathBuf) -> Result<()> {
     writeln!(log, "forkmail-guest: stopped")?;
     Ok(())
 }
-

@@ -52,7 +52,10 @@ fn demo_templates() -> Vec<(SimTemplateSpec, &'static str)> {
         (net, "a fork mailbox and a resume-network mailbox"),
         (slow, "the guest takes 2.5 s to ack (watch the countdown)"),
         (silent, "the guest never acks: forks fail and roll back"),
-        (dup, "app.config's marker appears twice: forkmail refuses to guess"),
+        (
+            dup,
+            "app.config's marker appears twice: forkmail refuses to guess",
+        ),
     ]
 }
 
@@ -60,7 +63,8 @@ fn demo_templates() -> Vec<(SimTemplateSpec, &'static str)> {
 /// kept). Reports what it made to `out`.
 pub fn ensure_demo_store(explicit: Option<&Path>, out: &mut dyn Write) -> Result<Store> {
     let root = demo_store_root(explicit)?;
-    let store = Store::open(&root).with_context(|| format!("open demo store {}", root.display()))?;
+    let store =
+        Store::open(&root).with_context(|| format!("open demo store {}", root.display()))?;
     for (spec, what) in demo_templates() {
         if store.snapshot(&spec.name).is_ok() {
             continue;

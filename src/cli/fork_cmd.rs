@@ -104,7 +104,11 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
                         "fork {} is running (pid {pid}); `forkmail stop {}` stops it, `forkmail rm {}` removes it",
                         outcome.name, outcome.name, outcome.name
                     ),
-                    None => println!("fork {} patched at {} (not restored)", outcome.name, outcome.dir.display()),
+                    None => println!(
+                        "fork {} patched at {} (not restored)",
+                        outcome.name,
+                        outcome.dir.display()
+                    ),
                 }
             }
             Ok(0)
@@ -120,7 +124,11 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
 fn human_line(e: &SessionEvent) -> Option<String> {
     let t = format!("{:>6} ms", e.elapsed_ms);
     let stage = e.stage.label();
-    let mb = e.mailbox.as_deref().map(|m| format!(" [{m}]")).unwrap_or_default();
+    let mb = e
+        .mailbox
+        .as_deref()
+        .map(|m| format!(" [{m}]"))
+        .unwrap_or_default();
     Some(match e.status {
         Status::Started => match (e.stage, e.ack_port) {
             (Stage::Ack, Some(port)) => format!(
@@ -137,9 +145,15 @@ fn human_line(e: &SessionEvent) -> Option<String> {
                 }
                 format!("{t}  {stage:<9} {} / {}", human_size(b), human_size(total))
             }
-            _ => format!("{t}  {stage:<9} ·{mb} {}", e.detail.clone().unwrap_or_default()),
+            _ => format!(
+                "{t}  {stage:<9} ·{mb} {}",
+                e.detail.clone().unwrap_or_default()
+            ),
         },
-        Status::Ok => format!("{t}  {stage:<9} ok{mb} {}", e.detail.clone().unwrap_or_default()),
+        Status::Ok => format!(
+            "{t}  {stage:<9} ok{mb} {}",
+            e.detail.clone().unwrap_or_default()
+        ),
         Status::Failed => format!(
             "{t}  {stage:<9} FAILED{mb} {}",
             e.error.clone().unwrap_or_default()

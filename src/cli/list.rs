@@ -37,10 +37,16 @@ pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
         return Ok(0);
     }
     if snaps.is_empty() {
-        println!("no snapshots in {} (try `forkmail demo --no-tui` or `forkmail template create`)", store.root().display());
+        println!(
+            "no snapshots in {} (try `forkmail demo --no-tui` or `forkmail template create`)",
+            store.root().display()
+        );
         return Ok(0);
     }
-    println!("{:<24} {:<5} {:>10} {:>10}  CREATED", "NAME", "VMM", "MEMORY", "ON DISK");
+    println!(
+        "{:<24} {:<5} {:>10} {:>10}  CREATED",
+        "NAME", "VMM", "MEMORY", "ON DISK"
+    );
     for s in snaps {
         println!(
             "{:<24} {:<5} {:>10} {:>10}  {}",
@@ -106,7 +112,10 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
         println!("no markers in {}", path.display());
         return Ok(0);
     }
-    println!("{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  NOTE", "KIND", "NAME", "TOKEN", "OFFSET", "SEQ", "LEN");
+    println!(
+        "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  NOTE",
+        "KIND", "NAME", "TOKEN", "OFFSET", "SEQ", "LEN"
+    );
     for m in &report.markers {
         let mut note = Vec::new();
         if m.duplicate {
@@ -131,7 +140,10 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
 
 pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
     if a.vmm != "sim" {
-        bail!("--vmm {}: this build of forkmail creates only sim templates", a.vmm);
+        bail!(
+            "--vmm {}: this build of forkmail creates only sim templates",
+            a.vmm
+        );
     }
     let mut spec = SimTemplateSpec::new(&a.name);
     spec.memory_size = parse_size(&a.memory).map_err(anyhow::Error::msg)?;
@@ -147,9 +159,9 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     }
     let mut faults = BTreeMap::new();
     for f in &a.guest_faults {
-        let (name, kind) = f
-            .split_once('=')
-            .with_context(|| format!("--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack"))?;
+        let (name, kind) = f.split_once('=').with_context(|| {
+            format!("--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack")
+        })?;
         let kind: GuestFault = kind.parse().map_err(anyhow::Error::msg)?;
         faults.insert(name.to_string(), kind);
     }
@@ -184,7 +196,10 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
                     m.offset
                 ),
                 MailboxKind::ResumeNetwork => {
-                    println!("  resume-network mailbox token {}  at {:#x}", m.token, m.offset)
+                    println!(
+                        "  resume-network mailbox token {}  at {:#x}",
+                        m.token, m.offset
+                    )
                 }
             }
         }
@@ -226,7 +241,10 @@ pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
         println!("no forks");
         return Ok(0);
     }
-    println!("{:<28} {:<20} {:<9} {:>8}  MAILBOXES", "NAME", "SOURCE", "STATUS", "PID");
+    println!(
+        "{:<28} {:<20} {:<9} {:>8}  MAILBOXES",
+        "NAME", "SOURCE", "STATUS", "PID"
+    );
     for f in &forks {
         let mbs: Vec<String> = f
             .meta
@@ -239,7 +257,10 @@ pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
             f.name,
             f.meta.source,
             fork_status(f),
-            f.meta.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            f.meta
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             mbs.join(", ")
         );
     }

@@ -65,7 +65,8 @@ impl AckWaiter {
             }
             // Short slices so a cancel is noticed promptly.
             let slice = (deadline - now).min(Duration::from_millis(50));
-            self.socket.set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
+            self.socket
+                .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     if from.ip() == sender && is_ack_for(&buf[..n], mailbox) {
@@ -74,7 +75,11 @@ impl AckWaiter {
                     ignored += 1;
                     tracing::debug!(mailbox, %from, "ignored datagram");
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -87,15 +92,25 @@ mod tests {
 
     fn send(to: u16, from: IpAddr, text: &str) {
         let s = UdpSocket::bind(SocketAddr::new(from, 0)).unwrap();
-        s.send_to(text.as_bytes(), (Ipv4Addr::LOCALHOST, to)).unwrap();
+        s.send_to(text.as_bytes(), (Ipv4Addr::LOCALHOST, to))
+            .unwrap();
     }
 
     #[test]
     fn valid_ack_from_expected_sender_counts() {
         let w = AckWaiter::bind().unwrap();
-        send(w.port(), IpAddr::V4(Ipv4Addr::LOCALHOST), "stage=applied mailbox=a\n");
+        send(
+            w.port(),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "stage=applied mailbox=a\n",
+        );
         let out = w
-            .wait("a", IpAddr::V4(Ipv4Addr::LOCALHOST), Duration::from_secs(5), &AtomicBool::new(false))
+            .wait(
+                "a",
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                Duration::from_secs(5),
+                &AtomicBool::new(false),
+            )
             .unwrap();
         assert!(matches!(out, AckOutcome::Acked(_)));
     }
@@ -104,10 +119,23 @@ mod tests {
     fn ack_from_wrong_sender_is_ignored() {
         let w = AckWaiter::bind().unwrap();
         // 127.0.0.2 is loopback too, but not the expected sender.
-        send(w.port(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), "stage=applied mailbox=a");
-        send(w.port(), IpAddr::V4(Ipv4Addr::LOCALHOST), "stage=applied mailbox=a.b");
+        send(
+            w.port(),
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+            "stage=applied mailbox=a",
+        );
+        send(
+            w.port(),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "stage=applied mailbox=a.b",
+        );
         let out = w
-            .wait("a", IpAddr::V4(Ipv4Addr::LOCALHOST), Duration::from_millis(300), &AtomicBool::new(false))
+            .wait(
+                "a",
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                Duration::from_millis(300),
+                &AtomicBool::new(false),
+            )
             .unwrap();
         assert_eq!(out, AckOutcome::TimedOut { ignored: 2 });
     }
@@ -116,7 +144,12 @@ mod tests {
     fn cancel_ends_the_wait() {
         let w = AckWaiter::bind().unwrap();
         let out = w
-            .wait("a", IpAddr::V4(Ipv4Addr::LOCALHOST), Duration::from_secs(30), &AtomicBool::new(true))
+            .wait(
+                "a",
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                Duration::from_secs(30),
+                &AtomicBool::new(true),
+            )
             .unwrap();
         assert_eq!(out, AckOutcome::Cancelled);
     }

@@ -166,7 +166,8 @@ mod tests {
         f.write_all_at(b"tail", (256 << 20) - 4).unwrap();
         let dst = d.path().join("dst");
         let mut calls = 0;
-        let stats = copy_memory(&src, &dst, &AtomicBool::new(false), &mut |_, _| calls += 1).unwrap();
+        let stats =
+            copy_memory(&src, &dst, &AtomicBool::new(false), &mut |_, _| calls += 1).unwrap();
         assert!(calls >= 2);
         assert_eq!(std::fs::metadata(&dst).unwrap().len(), 256 << 20);
         assert!(std::fs::metadata(&dst).unwrap().blocks() * 512 < 4 << 20);

@@ -47,20 +47,29 @@ pub fn resolve_mailboxes(
     let mut planned = Vec::with_capacity(requests.len());
     for r in requests {
         let ack = if r.wait_for_ack {
-            let w = AckWaiter::bind()
-                .map_err(|e| format!("mailbox {}: cannot bind an ack socket on 127.0.0.1: {e}", r.name))?;
+            let w = AckWaiter::bind().map_err(|e| {
+                format!(
+                    "mailbox {}: cannot bind an ack socket on 127.0.0.1: {e}",
+                    r.name
+                )
+            })?;
             Some((w, r.effective_timeout_ms()))
         } else {
             None
         };
-        let frame = frame_payload(&r, ack.as_ref().map(|(w, _)| w.port())).map_err(|e| e.to_string())?;
+        let frame =
+            frame_payload(&r, ack.as_ref().map(|(w, _)| w.port())).map_err(|e| e.to_string())?;
         let offset = discovery
             .fork_markers(&r.name)
             .filter(|m| m.token == r.token)
             .map(|m| m.offset)
             .collect::<Vec<_>>();
         planned.push(PlannedMailbox {
-            offset: if offset.len() == 1 { Some(offset[0]) } else { None },
+            offset: if offset.len() == 1 {
+                Some(offset[0])
+            } else {
+                None
+            },
             name: r.name,
             token: r.token,
             frame,
@@ -82,14 +91,21 @@ fn discovered_token(discovery: &ScanReport, name: &str, snapshot: &str) -> Resul
                 .collect();
             Err(format!(
                 "mailbox {name}: no marker named {name:?} in snapshot {snapshot} (found: {})",
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ))
         }
         [one] => Ok(one.token.clone()),
         many => Err(format!(
             "mailbox {name}: the marker occurs {} times (offsets {}); forkmail refuses to patch an ambiguous mailbox",
             many.len(),
-            many.iter().map(|m| format!("{:#x}", m.offset)).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|m| format!("{:#x}", m.offset))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::mailbox::{FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, frame_fits, write_frame};
+use crate::mailbox::{
+    FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, frame_fits, write_frame,
+};
 use crate::scan::{ScanOptions, scan_file};
 use crate::store::{
     ForkInfo, ForkMeta, ForkStatus, MEMORY_FILE, PatchedMailbox, STATE_FILE, SnapshotInfo,
@@ -49,7 +51,8 @@ impl Session<'_> {
         SessionEvent::new(&self.fork, stage, status, self.ms())
     }
     fn emit(&self, e: SessionEvent) {
-        if e.status == Status::Ok && e.mailbox.is_none()
+        if e.status == Status::Ok
+            && e.mailbox.is_none()
             && let Ok(mut t) = self.timings.lock()
         {
             t.push(StageTiming {
@@ -137,7 +140,9 @@ pub fn run_session(
             rollback(&s, undo);
             let mut e = s.event(Stage::Failed, Status::Failed);
             e.error = Some(match &err.mailbox {
-                Some(m) if !err.message.contains(m.as_str()) => format!("mailbox {m}: {}", err.message),
+                Some(m) if !err.message.contains(m.as_str()) => {
+                    format!("mailbox {m}: {}", err.message)
+                }
                 _ => err.message.clone(),
             });
             let msg = e.error.clone().unwrap_or_default();
@@ -188,7 +193,9 @@ fn drive(
     *stage = Stage::Validate;
     s.start(Stage::Validate);
     let name = ValidName::new(&s.fork).map_err(|e| StageError::new(format!("fork name: {e}")))?;
-    let snapshot = store.snapshot(&req.snapshot).map_err(|e| StageError::new(e.to_string()))?;
+    let snapshot = store
+        .snapshot(&req.snapshot)
+        .map_err(|e| StageError::new(e.to_string()))?;
     if snapshot.meta.kind != "standby" {
         return Err(StageError::new(format!(
             "snapshot {} is {:?}, not a standby snapshot",
@@ -223,7 +230,8 @@ fn drive(
             .map_err(|e| StageError::new(e.to_string()))?,
         ),
     };
-    let planned = resolve_mailboxes(&req.mailboxes, &discovery, &snapshot.name).map_err(StageError::new)?;
+    let planned =
+        resolve_mailboxes(&req.mailboxes, &discovery, &snapshot.name).map_err(StageError::new)?;
     s.ok(
         Stage::Validate,
         Some(format!("{} mailbox(es) valid", planned.len())),
@@ -234,7 +242,10 @@ fn drive(
     *stage = Stage::Copy;
     s.start(Stage::Copy);
     std::fs::create_dir(&fork_dir).map_err(|e| {
-        StageError::new(format!("cannot create fork directory {}: {e}", fork_dir.display()))
+        StageError::new(format!(
+            "cannot create fork directory {}: {e}",
+            fork_dir.display()
+        ))
     })?;
     undo.fork_dir = Some(fork_dir.clone());
     let mut meta = ForkMeta {
@@ -264,7 +275,10 @@ fn drive(
     let offsets = preflight(&planned, &run_memory, &discovery)?;
     s.ok(
         Stage::Preflight,
-        Some(format!("{} marker(s) verified, every payload fits", offsets.len())),
+        Some(format!(
+            "{} marker(s) verified, every payload fits",
+            offsets.len()
+        )),
     );
     s.check_cancel()?;
 
@@ -286,7 +300,10 @@ fn drive(
         patch_all(s, &mut f, &planned, &offsets)?;
         f.sync_data()
             .map_err(|e| StageError::new(format!("sync {}: {e}", fork_memory.display())))?;
-        s.ok(Stage::Patch, Some(format!("{} frame(s) written", planned.len())));
+        s.ok(
+            Stage::Patch,
+            Some(format!("{} frame(s) written", planned.len())),
+        );
     }
     meta.mailboxes = planned
         .iter()
@@ -327,16 +344,26 @@ fn drive(
             .paused
             .as_mut()
             .and_then(|p| p.memory())
-            .ok_or_else(|| StageError::new("the VMM offers no access to the paused guest's memory"))?;
+            .ok_or_else(|| {
+                StageError::new("the VMM offers no access to the paused guest's memory")
+            })?;
         patch_all(s, mem, &planned, &offsets)?;
-        s.ok(Stage::Patch, Some(format!("{} frame(s) written into the paused guest", planned.len())));
+        s.ok(
+            Stage::Patch,
+            Some(format!(
+                "{} frame(s) written into the paused guest",
+                planned.len()
+            )),
+        );
         *stage = Stage::Restore;
     }
     let paused = undo
         .paused
         .take()
         .ok_or_else(|| StageError::new("internal: paused VM missing"))?;
-    let pid = paused.resume().map_err(|e| StageError::new(e.to_string()))?;
+    let pid = paused
+        .resume()
+        .map_err(|e| StageError::new(e.to_string()))?;
     undo.pid = Some(pid);
     meta.pid = Some(pid);
     meta.status = ForkStatus::Running;
@@ -347,7 +374,10 @@ fn drive(
     }
     .save()
     .map_err(|e| StageError::new(e.to_string()))?;
-    s.ok(Stage::Restore, Some(format!("{} running, pid {pid}", snapshot.meta.vmm.label())));
+    s.ok(
+        Stage::Restore,
+        Some(format!("{} running, pid {pid}", snapshot.meta.vmm.label())),
+    );
 
     // ack
     *stage = Stage::Ack;
@@ -413,8 +443,13 @@ fn copy_stage(
             s.emit(e);
         }
     };
-    let stats = copy_memory(&snapshot.memory_path(), fork_memory, s.cancel, &mut progress)
-        .map_err(|e| StageError::new(format!("copy {}: {e}", snapshot.memory_path().display())))?;
+    let stats = copy_memory(
+        &snapshot.memory_path(),
+        fork_memory,
+        s.cancel,
+        &mut progress,
+    )
+    .map_err(|e| StageError::new(format!("copy {}: {e}", snapshot.memory_path().display())))?;
     let mut e = s.event(Stage::Copy, Status::Ok);
     e.bytes = Some(stats.data_bytes);
     e.total = Some(stats.data_bytes);
@@ -435,7 +470,8 @@ fn preflight(
     memory: &Path,
     discovery: &crate::scan::ScanReport,
 ) -> Result<Vec<u64>, StageError> {
-    let f = File::open(memory).map_err(|e| StageError::new(format!("open {}: {e}", memory.display())))?;
+    let f = File::open(memory)
+        .map_err(|e| StageError::new(format!("open {}: {e}", memory.display())))?;
     let size = f
         .metadata()
         .map_err(|e| StageError::new(format!("stat {}: {e}", memory.display())))?
@@ -454,7 +490,11 @@ fn preflight(
             ([], _) if same_name.is_empty() => {
                 return Err(StageError::at(
                     &p.name,
-                    format!("marker {:?} not found in {} ({searched})", p.name, memory.display()),
+                    format!(
+                        "marker {:?} not found in {} ({searched})",
+                        p.name,
+                        memory.display()
+                    ),
                 ));
             }
             ([], _) => {
@@ -463,7 +503,11 @@ fn preflight(
                     format!(
                         "marker {:?} found at {} but with another token ({searched})",
                         p.name,
-                        same_name.iter().map(|m| format!("{:#x}", m.offset)).collect::<Vec<_>>().join(", ")
+                        same_name
+                            .iter()
+                            .map(|m| format!("{:#x}", m.offset))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -473,7 +517,10 @@ fn preflight(
                     format!(
                         "marker occurs {} times (offsets {}); refusing to patch an ambiguous mailbox",
                         many.len(),
-                        many.iter().map(|m| format!("{:#x}", m.offset)).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|m| format!("{:#x}", m.offset))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -484,7 +531,10 @@ fn preflight(
         MemoryAt::read_exact_at(&f, &mut head[..n], offset)
             .map_err(|e| StageError::at(&p.name, format!("read marker at {offset:#x}: {e}")))?;
         match decode_marker(&head[..n]) {
-            Some(m) if m.kind == MailboxKind::Fork && m.name.as_deref() == Some(p.name.as_str()) && m.token == p.token => {}
+            Some(m)
+                if m.kind == MailboxKind::Fork
+                    && m.name.as_deref() == Some(p.name.as_str())
+                    && m.token == p.token => {}
             _ => {
                 return Err(StageError::at(
                     &p.name,
@@ -525,7 +575,11 @@ fn patch_all(
 }
 
 /// Wait for every ack in parallel, each with its own deadline.
-fn ack_stage(s: &Session, planned: &[PlannedMailbox], driver: &dyn Vmm) -> Result<Vec<bool>, StageError> {
+fn ack_stage(
+    s: &Session,
+    planned: &[PlannedMailbox],
+    driver: &dyn Vmm,
+) -> Result<Vec<bool>, StageError> {
     let waiting: Vec<_> = planned.iter().filter(|p| p.ack.is_some()).collect();
     if waiting.is_empty() {
         s.start(Stage::Ack);
@@ -583,13 +637,19 @@ fn ack_stage(s: &Session, planned: &[PlannedMailbox], driver: &dyn Vmm) -> Resul
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(StageError::new("ack waiter panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StageError::new("ack waiter panicked")))
+            })
             .collect()
     });
     let mut acked = Vec::with_capacity(results.len());
     for r in results {
         acked.push(r?);
     }
-    s.ok(Stage::Ack, Some(format!("{} ack(s) received", waiting.len())));
+    s.ok(
+        Stage::Ack,
+        Some(format!("{} ack(s) received", waiting.len())),
+    );
     Ok(acked)
 }

@@ -144,7 +144,11 @@ fn consume_one(
         let to = SocketAddr::new(cfg.ack_host, port);
         match mb.fault {
             Some(GuestFault::NoAck) => {
-                writeln!(log, "forkmail-guest: mailbox={} fault=no-ack (not acking)", mb.name)?;
+                writeln!(
+                    log,
+                    "forkmail-guest: mailbox={} fault=no-ack (not acking)",
+                    mb.name
+                )?;
             }
             Some(GuestFault::BadAck) => {
                 for bad in [
@@ -154,10 +158,18 @@ fn consume_one(
                 ] {
                     socket.send_to(bad.as_bytes(), to)?;
                 }
-                writeln!(log, "forkmail-guest: mailbox={} fault=bad-ack sent to {to}", mb.name)?;
+                writeln!(
+                    log,
+                    "forkmail-guest: mailbox={} fault=bad-ack sent to {to}",
+                    mb.name
+                )?;
             }
             Some(GuestFault::Slow(ms)) => {
-                writeln!(log, "forkmail-guest: mailbox={} fault=slow waiting {ms} ms", mb.name)?;
+                writeln!(
+                    log,
+                    "forkmail-guest: mailbox={} fault=slow waiting {ms} ms",
+                    mb.name
+                )?;
                 log.flush()?;
                 std::thread::sleep(Duration::from_millis(ms));
                 socket.send_to(format_ack(&mb.name).as_bytes(), to)?;

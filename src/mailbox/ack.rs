@@ -26,7 +26,11 @@ pub fn parse_ack_fields(datagram: &[u8]) -> Option<Vec<(&str, &str)>> {
         }
         fields.push((key, value));
     }
-    if fields.is_empty() { None } else { Some(fields) }
+    if fields.is_empty() {
+        None
+    } else {
+        Some(fields)
+    }
 }
 
 /// Whether `datagram` acknowledges mailbox `name`: it parses completely,

@@ -196,8 +196,15 @@ mod tests {
     #[test]
     fn resume_network_token_is_1_to_30_bytes() {
         let ok = "x".repeat(30);
-        assert!(decode_marker(&page_with(&encode_resume_network_marker(&ok))).unwrap().is_valid());
-        assert_eq!(RESUME_NETWORK_IDENTITY_END - RESUME_NETWORK_MAGIC.len(), RESUME_NETWORK_MAX_TOKEN_LEN);
+        assert!(
+            decode_marker(&page_with(&encode_resume_network_marker(&ok)))
+                .unwrap()
+                .is_valid()
+        );
+        assert_eq!(
+            RESUME_NETWORK_IDENTITY_END - RESUME_NETWORK_MAGIC.len(),
+            RESUME_NETWORK_MAX_TOKEN_LEN
+        );
         let mut garbage = encode_resume_network_marker("abc");
         garbage[40] = b'z';
         assert!(!decode_marker(&page_with(&garbage)).unwrap().is_valid());
@@ -227,7 +234,10 @@ mod tests {
     #[test]
     fn name_is_compared_exactly_never_trimmed() {
         let d = decode_marker(&page_with(&encode_fork_marker(" app", "t"))).unwrap();
-        assert!(!d.is_valid(), "a leading space is part of the name and breaks the rule");
+        assert!(
+            !d.is_valid(),
+            "a leading space is part of the name and breaks the rule"
+        );
     }
 
     #[test]

@@ -312,7 +312,11 @@ mod tests {
         let over = format!(r#"{{"k":"{}"}}"#, "x".repeat(3832 - 7));
         assert!(matches!(
             validate_request(&[mb("a", &over)]),
-            Err(ValidationError::PayloadTooLarge { len: 3833, after_injection: false, .. })
+            Err(ValidationError::PayloadTooLarge {
+                len: 3833,
+                after_injection: false,
+                ..
+            })
         ));
     }
 
@@ -333,7 +337,10 @@ mod tests {
     fn rule_9_ack_timeout_not_negative_and_at_most_30000_only_with_wait_for_ack() {
         let mut m = mb("a", "{}");
         m.ack_timeout_ms = Some(-1);
-        assert!(validate_request(std::slice::from_ref(&m)).is_ok(), "ignored without wait_for_ack");
+        assert!(
+            validate_request(std::slice::from_ref(&m)).is_ok(),
+            "ignored without wait_for_ack"
+        );
         m.wait_for_ack = true;
         assert!(validate_request(std::slice::from_ref(&m)).is_err());
         m.ack_timeout_ms = Some(30_001);
@@ -393,13 +400,19 @@ mod tests {
         assert!(validate_request(std::slice::from_ref(&m)).is_ok());
         assert!(matches!(
             frame_payload(&m, Some(40000)),
-            Err(ValidationError::PayloadTooLarge { after_injection: true, .. })
+            Err(ValidationError::PayloadTooLarge {
+                after_injection: true,
+                ..
+            })
         ));
     }
 
     #[test]
     fn injection_overhead_counts_worst_case_port() {
-        assert_eq!(injection_overhead("{}"), Some(r#"{"ack_port":65535}"#.len() - 2));
+        assert_eq!(
+            injection_overhead("{}"),
+            Some(r#"{"ack_port":65535}"#.len() - 2)
+        );
         assert_eq!(injection_overhead("[]"), None);
     }
 }

@@ -40,9 +40,10 @@ pub fn data_extents(file: &File, size: u64) -> io::Result<Vec<Extent>> {
                 // No more data after pos.
                 Some(libc::ENXIO) => Ok(out),
                 // Filesystem does not support it: treat everything as data.
-                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) if out.is_empty() => {
-                    Ok(vec![Extent { start: 0, end: size }])
-                }
+                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) if out.is_empty() => Ok(vec![Extent {
+                    start: 0,
+                    end: size,
+                }]),
                 _ => Err(err),
             };
         }

@@ -20,9 +20,7 @@ use thiserror::Error;
 
 pub use extents::{Extent, data_extents};
 
-use crate::mailbox::{
-    COMMON_PREFIX, MAILBOX_SIZE, MailboxKind, decode_marker, frame_fits,
-};
+use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE, MailboxKind, decode_marker, frame_fits};
 
 /// Default read buffer: large enough to amortise syscalls, small enough to
 /// stay cache friendly.
@@ -144,7 +142,9 @@ pub enum ScanError {
         source: std::io::Error,
     },
     /// The file got shorter while it was being scanned.
-    #[error("memory file {path}: shrank during the scan (expected data up to offset {expected:#x}, file ended at {got:#x})")]
+    #[error(
+        "memory file {path}: shrank during the scan (expected data up to offset {expected:#x}, file ended at {got:#x})"
+    )]
     Shrank {
         /// File.
         path: PathBuf,
@@ -218,7 +218,11 @@ fn find_prefix_hits(
             read_full(file, path, &mut buf[..n], pos)?;
             hits.extend(finder.find_iter(&buf[..n]).map(|h| pos + h as u64));
             let end = pos + n as u64;
-            done += if end >= ext.end { end - pos } else { end - overlap - pos };
+            done += if end >= ext.end {
+                end - pos
+            } else {
+                end - overlap - pos
+            };
             if let Some(progress) = opts.progress {
                 progress(ScanProgress {
                     done: done.min(total),
@@ -260,7 +264,12 @@ fn read_full(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()
 }
 
 /// Read up to one mailbox at `offset` (less near end of file) and decode it.
-fn decode_at(file: &File, path: &Path, offset: u64, size: u64) -> Result<Option<Marker>, ScanError> {
+fn decode_at(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    size: u64,
+) -> Result<Option<Marker>, ScanError> {
     let want = (size.saturating_sub(offset)).min(MAILBOX_SIZE as u64) as usize;
     let mut page = vec![0u8; want];
     read_full(file, path, &mut page, offset)?;
@@ -302,7 +311,7 @@ fn decode_at(file: &File, path: &Path, offset: u64, size: u64) -> Result<Option<
         duplicate: false,
         valid: problem.is_none(),
         problem,
-        page_aligned: offset % MAILBOX_SIZE as u64 == 0,
+        page_aligned: offset.is_multiple_of(MAILBOX_SIZE as u64),
     }))
 }
 

@@ -26,11 +26,18 @@ fn opts(buffer_size: usize) -> ScanOptions<'static> {
 #[test]
 fn finds_every_marker_of_both_kinds_in_one_pass() {
     let (_d, path, f) = sparse(64 << 20);
-    f.write_all_at(&encode_fork_marker("a", "t1"), 4 << 20).unwrap();
-    f.write_all_at(&encode_fork_marker("b", "t2"), 30 << 20).unwrap();
-    f.write_all_at(&encode_resume_network_marker("net"), 50 << 20).unwrap();
+    f.write_all_at(&encode_fork_marker("a", "t1"), 4 << 20)
+        .unwrap();
+    f.write_all_at(&encode_fork_marker("b", "t2"), 30 << 20)
+        .unwrap();
+    f.write_all_at(&encode_resume_network_marker("net"), 50 << 20)
+        .unwrap();
     let r = scan_file(&path, &ScanOptions::default()).unwrap();
-    let names: Vec<_> = r.markers.iter().map(|m| (m.kind, m.name.clone(), m.token.clone(), m.offset)).collect();
+    let names: Vec<_> = r
+        .markers
+        .iter()
+        .map(|m| (m.kind, m.name.clone(), m.token.clone(), m.offset))
+        .collect();
     assert_eq!(
         names,
         vec![
@@ -39,8 +46,16 @@ fn finds_every_marker_of_both_kinds_in_one_pass() {
             (MailboxKind::ResumeNetwork, None, "net".into(), 50 << 20),
         ]
     );
-    assert!(r.markers.iter().all(|m| m.valid && !m.duplicate && m.page_aligned));
-    assert!(r.data_bytes < 1 << 20, "only data extents are read: {}", r.data_bytes);
+    assert!(
+        r.markers
+            .iter()
+            .all(|m| m.valid && !m.duplicate && m.page_aligned)
+    );
+    assert!(
+        r.data_bytes < 1 << 20,
+        "only data extents are read: {}",
+        r.data_bytes
+    );
 }
 
 #[test]
@@ -65,21 +80,33 @@ fn marker_straddling_a_buffer_boundary_is_found_once() {
 #[test]
 fn marker_too_close_to_end_of_file_is_reported() {
     let (_d, path, f) = sparse(8192);
-    f.write_all_at(&encode_fork_marker("tail", "tok"), 8192 - 100).unwrap();
+    f.write_all_at(&encode_fork_marker("tail", "tok"), 8192 - 100)
+        .unwrap();
     let r = scan_file(&path, &ScanOptions::default()).unwrap();
     assert_eq!(r.markers.len(), 1);
     assert!(!r.markers[0].valid);
-    assert!(r.markers[0].problem.as_ref().unwrap().contains("no room for a frame"));
+    assert!(
+        r.markers[0]
+            .problem
+            .as_ref()
+            .unwrap()
+            .contains("no room for a frame")
+    );
 }
 
 #[test]
 fn duplicate_names_are_flagged_on_every_occurrence() {
     let (_d, path, f) = sparse(1 << 20);
-    f.write_all_at(&encode_fork_marker("dup", "x"), 4096).unwrap();
-    f.write_all_at(&encode_fork_marker("dup", "y"), 8 * 4096).unwrap();
-    f.write_all_at(&encode_fork_marker("solo", "z"), 16 * 4096).unwrap();
-    f.write_all_at(&encode_resume_network_marker("n"), 20 * 4096).unwrap();
-    f.write_all_at(&encode_resume_network_marker("n"), 24 * 4096).unwrap();
+    f.write_all_at(&encode_fork_marker("dup", "x"), 4096)
+        .unwrap();
+    f.write_all_at(&encode_fork_marker("dup", "y"), 8 * 4096)
+        .unwrap();
+    f.write_all_at(&encode_fork_marker("solo", "z"), 16 * 4096)
+        .unwrap();
+    f.write_all_at(&encode_resume_network_marker("n"), 20 * 4096)
+        .unwrap();
+    f.write_all_at(&encode_resume_network_marker("n"), 24 * 4096)
+        .unwrap();
     let r = scan_file(&path, &ScanOptions::default()).unwrap();
     let dup: Vec<_> = r.markers.iter().map(|m| m.duplicate).collect();
     assert_eq!(dup, vec![true, true, false, true, true]);
@@ -88,8 +115,10 @@ fn duplicate_names_are_flagged_on_every_occurrence() {
 #[test]
 fn invalid_markers_are_reported_not_dropped() {
     let (_d, path, f) = sparse(1 << 20);
-    f.write_all_at(&encode_fork_marker("has space", "t"), 4096).unwrap();
-    f.write_all_at(&encode_fork_marker("ok", "   "), 3 * 4096).unwrap();
+    f.write_all_at(&encode_fork_marker("has space", "t"), 4096)
+        .unwrap();
+    f.write_all_at(&encode_fork_marker("ok", "   "), 3 * 4096)
+        .unwrap();
     let r = scan_file(&path, &ScanOptions::default()).unwrap();
     assert_eq!(r.markers.len(), 2);
     assert!(r.markers.iter().all(|m| !m.valid && m.problem.is_some()));
@@ -109,7 +138,8 @@ fn published_frame_reports_seq_length_and_payload() {
 #[test]
 fn unrelated_hypeman_text_is_not_a_marker() {
     let (_d, path, f) = sparse(1 << 20);
-    f.write_all_at(b"HYPEMAN_IS_A_WORD and HYPEMAN_", 4096).unwrap();
+    f.write_all_at(b"HYPEMAN_IS_A_WORD and HYPEMAN_", 4096)
+        .unwrap();
     let r = scan_file(&path, &ScanOptions::default()).unwrap();
     assert!(r.markers.is_empty());
 }

@@ -18,7 +18,8 @@ impl ValidName {
         let b = name.as_bytes();
         let ok = !b.is_empty()
             && b.len() <= MAX_STORE_NAME
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             && b[0] != b'-'
             && b[b.len() - 1] != b'-';
         if ok {
@@ -48,7 +49,18 @@ mod tests {
         for ok in ["a", "web", "web-1", "0", &"a".repeat(63)] {
             assert!(ValidName::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "a/b", "..", ".", "a.b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a/b",
+            "..",
+            ".",
+            "a.b",
+            &"a".repeat(64),
+        ] {
             assert!(ValidName::new(bad).is_err(), "{bad}");
         }
     }

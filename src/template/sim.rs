@@ -137,7 +137,10 @@ fn check(spec: &SimTemplateSpec) -> Result<(), TemplateError> {
 /// Create the simulated template described by `spec` in `store`. Builds in a
 /// hidden directory and renames it into place, so a half-made template is
 /// never listed and a failure leaves nothing behind.
-pub fn create_sim_template(store: &Store, spec: &SimTemplateSpec) -> Result<SnapshotInfo, TemplateError> {
+pub fn create_sim_template(
+    store: &Store,
+    spec: &SimTemplateSpec,
+) -> Result<SnapshotInfo, TemplateError> {
     let name = ValidName::new(&spec.name)?;
     check(spec)?;
     let final_dir = store.snapshot_dir(&name);
