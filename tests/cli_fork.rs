@@ -23,11 +23,23 @@ fn guest_payloads(log: &str) -> Vec<(String, Value)> {
 #[test]
 fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_rm() {
     let env = Env::new();
-    env.template("web", &["--mailbox", "app.config:tok-app", "--mailbox", "secrets.v1"]);
+    env.template(
+        "web",
+        &["--mailbox", "app.config:tok-app", "--mailbox", "secrets.v1"],
+    );
     let markers = env.markers_json("web");
     assert_eq!(markers.len(), 2);
     for m in &markers {
-        for key in ["kind", "name", "token", "offset", "seq", "payload_len", "duplicate", "valid"] {
+        for key in [
+            "kind",
+            "name",
+            "token",
+            "offset",
+            "seq",
+            "payload_len",
+            "duplicate",
+            "valid",
+        ] {
             assert!(m.get(key).is_some(), "marker lacks {key}: {m}");
         }
         assert_eq!(m["kind"], "fork");
@@ -35,16 +47,29 @@ fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_r
         assert_eq!(m["duplicate"], false);
         assert_eq!(m["seq"], 0);
     }
-    assert!(markers.iter().any(|m| m["name"] == "app.config" && m["token"] == "tok-app"));
+    assert!(
+        markers
+            .iter()
+            .any(|m| m["name"] == "app.config" && m["token"] == "tok-app")
+    );
     let before = hash_file(&env.snapshot_memory("web"));
 
     let app = r#"{"db":"postgres://db/app","workers":4,"nested":{"ack_port":"kept"}}"#;
     let secrets = r#"{"api_key":"s3cr3t"}"#;
     let out = env.ok(&[
-        "fork", "web", "--name", "web-1",
-        "--payload", &format!("app.config={app}"),
-        "--payload", &format!("secrets.v1={secrets}"),
-        "--ack", "app.config", "--ack", "secrets.v1=3000", "--json",
+        "fork",
+        "web",
+        "--name",
+        "web-1",
+        "--payload",
+        &format!("app.config={app}"),
+        "--payload",
+        &format!("secrets.v1={secrets}"),
+        "--ack",
+        "app.config",
+        "--ack",
+        "secrets.v1=3000",
+        "--json",
     ]);
     let evs = events(&out);
     assert_eq!(evs.last().unwrap()["stage"], "done");
@@ -58,11 +83,27 @@ fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_r
         .filter(|e| e["status"] == "ok" && e.get("mailbox").is_none())
         .map(|e| e["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["validate", "copy", "preflight", "patch", "restore", "ack", "done"]);
+    assert_eq!(
+        stages,
+        [
+            "validate",
+            "copy",
+            "preflight",
+            "patch",
+            "restore",
+            "ack",
+            "done"
+        ]
+    );
     let ports: std::collections::BTreeMap<String, u64> = evs
         .iter()
         .filter(|e| e["stage"] == "ack" && e["status"] == "ok" && e.get("mailbox").is_some())
-        .map(|e| (e["mailbox"].as_str().unwrap().to_string(), e["ack_port"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["mailbox"].as_str().unwrap().to_string(),
+                e["ack_port"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(ports.len(), 2, "both mailboxes acked: {evs:?}");
 
@@ -80,7 +121,11 @@ fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_r
 
     // The guest consumed its mailboxes: seq is back to 0 in the fork.
     let fork_markers = env.markers_json(env.fork_dir("web-1").join("memory").to_str().unwrap());
-    assert!(fork_markers.iter().all(|m| m["seq"] == 0 && m["payload_len"].as_u64() > Some(0)));
+    assert!(
+        fork_markers
+            .iter()
+            .all(|m| m["seq"] == 0 && m["payload_len"].as_u64() > Some(0))
+    );
 
     let forks: Vec<Value> = serde_json::from_str(&env.ok(&["forks", "--json"])).unwrap();
     assert_eq!(forks.len(), 1);
@@ -92,8 +137,12 @@ fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_r
     env.ok(&["stop", "web-1"]);
     let forks: Vec<Value> = serde_json::from_str(&env.ok(&["forks", "--json"])).unwrap();
     assert_eq!(forks[0]["status"], "stopped");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
-        || !std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().contains("web-1"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || !std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .contains("web-1")
+    );
     env.ok(&["rm", "web-1"]);
     assert!(env.forks_on_disk().is_empty());
     assert_eq!(hash_file(&env.snapshot_memory("web")), before);
@@ -111,7 +160,11 @@ fn failing_fork(env: &Env, snapshot: &str, args: &[&str]) -> Vec<Value> {
     assert!(stderr.contains("failed"), "reason on stderr: {stderr}");
     let evs = events(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(evs.last().unwrap()["stage"], "failed");
-    assert!(env.forks_on_disk().is_empty(), "a failed fork leaves nothing: {:?}", env.forks_on_disk());
+    assert!(
+        env.forks_on_disk().is_empty(),
+        "a failed fork leaves nothing: {:?}",
+        env.forks_on_disk()
+    );
     assert_eq!(hash_file(&env.snapshot_memory(snapshot)), before);
     evs
 }
@@ -135,12 +188,20 @@ fn missing_marker_fails_before_anything_is_written() {
     assert!(final_error(&evs).contains("absent"));
     assert!(wrote_nothing(&evs));
     // With an explicit token the lookup happens at preflight, still before any write.
-    let evs = failing_fork(&env, "t", &["--payload", r#"absent={"x":1}"#, "--token", "absent=zzz"]);
+    let evs = failing_fork(
+        &env,
+        "t",
+        &["--payload", r#"absent={"x":1}"#, "--token", "absent=zzz"],
+    );
     assert_eq!(failed_at(&evs), "preflight");
     assert!(final_error(&evs).contains("not found"));
     assert!(wrote_nothing(&evs));
     // A right name with a wrong token is not the marker either.
-    let evs = failing_fork(&env, "t", &["--payload", r#"present={}"#, "--token", "present=wrong"]);
+    let evs = failing_fork(
+        &env,
+        "t",
+        &["--payload", r#"present={}"#, "--token", "present=wrong"],
+    );
     assert_eq!(failed_at(&evs), "preflight");
     assert!(wrote_nothing(&evs));
 }
@@ -162,7 +223,15 @@ fn payload_that_only_overflows_after_ack_port_injection_is_rejected() {
     let exact = format!(r#"m={{"k":"{}"}}"#, "x".repeat(3832 - 8));
     assert_eq!(exact.len() - 2, 3832);
     // Without an ack it fits exactly (and patching works).
-    env.ok(&["fork", "t", "--name", "fits", "--payload", &exact, "--no-restore"]);
+    env.ok(&[
+        "fork",
+        "t",
+        "--name",
+        "fits",
+        "--payload",
+        &exact,
+        "--no-restore",
+    ]);
     env.ok(&["rm", "fits"]);
     let evs = failing_fork(&env, "t", &["--payload", &exact, "--ack", "m"]);
     assert_eq!(failed_at(&evs), "validate");
@@ -190,7 +259,10 @@ fn duplicate_names_in_a_request_are_rejected() {
 #[test]
 fn duplicate_marker_in_memory_is_shown_and_never_patched() {
     let env = Env::new();
-    env.template("t", &["--mailbox", "m", "--mailbox", "other", "--stray-copy", "m"]);
+    env.template(
+        "t",
+        &["--mailbox", "m", "--mailbox", "other", "--stray-copy", "m"],
+    );
     let markers = env.markers_json("t");
     let dups: Vec<_> = markers.iter().filter(|m| m["name"] == "m").collect();
     assert_eq!(dups.len(), 2);
@@ -198,7 +270,11 @@ fn duplicate_marker_in_memory_is_shown_and_never_patched() {
     let evs = failing_fork(&env, "t", &["--payload", "m={}"]);
     assert!(final_error(&evs).contains("ambiguous"));
     let token = dups[0]["token"].as_str().unwrap();
-    let evs = failing_fork(&env, "t", &["--payload", "m={}", "--token", &format!("m={token}")]);
+    let evs = failing_fork(
+        &env,
+        "t",
+        &["--payload", "m={}", "--token", &format!("m={token}")],
+    );
     assert!(final_error(&evs).contains("ambiguous"));
     assert!(wrote_nothing(&evs));
 }
@@ -241,7 +317,10 @@ fn guest_that_never_acks_fails_the_fork_and_rolls_back() {
     let evs = failing_fork(&env, "t", &["--payload", "m={}", "--ack", "m=400"]);
     assert_eq!(failed_at(&evs), "ack");
     assert!(final_error(&evs).contains("no ack"));
-    assert!(evs.iter().any(|e| e["stage"] == "rollback" && e["status"] == "ok"));
+    assert!(
+        evs.iter()
+            .any(|e| e["stage"] == "rollback" && e["status"] == "ok")
+    );
 }
 
 #[test]
@@ -250,14 +329,28 @@ fn bad_ack_does_not_count() {
     env.template("t", &["--mailbox", "m", "--guest-fault", "m=bad-ack"]);
     let evs = failing_fork(&env, "t", &["--payload", "m={}", "--ack", "m=600"]);
     assert_eq!(failed_at(&evs), "ack");
-    assert!(final_error(&evs).contains("ignored"), "{}", final_error(&evs));
+    assert!(
+        final_error(&evs).contains("ignored"),
+        "{}",
+        final_error(&evs)
+    );
 }
 
 #[test]
 fn slow_guest_within_deadline_acks() {
     let env = Env::new();
     env.template("t", &["--mailbox", "m", "--guest-fault", "m=slow:300"]);
-    let out = env.ok(&["fork", "t", "--name", "s", "--payload", "m={}", "--ack", "m=5000", "--json"]);
+    let out = env.ok(&[
+        "fork",
+        "t",
+        "--name",
+        "s",
+        "--payload",
+        "m={}",
+        "--ack",
+        "m=5000",
+        "--json",
+    ]);
     assert_eq!(events(&out).last().unwrap()["stage"], "done");
     env.ok(&["rm", "s"]);
 }
@@ -269,7 +362,17 @@ fn ctrl_c_mid_session_rolls_back() {
     let before = hash_file(&env.snapshot_memory("t"));
     let mut child = env
         .cmd()
-        .args(["fork", "t", "--name", "cc", "--payload", "m={}", "--ack", "m=30000", "--json"])
+        .args([
+            "fork",
+            "t",
+            "--name",
+            "cc",
+            "--payload",
+            "m={}",
+            "--ack",
+            "m=30000",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -301,7 +404,10 @@ fn ctrl_c_mid_session_rolls_back() {
     let status = child.wait().unwrap();
     assert!(!status.success());
     assert_eq!(seen.last().unwrap()["stage"], "failed");
-    assert!(seen.iter().any(|e| e["stage"] == "rollback" && e["status"] == "ok"));
+    assert!(
+        seen.iter()
+            .any(|e| e["stage"] == "rollback" && e["status"] == "ok")
+    );
     assert!(!env.fork_dir("cc").exists());
     let cmdline = std::fs::read_to_string(format!("/proc/{guest_pid}/cmdline")).unwrap_or_default();
     assert!(!cmdline.contains("forks/cc"), "guest still running");
@@ -313,7 +419,15 @@ fn no_restore_keeps_the_patched_fork_for_inspection() {
     let env = Env::new();
     env.template("t", &["--mailbox", "m"]);
     let before = hash_file(&env.snapshot_memory("t"));
-    env.ok(&["fork", "t", "--name", "p", "--payload", r#"m={"v":1}"#, "--no-restore"]);
+    env.ok(&[
+        "fork",
+        "t",
+        "--name",
+        "p",
+        "--payload",
+        r#"m={"v":1}"#,
+        "--no-restore",
+    ]);
     let m = env.markers_json(env.fork_dir("p").to_str().unwrap());
     assert_eq!(m[0]["seq"], 1);
     assert_eq!(m[0]["payload"], r#"{"v":1}"#);
@@ -328,7 +442,14 @@ fn snapshots_json_lists_required_fields() {
     env.template("a", &["--mailbox", "m"]);
     let snaps: Vec<Value> = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
     assert_eq!(snaps.len(), 1);
-    for key in ["name", "vmm", "memory_size", "allocated", "created_at", "path"] {
+    for key in [
+        "name",
+        "vmm",
+        "memory_size",
+        "allocated",
+        "created_at",
+        "path",
+    ] {
         assert!(snaps[0].get(key).is_some(), "{key}");
     }
     assert_eq!(snaps[0]["vmm"], "sim");
@@ -348,13 +469,24 @@ fn demo_no_tui_is_idempotent() {
     let dup = env.markers_json("dup-marker");
     assert!(dup.iter().any(|m| m["duplicate"] == true));
     let net = env.markers_json("edge-net");
-    assert!(net.iter().any(|m| m["kind"] == "resume-network" && m["name"].is_null()));
+    assert!(
+        net.iter()
+            .any(|m| m["kind"] == "resume-network" && m["name"].is_null())
+    );
 }
 
 #[test]
 fn bad_names_cannot_escape_the_store() {
     let env = Env::new();
-    let out = env.run(&["template", "create", "../evil", "--mailbox", "m", "--memory", "64M"]);
+    let out = env.run(&[
+        "template",
+        "create",
+        "../evil",
+        "--mailbox",
+        "m",
+        "--memory",
+        "64M",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid name"));
     env.template("t", &["--mailbox", "m"]);

@@ -2,7 +2,6 @@
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::mailbox::is_ack_for;
@@ -42,21 +41,21 @@ impl AckWaiter {
     }
 
     /// Wait until a datagram from `sender` acks `mailbox`, `timeout` passes,
-    /// or `cancel` is set. Datagrams from other addresses, and ones that do
+    /// or `should_stop` returns true. Datagrams from other addresses, and ones that do
     /// not parse as a valid ack for this mailbox, are ignored.
     pub fn wait(
         &self,
         mailbox: &str,
         sender: IpAddr,
         timeout: Duration,
-        cancel: &AtomicBool,
+        should_stop: &dyn Fn() -> bool,
     ) -> std::io::Result<AckOutcome> {
         let start = Instant::now();
         let deadline = start + timeout;
         let mut buf = [0u8; 2048];
         let mut ignored = 0;
         loop {
-            if cancel.load(Ordering::Relaxed) {
+            if should_stop() {
                 return Ok(AckOutcome::Cancelled);
             }
             let now = Instant::now();

@@ -298,8 +298,6 @@ fn drive(
             .open(&fork_memory)
             .map_err(|e| StageError::new(format!("open {}: {e}", fork_memory.display())))?;
         patch_all(s, &mut f, &planned, &offsets)?;
-        f.sync_data()
-            .map_err(|e| StageError::new(format!("sync {}: {e}", fork_memory.display())))?;
         s.ok(
             Stage::Patch,
             Some(format!("{} frame(s) written", planned.len())),
@@ -604,7 +602,9 @@ fn ack_stage(
                     e.deadline_ms = Some(*timeout);
                     s.emit(e);
                     let out = waiter
-                        .wait(&p.name, sender, Duration::from_millis(*timeout), s.cancel)
+                        .wait(&p.name, sender, Duration::from_millis(*timeout), &|| {
+                            s.cancel.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed)
+                        })
                         .map_err(|e| StageError::at(&p.name, format!("ack socket: {e}")))?;
                     match out {
                         AckOutcome::Acked(took) => {
@@ -630,7 +630,13 @@ fn ack_stage(
                                 ),
                             ))
                         }
-                        AckOutcome::Cancelled => Err(StageError::at(&p.name, "cancelled")),
+                        AckOutcome::Cancelled if s.cancel.load(Ordering::Relaxed) => {
+                            Err(StageError::at(&p.name, "cancelled"))
+                        }
+                        AckOutcome::Cancelled => Err(StageError::at(
+                            &p.name,
+                            "stopped waiting: another mailbox's ack failed",
+                        )),
                     }
                 })
             })
