@@ -108,7 +108,7 @@ mod tests {
                 "a",
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 Duration::from_secs(5),
-                &AtomicBool::new(false),
+                &|| false,
             )
             .unwrap();
         assert!(matches!(out, AckOutcome::Acked(_)));
@@ -133,7 +133,7 @@ mod tests {
                 "a",
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 Duration::from_millis(300),
-                &AtomicBool::new(false),
+                &|| false,
             )
             .unwrap();
         assert_eq!(out, AckOutcome::TimedOut { ignored: 2 });
@@ -147,7 +147,7 @@ mod tests {
                 "a",
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 Duration::from_secs(30),
-                &AtomicBool::new(true),
+                &|| true,
             )
             .unwrap();
         assert_eq!(out, AckOutcome::Cancelled);

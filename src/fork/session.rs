@@ -650,8 +650,20 @@ fn ack_stage(
             .collect()
     });
     let mut acked = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
     for r in results {
-        acked.push(r?);
+        match r {
+            Ok(a) => acked.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    // Report the ack that really failed, not the ones stopped because of it.
+    if !errors.is_empty() {
+        let i = errors
+            .iter()
+            .position(|e| !e.message.starts_with("stopped waiting"))
+            .unwrap_or(0);
+        return Err(errors.swap_remove(i));
     }
     s.ok(
         Stage::Ack,
