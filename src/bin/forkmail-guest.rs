@@ -3,6 +3,12 @@
 //! `forkmail-guest sim ...` plays a restored guest for the built-in simulator:
 //! it maps the mailboxes the template armed in the fork's memory file and
 //! runs the same consumer a real guest runs.
+//!
+//! `forkmail-guest vm` is the agent inside a real VM (started by the image's
+//! `/init`): it arms the mailboxes named on the kernel command line
+//! (`forkmail.mailbox=NAME:TOKEN`), prints `forkmail-guest: armed ...` on the
+//! console, then consumes payloads: console, `/run/forkmail/<name>.json`, ack
+//! to the default gateway.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,7 +20,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use forkmail::guest::{ArmedMailbox, ConsumerConfig, MailboxPage, run_consumer};
+use forkmail::guest::{
+    ArmedMailbox, ConsumerConfig, MailboxPage, arm_fork_mailbox, default_gateway,
+    parse_mailbox_params, run_consumer,
+};
 use forkmail::mailbox::{MailboxKind, decode_marker};
 use forkmail::vmm::sim::read_state;
 
@@ -43,6 +52,19 @@ enum Mode {
         #[arg(long)]
         log: PathBuf,
     },
+    /// Run as the agent inside a real VM: arm the mailboxes named on the
+    /// kernel command line and consume payloads.
+    Vm {
+        /// Where the mailboxes are named.
+        #[arg(long, default_value = "/proc/cmdline")]
+        cmdline: PathBuf,
+        /// Directory for applied payloads (`<name>.json`).
+        #[arg(long, default_value = "/run/forkmail")]
+        apply_dir: PathBuf,
+        /// Ack host (default: the default gateway, else 10.0.2.2).
+        #[arg(long)]
+        ack_host: Option<IpAddr>,
+    },
 }
 
 fn main() {
@@ -55,7 +77,63 @@ fn main() {
 fn run() -> Result<()> {
     match Cli::parse().mode {
         Mode::Sim { memory, state, log } => sim(memory, state, log),
+        Mode::Vm {
+            cmdline,
+            apply_dir,
+            ack_host,
+        } => vm(cmdline, apply_dir, ack_host),
     }
+}
+
+fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<()> {
+    let text =
+        std::fs::read_to_string(&cmdline).with_context(|| format!("read {}", cmdline.display()))?;
+    let wanted = parse_mailbox_params(&text).map_err(anyhow::Error::msg)?;
+    if wanted.is_empty() {
+        bail!(
+            "no forkmail.mailbox=NAME:TOKEN parameter in {}",
+            cmdline.display()
+        );
+    }
+    let mut armed = Vec::new();
+    for (name, token) in &wanted {
+        let page = MailboxPage::allocate_locked()
+            .with_context(|| format!("allocate and lock the page of mailbox {name}"))?;
+        arm_fork_mailbox(&page, name, token);
+        armed.push(ArmedMailbox {
+            kind: MailboxKind::Fork,
+            name: name.clone(),
+            page,
+            fault: None,
+        });
+    }
+    let ack_host = ack_host.unwrap_or_else(|| {
+        let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        IpAddr::V4(default_gateway(&route).unwrap_or(Ipv4Addr::new(10, 0, 2, 2)))
+    });
+    std::fs::create_dir_all(&apply_dir)
+        .with_context(|| format!("create {}", apply_dir.display()))?;
+    let names: Vec<&str> = armed.iter().map(|m| m.name.as_str()).collect();
+    let mut out = std::io::stdout();
+    writeln!(
+        out,
+        "forkmail-guest: armed mailboxes={} pages={} ack_host={ack_host}",
+        names.join(","),
+        armed
+            .iter()
+            .map(|m| format!("{:#x}", m.page.address()))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
+    out.flush()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let cfg = ConsumerConfig {
+        ack_host,
+        poll_interval: Duration::from_micros(500),
+        apply_dir: Some(apply_dir),
+    };
+    run_consumer(&armed, &cfg, &mut out, &stop)?;
+    Ok(())
 }
 
 fn sim(memory: PathBuf, state: PathBuf, log_path: PathBuf) -> Result<()> {

@@ -2,6 +2,7 @@
 //! it, ack, reset seq. The simulator's guest process and the agent inside a
 //! real VM run this same consumer.
 
+mod cmdline;
 mod page;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use cmdline::{MAILBOX_PARAM, default_gateway, encode_mailbox_param, parse_mailbox_params};
 pub use page::MailboxPage;
 
 use crate::mailbox::{MailboxKind, format_ack, runtime_magic};
@@ -62,12 +64,16 @@ pub struct ArmedMailbox {
 
 /// Write the marker for `name`/`token` into `page`, building the magic at run
 /// time so the full marker bytes exist only in the mailbox page.
+///
+/// The pieces are written straight into the page (magic, name, NUL, token):
+/// no other buffer ever holds the whole marker, so a guest's freed heap
+/// cannot leave a stray copy for the host's scan to trip over.
 pub fn arm_fork_mailbox(page: &MailboxPage, name: &str, token: &str) {
-    let mut marker = runtime_magic(MailboxKind::Fork);
-    marker.extend_from_slice(name.as_bytes());
-    marker.push(0);
-    marker.extend_from_slice(token.as_bytes());
-    page.write(0, &marker);
+    let magic = runtime_magic(MailboxKind::Fork);
+    page.write(0, &magic);
+    page.write(magic.len(), name.as_bytes());
+    page.write(magic.len() + name.len(), &[0]);
+    page.write(magic.len() + name.len() + 1, token.as_bytes());
     page.clear_seq(MailboxKind::Fork);
 }
 

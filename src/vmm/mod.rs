@@ -2,6 +2,8 @@
 //! runs real guests.
 
 pub mod process;
+pub mod qemu;
+pub mod qmp;
 pub mod sim;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -91,8 +93,6 @@ pub trait PausedVm: Send {
 pub fn driver(kind: VmmKind) -> Result<Box<dyn Vmm>, VmmError> {
     match kind {
         VmmKind::Sim => Ok(Box::new(sim::SimVmm::new())),
-        VmmKind::Qemu => Err(VmmError::Unsupported(
-            "the qemu driver is not built into this version of forkmail".into(),
-        )),
+        VmmKind::Qemu => Ok(Box::new(qemu::QemuVmm::new())),
     }
 }
