@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod fork;
 pub mod guest;
+pub mod image;
 pub mod mailbox;
 pub mod scan;
 pub mod store;

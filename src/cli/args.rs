@@ -73,6 +73,18 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Build guest images for real VMs (qemu).
+    Image {
+        /// What to do.
+        #[command(subcommand)]
+        action: ImageAction,
+    },
+    /// Check what real VMs need: QEMU, acceleration, reflink, a guest image.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show where forkmail keeps its store, logs and drafts.
     Paths {
         /// Print JSON.
@@ -114,6 +126,48 @@ pub struct TemplateCreateArgs {
     /// VMM of the template.
     #[arg(long, default_value = "sim", value_parser = ["sim", "qemu"])]
     pub vmm: String,
+    /// Guest image to boot (qemu).
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub image: String,
+    /// Acceleration (qemu): auto = KVM only when /dev/kvm opens and the CPU has vmx/svm.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
+    pub accel: String,
+    /// Seconds the guest may take to boot and arm (qemu).
+    #[arg(long, default_value_t = 180, value_name = "SECS")]
+    pub boot_timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageAction {
+    /// Build a guest image: kernel + initramfs with busybox, virtio modules and a static forkmail-guest.
+    Build(ImageBuildArgs),
+}
+
+/// Arguments of `image build`.
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// Image name.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Kernel (default: Debian's linux-image-*-amd64, fetched with apt-get download).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Directory holding the virtio .ko modules (default: from the Debian kernel package).
+    #[arg(long, value_name = "DIR")]
+    pub modules: Option<PathBuf>,
+    /// Static busybox (default: Debian's busybox-static).
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
+    /// Static forkmail-guest (default: found beside forkmail or in target/x86_64-unknown-linux-gnu/release).
+    #[arg(long, value_name = "PATH")]
+    pub guest: Option<PathBuf>,
+    /// Replace an existing image of that name.
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

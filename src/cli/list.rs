@@ -139,11 +139,11 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
 }
 
 pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
+    if a.vmm == "qemu" {
+        return super::qemu_cmd::template_create(store, a);
+    }
     if a.vmm != "sim" {
-        bail!(
-            "--vmm {}: this build of forkmail creates only sim templates",
-            a.vmm
-        );
+        bail!("--vmm {}: expected sim or qemu", a.vmm);
     }
     let mut spec = SimTemplateSpec::new(&a.name);
     spec.memory_size = parse_size(&a.memory).map_err(anyhow::Error::msg)?;

@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod fork_cmd;
 mod list;
+mod qemu_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,10 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
             println!("demo store ready: {}", store.root().display());
             Ok(0)
         }
+        Command::Image {
+            action: ImageAction::Build(a),
+        } => qemu_cmd::image_build(&open_store(cli.store.as_deref())?, a),
+        Command::Doctor { json } => qemu_cmd::doctor(&open_store(cli.store.as_deref())?, *json),
         Command::Paths { json } => list::paths(cli.store.as_deref(), *json),
     }
 }

@@ -254,6 +254,9 @@ mod tests {
             .unwrap();
         child.stdin.take().unwrap().write_all(&v).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "bin\nbin/hello\nbin/h\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "bin\nbin/hello\nbin/h\n"
+        );
     }
 }

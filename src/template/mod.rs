@@ -1,6 +1,7 @@
 //! Creating standby snapshots: the simulator's generator (and, with the
 //! qemu driver, booting, arming and snapshotting a real VM).
 
+pub mod qemu;
 pub mod sim;
 
 /// Parse a size like `1G`, `512M`, `1GiB`, `4096`, `64k`.

@@ -1,0 +1,232 @@
+//! `forkmail image build`, `forkmail template create --vmm qemu` and
+//! `forkmail doctor`.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::fork::reflink_supported;
+use crate::image::{ImageSpec, build_image, list_images};
+use crate::mailbox::MailboxKind;
+use crate::scan::{ScanOptions, scan_file};
+use crate::store::Store;
+use crate::template::qemu::{QemuTemplateSpec, create_qemu_template};
+use crate::template::{human_size, parse_size};
+use crate::vmm::qemu::{AccelChoice, decide_accel, qemu_binary, qemu_version};
+
+use super::{ImageBuildArgs, TemplateCreateArgs};
+
+pub(super) fn image_build(store: &Store, a: &ImageBuildArgs) -> Result<i32> {
+    let spec = ImageSpec {
+        name: a.name.clone(),
+        kernel: a.kernel.clone(),
+        modules: a.modules.clone(),
+        busybox: a.busybox.clone(),
+        guest: a.guest.clone(),
+        force: a.force,
+    };
+    let json = a.json;
+    let mut say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let img = build_image(store, &spec, &mut say)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "name": img.name, "path": img.dir, "kernel": img.kernel(), "initrd": img.initrd(),
+                "meta": img.meta,
+            }))?
+        );
+    } else {
+        println!(
+            "built image {} at {} (initramfs {})",
+            img.name,
+            img.dir.display(),
+            human_size(img.meta.initrd_size)
+        );
+    }
+    Ok(0)
+}
+
+pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
+    if !a.guest_faults.is_empty() || !a.stray_copies.is_empty() || a.resume_network_token.is_some()
+    {
+        anyhow::bail!(
+            "--guest-fault, --stray-copy and --resume-network-token are simulator options; a qemu guest arms only fork mailboxes"
+        );
+    }
+    let accel: AccelChoice = a.accel.parse().map_err(anyhow::Error::msg)?;
+    let mailboxes = a
+        .mailboxes
+        .iter()
+        .map(|m| match m.split_once(':') {
+            // Names may hold ':' too; NAME:TOKEN splits at the first ':' like the sim.
+            Some((n, t)) => (n.to_string(), Some(t.to_string())),
+            None => (m.clone(), None),
+        })
+        .collect();
+    let spec = QemuTemplateSpec {
+        name: a.name.clone(),
+        image: a.image.clone(),
+        mailboxes,
+        memory_size: parse_size(&a.memory).map_err(anyhow::Error::msg)?,
+        accel,
+        boot_timeout: Duration::from_secs(a.boot_timeout),
+    };
+    let json = a.json;
+    let mut say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let t = create_qemu_template(store, &spec, &mut say)?;
+    let snap = &t.snapshot;
+    let report = scan_file(&snap.memory_path(), &ScanOptions::default())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "name": snap.name, "path": snap.dir, "vmm": "qemu", "memory_size": snap.memory_size,
+                "allocated": snap.allocated,
+                "boot_to_armed_ms": t.timings.boot_to_armed.as_secs_f64() * 1000.0,
+                "standby_snapshot_ms": t.timings.standby_snapshot.as_secs_f64() * 1000.0,
+                "accel_reason": t.accel_reason,
+                "markers": report.markers.iter().map(|m| json!({
+                    "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
+                    "page_aligned": m.page_aligned,
+                })).collect::<Vec<_>>(),
+            }))?
+        );
+    } else {
+        println!(
+            "created qemu snapshot {} ({} memory, {} on disk) at {}",
+            snap.name,
+            human_size(snap.memory_size),
+            human_size(snap.allocated),
+            snap.dir.display()
+        );
+        for m in &report.markers {
+            if m.kind == MailboxKind::Fork {
+                println!(
+                    "  fork mailbox {:<20} token {}  at {:#x}",
+                    m.name.as_deref().unwrap_or(""),
+                    m.token,
+                    m.offset
+                );
+            }
+        }
+    }
+    // Every armed mailbox must be found exactly once, or forks would fail later.
+    for (name, token) in &t.mailboxes {
+        let n = report
+            .fork_markers(name)
+            .filter(|m| &m.token == token)
+            .count();
+        if n != 1 {
+            anyhow::bail!(
+                "mailbox {name}: found {n} times in the snapshot's memory (expected exactly once)"
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub(super) fn doctor(store: &Store, json: bool) -> Result<i32> {
+    let mut checks = Vec::new();
+    let mut add = |name: &str, ok: bool, detail: String, todo: &str| {
+        checks.push(
+            json!({"check": name, "ok": ok, "detail": detail, "todo": if ok { "" } else { todo }}),
+        );
+    };
+    let bin = qemu_binary();
+    match qemu_version(&bin) {
+        Ok(v) => add("qemu", true, format!("{bin}: {v}"), ""),
+        Err(e) => add(
+            "qemu",
+            false,
+            e,
+            "install QEMU (Debian: apt-get install qemu-system-x86) or set FORKMAIL_QEMU to its path",
+        ),
+    }
+    let d = decide_accel(AccelChoice::Auto);
+    add(
+        "accel",
+        true,
+        format!("auto picks {}: {}", d.accel.label(), d.reason),
+        "",
+    );
+    match reflink_supported(store.root()) {
+        Ok(true) => add(
+            "reflink",
+            true,
+            format!(
+                "{} can reflink: forks copy memory in milliseconds",
+                store.root().display()
+            ),
+            "",
+        ),
+        Ok(false) => add(
+            "reflink",
+            false,
+            format!(
+                "{} cannot reflink: copy forks use a sparse copy (data extents only)",
+                store.root().display()
+            ),
+            "for instant copies put the store on XFS (reflink=1) or btrfs; or fork with --zero-copy (qemu)",
+        ),
+        Err(e) => add(
+            "reflink",
+            false,
+            format!("cannot probe {}: {e}", store.root().display()),
+            "check that the store directory is writable",
+        ),
+    }
+    let images = list_images(store);
+    if images.is_empty() {
+        add(
+            "image",
+            false,
+            format!("no guest image in {}", store.images_dir().display()),
+            "run `forkmail image build` (fetches Debian's kernel and busybox-static; needs a static forkmail-guest)",
+        );
+    } else {
+        add(
+            "image",
+            true,
+            images
+                .iter()
+                .map(|i| format!("{} ({})", i.name, i.meta.kernel_source))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "",
+        );
+    }
+    let all_ok = checks.iter().all(|c| c["ok"] == true);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": checks}))?
+        );
+    } else {
+        for c in &checks {
+            let mark = if c["ok"] == true { "ok  " } else { "warn" };
+            println!(
+                "{mark} {:<8} {}",
+                c["check"].as_str().unwrap_or(""),
+                c["detail"].as_str().unwrap_or("")
+            );
+            if let Some(t) = c["todo"].as_str().filter(|t| !t.is_empty()) {
+                println!("     {:<8} → {t}", "");
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,638 @@
+//! Guest images for the qemu driver: `<store>/images/<name>/{vmlinuz,
+//! initrd.img,image.json}`. The initramfs (cpio newc, gzip) is written here:
+//! busybox for the basics, the virtio modules, an `/init` that brings up the
+//! network, and a static `forkmail-guest` as the agent.
+//!
+//! Missing inputs come from Debian packages (`apt-get download` into a
+//! temporary directory, unpacked with `dpkg -x`, never installed).
+
+pub mod cpio;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, ValidName, now_rfc3339, read_json, write_json_atomic};
+use cpio::{CpioError, CpioWriter};
+
+/// The image used when none is named.
+pub const DEFAULT_IMAGE: &str = "default";
+/// Metadata file of an image.
+pub const IMAGE_META: &str = "image.json";
+/// Kernel file of an image.
+pub const IMAGE_KERNEL: &str = "vmlinuz";
+/// Initramfs file of an image.
+pub const IMAGE_INITRD: &str = "initrd.img";
+/// Debian's busybox package with a static binary.
+pub const BUSYBOX_PACKAGE: &str = "busybox-static";
+
+/// virtio modules in load order (Debian 12 builds them as modules).
+pub const VIRTIO_MODULES: &[&str] = &[
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_modern_dev",
+    "virtio_pci_legacy_dev",
+    "virtio_pci",
+    "virtio_mmio",
+    "failover",
+    "net_failover",
+    "virtio_net",
+];
+
+/// Errors of image building.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A tool could not be started.
+    #[error("cannot run {cmd}: {source}{hint}")]
+    Spawn {
+        /// The command.
+        cmd: String,
+        /// Cause.
+        source: std::io::Error,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// A tool failed.
+    #[error("{cmd} failed ({status}): {stderr}{hint}")]
+    Failed {
+        /// The command.
+        cmd: String,
+        /// Exit status.
+        status: std::process::ExitStatus,
+        /// Its stderr.
+        stderr: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// A required input is missing.
+    #[error("{what}: {detail}")]
+    Missing {
+        /// What.
+        what: String,
+        /// Why and what to do.
+        detail: String,
+    },
+    /// The guest agent binary cannot run in the initramfs.
+    #[error(
+        "{path} is dynamically linked; the initramfs needs a static forkmail-guest. Build one with\n  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu --bin forkmail-guest\nand pass --guest target/x86_64-unknown-linux-gnu/release/forkmail-guest"
+    )]
+    DynamicGuest {
+        /// The binary.
+        path: PathBuf,
+    },
+    /// Reading an input failed.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing the image failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// No such image.
+    #[error("no guest image {name:?} in {dir}; build one with `forkmail image build`")]
+    NoSuchImage {
+        /// Name.
+        name: String,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
+    /// Bad name or metadata.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The cpio writer failed.
+    #[error("building the initramfs: {0}")]
+    Cpio(#[from] CpioError),
+}
+
+const APT_HINT: &str = "; on Debian/Ubuntu run `apt-get update` first; elsewhere pass --kernel, --modules and --busybox (a static busybox) yourself";
+
+fn run(cmd: &mut Command) -> Result<String, ImageError> {
+    let desc = format!("{cmd:?}");
+    let out = cmd.output().map_err(|source| ImageError::Spawn {
+        cmd: desc.clone(),
+        source,
+        hint: APT_HINT,
+    })?;
+    if !out.status.success() {
+        return Err(ImageError::Failed {
+            cmd: desc,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            hint: APT_HINT,
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Contents of `image.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageMeta {
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// Where the kernel came from.
+    pub kernel_source: String,
+    /// Where busybox came from.
+    pub busybox_source: String,
+    /// Where forkmail-guest came from.
+    pub guest_source: String,
+    /// Kernel modules in the initramfs, in load order.
+    pub modules: Vec<String>,
+    /// Debian packages downloaded for it.
+    #[serde(default)]
+    pub fetched_packages: Vec<String>,
+    /// Size of the initramfs in bytes.
+    pub initrd_size: u64,
+}
+
+/// An image in the store.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// Name.
+    pub name: String,
+    /// Directory.
+    pub dir: PathBuf,
+    /// Parsed `image.json`.
+    pub meta: ImageMeta,
+}
+
+impl ImageInfo {
+    /// The kernel.
+    pub fn kernel(&self) -> PathBuf {
+        self.dir.join(IMAGE_KERNEL)
+    }
+    /// The initramfs.
+    pub fn initrd(&self) -> PathBuf {
+        self.dir.join(IMAGE_INITRD)
+    }
+}
+
+/// Load image `name` from the store.
+pub fn load_image(store: &Store, name: &str) -> Result<ImageInfo, ImageError> {
+    let valid = ValidName::new(name)?;
+    let dir = store.images_dir().join(valid.as_str());
+    if !dir.join(IMAGE_META).is_file() {
+        return Err(ImageError::NoSuchImage {
+            name: name.into(),
+            dir: store.images_dir(),
+        });
+    }
+    Ok(ImageInfo {
+        name: name.into(),
+        meta: read_json(&dir.join(IMAGE_META))?,
+        dir,
+    })
+}
+
+/// Every image in the store (those that load).
+pub fn list_images(store: &Store) -> Vec<ImageInfo> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(store.images_dir()) {
+        for e in rd.flatten() {
+            if let Some(n) = e.file_name().to_str()
+                && let Ok(i) = load_image(store, n)
+            {
+                out.push(i);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct ImageSpec {
+    /// Image name.
+    pub name: String,
+    /// Kernel (default: Debian's current `linux-image-*-amd64`).
+    pub kernel: Option<PathBuf>,
+    /// Directory searched for the virtio `.ko` files (default: the Debian
+    /// kernel package's; none when only `kernel` is given: built-in virtio).
+    pub modules: Option<PathBuf>,
+    /// Static busybox (default: Debian's `busybox-static`).
+    pub busybox: Option<PathBuf>,
+    /// Static forkmail-guest (default: see [`find_static_guest`]).
+    pub guest: Option<PathBuf>,
+    /// Replace an existing image of that name.
+    pub force: bool,
+}
+
+/// The versioned kernel package Debian's `linux-image-amd64` depends on.
+pub fn resolve_kernel_package() -> Result<String, ImageError> {
+    let out = run(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends:"))
+        .map(str::trim)
+        .find(|p| p.starts_with("linux-image-"))
+        .map(str::to_owned)
+        .ok_or_else(|| ImageError::Missing {
+            what: "kernel package".into(),
+            detail: format!(
+                "`apt-cache depends linux-image-amd64` names no linux-image-* package{APT_HINT}"
+            ),
+        })
+}
+
+/// Download (without installing) `packages` into `dir` and unpack them into
+/// `dir/root`. Returns the `.deb` files.
+pub fn fetch_debs(dir: &Path, packages: &[String]) -> Result<Vec<PathBuf>, ImageError> {
+    run(Command::new("apt-get")
+        .current_dir(dir)
+        .args(["download", "-q"])
+        .args(packages))?;
+    let mut debs = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|source| ImageError::Read {
+        path: dir.into(),
+        source,
+    })?;
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "deb") {
+            debs.push(p);
+        }
+    }
+    debs.sort();
+    let root = dir.join("root");
+    for d in &debs {
+        run(Command::new("dpkg").arg("-x").arg(d).arg(&root))?;
+    }
+    Ok(debs)
+}
+
+fn newest_with_prefix(dir: &Path, prefix: &str) -> Result<PathBuf, ImageError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| ImageError::Read {
+        path: dir.into(),
+        source,
+    })?;
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    v.sort();
+    v.pop().ok_or_else(|| ImageError::Missing {
+        what: format!("{}/{prefix}*", dir.display()),
+        detail: "not in the unpacked package".into(),
+    })
+}
+
+/// `<name>.ko` anywhere below `dir`.
+pub fn find_module(dir: &Path, name: &str) -> Result<PathBuf, ImageError> {
+    let want = format!("{name}.ko");
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|source| ImageError::Read {
+            path: d.clone(),
+            source,
+        })?;
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == want.as_str()) {
+                return Ok(p);
+            }
+        }
+    }
+    Err(ImageError::Missing {
+        what: format!("kernel module {want}"),
+        detail: format!(
+            "not found below {} (compressed .ko.xz/.ko.zst modules are not supported: busybox insmod loads plain .ko, as Debian 12 ships them)",
+            dir.display()
+        ),
+    })
+}
+
+/// Whether the ELF file `data` asks for a dynamic loader (`PT_INTERP`).
+pub fn elf_is_dynamic(data: &[u8]) -> Option<bool> {
+    if data.get(..4)? != b"\x7fELF" || *data.get(4)? != 2 || *data.get(5)? != 1 {
+        return None; // not a 64-bit little-endian ELF
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?));
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = u16_at(0x36)? as usize;
+    let phnum = u16_at(0x38)? as usize;
+    for i in 0..phnum {
+        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        let p_type = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?);
+        if p_type == 3 {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// A static `forkmail-guest` near the running executable: beside it, or
+/// where the documented static build puts it
+/// (`target/x86_64-unknown-linux-gnu/release/`, `target/static-guest/...`).
+pub fn find_static_guest() -> Result<PathBuf, ImageError> {
+    let mut tried = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let target = dir.parent().unwrap_or(dir);
+        for cand in [
+            dir.join("forkmail-guest"),
+            target.join("x86_64-unknown-linux-gnu/release/forkmail-guest"),
+            target.join("static-guest/x86_64-unknown-linux-gnu/release/forkmail-guest"),
+        ] {
+            if let Ok(data) = std::fs::read(&cand)
+                && elf_is_dynamic(&data) == Some(false)
+            {
+                return Ok(cand);
+            }
+            tried.push(cand.display().to_string());
+        }
+    }
+    Err(ImageError::Missing {
+        what: "static forkmail-guest".into(),
+        detail: format!(
+            "none found (tried {}). Build it with\n  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu --bin forkmail-guest\nand pass --guest target/x86_64-unknown-linux-gnu/release/forkmail-guest",
+            tried.join(", ")
+        ),
+    })
+}
+
+/// The `/init` script: mount, load modules, configure 10.0.2.15/24 via
+/// 10.0.2.2 (QEMU user networking), start the agent, and keep PID 1 alive.
+pub fn init_script(modules: &[String]) -> String {
+    let mods = modules.join(" ");
+    format!(
+        "#!/bin/busybox sh\n\
+         /bin/busybox --install -s /bin\n\
+         mount -t proc proc /proc\n\
+         mount -t sysfs sys /sys\n\
+         mount -t devtmpfs dev /dev\n\
+         mkdir -p /run/forkmail /tmp\n\
+         for m in {mods}; do insmod /lib/modules/$m.ko || echo \"forkmail-init: insmod $m failed\"; done\n\
+         ip link set lo up\n\
+         ip link set eth0 up || echo 'forkmail-init: no eth0'\n\
+         ip addr add 10.0.2.15/24 dev eth0\n\
+         ip route add default via 10.0.2.2\n\
+         (/bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &\n\
+         exec sleep 2147483647\n"
+    )
+}
+
+/// Inputs of the initramfs.
+pub struct InitrdInputs<'a> {
+    /// Static busybox.
+    pub busybox: &'a Path,
+    /// Modules to include: (name, file), in load order.
+    pub modules: &'a [(String, PathBuf)],
+    /// Static forkmail-guest.
+    pub guest: &'a Path,
+}
+
+/// Write a gzip-compressed newc initramfs to `out`.
+pub fn write_initrd(inp: &InitrdInputs, out: &Path) -> Result<(), ImageError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| ImageError::Read {
+            path: p.into(),
+            source,
+        })
+    };
+    let busybox = read(inp.busybox)?;
+    let guest = read(inp.guest)?;
+    if elf_is_dynamic(&guest) == Some(true) {
+        return Err(ImageError::DynamicGuest {
+            path: inp.guest.into(),
+        });
+    }
+    let write_err = |source| ImageError::Write {
+        path: out.into(),
+        source,
+    };
+    let f = std::fs::File::create(out).map_err(write_err)?;
+    let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::fast());
+    let mut w = CpioWriter::new(gz);
+    for d in [
+        "bin",
+        "sbin",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "tmp",
+        "lib",
+        "lib/modules",
+    ] {
+        w.dir(d, 0o755)?;
+    }
+    w.char_dev("dev/console", 0o600, 5, 1)?;
+    let names: Vec<String> = inp.modules.iter().map(|(n, _)| n.clone()).collect();
+    w.file("init", 0o755, init_script(&names).as_bytes())?;
+    w.file("bin/busybox", 0o755, &busybox)?;
+    w.file("bin/forkmail-guest", 0o755, &guest)?;
+    for (name, path) in inp.modules {
+        w.file(&format!("lib/modules/{name}.ko"), 0o644, &read(path)?)?;
+    }
+    let gz = w.finish()?;
+    let mut bw = gz.finish().map_err(write_err)?;
+    bw.flush().map_err(write_err)?;
+    bw.into_inner()
+        .map_err(|e| write_err(e.into_error()))?
+        .sync_all()
+        .map_err(write_err)?;
+    Ok(())
+}
+
+/// Build image `spec.name` in the store. `say` receives progress lines
+/// (what was fetched, where things came from).
+pub fn build_image(
+    store: &Store,
+    spec: &ImageSpec,
+    say: &mut dyn FnMut(String),
+) -> Result<ImageInfo, ImageError> {
+    let valid = ValidName::new(&spec.name)?;
+    let guest = match &spec.guest {
+        Some(g) => g.clone(),
+        None => find_static_guest()?,
+    };
+    say(format!("guest agent: {}", guest.display()));
+    let tmp = tempfile::Builder::new()
+        .prefix("forkmail-image-")
+        .tempdir()
+        .map_err(|source| ImageError::Write {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let mut packages = Vec::new();
+    if spec.kernel.is_none() {
+        packages.push(resolve_kernel_package()?);
+    }
+    if spec.busybox.is_none() {
+        packages.push(BUSYBOX_PACKAGE.to_string());
+    }
+    let root = tmp.path().join("root");
+    if !packages.is_empty() {
+        say(format!(
+            "fetching Debian packages (apt-get download, unpacked with dpkg -x, not installed): {}",
+            packages.join(" ")
+        ));
+        for d in fetch_debs(tmp.path(), &packages)? {
+            let size = std::fs::metadata(&d).map(|m| m.len()).unwrap_or(0);
+            say(format!(
+                "  fetched {} ({})",
+                d.file_name().unwrap_or_default().to_string_lossy(),
+                crate::template::human_size(size)
+            ));
+        }
+    }
+    let (kernel, kernel_source) = match &spec.kernel {
+        Some(k) => (k.clone(), k.display().to_string()),
+        None => {
+            let k = newest_with_prefix(&root.join("boot"), "vmlinuz-")?;
+            let src = format!("Debian {}: {}", packages[0], k.display());
+            (k, src)
+        }
+    };
+    let modules_dir = match (&spec.modules, &spec.kernel) {
+        (Some(m), _) => Some(m.clone()),
+        (None, None) => Some(newest_with_prefix(&root.join("lib/modules"), "")?),
+        (None, Some(_)) => None,
+    };
+    let mut modules = Vec::new();
+    match &modules_dir {
+        Some(dir) => {
+            for m in VIRTIO_MODULES {
+                modules.push((m.to_string(), find_module(dir, m)?));
+            }
+            say(format!(
+                "modules: {} from {}",
+                VIRTIO_MODULES.join(" "),
+                dir.display()
+            ));
+        }
+        None => say(
+            "modules: none (--kernel without --modules: the kernel must have virtio-mmio and virtio-net built in)"
+                .into(),
+        ),
+    }
+    let (busybox, busybox_source) = match &spec.busybox {
+        Some(b) => (b.clone(), b.display().to_string()),
+        None => {
+            let b = root.join("bin/busybox");
+            (b, format!("Debian {BUSYBOX_PACKAGE}"))
+        }
+    };
+    say(format!("kernel: {kernel_source}"));
+    say(format!("busybox: {busybox_source}"));
+
+    let dir = store.images_dir().join(valid.as_str());
+    if dir.exists() {
+        if !spec.force {
+            return Err(ImageError::Store(crate::store::StoreError::Exists {
+                what: "image",
+                name: spec.name.clone(),
+                path: dir,
+            }));
+        }
+        std::fs::remove_dir_all(&dir).map_err(|source| ImageError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    // Build beside the final directory, then rename: no half image is ever visible.
+    let building = store
+        .images_dir()
+        .join(format!(".{}.building", valid.as_str()));
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building).map_err(|source| ImageError::Write {
+        path: building.clone(),
+        source,
+    })?;
+    let result = (|| {
+        std::fs::copy(&kernel, building.join(IMAGE_KERNEL)).map_err(|source| ImageError::Read {
+            path: kernel.clone(),
+            source,
+        })?;
+        let initrd = building.join(IMAGE_INITRD);
+        write_initrd(
+            &InitrdInputs {
+                busybox: &busybox,
+                modules: &modules,
+                guest: &guest,
+            },
+            &initrd,
+        )?;
+        let meta = ImageMeta {
+            created_at: now_rfc3339(),
+            kernel_source,
+            busybox_source,
+            guest_source: guest.display().to_string(),
+            modules: modules.iter().map(|(n, _)| n.clone()).collect(),
+            fetched_packages: packages.clone(),
+            initrd_size: std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0),
+        };
+        write_json_atomic(&building.join(IMAGE_META), &meta)?;
+        std::fs::rename(&building, &dir).map_err(|source| ImageError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(ImageInfo {
+            name: spec.name.clone(),
+            dir: dir.clone(),
+            meta,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elf_interp_is_detected() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        // Test binaries are linked dynamically by default.
+        assert!(elf_is_dynamic(&me).is_some());
+        assert_eq!(elf_is_dynamic(b"not an elf"), None);
+    }
+
+    #[test]
+    fn init_loads_modules_in_order_and_keeps_pid1() {
+        let s = init_script(&["a".into(), "b".into()]);
+        assert!(s.contains("for m in a b; do insmod /lib/modules/$m.ko"));
+        assert!(s.contains("/bin/forkmail-guest vm"));
+        assert!(s.trim_end().ends_with("exec sleep 2147483647"));
+    }
+
+    #[test]
+    fn initrd_refuses_a_dynamic_guest() {
+        let d = tempfile::tempdir().unwrap();
+        let me = std::env::current_exe().unwrap();
+        if elf_is_dynamic(&std::fs::read(&me).unwrap()) != Some(true) {
+            return;
+        }
+        let err = write_initrd(
+            &InitrdInputs {
+                busybox: &me,
+                modules: &[],
+                guest: &me,
+            },
+            &d.path().join("initrd.img"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ImageError::DynamicGuest { .. }), "{err}");
+    }
+}
