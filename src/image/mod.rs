@@ -498,7 +498,8 @@ pub fn build_image(
         Some(k) => (k.clone(), k.display().to_string()),
         None => {
             let k = newest_with_prefix(&root.join("boot"), "vmlinuz-")?;
-            let src = format!("Debian {}: {}", packages[0], k.display());
+            let file = k.file_name().unwrap_or_default().to_string_lossy();
+            let src = format!("Debian {} ({file})", packages[0]);
             (k, src)
         }
     };
