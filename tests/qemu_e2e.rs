@@ -201,6 +201,13 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<Value>> {
         .collect()
 }
 
+/// Fork name, extra arguments, payloads (mailbox, JSON).
+type ForkCase = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
 #[test]
 fn qemu_template_and_three_forks() {
     if let Some(why) = missing_prerequisite() {
@@ -270,7 +277,7 @@ fn qemu_template_and_three_forks() {
     assert_eq!(snap["kind"], "standby");
 
     // name, extra args, payloads (mailbox, JSON)
-    let forks: [(&str, &[&str], &[(&str, &str)]); 3] = [
+    let forks: [ForkCase; 3] = [
         (
             "c1",
             &[],

@@ -194,7 +194,7 @@ pub fn create_qemu_template(
 ) -> Result<QemuTemplate, QemuTemplateError> {
     let valid = ValidName::new(&spec.name)?;
     let mailboxes = resolve_template_mailboxes(&spec.mailboxes)?;
-    if spec.memory_size < (64 << 20) || spec.memory_size % (1 << 20) != 0 {
+    if spec.memory_size < (64 << 20) || !spec.memory_size.is_multiple_of(1 << 20) {
         return Err(QemuTemplateError::Invalid(format!(
             "--memory {}: a qemu guest needs at least 64 MiB, in whole MiB",
             spec.memory_size
