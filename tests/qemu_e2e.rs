@@ -93,6 +93,7 @@ fn forkmail(store: &Path, args: &[&str]) -> Output {
         .arg(store)
         .args(args)
         .env_remove("FORKMAIL_STORE")
+        .env("XDG_STATE_HOME", store.with_file_name("state"))
         .output()
         .expect("run forkmail");
     eprintln!(
