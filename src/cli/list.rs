@@ -269,10 +269,17 @@ pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
 
 /// Stop fork `f` if it runs; record it as stopped. Returns whether it ran.
 pub fn stop_fork(f: &mut ForkInfo) -> Result<bool> {
-    let was = match f.meta.pid {
-        Some(pid) => vmm::process::stop(pid, &f.dir, std::time::Duration::from_secs(5)),
-        None => false,
-    };
+    // qemu: a clean QMP `quit` first; signals are the fallback.
+    let quit = f.meta.vmm == crate::store::VmmKind::Qemu
+        && f.meta.pid.is_some_and(|pid| {
+            vmm::process::is_alive(pid, &f.dir)
+                && vmm::qemu::quit_over_qmp(pid, &f.dir, std::time::Duration::from_secs(3))
+        });
+    let was = quit
+        || match f.meta.pid {
+            Some(pid) => vmm::process::stop(pid, &f.dir, std::time::Duration::from_secs(5)),
+            None => false,
+        };
     if f.meta.status == ForkStatus::Running {
         f.meta.status = ForkStatus::Stopped;
         f.save()?;

@@ -415,3 +415,34 @@ fn boot_and_snapshot(
         standby_snapshot,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailboxes_are_checked_and_tokens_generated() {
+        let ok =
+            resolve_template_mailboxes(&[("app".into(), Some("tok".into())), ("a:b".into(), None)])
+                .unwrap();
+        assert_eq!(ok[0], ("app".to_string(), "tok".to_string()));
+        assert_eq!(ok[1].1.len(), 16);
+        for bad in [
+            vec![],
+            vec![("bad name".to_string(), None)],
+            vec![("a".to_string(), None), ("a".to_string(), None)],
+            vec![("a".to_string(), Some("   ".to_string()))],
+        ] {
+            assert!(resolve_template_mailboxes(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn log_tail_skips_blank_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("serial.log");
+        std::fs::write(&p, "a\n\nb\r\nc\n").unwrap();
+        assert_eq!(log_tail(&p, 2), "b | c");
+        assert_eq!(log_tail(&d.path().join("none"), 2), "(nothing)");
+    }
+}

@@ -476,6 +476,27 @@ impl QemuProcess {
     }
 }
 
+/// Ask the QEMU of the fork at `fork_dir` to quit over its QMP socket and
+/// wait up to `grace` for `pid` to go. Returns whether it is gone. Callers
+/// fall back to signals ([`super::process::stop`]).
+pub fn quit_over_qmp(pid: u32, fork_dir: &Path, grace: Duration) -> bool {
+    let sock = fork_dir.join(QMP_SOCKET);
+    let Ok(mut q) = Qmp::connect(&sock, Duration::from_millis(500), || true) else {
+        return false;
+    };
+    q.set_timeout(grace);
+    let _ = q.execute("quit", None);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        super::process::reap(pid);
+        if !super::process::is_alive(pid, fork_dir) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 /// The QEMU driver.
 #[derive(Debug, Default)]
 pub struct QemuVmm;
