@@ -24,7 +24,7 @@ use forkmail::guest::{
     ArmedMailbox, ConsumerConfig, MailboxPage, arm_fork_mailbox, default_gateway,
     parse_mailbox_params, run_consumer,
 };
-use forkmail::mailbox::{MailboxKind, decode_marker};
+use forkmail::mailbox::{MailboxKind, runtime_magic};
 use forkmail::vmm::sim::read_state;
 
 #[derive(Parser)]
@@ -156,13 +156,21 @@ fn sim(memory: PathBuf, state: PathBuf, log_path: PathBuf) -> Result<()> {
         // the marker it armed is still where it left it.
         let mut head = vec![0u8; 256];
         page.read(0, &mut head);
-        match decode_marker(&head) {
-            Some(m) if m.name.as_deref() == Some(mb.name.as_str()) && m.token == mb.token => {}
-            _ => bail!(
+        // Compared against a marker built at run time, not decoded with the
+        // contract's constants: this binary also runs inside real VMs, and the
+        // plain magic strings in it would show up as stray markers in the
+        // guest's memory.
+        let mut want = runtime_magic(MailboxKind::Fork);
+        want.extend_from_slice(mb.name.as_bytes());
+        want.push(0);
+        want.extend_from_slice(mb.token.as_bytes());
+        let exact = head.starts_with(&want) && head.get(want.len()).is_none_or(|b| *b == 0);
+        if !exact {
+            bail!(
                 "mailbox {} at {:#x}: marker is not there",
                 mb.name,
                 mb.offset
-            ),
+            );
         }
         armed.push(ArmedMailbox {
             kind: MailboxKind::Fork,
