@@ -268,6 +268,11 @@ fn qemu_template_and_three_forks() {
         "exactly the two armed markers: {tpl}"
     );
     assert!(fork_markers.iter().all(|m| m["page_aligned"] == true));
+    assert_eq!(
+        tpl["markers"].as_array().map(Vec::len),
+        Some(2),
+        "no stray or invalid markers anywhere in guest memory: {tpl}"
+    );
     let tpl_memory = store.join("snapshots/tpl/memory");
     let before = sha256(&tpl_memory);
     let snap: Value = serde_json::from_str(
