@@ -278,10 +278,15 @@ pub fn create_qemu_template(
                 timings,
             })
         }
-        Err(e) => {
-            // Keep the serial log of a failed boot for diagnosis, outside the store's listing.
+        Err(mut e) => {
+            // Keep the serial log of a failed boot for diagnosis: the
+            // half-made snapshot directory is removed.
             let keep = std::env::temp_dir().join(format!("forkmail-{}-serial.log", spec.name));
-            let _ = std::fs::copy(dir.join(SERIAL_LOG), &keep);
+            if std::fs::copy(dir.join(SERIAL_LOG), &keep).is_ok()
+                && let QemuTemplateError::Boot { log, .. } = &mut e
+            {
+                *log = keep;
+            }
             let _ = std::fs::remove_dir_all(&dir);
             Err(e)
         }
