@@ -12,4 +12,5 @@ pub mod mailbox;
 pub mod scan;
 pub mod store;
 pub mod template;
+pub mod tui;
 pub mod vmm;

@@ -27,9 +27,5 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
     } else {
         forkmail::cli::open_store(cli.store.as_deref())?
     };
-    eprintln!(
-        "the terminal UI is not built yet; store {} is ready — try `forkmail snapshots`",
-        store.root().display()
-    );
-    Ok(0)
+    forkmail::tui::run(store)
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 
 pub use args::*;
 pub use demo::{demo_store_root, ensure_demo_store};
+pub use list::{fork_status, remove_fork, stop_fork};
 
 use crate::store::Store;
 

@@ -1,0 +1,643 @@
+//! Application state, the [`Action`]s keys turn into, and `update`.
+//!
+//! Event → [`Action`] → [`App::update`] → draw. Engine work (scans, fork
+//! sessions, stop/remove) runs on threads started from here and reports back
+//! as [`Msg`]s; nothing slow runs on the UI task.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossterm::event::{Event, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use time::OffsetDateTime;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::catalog::{Catalog, FileKey};
+use super::editor::{Draft, Editor};
+use super::forks::ForksState;
+use super::keymap;
+use super::session::SessionView;
+use super::theme::Theme;
+use crate::scan::ScanReport;
+use crate::store::Store;
+
+/// Top-level screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// Snapshots, markers and the payload editor.
+    Main,
+    /// Fork sessions, live.
+    Sessions,
+    /// Forks in the store.
+    Forks,
+}
+
+/// Focusable panes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    /// Snapshot list.
+    Snapshots,
+    /// Markers of the selected snapshot.
+    Markers,
+    /// Payload editor.
+    Editor,
+    /// Session list.
+    SessionList,
+    /// Selected session's detail.
+    SessionDetail,
+    /// Fork list.
+    ForkList,
+    /// Selected fork's inspection.
+    ForkDetail,
+}
+
+impl Pane {
+    /// The screen a pane belongs to.
+    pub fn screen(self) -> Screen {
+        match self {
+            Pane::Snapshots | Pane::Markers | Pane::Editor => Screen::Main,
+            Pane::SessionList | Pane::SessionDetail => Screen::Sessions,
+            Pane::ForkList | Pane::ForkDetail => Screen::Forks,
+        }
+    }
+    fn cycle(screen: Screen) -> &'static [Pane] {
+        match screen {
+            Screen::Main => &[Pane::Snapshots, Pane::Markers, Pane::Editor],
+            Screen::Sessions => &[Pane::SessionList, Pane::SessionDetail],
+            Screen::Forks => &[Pane::ForkList, Pane::ForkDetail],
+        }
+    }
+}
+
+/// Input mode: which keys mean what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Navigation.
+    Normal,
+    /// Typing into the payload editor.
+    Editing,
+    /// Typing the snapshot name filter.
+    Filter,
+    /// A yes/no question is open.
+    Confirm,
+    /// The fork dialog is open (typing the fork name).
+    ForkName,
+    /// The help overlay is open.
+    Help,
+}
+
+/// What a key (or click) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the TUI.
+    Quit,
+    /// Open or close the help overlay.
+    ToggleHelp,
+    /// Focus the next pane.
+    NextPane,
+    /// Focus the previous pane.
+    PrevPane,
+    /// Switch screen.
+    Show(Screen),
+    /// Selection up.
+    Up,
+    /// Selection down.
+    Down,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// Page up.
+    PageUp,
+    /// Page down.
+    PageDown,
+    /// Open the fork dialog for the selected snapshot.
+    Fork,
+    /// Start typing a name filter.
+    StartFilter,
+    /// Keep the filter and stop typing.
+    FilterDone,
+    /// Clear the filter.
+    FilterCancel,
+    /// Scan the selected snapshot again.
+    Rescan,
+    /// Show or mask tokens.
+    RevealTokens,
+    /// Include the selected mailbox in the fork or not.
+    ToggleInclude,
+    /// Wait for the selected mailbox's ack or not.
+    ToggleAck,
+    /// Ack timeout + 1 s.
+    TimeoutUp,
+    /// Ack timeout - 1 s.
+    TimeoutDown,
+    /// Start typing in the payload editor.
+    StartEdit,
+    /// Stop typing (saves the draft).
+    StopEdit,
+    /// Pretty-print the payload.
+    Pretty,
+    /// Compact the payload.
+    Compact,
+    /// Edit the payload in `$EDITOR`.
+    ExternalEditor,
+    /// Cancel the selected running session.
+    CancelSession,
+    /// Remove a finished session from the list.
+    DismissSession,
+    /// Scan the selected fork's memory.
+    Inspect,
+    /// Stop the selected fork.
+    StopFork,
+    /// Remove the selected fork.
+    RemoveFork,
+    /// Reload the store.
+    Refresh,
+    /// Yes / start.
+    Confirm,
+    /// No / close.
+    Cancel,
+    /// A key typed into a text field.
+    Text(KeyEvent),
+}
+
+/// Messages from background work to the UI task.
+#[derive(Debug)]
+pub enum Msg {
+    /// A scan advanced.
+    ScanProgress {
+        /// Snapshot name.
+        snapshot: String,
+        /// Data bytes read.
+        done: u64,
+        /// Data bytes in total.
+        total: u64,
+    },
+    /// A scan finished.
+    ScanDone {
+        /// Snapshot name.
+        snapshot: String,
+        /// The memory file's identity when the scan started.
+        key: FileKey,
+        /// Report or error text.
+        result: Result<Arc<ScanReport>, String>,
+    },
+    /// A session event.
+    Session {
+        /// Session id.
+        id: u64,
+        /// The event.
+        event: crate::fork::SessionEvent,
+    },
+    /// A session ended.
+    SessionEnd {
+        /// Session id.
+        id: u64,
+        /// Fork name or the reason of failure.
+        result: Result<String, String>,
+    },
+    /// Something changed under the store.
+    StoreChanged,
+    /// A fork inspection finished.
+    Inspected {
+        /// Fork name.
+        fork: String,
+        /// Report or error text.
+        result: Result<Arc<ScanReport>, String>,
+    },
+    /// A stop/remove finished.
+    ForkOp {
+        /// What happened.
+        message: String,
+        /// Whether it worked.
+        ok: bool,
+    },
+}
+
+/// How the event loop should end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Leave the TUI.
+    Quit,
+    /// Hand the terminal to `$EDITOR` on this file, then come back.
+    Editor(PathBuf),
+}
+
+/// Open yes/no question or the fork dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    /// Fork `snapshot` as `name`.
+    Fork {
+        /// Source snapshot.
+        snapshot: String,
+        /// Fork name being typed.
+        name: String,
+        /// Why the last attempt was refused.
+        error: Option<String>,
+    },
+    /// Stop a fork.
+    StopFork(String),
+    /// Remove a fork.
+    RemoveFork(String),
+    /// Cancel a running session.
+    CancelSession(u64),
+}
+
+/// Severity of the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Neutral.
+    Info,
+    /// Something worked.
+    Ok,
+    /// Something failed.
+    Error,
+}
+
+/// Wall and monotonic time, frozen in tests so screens are stable.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    frozen: Option<(Instant, OffsetDateTime)>,
+}
+
+impl Clock {
+    /// The real clock.
+    pub fn system() -> Clock {
+        Clock { frozen: None }
+    }
+    /// A clock stopped at `at`.
+    pub fn frozen(at: OffsetDateTime) -> Clock {
+        Clock {
+            frozen: Some((Instant::now(), at)),
+        }
+    }
+    /// Monotonic now.
+    pub fn instant(&self) -> Instant {
+        self.frozen.map(|f| f.0).unwrap_or_else(Instant::now)
+    }
+    /// Wall-clock now.
+    pub fn now(&self) -> OffsetDateTime {
+        self.frozen
+            .map(|f| f.1)
+            .unwrap_or_else(OffsetDateTime::now_utc)
+    }
+}
+
+/// The whole TUI state.
+pub struct App {
+    /// The store shown.
+    pub store: Store,
+    /// Styles.
+    pub theme: Theme,
+    /// Time source.
+    pub clock: Clock,
+    /// Current screen.
+    pub screen: Screen,
+    /// Focused pane.
+    pub focus: Pane,
+    /// Input mode.
+    pub mode: Mode,
+    /// Snapshots, filter and scan cache.
+    pub catalog: Catalog,
+    /// Selected marker row.
+    pub marker_sel: usize,
+    /// Show tokens in clear.
+    pub reveal_tokens: bool,
+    /// Per (snapshot, mailbox) settings and payload.
+    pub drafts: HashMap<(String, String), Draft>,
+    /// The editor of the selected mailbox.
+    pub editor: Option<Editor>,
+    /// Fork sessions, oldest first.
+    pub sessions: Vec<SessionView>,
+    /// Selected session.
+    pub session_sel: usize,
+    /// Forks screen.
+    pub forks: ForksState,
+    /// Open dialog.
+    pub dialog: Option<Dialog>,
+    /// Help overlay scroll.
+    pub help_scroll: u16,
+    /// Status line.
+    pub status: Option<(String, Level)>,
+    /// How the store is watched ("watching store" or the fallback).
+    pub watch_note: String,
+    /// Background work reports here.
+    pub tx: UnboundedSender<Msg>,
+    /// Set when the loop must end or hand over the terminal.
+    pub exit: Option<Exit>,
+    /// Something changed since the last draw.
+    pub dirty: bool,
+    /// When to reload the store (debounced watcher events).
+    pub reload_at: Option<Instant>,
+    /// Terminal area of the last draw (for mouse hit tests).
+    pub area: Rect,
+    /// Animation frame of spinners.
+    pub spinner: usize,
+    pub(crate) next_session_id: u64,
+}
+
+impl App {
+    /// A new app on `store`; loads the listings and starts the first scan.
+    pub fn new(store: Store, tx: UnboundedSender<Msg>, clock: Clock, theme: Theme) -> App {
+        let mut app = App {
+            catalog: Catalog::default(),
+            store,
+            theme,
+            clock,
+            screen: Screen::Main,
+            focus: Pane::Snapshots,
+            mode: Mode::Normal,
+            marker_sel: 0,
+            reveal_tokens: false,
+            drafts: HashMap::new(),
+            editor: None,
+            sessions: Vec::new(),
+            session_sel: 0,
+            forks: ForksState::default(),
+            dialog: None,
+            help_scroll: 0,
+            status: None,
+            watch_note: String::new(),
+            tx,
+            exit: None,
+            dirty: true,
+            reload_at: None,
+            area: Rect::new(0, 0, 80, 24),
+            spinner: 0,
+            next_session_id: 1,
+        };
+        app.reload_store();
+        app
+    }
+
+    /// Set the status line.
+    pub fn say(&mut self, text: impl Into<String>, level: Level) {
+        self.status = Some((text.into(), level));
+    }
+
+    /// Whether a spinner or countdown is on screen (the loop ticks only then).
+    pub fn needs_tick(&self) -> bool {
+        self.catalog.scan_job.is_some()
+            || self.sessions.iter().any(|s| s.is_running())
+            || self.forks.busy()
+    }
+
+    /// One tick of animation.
+    pub fn on_tick(&mut self) {
+        self.spinner = self.spinner.wrapping_add(1);
+        for s in self.sessions.iter_mut().filter(|s| s.is_running()) {
+            s.refresh_log();
+        }
+        self.dirty = true;
+    }
+
+    /// Handle a terminal event.
+    pub fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Key(key) => {
+                if let Some(action) = keymap::map_key(self.mode, self.screen, self.focus, key) {
+                    self.update(action);
+                }
+            }
+            Event::Mouse(m) => self.on_mouse(m),
+            Event::Resize(w, h) => {
+                self.area = Rect::new(0, 0, w, h);
+                self.dirty = true;
+            }
+            Event::Paste(text) if self.mode == Mode::Editing => {
+                if let Some(ed) = self.editor.as_mut() {
+                    ed.textarea.insert_str(text);
+                }
+                self.after_edit();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        if self.mode != Mode::Normal {
+            return;
+        }
+        let pos = Position::new(m.column, m.row);
+        let hit = super::view::pane_areas(self, self.area)
+            .into_iter()
+            .find(|(_, r)| r.contains(pos))
+            .map(|(p, _)| p);
+        let Some(pane) = hit else { return };
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = pane;
+                self.dirty = true;
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let prev = self.focus;
+                self.focus = pane;
+                let down = matches!(m.kind, MouseEventKind::ScrollDown);
+                self.update(if down { Action::Down } else { Action::Up });
+                if pane == Pane::Editor {
+                    self.focus = prev;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Apply an action.
+    pub fn update(&mut self, action: Action) {
+        self.dirty = true;
+        match (self.mode, action) {
+            (_, Action::Quit) => self.quit(),
+            (Mode::Help, Action::ToggleHelp) | (Mode::Help, Action::Cancel) => {
+                self.mode = Mode::Normal
+            }
+            (Mode::Help, Action::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
+            (Mode::Help, Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+            (Mode::Help, _) => {}
+            (_, Action::ToggleHelp) => {
+                self.mode = Mode::Help;
+                self.help_scroll = 0;
+            }
+            (Mode::Filter, a) => self.filter_action(a),
+            (Mode::Confirm | Mode::ForkName, a) => self.dialog_action(a),
+            (Mode::Editing, a) => self.editing_action(a),
+            (Mode::Normal, a) => self.normal_action(a),
+        }
+    }
+
+    fn quit(&mut self) {
+        self.save_current_draft();
+        self.exit = Some(Exit::Quit);
+    }
+
+    fn normal_action(&mut self, action: Action) {
+        match action {
+            Action::NextPane | Action::PrevPane => {
+                let cycle = Pane::cycle(self.screen);
+                let i = cycle.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = cycle.len();
+                let j = if action == Action::NextPane {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.focus = cycle[j];
+            }
+            Action::Show(screen) => self.show(screen),
+            Action::Up | Action::Down | Action::Top | Action::Bottom => self.move_sel(action),
+            Action::PageUp | Action::PageDown => self.move_sel(action),
+            Action::Fork => self.open_fork_dialog(),
+            Action::StartFilter => self.mode = Mode::Filter,
+            Action::Rescan => self.rescan(),
+            Action::RevealTokens => self.reveal_tokens = !self.reveal_tokens,
+            Action::ToggleInclude | Action::ToggleAck => self.toggle(action),
+            Action::TimeoutUp | Action::TimeoutDown => self.toggle(action),
+            Action::StartEdit => self.start_edit(),
+            Action::Pretty | Action::Compact => self.reformat(action == Action::Pretty),
+            Action::ExternalEditor => self.external_editor(),
+            Action::CancelSession => self.ask_cancel_session(),
+            Action::DismissSession => self.dismiss_session(),
+            Action::Inspect => self.inspect_selected_fork(),
+            Action::StopFork => self.ask_fork_op(false),
+            Action::RemoveFork => self.ask_fork_op(true),
+            Action::Refresh => {
+                self.reload_store();
+                self.say("store reloaded", Level::Info);
+            }
+            _ => {}
+        }
+    }
+
+    /// Switch to `screen`, focusing its first pane.
+    pub fn show(&mut self, screen: Screen) {
+        if self.screen == screen {
+            return;
+        }
+        if self.screen == Screen::Main {
+            self.save_current_draft();
+        }
+        self.screen = screen;
+        self.focus = Pane::cycle(screen)[0];
+        if screen == Screen::Forks {
+            self.reload_store();
+        }
+    }
+
+    fn move_sel(&mut self, action: Action) {
+        let step = |sel: usize, len: usize, page: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            match action {
+                Action::Up => sel.saturating_sub(1),
+                Action::Down => (sel + 1).min(len - 1),
+                Action::Top => 0,
+                Action::Bottom => len - 1,
+                Action::PageUp => sel.saturating_sub(page),
+                Action::PageDown => (sel + page).min(len - 1),
+                _ => sel,
+            }
+        };
+        match self.focus {
+            Pane::Snapshots => {
+                let len = self.catalog.visible().len();
+                let new = step(self.catalog.sel, len, 10);
+                if new != self.catalog.sel {
+                    self.save_current_draft();
+                    self.catalog.sel = new;
+                    self.marker_sel = 0;
+                    self.selection_changed();
+                }
+            }
+            Pane::Markers => {
+                let len = self.markers().map(|r| r.markers.len()).unwrap_or(0);
+                let new = step(self.marker_sel, len, 10);
+                if new != self.marker_sel {
+                    self.save_current_draft();
+                    self.marker_sel = new;
+                    self.sync_editor();
+                }
+            }
+            Pane::Editor => {
+                if let Some(ed) = self.editor.as_mut() {
+                    use ratatui_textarea::CursorMove;
+                    match action {
+                        Action::Up => ed.textarea.move_cursor(CursorMove::Up),
+                        Action::Down => ed.textarea.move_cursor(CursorMove::Down),
+                        Action::Top => ed.textarea.move_cursor(CursorMove::Top),
+                        Action::Bottom => ed.textarea.move_cursor(CursorMove::Bottom),
+                        _ => {}
+                    }
+                }
+            }
+            Pane::SessionList => self.session_sel = step(self.session_sel, self.sessions.len(), 10),
+            Pane::SessionDetail => {
+                if let Some(s) = self.sessions.get_mut(self.session_sel) {
+                    s.scroll = match action {
+                        Action::Up => s.scroll.saturating_sub(1),
+                        Action::Down => s.scroll.saturating_add(1),
+                        Action::Top => 0,
+                        _ => s.scroll,
+                    };
+                }
+            }
+            Pane::ForkList | Pane::ForkDetail => {
+                self.forks.sel = step(self.forks.sel, self.forks.rows.len(), 10)
+            }
+        }
+    }
+
+    /// The scan report of the selected snapshot, when cached.
+    pub fn markers(&self) -> Option<&Arc<ScanReport>> {
+        let snap = self.catalog.selected()?;
+        self.catalog.cached(&snap.name)
+    }
+
+    /// Handle a message from background work.
+    pub fn on_msg(&mut self, msg: Msg) {
+        self.dirty = true;
+        match msg {
+            Msg::ScanProgress {
+                snapshot,
+                done,
+                total,
+            } => self.catalog.progress(&snapshot, done, total),
+            Msg::ScanDone {
+                snapshot,
+                key,
+                result,
+            } => {
+                if let Err(e) = result.as_ref().map(|_| ()).map_err(|e| e.as_str())
+                    && e != "cancelled"
+                {
+                    self.say(format!("scan of {snapshot} failed: {e}"), Level::Error);
+                }
+                self.catalog.finish_scan(&snapshot, key, result);
+                self.selection_changed();
+            }
+            Msg::Session { id, event } => self.session_event(id, event),
+            Msg::SessionEnd { id, result } => self.session_end(id, result),
+            Msg::StoreChanged => {
+                if self.reload_at.is_none() {
+                    self.reload_at = Some(Instant::now() + std::time::Duration::from_millis(250));
+                }
+                self.dirty = false;
+            }
+            Msg::Inspected { fork, result } => self.forks.inspected(&fork, result),
+            Msg::ForkOp { message, ok } => {
+                self.forks.pending = self.forks.pending.saturating_sub(1);
+                self.say(message, if ok { Level::Ok } else { Level::Error });
+                self.reload_store();
+            }
+        }
+    }
+
+    /// The debounced reload is due.
+    pub fn reload_due(&mut self) {
+        self.reload_at = None;
+        if self.reload_store() {
+            self.dirty = true;
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The snapshot list, its name filter, and the per-snapshot scan cache.
+//!
+//! A scan result is cached under the memory file's identity (size and
+//! mtime); revisiting a snapshot is instant, and a changed memory file is
+//! scanned again.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossterm::event::KeyCode;
+
+use super::app::{Action, App, Mode};
+use super::jobs;
+use crate::scan::ScanReport;
+use crate::store::SnapshotInfo;
+
+/// Identity of a memory file's contents: size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileKey {
+    /// Apparent size.
+    pub size: u64,
+    /// mtime, seconds.
+    pub mtime: i64,
+    /// mtime, nanoseconds.
+    pub mtime_ns: i64,
+}
+
+impl FileKey {
+    /// Stat `path`.
+    pub fn of(path: &Path) -> Option<FileKey> {
+        let md = std::fs::metadata(path).ok()?;
+        Some(FileKey {
+            size: md.len(),
+            mtime: md.mtime(),
+            mtime_ns: md.mtime_nsec(),
+        })
+    }
+}
+
+/// A running scan.
+#[derive(Debug)]
+pub struct ScanJob {
+    /// Snapshot scanned.
+    pub snapshot: String,
+    /// File identity at start.
+    pub key: FileKey,
+    /// Data bytes read.
+    pub done: u64,
+    /// Data bytes in total.
+    pub total: u64,
+    /// Set to abandon the scan.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Snapshots, filter, selection and scan cache.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// All snapshots, by name.
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Snapshots that failed to load.
+    pub errors: Vec<String>,
+    /// Name filter (substring).
+    pub filter: String,
+    /// Selected row among the visible ones.
+    pub sel: usize,
+    cache: HashMap<String, (FileKey, Arc<ScanReport>)>,
+    /// Scan failures by snapshot.
+    pub failed: HashMap<String, String>,
+    /// The running scan.
+    pub scan_job: Option<ScanJob>,
+}
+
+impl Catalog {
+    /// Snapshots matching the filter.
+    pub fn visible(&self) -> Vec<&SnapshotInfo> {
+        let f = self.filter.to_lowercase();
+        self.snapshots
+            .iter()
+            .filter(|s| f.is_empty() || s.name.contains(&f))
+            .collect()
+    }
+    /// The selected snapshot.
+    pub fn selected(&self) -> Option<&SnapshotInfo> {
+        self.visible().get(self.sel).copied()
+    }
+    /// Cached report of `name`.
+    pub fn cached(&self, name: &str) -> Option<&Arc<ScanReport>> {
+        self.cache.get(name).map(|c| &c.1)
+    }
+    /// Number of markers, when known.
+    pub fn marker_count(&self, name: &str) -> Option<usize> {
+        self.cached(name).map(|r| r.markers.len())
+    }
+    /// Record scan progress.
+    pub fn progress(&mut self, snapshot: &str, done: u64, total: u64) {
+        if let Some(j) = self.scan_job.as_mut().filter(|j| j.snapshot == snapshot) {
+            j.done = done;
+            j.total = total;
+        }
+    }
+    /// Record a finished scan.
+    pub fn finish_scan(
+        &mut self,
+        snapshot: &str,
+        key: FileKey,
+        result: Result<Arc<ScanReport>, String>,
+    ) {
+        if self
+            .scan_job
+            .as_ref()
+            .is_some_and(|j| j.snapshot == snapshot && j.key == key)
+        {
+            self.scan_job = None;
+        }
+        match result {
+            Ok(r) => {
+                self.failed.remove(snapshot);
+                self.cache.insert(snapshot.to_string(), (key, r));
+            }
+            Err(e) if e != "cancelled" => {
+                self.failed.insert(snapshot.to_string(), e);
+            }
+            Err(_) => {}
+        }
+    }
+    fn forget(&mut self, name: &str) {
+        self.cache.remove(name);
+        self.failed.remove(name);
+    }
+}
+
+impl App {
+    /// Reload snapshots and forks from disk. Returns whether anything changed.
+    pub fn reload_store(&mut self) -> bool {
+        let selected = self.catalog.selected().map(|s| s.name.clone());
+        let (snaps, errors) = match self.store.snapshots() {
+            Ok((s, bad)) => (s, bad.into_iter().map(|e| e.to_string()).collect()),
+            Err(e) => (Vec::new(), vec![e.to_string()]),
+        };
+        let fingerprint = |v: &[SnapshotInfo]| -> Vec<(String, u64, u64, String)> {
+            v.iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        s.memory_size,
+                        s.allocated,
+                        s.meta.created_at.clone(),
+                    )
+                })
+                .collect()
+        };
+        let mut changed = fingerprint(&snaps) != fingerprint(&self.catalog.snapshots)
+            || errors != self.catalog.errors;
+        self.catalog.snapshots = snaps;
+        self.catalog.errors = errors;
+        let names: Vec<String> = self
+            .catalog
+            .snapshots
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        self.catalog.cache.retain(|k, _| names.contains(k));
+        if let Some(name) = selected {
+            if let Some(i) = self.catalog.visible().iter().position(|s| s.name == name) {
+                self.catalog.sel = i;
+            }
+        }
+        let len = self.catalog.visible().len();
+        self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
+        changed |= self.forks.reload(&self.store);
+        self.selection_changed();
+        changed
+    }
+
+    /// The selected snapshot changed (or may have): scan if needed, show its
+    /// first mailbox in the editor.
+    pub fn selection_changed(&mut self) {
+        self.ensure_scan();
+        let len = self.markers().map(|r| r.markers.len()).unwrap_or(0);
+        self.marker_sel = self.marker_sel.min(len.saturating_sub(1));
+        self.sync_editor();
+    }
+
+    fn ensure_scan(&mut self) {
+        let Some(snap) = self.catalog.selected() else {
+            return;
+        };
+        let name = snap.name.clone();
+        let path = snap.memory_path();
+        let Some(key) = FileKey::of(&path) else {
+            self.catalog
+                .failed
+                .insert(name, format!("{}: cannot read", path.display()));
+            return;
+        };
+        if self.catalog.cache.get(&name).is_some_and(|c| c.0 == key) {
+            return;
+        }
+        if self.catalog.failed.contains_key(&name) && self.catalog.scan_job.is_none() {
+            return; // shown as failed; `r` retries
+        }
+        if let Some(job) = &self.catalog.scan_job {
+            if job.snapshot == name && job.key == key {
+                return;
+            }
+            job.cancel.store(true, Ordering::Relaxed);
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.catalog.scan_job = Some(ScanJob {
+            snapshot: name.clone(),
+            key,
+            done: 0,
+            total: 0,
+            cancel: Arc::clone(&cancel),
+        });
+        jobs::spawn_scan(self.tx.clone(), name, path, key, cancel);
+    }
+
+    /// Forget the selected snapshot's scan and scan it again.
+    pub fn rescan(&mut self) {
+        if let Some(name) = self.catalog.selected().map(|s| s.name.clone()) {
+            self.catalog.forget(&name);
+            if let Some(j) = self.catalog.scan_job.take() {
+                j.cancel.store(true, Ordering::Relaxed);
+            }
+            self.selection_changed();
+        }
+    }
+
+    /// Keys while typing the filter.
+    pub fn filter_action(&mut self, action: Action) {
+        match action {
+            Action::FilterDone => self.mode = Mode::Normal,
+            Action::FilterCancel => {
+                self.catalog.filter.clear();
+                self.mode = Mode::Normal;
+            }
+            Action::Text(key) => match key.code {
+                KeyCode::Char(c) => self.catalog.filter.push(c),
+                KeyCode::Backspace => {
+                    self.catalog.filter.pop();
+                }
+                _ => return,
+            },
+            _ => return,
+        }
+        self.save_current_draft();
+        let len = self.catalog.visible().len();
+        self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
+        self.marker_sel = 0;
+        self.selection_changed();
+    }
+}

@@ -1,0 +1,345 @@
+//! The payload editor: per-mailbox drafts (persisted in the store), live
+//! validation against the contract, pretty/compact, and `$EDITOR` hand-off.
+
+use std::path::PathBuf;
+
+use ratatui_textarea::TextArea;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::app::{Action, App, Exit, Level, Mode, Pane};
+use crate::mailbox::{DEFAULT_ACK_TIMEOUT_MS, FORK_MAX_PAYLOAD, MailboxKind, json_type};
+use crate::store::write_json_atomic;
+
+/// Settings and payload of one mailbox of one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    /// JSON payload text as typed.
+    pub payload: String,
+    /// Include this mailbox in the next fork.
+    pub include: bool,
+    /// Wait for the guest's ack.
+    pub wait_for_ack: bool,
+    /// Ack deadline in milliseconds.
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for Draft {
+    fn default() -> Self {
+        Draft {
+            payload: "{}".into(),
+            include: true,
+            wait_for_ack: true,
+            ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
+        }
+    }
+}
+
+/// What is wrong with a payload, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Not JSON.
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// JSON, but not an object.
+    NotObject(&'static str),
+    /// Bigger than the frame once serialized (and ack_port injected).
+    OverBudget,
+}
+
+/// Live validation result of a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// The problem, if any.
+    pub problem: Option<Problem>,
+    /// Bytes of the payload as typed.
+    pub typed_bytes: usize,
+    /// Bytes the frame will hold: the text as typed, or with an ack the
+    /// object re-serialized compactly with `"ack_port"` (5 digits, worst case).
+    pub sent_bytes: usize,
+    /// Whether ack_port injection is counted.
+    pub with_ack: bool,
+}
+
+/// Check `text` the way the fork will: JSON object, size within 3832 bytes
+/// after ack_port injection.
+pub fn validate(text: &str, wait_for_ack: bool) -> Validation {
+    let mut v = Validation {
+        problem: None,
+        typed_bytes: text.len(),
+        sent_bytes: text.len(),
+        with_ack: wait_for_ack,
+    };
+    match serde_json::from_str::<Value>(text) {
+        Err(e) => {
+            let full = e.to_string();
+            let message = match full.rsplit_once(" at line ") {
+                Some((m, _)) => m.to_string(),
+                None => full,
+            };
+            v.problem = Some(Problem::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message,
+            });
+        }
+        Ok(Value::Object(mut map)) => {
+            if wait_for_ack {
+                map.insert("ack_port".into(), Value::from(65535u16));
+                v.sent_bytes = serde_json::to_vec(&Value::Object(map))
+                    .map(|b| b.len())
+                    .unwrap_or(usize::MAX);
+            }
+            if v.sent_bytes > FORK_MAX_PAYLOAD {
+                v.problem = Some(Problem::OverBudget);
+            }
+        }
+        Ok(other) => v.problem = Some(Problem::NotObject(json_type(&other))),
+    }
+    v
+}
+
+/// The editor of one mailbox's payload.
+pub struct Editor {
+    /// Snapshot name.
+    pub snapshot: String,
+    /// Mailbox name.
+    pub mailbox: String,
+    /// The text area.
+    pub textarea: TextArea<'static>,
+    /// Validation of the current text.
+    pub validation: Validation,
+}
+
+impl Editor {
+    fn new(snapshot: &str, mailbox: &str, draft: &Draft) -> Editor {
+        let lines: Vec<String> = draft.payload.split('\n').map(String::from).collect();
+        let mut textarea = TextArea::new(lines);
+        textarea.set_tab_length(2);
+        Editor {
+            snapshot: snapshot.into(),
+            mailbox: mailbox.into(),
+            textarea,
+            validation: validate(&draft.payload, draft.wait_for_ack),
+        }
+    }
+    /// The text.
+    pub fn text(&self) -> String {
+        self.textarea.lines().join("\n")
+    }
+}
+
+/// Draft file of a mailbox: `<drafts>/<snapshot>/<mailbox>.json`. Mailbox
+/// names cannot hold `/`, and the `.json` suffix keeps `.`/`..` harmless.
+pub fn draft_path(app: &App, snapshot: &str, mailbox: &str) -> PathBuf {
+    app.store
+        .drafts_dir()
+        .join(snapshot)
+        .join(format!("{mailbox}.json"))
+}
+
+impl App {
+    /// The draft of (`snapshot`, `mailbox`), loaded from disk on first use.
+    pub fn draft(&mut self, snapshot: &str, mailbox: &str) -> &mut Draft {
+        let key = (snapshot.to_string(), mailbox.to_string());
+        if !self.drafts.contains_key(&key) {
+            let loaded = std::fs::read(draft_path(self, snapshot, mailbox))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Draft>(&b).ok())
+                .unwrap_or_default();
+            self.drafts.insert(key.clone(), loaded);
+        }
+        self.drafts.entry(key).or_default()
+    }
+
+    /// The mailbox of the selected marker (fork markers only).
+    pub fn selected_mailbox(&self) -> Option<(String, String)> {
+        let snap = self.catalog.selected()?;
+        let report = self.catalog.cached(&snap.name)?;
+        let m = report.markers.get(self.marker_sel)?;
+        if m.kind != MailboxKind::Fork {
+            return None;
+        }
+        Some((snap.name.clone(), m.name.clone()?))
+    }
+
+    /// Point the editor at the selected mailbox.
+    pub fn sync_editor(&mut self) {
+        let Some((snap, mb)) = self.selected_mailbox() else {
+            self.editor = None;
+            if self.mode == Mode::Editing {
+                self.mode = Mode::Normal;
+            }
+            return;
+        };
+        if self
+            .editor
+            .as_ref()
+            .is_some_and(|e| e.snapshot == snap && e.mailbox == mb)
+        {
+            return;
+        }
+        let draft = self.draft(&snap, &mb).clone();
+        self.editor = Some(Editor::new(&snap, &mb, &draft));
+    }
+
+    /// Write the edited draft to the store.
+    pub fn save_current_draft(&mut self) {
+        let Some(ed) = &self.editor else { return };
+        let (snap, mb, text) = (ed.snapshot.clone(), ed.mailbox.clone(), ed.text());
+        self.draft(&snap, &mb).payload = text;
+        self.persist_draft(&snap, &mb);
+    }
+
+    fn persist_draft(&mut self, snap: &str, mb: &str) {
+        let path = draft_path(self, snap, mb);
+        let draft = self.draft(snap, mb).clone();
+        let res = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .map_err(|e| e.to_string())
+            .and_then(|_| write_json_atomic(&path, &draft).map_err(|e| e.to_string()));
+        if let Err(e) = res {
+            tracing::warn!("cannot save draft {}: {e}", path.display());
+            self.say(format!("draft not saved: {e}"), Level::Error);
+        }
+    }
+
+    /// Start typing in the editor.
+    pub fn start_edit(&mut self) {
+        if self.editor.is_some() {
+            self.focus = Pane::Editor;
+            self.mode = Mode::Editing;
+        } else {
+            self.say(
+                "select a fork mailbox in the markers pane first",
+                Level::Info,
+            );
+        }
+    }
+
+    /// Keys while typing.
+    pub fn editing_action(&mut self, action: Action) {
+        match action {
+            Action::StopEdit => {
+                self.mode = Mode::Normal;
+                self.save_current_draft();
+            }
+            Action::Pretty | Action::Compact => self.reformat(action == Action::Pretty),
+            Action::ExternalEditor => self.external_editor(),
+            Action::Text(key) => {
+                let changed = self
+                    .editor
+                    .as_mut()
+                    .is_some_and(|ed| ed.textarea.input(key));
+                if changed {
+                    self.after_edit();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-validate after the text changed.
+    pub fn after_edit(&mut self) {
+        let Some(ed) = &self.editor else { return };
+        let (snap, mb, text) = (ed.snapshot.clone(), ed.mailbox.clone(), ed.text());
+        let draft = self.draft(&snap, &mb);
+        draft.payload = text;
+        let v = validate(&draft.payload, draft.wait_for_ack);
+        if let Some(ed) = self.editor.as_mut() {
+            ed.validation = v;
+        }
+    }
+
+    /// Pretty-print (`true`) or compact the payload; refuses invalid JSON.
+    pub fn reformat(&mut self, pretty: bool) {
+        let Some(ed) = self.editor.as_mut() else {
+            return;
+        };
+        let value: Value = match serde_json::from_str(&ed.text()) {
+            Ok(v) => v,
+            Err(e) => {
+                self.say(format!("cannot reformat: {e}"), Level::Error);
+                return;
+            }
+        };
+        let text = if pretty {
+            serde_json::to_string_pretty(&value)
+        } else {
+            serde_json::to_string(&value)
+        };
+        let Ok(text) = text else { return };
+        let lines: Vec<String> = text.split('\n').map(String::from).collect();
+        ed.textarea = TextArea::new(lines);
+        ed.textarea.set_tab_length(2);
+        self.after_edit();
+        self.save_current_draft();
+    }
+
+    /// Include/ack/timeout changes of the selected mailbox.
+    pub fn toggle(&mut self, action: Action) {
+        let Some((snap, mb)) = self.selected_mailbox() else {
+            self.say("select a fork mailbox first", Level::Info);
+            return;
+        };
+        let d = self.draft(&snap, &mb);
+        match action {
+            Action::ToggleInclude => d.include = !d.include,
+            Action::ToggleAck => d.wait_for_ack = !d.wait_for_ack,
+            Action::TimeoutUp => d.ack_timeout_ms = (d.ack_timeout_ms + 1000).min(30_000),
+            Action::TimeoutDown => {
+                d.ack_timeout_ms = d.ack_timeout_ms.saturating_sub(1000).max(1000)
+            }
+            _ => {}
+        }
+        self.after_edit();
+        self.persist_draft(&snap, &mb);
+    }
+
+    /// Hand the payload to `$EDITOR` (the loop suspends the terminal).
+    pub fn external_editor(&mut self) {
+        self.save_current_draft();
+        let Some(ed) = &self.editor else {
+            self.say("select a fork mailbox first", Level::Info);
+            return;
+        };
+        let path = draft_path(self, &ed.snapshot, &ed.mailbox).with_extension("edit.json");
+        if let Err(e) = std::fs::write(&path, ed.text()) {
+            self.say(format!("{}: {e}", path.display()), Level::Error);
+            return;
+        }
+        self.exit = Some(Exit::Editor(path));
+    }
+
+    /// `$EDITOR` returned: take the file back into the editor.
+    pub fn editor_returned(&mut self, path: &std::path::Path, outcome: Result<(), String>) {
+        self.dirty = true;
+        if let Err(e) = outcome {
+            self.say(e, Level::Error);
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.say(format!("{}: {e}", path.display()), Level::Error);
+                return;
+            }
+        };
+        let _ = std::fs::remove_file(path);
+        let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+        if let Some(ed) = self.editor.as_mut() {
+            ed.textarea = TextArea::new(text.split('\n').map(String::from).collect());
+            ed.textarea.set_tab_length(2);
+        }
+        self.after_edit();
+        self.save_current_draft();
+        self.say("payload taken back from $EDITOR", Level::Ok);
+    }
+}

@@ -1,0 +1,167 @@
+//! The forks screen's state: forks with their live status, memory
+//! inspections (were the mailboxes consumed?), stop and remove.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::app::{App, Dialog, Level, Mode};
+use super::jobs;
+use crate::scan::ScanReport;
+use crate::store::{ForkInfo, Store};
+
+/// One fork row.
+#[derive(Debug, Clone)]
+pub struct ForkRow {
+    /// The fork.
+    pub info: ForkInfo,
+    /// Live status (`running`, `exited`, `stopped`, ...).
+    pub status: &'static str,
+}
+
+/// A memory inspection of a fork.
+#[derive(Debug, Clone)]
+pub enum Inspection {
+    /// Scanning.
+    Running,
+    /// Scanned.
+    Done(Arc<ScanReport>),
+    /// The scan failed.
+    Failed(String),
+}
+
+/// What one patched mailbox looks like in the fork's memory now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumption {
+    /// Mailbox name.
+    pub mailbox: String,
+    /// seq now (`None`: marker not found).
+    pub seq: Option<u32>,
+    /// Ack recorded in fork.json.
+    pub acked: bool,
+}
+
+/// Forks, selection and inspections.
+#[derive(Debug, Default)]
+pub struct ForksState {
+    /// Forks by name.
+    pub rows: Vec<ForkRow>,
+    /// Selected row.
+    pub sel: usize,
+    /// Inspections by fork name.
+    pub inspections: HashMap<String, Inspection>,
+    /// Stop/remove operations in flight.
+    pub pending: usize,
+}
+
+impl ForksState {
+    /// Reload from the store. Returns whether anything changed.
+    pub fn reload(&mut self, store: &Store) -> bool {
+        let forks = store.forks().unwrap_or_default();
+        let rows: Vec<ForkRow> = forks
+            .into_iter()
+            .map(|f| ForkRow {
+                status: crate::cli::fork_status(&f),
+                info: f,
+            })
+            .collect();
+        let fp = |r: &[ForkRow]| -> Vec<(String, &'static str, Option<u32>, usize)> {
+            r.iter()
+                .map(|r| {
+                    let acked = r.info.meta.mailboxes.iter().filter(|m| m.acked).count();
+                    (r.info.name.clone(), r.status, r.info.meta.pid, acked)
+                })
+                .collect()
+        };
+        let changed = fp(&rows) != fp(&self.rows);
+        self.rows = rows;
+        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
+        let names: Vec<&str> = self.rows.iter().map(|r| r.info.name.as_str()).collect();
+        self.inspections.retain(|k, _| names.contains(&k.as_str()));
+        changed
+    }
+
+    /// Work in flight (spinner visible).
+    pub fn busy(&self) -> bool {
+        self.pending > 0
+            || self
+                .inspections
+                .values()
+                .any(|i| matches!(i, Inspection::Running))
+    }
+
+    /// Selected fork.
+    pub fn selected(&self) -> Option<&ForkRow> {
+        self.rows.get(self.sel)
+    }
+
+    /// Record an inspection result.
+    pub fn inspected(&mut self, fork: &str, result: Result<Arc<ScanReport>, String>) {
+        let i = match result {
+            Ok(r) => Inspection::Done(r),
+            Err(e) => Inspection::Failed(e),
+        };
+        self.inspections.insert(fork.to_string(), i);
+    }
+
+    /// Per patched mailbox: its seq in the fork's memory now.
+    pub fn consumption(row: &ForkRow, report: &ScanReport) -> Vec<Consumption> {
+        row.info
+            .meta
+            .mailboxes
+            .iter()
+            .map(|m| Consumption {
+                mailbox: m.name.clone(),
+                seq: report
+                    .markers
+                    .iter()
+                    .find(|k| k.offset == m.offset)
+                    .or_else(|| report.fork_markers(&m.name).next())
+                    .map(|k| k.seq),
+                acked: m.acked,
+            })
+            .collect()
+    }
+}
+
+impl App {
+    /// Scan the selected fork's memory.
+    pub fn inspect_selected_fork(&mut self) {
+        let Some(row) = self.forks.selected() else {
+            return;
+        };
+        let name = row.info.name.clone();
+        let path = row.info.dir.join(crate::store::MEMORY_FILE);
+        self.forks
+            .inspections
+            .insert(name.clone(), Inspection::Running);
+        jobs::spawn_inspect(self.tx.clone(), name, path);
+    }
+
+    /// Ask before stopping or removing the selected fork.
+    pub fn ask_fork_op(&mut self, remove: bool) {
+        let Some(row) = self.forks.selected() else {
+            self.say("no fork selected", Level::Info);
+            return;
+        };
+        let name = row.info.name.clone();
+        self.dialog = Some(if remove {
+            Dialog::RemoveFork(name)
+        } else {
+            Dialog::StopFork(name)
+        });
+        self.mode = Mode::Confirm;
+    }
+
+    /// Stop or remove `fork` in the background.
+    pub fn fork_op(&mut self, fork: &str, remove: bool) {
+        self.forks.pending += 1;
+        let verb = if remove { "removing" } else { "stopping" };
+        self.say(format!("{verb} {fork}…"), Level::Info);
+        jobs::spawn_fork_op(
+            self.tx.clone(),
+            self.store.clone(),
+            fork.to_string(),
+            remove,
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! Background work: scans, fork sessions, fork stop/remove, and the store
+//! watcher. Each runs on its own thread and reports through the UI's channel;
+//! a closed channel (the UI left) makes them wind down quietly.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::app::Msg;
+use super::catalog::FileKey;
+use crate::fork::{ForkRequest, run_session};
+use crate::scan::{ScanError, ScanOptions, ScanProgress, scan_file};
+use crate::store::Store;
+
+/// Progress is forwarded at most this often, so a fast scan cannot flood
+/// the UI with redraws.
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+
+fn scan_with_progress(
+    tx: &UnboundedSender<Msg>,
+    snapshot: &str,
+    path: &std::path::Path,
+    cancel: &AtomicBool,
+) -> Result<Arc<crate::scan::ScanReport>, String> {
+    let last = Mutex::new(Instant::now());
+    let progress = |p: ScanProgress| {
+        if let Ok(mut t) = last.lock()
+            && t.elapsed() >= PROGRESS_EVERY
+        {
+            *t = Instant::now();
+            let _ = tx.send(Msg::ScanProgress {
+                snapshot: snapshot.to_string(),
+                done: p.done,
+                total: p.total,
+            });
+        }
+    };
+    let opts = ScanOptions {
+        cancel: Some(cancel),
+        progress: Some(&progress),
+        ..ScanOptions::default()
+    };
+    match scan_file(path, &opts) {
+        Ok(r) => Ok(Arc::new(r)),
+        Err(ScanError::Cancelled) => Err("cancelled".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Scan `snapshot`'s memory file off the UI task.
+pub fn spawn_scan(
+    tx: UnboundedSender<Msg>,
+    snapshot: String,
+    path: PathBuf,
+    key: FileKey,
+    cancel: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("scan-{snapshot}"))
+        .spawn(move || {
+            let result = scan_with_progress(&tx, &snapshot, &path, &cancel);
+            tracing::info!(snapshot, ok = result.is_ok(), "scan finished");
+            let _ = tx.send(Msg::ScanDone {
+                snapshot,
+                key,
+                result,
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start scan thread: {e}");
+    }
+}
+
+/// Scan a fork's memory (inspection: were the mailboxes consumed?).
+pub fn spawn_inspect(tx: UnboundedSender<Msg>, fork: String, path: PathBuf) {
+    let _ = std::thread::Builder::new()
+        .name(format!("inspect-{fork}"))
+        .spawn(move || {
+            let never = AtomicBool::new(false);
+            let result = match scan_file(&path, &ScanOptions::default()) {
+                Ok(r) => Ok(Arc::new(r)),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = never.load(Ordering::Relaxed);
+            let _ = tx.send(Msg::Inspected { fork, result });
+        });
+}
+
+/// Run a fork session; its events come back as [`Msg::Session`].
+pub fn spawn_session(
+    tx: UnboundedSender<Msg>,
+    store: Store,
+    req: ForkRequest,
+    id: u64,
+    cancel: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("fork-{id}"))
+        .spawn(move || {
+            let sink_tx = tx.clone();
+            let sink = move |event| {
+                let _ = sink_tx.send(Msg::Session { id, event });
+            };
+            let result = run_session(&store, &req, &sink, &cancel).map(|o| o.name);
+            tracing::info!(id, ?result, "fork session ended");
+            let _ = tx.send(Msg::SessionEnd { id, result });
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start fork thread: {e}");
+    }
+}
+
+/// Stop or remove a fork off the UI task (stopping waits for the VMM).
+pub fn spawn_fork_op(tx: UnboundedSender<Msg>, store: Store, fork: String, remove: bool) {
+    let _ = std::thread::Builder::new()
+        .name(format!("fork-op-{fork}"))
+        .spawn(move || {
+            let result = store
+                .fork(&fork)
+                .map_err(anyhow::Error::from)
+                .and_then(|mut f| {
+                    if remove {
+                        crate::cli::remove_fork(f).map(|_| format!("removed {fork}"))
+                    } else {
+                        crate::cli::stop_fork(&mut f).map(|ran| {
+                            if ran {
+                                format!("stopped {fork}")
+                            } else {
+                                format!("{fork} was not running")
+                            }
+                        })
+                    }
+                });
+            let msg = match result {
+                Ok(message) => Msg::ForkOp { message, ok: true },
+                Err(e) => Msg::ForkOp {
+                    message: format!("{fork}: {e:#}"),
+                    ok: false,
+                },
+            };
+            let _ = tx.send(msg);
+        });
+}
+
+/// What keeps the store watched; dropping it stops the watching.
+pub enum StoreWatch {
+    /// A `notify` watcher.
+    Notify(notify::RecommendedWatcher),
+    /// A polling thread, stopped by the flag.
+    Poll(Arc<AtomicBool>),
+}
+
+impl Drop for StoreWatch {
+    fn drop(&mut self) {
+        if let StoreWatch::Poll(stop) = self {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Watch `<store>/snapshots` and `<store>/forks`; fall back to polling once
+/// a second when the watcher cannot start. Returns the watch and a note for
+/// the status bar.
+pub fn watch_store(store: &Store, tx: UnboundedSender<Msg>) -> (StoreWatch, String) {
+    match start_notify(store, tx.clone()) {
+        Ok(w) => (StoreWatch::Notify(w), "watching store".into()),
+        Err(e) => {
+            tracing::warn!("store watcher unavailable, polling: {e}");
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            let _ = std::thread::Builder::new()
+                .name("store-poll".into())
+                .spawn(move || {
+                    while !flag.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_secs(1));
+                        if tx.send(Msg::StoreChanged).is_err() {
+                            break;
+                        }
+                    }
+                });
+            (
+                StoreWatch::Poll(stop),
+                format!("watcher failed ({e}): polling every 1 s"),
+            )
+        }
+    }
+}
+
+fn start_notify(
+    store: &Store,
+    tx: UnboundedSender<Msg>,
+) -> Result<notify::RecommendedWatcher, String> {
+    if std::env::var_os("FORKMAIL_NO_WATCH").is_some() {
+        return Err("disabled by FORKMAIL_NO_WATCH".into());
+    }
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.send(Msg::StoreChanged);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    for dir in [store.snapshots_dir(), store.forks_dir()] {
+        w.watch(&dir, RecursiveMode::Recursive)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(w)
+}

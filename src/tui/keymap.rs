@@ -1,0 +1,438 @@
+//! The one keymap table. It drives key handling, the hint bar and the `?`
+//! help overlay, so what the help shows is what the keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::app::{Action, Mode, Pane, Screen};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere (normal mode).
+    Global,
+    /// Any pane of the snapshots screen.
+    Main,
+    /// The snapshots pane.
+    Snapshots,
+    /// The markers pane.
+    Markers,
+    /// The payload editor pane (not typing).
+    Editor,
+    /// Typing in the payload editor.
+    Editing,
+    /// The sessions screen.
+    Sessions,
+    /// The forks screen.
+    Forks,
+    /// The name filter prompt.
+    Filter,
+    /// Yes/no confirmation dialogs.
+    Dialog,
+    /// The fork dialog (typing the fork name).
+    ForkDialog,
+    /// The help overlay.
+    Help,
+}
+
+impl Scope {
+    /// Heading in the help overlay.
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::Main => "Snapshots screen",
+            Scope::Snapshots => "Snapshots pane",
+            Scope::Markers => "Markers pane",
+            Scope::Editor => "Payload editor",
+            Scope::Editing => "Typing a payload",
+            Scope::Sessions => "Sessions screen",
+            Scope::Forks => "Forks screen",
+            Scope::Filter => "Filter prompt",
+            Scope::Dialog => "Confirmations",
+            Scope::ForkDialog => "Fork dialog",
+            Scope::Help => "Help",
+        }
+    }
+}
+
+/// One row of the keymap: keys, what they do, where, and whether the action
+/// is dangerous (it then always asks for confirmation).
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// Key names: `"k"`, `"up"`, `"ctrl-c"`, `"tab"`, `"backtab"`, `"space"`.
+    pub keys: &'static [&'static str],
+    /// The action.
+    pub action: Action,
+    /// Where it applies.
+    pub scope: Scope,
+    /// What it does, for the help and hint bar.
+    pub desc: &'static str,
+    /// Destroys or stops something (asks first).
+    pub dangerous: bool,
+    /// Shown in the hint bar.
+    pub hint: bool,
+}
+
+const fn b(
+    keys: &'static [&'static str],
+    action: Action,
+    scope: Scope,
+    desc: &'static str,
+    hint: bool,
+) -> Binding {
+    Binding {
+        keys,
+        action,
+        scope,
+        desc,
+        dangerous: false,
+        hint,
+    }
+}
+
+const fn danger(
+    keys: &'static [&'static str],
+    action: Action,
+    scope: Scope,
+    desc: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        action,
+        scope,
+        desc,
+        dangerous: true,
+        hint: true,
+    }
+}
+
+use Action as A;
+use Scope as S;
+
+/// Every key binding of the TUI.
+pub const KEYMAP: &[Binding] = &[
+    b(&["?"], A::ToggleHelp, S::Global, "help", true),
+    b(&["q"], A::Quit, S::Global, "quit", true),
+    b(&["ctrl-c"], A::Quit, S::Global, "quit", false),
+    b(&["tab"], A::NextPane, S::Global, "next pane", true),
+    b(&["backtab"], A::PrevPane, S::Global, "previous pane", false),
+    b(
+        &["1"],
+        A::Show(Screen::Main),
+        S::Global,
+        "snapshots screen",
+        false,
+    ),
+    b(
+        &["2"],
+        A::Show(Screen::Sessions),
+        S::Global,
+        "sessions screen",
+        false,
+    ),
+    b(
+        &["3"],
+        A::Show(Screen::Forks),
+        S::Global,
+        "forks screen",
+        false,
+    ),
+    b(&["j", "down"], A::Down, S::Global, "move down", false),
+    b(&["k", "up"], A::Up, S::Global, "move up", false),
+    b(&["g", "home"], A::Top, S::Global, "first row", false),
+    b(&["G", "end"], A::Bottom, S::Global, "last row", false),
+    b(
+        &["ctrl-d", "pagedown"],
+        A::PageDown,
+        S::Global,
+        "page down",
+        false,
+    ),
+    b(
+        &["ctrl-u", "pageup"],
+        A::PageUp,
+        S::Global,
+        "page up",
+        false,
+    ),
+    b(&["f"], A::Fork, S::Main, "fork the selected snapshot", true),
+    b(&["/"], A::StartFilter, S::Snapshots, "filter by name", true),
+    b(&["r"], A::Rescan, S::Main, "rescan memory", false),
+    b(
+        &["enter", "l", "right"],
+        A::NextPane,
+        S::Snapshots,
+        "show markers",
+        false,
+    ),
+    b(
+        &["t"],
+        A::RevealTokens,
+        S::Markers,
+        "reveal / mask tokens",
+        true,
+    ),
+    b(
+        &["space", "x"],
+        A::ToggleInclude,
+        S::Markers,
+        "include mailbox in fork",
+        true,
+    ),
+    b(
+        &["a"],
+        A::ToggleAck,
+        S::Markers,
+        "wait for ack on / off",
+        true,
+    ),
+    b(
+        &["+", "="],
+        A::TimeoutUp,
+        S::Markers,
+        "ack timeout +1 s",
+        false,
+    ),
+    b(
+        &["-"],
+        A::TimeoutDown,
+        S::Markers,
+        "ack timeout -1 s",
+        false,
+    ),
+    b(
+        &["enter", "i"],
+        A::StartEdit,
+        S::Markers,
+        "edit payload",
+        true,
+    ),
+    b(
+        &["i", "enter"],
+        A::StartEdit,
+        S::Editor,
+        "edit payload",
+        true,
+    ),
+    b(&["p"], A::Pretty, S::Editor, "pretty-print", true),
+    b(&["c"], A::Compact, S::Editor, "compact", true),
+    b(
+        &["e"],
+        A::ExternalEditor,
+        S::Editor,
+        "open in $EDITOR",
+        true,
+    ),
+    b(
+        &["space", "x"],
+        A::ToggleInclude,
+        S::Editor,
+        "include mailbox in fork",
+        false,
+    ),
+    b(
+        &["a"],
+        A::ToggleAck,
+        S::Editor,
+        "wait for ack on / off",
+        false,
+    ),
+    b(
+        &["+", "="],
+        A::TimeoutUp,
+        S::Editor,
+        "ack timeout +1 s",
+        false,
+    ),
+    b(&["-"], A::TimeoutDown, S::Editor, "ack timeout -1 s", false),
+    b(
+        &["esc"],
+        A::StopEdit,
+        S::Editing,
+        "stop typing (draft saved)",
+        true,
+    ),
+    b(&["ctrl-p"], A::Pretty, S::Editing, "pretty-print", true),
+    b(&["ctrl-o"], A::Compact, S::Editing, "compact", true),
+    b(
+        &["ctrl-e"],
+        A::ExternalEditor,
+        S::Editing,
+        "open in $EDITOR",
+        true,
+    ),
+    danger(
+        &["x"],
+        A::CancelSession,
+        S::Sessions,
+        "cancel session (rolls back)",
+    ),
+    b(
+        &["d"],
+        A::DismissSession,
+        S::Sessions,
+        "dismiss finished session",
+        true,
+    ),
+    b(
+        &["enter", "i"],
+        A::Inspect,
+        S::Forks,
+        "inspect memory: mailboxes consumed?",
+        true,
+    ),
+    danger(&["s"], A::StopFork, S::Forks, "stop fork"),
+    danger(&["d", "delete"], A::RemoveFork, S::Forks, "remove fork"),
+    b(&["r"], A::Refresh, S::Forks, "refresh", false),
+    b(&["enter"], A::FilterDone, S::Filter, "keep filter", true),
+    b(&["esc"], A::FilterCancel, S::Filter, "clear filter", true),
+    b(&["y", "enter"], A::Confirm, S::Dialog, "confirm", true),
+    b(&["n", "esc"], A::Cancel, S::Dialog, "cancel", true),
+    b(
+        &["enter"],
+        A::Confirm,
+        S::ForkDialog,
+        "start the fork",
+        true,
+    ),
+    b(&["esc"], A::Cancel, S::ForkDialog, "cancel", true),
+    b(
+        &["?", "esc", "q"],
+        A::ToggleHelp,
+        S::Help,
+        "close help",
+        true,
+    ),
+    b(&["j", "down"], A::Down, S::Help, "scroll", false),
+    b(&["k", "up"], A::Up, S::Help, "scroll", false),
+];
+
+/// Parse a key name of the table into a code and modifiers.
+pub fn parse_key(name: &str) -> Option<(KeyCode, KeyModifiers)> {
+    let (mods, rest) = match name.strip_prefix("ctrl-") {
+        Some(r) => (KeyModifiers::CONTROL, r),
+        None => (KeyModifiers::NONE, name),
+    };
+    let code = match rest {
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "pageup" => KeyCode::PageUp,
+        "pagedown" => KeyCode::PageDown,
+        "enter" => KeyCode::Enter,
+        "esc" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "delete" => KeyCode::Delete,
+        "space" => KeyCode::Char(' '),
+        s => {
+            let mut chars = s.chars();
+            let c = chars.next()?;
+            if chars.next().is_some() {
+                return None;
+            }
+            KeyCode::Char(c)
+        }
+    };
+    Some((code, mods))
+}
+
+/// Whether `key` is the key named `name`.
+pub fn matches(name: &str, key: &KeyEvent) -> bool {
+    let Some((code, mods)) = parse_key(name) else {
+        return false;
+    };
+    // Shift is implied by the character itself ('G', '?', '+').
+    let key_mods = key.modifiers - KeyModifiers::SHIFT;
+    let want = mods - KeyModifiers::SHIFT;
+    code == key.code && key_mods == want
+}
+
+/// Display form of a key name (`ctrl-c` → `^c`, `down` → `↓`).
+pub fn display_key(name: &str) -> String {
+    match name {
+        "up" => "↑".into(),
+        "down" => "↓".into(),
+        "left" => "←".into(),
+        "right" => "→".into(),
+        "backtab" => "S-tab".into(),
+        "pagedown" => "PgDn".into(),
+        "pageup" => "PgUp".into(),
+        other => match other.strip_prefix("ctrl-") {
+            Some(k) => format!("^{k}"),
+            None => other.into(),
+        },
+    }
+}
+
+/// The scopes active for a mode and focus, most specific first.
+pub fn scopes(mode: Mode, screen: Screen, pane: Pane) -> Vec<Scope> {
+    match mode {
+        Mode::Help => vec![Scope::Help],
+        Mode::Filter => vec![Scope::Filter],
+        Mode::Confirm => vec![Scope::Dialog],
+        Mode::ForkName => vec![Scope::ForkDialog],
+        Mode::Editing => vec![Scope::Editing],
+        Mode::Normal => {
+            let mut v = Vec::new();
+            match screen {
+                Screen::Main => {
+                    v.push(match pane {
+                        Pane::Markers => Scope::Markers,
+                        Pane::Editor => Scope::Editor,
+                        _ => Scope::Snapshots,
+                    });
+                    v.push(Scope::Main);
+                }
+                Screen::Sessions => v.push(Scope::Sessions),
+                Screen::Forks => v.push(Scope::Forks),
+            }
+            v.push(Scope::Global);
+            v
+        }
+    }
+}
+
+/// Map a key to an action: a pure function of mode, focus and key.
+/// Typing modes turn unbound keys into text input.
+pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if matches("ctrl-c", &key) {
+        return Some(Action::Quit);
+    }
+    for scope in scopes(mode, screen, pane) {
+        for bind in KEYMAP.iter().filter(|b| b.scope == scope) {
+            if bind.keys.iter().any(|k| matches(k, &key)) {
+                return Some(bind.action);
+            }
+        }
+    }
+    match mode {
+        Mode::Editing | Mode::Filter | Mode::ForkName => Some(Action::Text(key)),
+        Mode::Confirm => None,
+        Mode::Help => Some(Action::ToggleHelp),
+        Mode::Normal => None,
+    }
+}
+
+/// Bindings shown in the hint bar for a mode and focus.
+/// Global keys come first so `?` is always visible.
+pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Binding> {
+    let mut scopes = scopes(mode, screen, pane);
+    if let Some(pos) = scopes.iter().position(|s| *s == Scope::Global) {
+        let g = scopes.remove(pos);
+        scopes.insert(0, g);
+    }
+    scopes
+        .into_iter()
+        .flat_map(|s| KEYMAP.iter().filter(move |b| b.scope == s && b.hint))
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "keymap_tests.rs"]
+mod tests;

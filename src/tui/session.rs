@@ -1,0 +1,414 @@
+//! Fork sessions as the TUI sees them: the fork dialog, starting a session
+//! off the UI task, and folding its [`SessionEvent`]s into a view model.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossterm::event::KeyCode;
+
+use super::app::{Action, App, Dialog, Level, Mode, Screen};
+use super::jobs;
+use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
+use crate::mailbox::MailboxKind;
+use crate::store::{GUEST_LOG, ValidName};
+
+/// Lines of guest log kept.
+const LOG_TAIL: usize = 8;
+
+/// State of one stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRow {
+    /// Latest status.
+    pub status: Status,
+    /// When it started (ms since session start).
+    pub started_ms: u64,
+    /// When it last changed.
+    pub elapsed_ms: u64,
+    /// Latest detail.
+    pub detail: Option<String>,
+    /// Error, when failed.
+    pub error: Option<String>,
+}
+
+/// State of one mailbox's ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckState {
+    /// Waiting; see the deadline.
+    Waiting,
+    /// Acked (detail).
+    Acked(String),
+    /// Failed (reason).
+    Failed(String),
+}
+
+/// One mailbox waiting for (or done with) its ack.
+#[derive(Debug, Clone)]
+pub struct AckRow {
+    /// Mailbox name.
+    pub mailbox: String,
+    /// UDP port.
+    pub port: Option<u16>,
+    /// Deadline in ms from the start of the wait.
+    pub deadline_ms: u64,
+    /// When the wait started (UI clock).
+    pub started_at: Instant,
+    /// State.
+    pub state: AckState,
+}
+
+/// One fork session, live or finished.
+#[derive(Debug)]
+pub struct SessionView {
+    /// Session id (UI only).
+    pub id: u64,
+    /// Fork name.
+    pub fork: String,
+    /// Source snapshot.
+    pub snapshot: String,
+    /// Mailboxes sent.
+    pub mailboxes: Vec<String>,
+    /// Stages seen so far.
+    pub stages: BTreeMap<Stage, StageRow>,
+    /// Copy progress (bytes, total).
+    pub copy: Option<(u64, u64)>,
+    /// Ack waits.
+    pub acks: Vec<AckRow>,
+    /// Latest elapsed time reported.
+    pub elapsed_ms: u64,
+    /// Final error.
+    pub error: Option<String>,
+    /// `None` while running; the fork name or the failure when ended.
+    pub outcome: Option<Result<String, String>>,
+    /// Last lines of the guest log.
+    pub log_tail: Vec<String>,
+    /// The guest log file.
+    pub log_path: PathBuf,
+    /// Set to cancel (the engine rolls back).
+    pub cancel: Arc<AtomicBool>,
+    /// Detail scroll.
+    pub scroll: u16,
+}
+
+impl SessionView {
+    /// A session about to start.
+    pub fn new(id: u64, fork: &str, snapshot: &str, mailboxes: Vec<String>, log: PathBuf) -> Self {
+        SessionView {
+            id,
+            fork: fork.into(),
+            snapshot: snapshot.into(),
+            mailboxes,
+            stages: BTreeMap::new(),
+            copy: None,
+            acks: Vec::new(),
+            elapsed_ms: 0,
+            error: None,
+            outcome: None,
+            log_tail: Vec::new(),
+            log_path: log,
+            cancel: Arc::new(AtomicBool::new(false)),
+            scroll: 0,
+        }
+    }
+
+    /// Still running.
+    pub fn is_running(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Ended in failure.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Some(Err(_))) || self.stages.contains_key(&Stage::Failed)
+    }
+
+    /// The stage now running, if any.
+    pub fn current(&self) -> Option<Stage> {
+        self.stages
+            .iter()
+            .filter(|(_, r)| matches!(r.status, Status::Started | Status::Progress))
+            .map(|(s, _)| *s)
+            .next_back()
+    }
+
+    /// Fold one event in. `now` is the UI clock (for countdowns).
+    pub fn apply(&mut self, e: &SessionEvent, now: Instant) {
+        self.elapsed_ms = self.elapsed_ms.max(e.elapsed_ms);
+        if e.stage == Stage::Copy
+            && let (Some(b), Some(t)) = (e.bytes, e.total)
+        {
+            self.copy = Some((b, t));
+        }
+        if e.stage == Stage::Ack
+            && let Some(mb) = &e.mailbox
+        {
+            match e.status {
+                Status::Started => self.acks.push(AckRow {
+                    mailbox: mb.clone(),
+                    port: e.ack_port,
+                    deadline_ms: e.deadline_ms.unwrap_or(0),
+                    started_at: now,
+                    state: AckState::Waiting,
+                }),
+                Status::Ok | Status::Failed => {
+                    let state = if e.status == Status::Ok {
+                        AckState::Acked(e.detail.clone().unwrap_or_else(|| "acked".into()))
+                    } else {
+                        AckState::Failed(e.error.clone().unwrap_or_else(|| "failed".into()))
+                    };
+                    if let Some(a) = self.acks.iter_mut().find(|a| &a.mailbox == mb) {
+                        a.state = state;
+                    }
+                }
+                Status::Progress => {}
+            }
+            if e.status != Status::Failed {
+                return;
+            }
+        }
+        let row = self.stages.entry(e.stage).or_insert(StageRow {
+            status: e.status,
+            started_ms: e.elapsed_ms,
+            elapsed_ms: e.elapsed_ms,
+            detail: None,
+            error: None,
+        });
+        row.status = e.status;
+        row.elapsed_ms = e.elapsed_ms;
+        if let Some(d) = &e.detail {
+            row.detail = Some(match &e.mailbox {
+                Some(m) => format!("[{m}] {d}"),
+                None => d.clone(),
+            });
+        }
+        if e.error.is_some() {
+            row.error = e.error.clone();
+        }
+        if e.stage == Stage::Failed {
+            self.error = e.error.clone();
+        }
+    }
+
+    /// The session ended.
+    pub fn end(&mut self, result: Result<String, String>) {
+        for a in self
+            .acks
+            .iter_mut()
+            .filter(|a| a.state == AckState::Waiting)
+        {
+            a.state = AckState::Failed("abandoned".into());
+        }
+        if let Err(e) = &result
+            && self.error.is_none()
+        {
+            self.error = Some(e.clone());
+        }
+        self.outcome = Some(result);
+        self.refresh_log();
+    }
+
+    /// Re-read the tail of the guest log (kept when the fork is removed).
+    pub fn refresh_log(&mut self) {
+        let Ok(mut f) = std::fs::File::open(&self.log_path) else {
+            return;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let start = len.saturating_sub(4096);
+        if f.seek(SeekFrom::Start(start)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let lines: Vec<&str> = text.lines().collect();
+        let skip = lines.len().saturating_sub(LOG_TAIL);
+        self.log_tail = lines[skip..].iter().map(|l| l.to_string()).collect();
+    }
+}
+
+impl App {
+    /// Open the fork dialog for the selected snapshot.
+    pub fn open_fork_dialog(&mut self) {
+        let Some(snap) = self.catalog.selected() else {
+            self.say("no snapshot selected", Level::Info);
+            return;
+        };
+        let snapshot = snap.name.clone();
+        if self.catalog.cached(&snapshot).is_none() {
+            self.say(
+                format!("{snapshot}: wait for the scan to finish"),
+                Level::Info,
+            );
+            return;
+        }
+        self.save_current_draft();
+        self.dialog = Some(Dialog::Fork {
+            name: generate_fork_name(&snapshot),
+            snapshot,
+            error: None,
+        });
+        self.mode = Mode::ForkName;
+    }
+
+    /// Mailbox specs of the included mailboxes of `snapshot`, in marker order.
+    pub fn included_mailboxes(&mut self, snapshot: &str) -> Vec<MailboxSpec> {
+        let Some(report) = self.catalog.cached(snapshot).cloned() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = Vec::new();
+        for m in &report.markers {
+            if m.kind == MailboxKind::Fork
+                && let Some(n) = &m.name
+                && !names.contains(n)
+            {
+                names.push(n.clone());
+            }
+        }
+        let mut specs = Vec::new();
+        for name in names {
+            let d = self.draft(snapshot, &name).clone();
+            if d.include {
+                specs.push(MailboxSpec {
+                    name,
+                    token: None,
+                    payload: Some(d.payload),
+                    wait_for_ack: d.wait_for_ack,
+                    ack_timeout_ms: Some(d.ack_timeout_ms as i64),
+                });
+            }
+        }
+        specs
+    }
+
+    /// Keys while a dialog is open.
+    pub fn dialog_action(&mut self, action: Action) {
+        let Some(dialog) = self.dialog.clone() else {
+            self.mode = Mode::Normal;
+            return;
+        };
+        match (dialog, action) {
+            (_, Action::Cancel) => {
+                self.dialog = None;
+                self.mode = Mode::Normal;
+            }
+            (Dialog::Fork { snapshot, name, .. }, Action::Confirm) => match ValidName::new(&name) {
+                Ok(_) => {
+                    self.dialog = None;
+                    self.mode = Mode::Normal;
+                    self.start_fork(&snapshot, &name);
+                }
+                Err(e) => {
+                    self.dialog = Some(Dialog::Fork {
+                        snapshot,
+                        name,
+                        error: Some(e.to_string()),
+                    });
+                }
+            },
+            (
+                Dialog::Fork {
+                    snapshot, mut name, ..
+                },
+                Action::Text(key),
+            ) => {
+                match key.code {
+                    KeyCode::Char(c) if name.len() < 63 => name.push(c),
+                    KeyCode::Backspace => {
+                        name.pop();
+                    }
+                    _ => return,
+                }
+                self.dialog = Some(Dialog::Fork {
+                    snapshot,
+                    name,
+                    error: None,
+                });
+            }
+            (d, Action::Confirm) => {
+                self.dialog = None;
+                self.mode = Mode::Normal;
+                match d {
+                    Dialog::StopFork(f) => self.fork_op(&f, false),
+                    Dialog::RemoveFork(f) => self.fork_op(&f, true),
+                    Dialog::CancelSession(id) => {
+                        if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
+                            s.cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Dialog::Fork { .. } => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Start a session forking `snapshot` as `fork`.
+    pub fn start_fork(&mut self, snapshot: &str, fork: &str) {
+        let mut req = ForkRequest::new(snapshot);
+        req.fork_name = Some(fork.to_string());
+        req.mailboxes = self.included_mailboxes(snapshot);
+        req.discovery = self.catalog.cached(snapshot).cloned();
+        let id = self.next_session_id;
+        self.next_session_id += 1;
+        let log = self.store.forks_dir().join(fork).join(GUEST_LOG);
+        let names = req.mailboxes.iter().map(|m| m.name.clone()).collect();
+        let view = SessionView::new(id, fork, snapshot, names, log);
+        let cancel = Arc::clone(&view.cancel);
+        self.sessions.push(view);
+        self.session_sel = self.sessions.len() - 1;
+        jobs::spawn_session(self.tx.clone(), self.store.clone(), req, id, cancel);
+        self.show(Screen::Sessions);
+        self.say(format!("forking {snapshot} as {fork}"), Level::Info);
+    }
+
+    /// An engine event arrived.
+    pub fn session_event(&mut self, id: u64, event: SessionEvent) {
+        let now = self.clock.instant();
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
+            s.apply(&event, now);
+            if matches!(event.stage, Stage::Restore | Stage::Ack | Stage::Done) {
+                s.refresh_log();
+            }
+        }
+    }
+
+    /// A session ended.
+    pub fn session_end(&mut self, id: u64, result: Result<String, String>) {
+        let msg = match &result {
+            Ok(f) => (format!("fork {f} is running"), Level::Ok),
+            Err(e) => (format!("fork failed: {e}"), Level::Error),
+        };
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
+            s.end(result);
+        }
+        self.say(msg.0, msg.1);
+        self.reload_store();
+    }
+
+    /// Ask before cancelling the selected session.
+    pub fn ask_cancel_session(&mut self) {
+        match self.sessions.get(self.session_sel) {
+            Some(s) if s.is_running() => {
+                self.dialog = Some(Dialog::CancelSession(s.id));
+                self.mode = Mode::Confirm;
+            }
+            _ => self.say("no running session selected", Level::Info),
+        }
+    }
+
+    /// Drop the selected finished session from the list.
+    pub fn dismiss_session(&mut self) {
+        if self
+            .sessions
+            .get(self.session_sel)
+            .is_some_and(|s| !s.is_running())
+        {
+            self.sessions.remove(self.session_sel);
+            self.session_sel = self.session_sel.min(self.sessions.len().saturating_sub(1));
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Taking the terminal over and giving it back — on quit, on error, on
+//! panic, and around `$EDITOR`.
+
+use std::io::{self, Stdout, stdout};
+use std::path::Path;
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+/// The real terminal type.
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Raw mode, alternate screen, mouse and paste capture.
+pub fn enter() -> io::Result<Term> {
+    enable_raw_mode()?;
+    execute!(
+        stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    )?;
+    Terminal::new(CrosstermBackend::new(stdout()))
+}
+
+/// Undo [`enter`]. Safe to call more than once.
+pub fn leave() -> io::Result<()> {
+    let raw = disable_raw_mode();
+    execute!(
+        stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    )?;
+    raw
+}
+
+/// Restores the terminal when dropped (error returns included).
+pub struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = leave();
+    }
+}
+
+/// Restore the terminal before the default hook prints a panic.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = leave();
+        tracing::error!("panic: {info}");
+        previous(info);
+    }));
+}
+
+/// Run `$VISUAL`/`$EDITOR` (else `vi`) on `path` with the terminal handed
+/// over, then take it back.
+pub fn run_editor(term: &mut Term, path: &Path) -> Result<(), String> {
+    leave().map_err(|e| format!("cannot release the terminal: {e}"))?;
+    let editor = std::env::var("VISUAL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .unwrap_or_else(|| "vi".into());
+    // Through the shell so `EDITOR="code --wait"` works; the path is an
+    // argument, never part of the script.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("forkmail-editor")
+        .arg(path)
+        .status();
+    let back = enable_raw_mode().and_then(|_| {
+        execute!(
+            stdout(),
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            EnableBracketedPaste
+        )
+    });
+    let _ = term.clear();
+    back.map_err(|e| format!("cannot take the terminal back: {e}"))?;
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{editor} exited with {s}")),
+        Err(e) => Err(format!("cannot run {editor}: {e}")),
+    }
+}

@@ -1,0 +1,98 @@
+//! Dialogs: the fork dialog (editable fork name) and yes/no confirmations.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::tui::app::{App, Dialog};
+use crate::tui::widget::popup::centered;
+
+/// Draw the open dialog.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let Some(d) = &app.dialog else { return };
+    let t = &app.theme;
+    let (title, lines) = match d {
+        Dialog::Fork {
+            snapshot,
+            name,
+            error,
+        } => {
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled("fork name: ", t.dim()),
+                    Span::styled(format!("{name}█"), t.key()),
+                ]),
+                Line::raw(""),
+            ];
+            let specs: Vec<String> = app
+                .drafts
+                .iter()
+                .filter(|((s, _), d)| s == snapshot && d.include)
+                .map(|((_, m), d)| {
+                    if d.wait_for_ack {
+                        format!("{m} (ack {:.1} s)", d.ack_timeout_ms as f64 / 1000.0)
+                    } else {
+                        format!("{m} (no ack)")
+                    }
+                })
+                .collect();
+            let mut specs = specs;
+            specs.sort();
+            lines.push(Line::from(vec![
+                Span::styled("mailboxes: ", t.dim()),
+                Span::raw(if specs.is_empty() {
+                    "none included".to_string()
+                } else {
+                    specs.join(", ")
+                }),
+            ]));
+            if let Some(e) = error {
+                lines.push(Line::styled(e.clone(), t.error()));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Enter: fork   Esc: cancel", t.dim()));
+            (format!(" Fork {snapshot} "), lines)
+        }
+        Dialog::StopFork(name) => (
+            " Stop fork ".to_string(),
+            vec![
+                Line::raw(format!("Stop {name}? Its VM stops; its files stay.")),
+                Line::raw(""),
+                Line::styled("y: stop   n / Esc: keep it running", t.dim()),
+            ],
+        ),
+        Dialog::RemoveFork(name) => (
+            " Remove fork ".to_string(),
+            vec![
+                Line::styled(
+                    format!("Remove {name}? This stops it and deletes its files."),
+                    t.warn(),
+                ),
+                Line::raw(""),
+                Line::styled("y: remove   n / Esc: keep it", t.dim()),
+            ],
+        ),
+        Dialog::CancelSession(_) => (
+            " Cancel session ".to_string(),
+            vec![
+                Line::raw("Cancel this fork session? It rolls back."),
+                Line::raw(""),
+                Line::styled("y: cancel it   n / Esc: let it run", t.dim()),
+            ],
+        ),
+    };
+    let h = lines.len() as u16 + 4;
+    let r = centered(area, 64, h);
+    f.render_widget(Clear, r);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.focus())
+        .title(title);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        r,
+    );
+}

@@ -1,0 +1,108 @@
+//! The payload editor pane: the text area, the mailbox's fork settings in
+//! the title, and live validation with the byte budget in the bottom border.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::pane_block;
+use crate::mailbox::FORK_MAX_PAYLOAD;
+use crate::tui::app::{App, Mode, Pane};
+use crate::tui::editor::{Problem, Validation};
+
+/// The validation line: what is wrong, or the byte budget.
+pub fn validation_line<'a>(app: &App, v: &Validation) -> Line<'a> {
+    let t = &app.theme;
+    let budget = if v.with_ack {
+        format!("{} / {FORK_MAX_PAYLOAD} bytes incl. ack_port", v.sent_bytes)
+    } else {
+        format!("{} / {FORK_MAX_PAYLOAD} bytes", v.sent_bytes)
+    };
+    match &v.problem {
+        None => Line::from(vec![
+            Span::styled(" ✓ JSON object ", t.ok()),
+            Span::styled(format!("· {budget} "), t.dim()),
+        ]),
+        Some(Problem::Syntax {
+            line,
+            column,
+            message,
+        }) => Line::from(Span::styled(
+            format!(" ✗ syntax error at line {line}, column {column}: {message} "),
+            t.error(),
+        )),
+        Some(Problem::NotObject(found)) => Line::from(Span::styled(
+            format!(" ✗ must be a JSON object (found {found}) "),
+            t.error(),
+        )),
+        Some(Problem::OverBudget) => Line::from(Span::styled(
+            format!(
+                " ✗ over budget: {budget} ({} too many) ",
+                v.sent_bytes.saturating_sub(FORK_MAX_PAYLOAD)
+            ),
+            t.error(),
+        )),
+    }
+}
+
+/// Draw the editor pane.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let Some(ed) = &app.editor else {
+        let block = pane_block(app, Pane::Editor, "Payload".into());
+        let on_rnet = app.markers().is_some_and(|r| {
+            r.markers
+                .get(app.marker_sel)
+                .is_some_and(|m| m.kind == crate::mailbox::MailboxKind::ResumeNetwork)
+        });
+        let text = if on_rnet {
+            "Resume-network mailboxes carry the VMM's own network handoff; there is nothing to edit."
+        } else {
+            "Select a fork mailbox in the markers pane to edit its payload."
+        };
+        f.render_widget(
+            Paragraph::new(Line::styled(text, app.theme.dim()))
+                .wrap(Wrap { trim: true })
+                .block(block),
+            area,
+        );
+        return;
+    };
+    let draft = app.drafts.get(&(ed.snapshot.clone(), ed.mailbox.clone()));
+    let settings = match draft {
+        Some(d) => format!(
+            "{} · {}",
+            if d.include { "included" } else { "excluded" },
+            if d.wait_for_ack {
+                format!("ack {:.1} s", d.ack_timeout_ms as f64 / 1000.0)
+            } else {
+                "no ack".into()
+            }
+        ),
+        None => String::new(),
+    };
+    let editing = app.mode == Mode::Editing;
+    let title = format!(
+        "Payload · {} · {settings}{}",
+        ed.mailbox,
+        if editing {
+            " · typing (Esc stops)"
+        } else {
+            ""
+        }
+    );
+    let mut block =
+        pane_block(app, Pane::Editor, title).title_bottom(validation_line(app, &ed.validation));
+    if editing {
+        block = block.border_style(app.theme.warn());
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut ta = ed.textarea.clone();
+    ta.set_cursor_line_style(Style::default());
+    if !editing {
+        ta.set_cursor_style(Style::default());
+    }
+    f.render_widget(&ta, inner);
+}

@@ -1,0 +1,143 @@
+//! The forks screen: forks with their status, and the selected fork's
+//! memory inspection (mailboxes consumed or not).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
+
+use super::{SPINNER, pane_block};
+use crate::tui::app::{App, Pane};
+use crate::tui::forks::{ForksState, Inspection};
+
+/// Draw the fork table.
+pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
+    let block = pane_block(
+        app,
+        Pane::ForkList,
+        format!("Forks ({})", app.forks.rows.len()),
+    );
+    if app.forks.rows.is_empty() {
+        f.render_widget(
+            Paragraph::new(Line::styled("No forks in this store.", app.theme.dim())).block(block),
+            area,
+        );
+        return;
+    }
+    let rows = app.forks.rows.iter().map(|r| {
+        let style = match r.status {
+            "running" => app.theme.ok(),
+            "creating" => app.theme.warn(),
+            _ => app.theme.dim(),
+        };
+        let mbs: Vec<String> = r
+            .info
+            .meta
+            .mailboxes
+            .iter()
+            .map(|m| format!("{}{}", m.name, if m.acked { " ✓" } else { "" }))
+            .collect();
+        Row::new(vec![
+            Span::raw(r.info.name.clone()),
+            Span::raw(r.info.meta.source.clone()),
+            Span::styled(r.status, style),
+            Span::raw(
+                r.info
+                    .meta
+                    .pid
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Span::raw(mbs.join(", ")),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(18),
+            Constraint::Length(12),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new(["NAME", "SOURCE", "STATUS", "PID", "MAILBOXES (✓ acked)"])
+            .style(app.theme.header()),
+    )
+    .block(block)
+    .row_highlight_style(app.theme.selected())
+    .highlight_symbol("> ");
+    let mut state = TableState::default().with_selected(Some(app.forks.sel));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+/// Draw the selected fork's detail and inspection.
+pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let Some(row) = app.forks.selected() else {
+        let block = pane_block(app, Pane::ForkDetail, "Fork".into());
+        f.render_widget(Paragraph::new("").block(block), area);
+        return;
+    };
+    let block = pane_block(app, Pane::ForkDetail, format!("Fork · {}", row.info.name));
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" source ", t.dim()),
+        Span::raw(row.info.meta.source.clone()),
+        Span::styled("  status ", t.dim()),
+        Span::raw(row.status),
+        Span::styled("  created ", t.dim()),
+        Span::raw(row.info.meta.created_at.clone()),
+    ])];
+    let stages: Vec<String> = row
+        .info
+        .meta
+        .stages
+        .iter()
+        .map(|s| format!("{} {} ms", s.stage, s.elapsed_ms))
+        .collect();
+    if !stages.is_empty() {
+        lines.push(Line::styled(
+            format!(" stages: {}", stages.join(" · ")),
+            t.dim(),
+        ));
+    }
+    match app.forks.inspections.get(&row.info.name) {
+        None => lines.push(Line::styled(
+            " Enter or i: scan this fork's memory to see whether its mailboxes were consumed",
+            t.dim(),
+        )),
+        Some(Inspection::Running) => lines.push(Line::styled(
+            format!(" {} scanning memory…", SPINNER[app.spinner % SPINNER.len()]),
+            t.warn(),
+        )),
+        Some(Inspection::Failed(e)) => {
+            lines.push(Line::styled(format!(" inspection failed: {e}"), t.error()))
+        }
+        Some(Inspection::Done(report)) => {
+            lines.push(Line::styled(" Mailboxes in memory now", t.header()));
+            let rows = ForksState::consumption(row, report);
+            if rows.is_empty() {
+                lines.push(Line::styled("   no mailbox was patched", t.dim()));
+            }
+            for c in rows {
+                let (text, style) = match c.seq {
+                    Some(0) => ("seq 0: consumed by the guest".to_string(), t.ok()),
+                    Some(n) => (format!("seq {n}: not consumed (yet)"), t.warn()),
+                    None => ("marker not found".to_string(), t.error()),
+                };
+                lines.push(Line::from(vec![
+                    Span::raw(format!("   {:<16} ", c.mailbox)),
+                    Span::styled(text, style),
+                    Span::styled(if c.acked { "  (acked)" } else { "" }, t.dim()),
+                ]));
+            }
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}

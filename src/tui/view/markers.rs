@@ -1,0 +1,222 @@
+//! The markers pane: every marker of the selected snapshot, with the
+//! per-mailbox fork settings, a scan gauge, or how to arm a mailbox.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Gauge, Paragraph, Row, Table, TableState, Wrap};
+
+use super::{clip, pane_block};
+use crate::mailbox::MailboxKind;
+use crate::scan::Marker;
+use crate::template::human_size;
+use crate::tui::app::{App, Pane};
+
+/// Rows the pane would like (borders included).
+pub fn wanted_height(app: &App) -> u16 {
+    match app.markers() {
+        Some(r) if r.markers.is_empty() => 7,
+        Some(r) => {
+            let warn = r.markers.iter().any(|m| m.duplicate || !m.valid);
+            r.markers.len() as u16 + 3 + u16::from(warn)
+        }
+        None => 5,
+    }
+}
+
+fn masked(token: &str, reveal: bool) -> String {
+    if reveal {
+        token.to_string()
+    } else {
+        "•".repeat(8)
+    }
+}
+
+fn note(m: &Marker) -> (String, bool) {
+    if !m.valid {
+        return (
+            format!("INVALID: {}", m.problem.as_deref().unwrap_or("bad marker")),
+            true,
+        );
+    }
+    if m.duplicate {
+        return ("DUPLICATE".into(), true);
+    }
+    if m.seq != 0 {
+        return ("published before snapshot".into(), true);
+    }
+    if !m.page_aligned {
+        return ("unaligned".into(), false);
+    }
+    (String::new(), false)
+}
+
+/// Draw the markers pane.
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let Some(snap) = app.catalog.selected() else {
+        let block = pane_block(app, Pane::Markers, "Markers".into());
+        f.render_widget(Paragraph::new("").block(block), area);
+        return;
+    };
+    let title = format!("Markers · {}", snap.name);
+    let block = pane_block(app, Pane::Markers, title);
+    if let Some(err) = app.catalog.failed.get(&snap.name) {
+        let p = Paragraph::new(vec![
+            Line::styled(format!("scan failed: {err}"), app.theme.error()),
+            Line::styled("press r to scan again", app.theme.dim()),
+        ])
+        .wrap(Wrap { trim: true })
+        .block(block);
+        f.render_widget(p, area);
+        return;
+    }
+    let Some(report) = app.catalog.cached(&snap.name) else {
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let job = app
+            .catalog
+            .scan_job
+            .as_ref()
+            .filter(|j| j.snapshot == snap.name);
+        let (done, total) = job.map(|j| (j.done, j.total)).unwrap_or((0, 0));
+        let ratio = if total > 0 {
+            (done as f64 / total as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let [text, gauge] =
+            Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+        f.render_widget(
+            Paragraph::new(format!(
+                "scanning {} of data in {}…",
+                human_size(total),
+                human_size(snap.memory_size)
+            )),
+            text,
+        );
+        f.render_widget(
+            Gauge::default()
+                .gauge_style(app.theme.ok())
+                .ratio(ratio)
+                .label(format!("{} / {}", human_size(done), human_size(total))),
+            gauge,
+        );
+        return;
+    };
+    if report.markers.is_empty() {
+        let lines = vec![
+            Line::styled(
+                format!(
+                    "No markers in {} ({} of data scanned).",
+                    human_size(report.file_size),
+                    human_size(report.data_bytes)
+                ),
+                app.theme.warn(),
+            ),
+            Line::raw(
+                "To arm a mailbox, a program in the guest allocates a page-aligned 4 KiB buffer, writes HYPEMAN_FORK_MAILBOX_V1\\0<name>\\0<token> at its start (seq = 0), mlocks it, and keeps it until the snapshot is taken — e.g. `forkmail-guest arm`.",
+            ),
+        ];
+        f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
+        return;
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let warn_count = report
+        .markers
+        .iter()
+        .filter(|m| m.duplicate || !m.valid)
+        .count();
+    let (table_area, warn_area) = if warn_count > 0 {
+        let [a, b] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+        (a, Some(b))
+    } else {
+        (inner, None)
+    };
+    let name_w = report
+        .markers
+        .iter()
+        .map(|m| m.name.as_ref().map_or(16, |n| n.chars().count()))
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 24) as u16;
+    let token_w: u16 = if app.reveal_tokens { 32 } else { 8 };
+    let rows = report.markers.iter().map(|m| {
+        let (inc, ack) = match (m.kind, &m.name) {
+            (MailboxKind::Fork, Some(name)) => {
+                match app.drafts.get(&(snap.name.clone(), name.clone())) {
+                    Some(d) => (
+                        if d.include { "[x]" } else { "[ ]" }.to_string(),
+                        if d.wait_for_ack {
+                            format!("{:.1}s", d.ack_timeout_ms as f64 / 1000.0)
+                        } else {
+                            "off".into()
+                        },
+                    ),
+                    None => ("[x]".into(), "5.0s".into()),
+                }
+            }
+            _ => (" - ".into(), "-".into()),
+        };
+        let (kind, name) = match m.kind {
+            MailboxKind::Fork => ("fork", m.name.clone().unwrap_or_default()),
+            MailboxKind::ResumeNetwork => ("rnet", "(resume-network)".into()),
+        };
+        let (text, bad) = note(m);
+        let note_style = if bad {
+            if m.valid {
+                app.theme.warn()
+            } else {
+                app.theme.error()
+            }
+        } else {
+            app.theme.dim()
+        };
+        Row::new(vec![
+            Span::raw(inc),
+            Span::raw(kind),
+            Span::raw(name),
+            Span::raw(clip(&masked(&m.token, app.reveal_tokens), token_w as usize)),
+            Span::raw(format!("{:#x}", m.offset)),
+            Span::raw(m.seq.to_string()),
+            Span::raw(m.payload_len.to_string()),
+            Span::raw(ack),
+            Span::styled(text, note_style),
+        ])
+    });
+    let header = Row::new([
+        "IN", "KIND", "NAME", "TOKEN", "OFFSET", "SEQ", "LEN", "ACK", "NOTE",
+    ])
+    .style(app.theme.header());
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(3),
+            Constraint::Length(4),
+            Constraint::Length(name_w),
+            Constraint::Length(token_w),
+            Constraint::Length(11),
+            Constraint::Length(3),
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Min(9),
+        ],
+    )
+    .header(header)
+    .row_highlight_style(app.theme.selected())
+    .highlight_symbol("> ");
+    let mut state = TableState::default().with_selected(Some(app.marker_sel));
+    f.render_stateful_widget(table, table_area, &mut state);
+    if let Some(w) = warn_area {
+        let dup = report.markers.iter().any(|m| m.duplicate);
+        let text = if dup {
+            "⚠ a mailbox's marker appears more than once: a fork that includes it is refused (forkmail never guesses)"
+        } else {
+            "⚠ invalid markers are ignored by forks"
+        };
+        f.render_widget(Paragraph::new(Line::styled(text, app.theme.warn())), w);
+    }
+}

@@ -1,0 +1,143 @@
+//! Drawing: one file per screen or pane, all pure functions of [`App`].
+
+mod dialog;
+mod editor;
+mod forks;
+mod help;
+mod markers;
+mod sessions;
+mod snapshots;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Block, BorderType, Borders};
+use time::OffsetDateTime;
+
+use super::app::{App, Mode, Pane, Screen};
+use super::widget;
+
+/// Spinner frames.
+pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+
+struct Chrome {
+    tabs: Rect,
+    body: Rect,
+    status: Rect,
+    hints: Rect,
+}
+
+fn chrome(area: Rect) -> Chrome {
+    let [tabs, body, status, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Chrome {
+        tabs,
+        body,
+        status,
+        hints,
+    }
+}
+
+/// Where each pane of the current screen is drawn (also used for mouse hits).
+pub fn pane_areas(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
+    let body = chrome(area).body;
+    match app.screen {
+        Screen::Main => {
+            let snaps = app.catalog.visible().len() as u16;
+            let third = (body.height / 3).max(5);
+            let snap_h = (snaps + 3).clamp(5, third);
+            let markers = markers::wanted_height(app);
+            let marker_h = markers.clamp(5, (body.height * 2 / 5).max(5));
+            let [a, b, c] = Layout::vertical([
+                Constraint::Length(snap_h),
+                Constraint::Length(marker_h),
+                Constraint::Min(5),
+            ])
+            .areas(body);
+            vec![(Pane::Snapshots, a), (Pane::Markers, b), (Pane::Editor, c)]
+        }
+        Screen::Sessions => {
+            let w = (body.width / 3).clamp(20, 34);
+            let [a, b] =
+                Layout::horizontal([Constraint::Length(w), Constraint::Min(0)]).areas(body);
+            vec![(Pane::SessionList, a), (Pane::SessionDetail, b)]
+        }
+        Screen::Forks => {
+            let rows = app.forks.rows.len() as u16;
+            let h = (rows + 3).clamp(5, (body.height / 2).max(5));
+            let [a, b] = Layout::vertical([Constraint::Length(h), Constraint::Min(0)]).areas(body);
+            vec![(Pane::ForkList, a), (Pane::ForkDetail, b)]
+        }
+    }
+}
+
+/// A pane's bordered block, highlighted when focused.
+pub fn pane_block<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
+    let focused = app.focus == pane;
+    let (style, border) = if focused {
+        (app.theme.focus(), BorderType::Thick)
+    } else {
+        (app.theme.border(), BorderType::Plain)
+    };
+    let marker = if focused { "▸" } else { " " };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(border)
+        .border_style(style)
+        .title(format!("{marker}{title} "))
+}
+
+/// Draw the whole screen.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let c = chrome(area);
+    widget::tabs::draw(f, c.tabs, app);
+    for (pane, rect) in pane_areas(app, area) {
+        match pane {
+            Pane::Snapshots => snapshots::draw(f, rect, app),
+            Pane::Markers => markers::draw(f, rect, app),
+            Pane::Editor => editor::draw(f, rect, app),
+            Pane::SessionList => sessions::draw_list(f, rect, app),
+            Pane::SessionDetail => sessions::draw_detail(f, rect, app),
+            Pane::ForkList => forks::draw_list(f, rect, app),
+            Pane::ForkDetail => forks::draw_detail(f, rect, app),
+        }
+    }
+    widget::status::draw(f, c.status, app);
+    widget::hints::draw(f, c.hints, app);
+    if app.dialog.is_some() {
+        dialog::draw(f, area, app);
+    }
+    if app.mode == Mode::Help {
+        help::draw(f, area, app);
+    }
+}
+
+/// Age of an RFC 3339 timestamp relative to `now`: `45s`, `12m`, `3h`, `2d`.
+pub fn age(created_at: &str, now: OffsetDateTime) -> String {
+    let Ok(t) = OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339)
+    else {
+        return "?".into();
+    };
+    let s = (now - t).whole_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// Cut `s` to `max` characters, ending with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

@@ -1,0 +1,238 @@
+//! The sessions screen: every fork session of this run, and the selected
+//! one streamed live — stages, copy bar, ack countdowns, error, rollback and
+//! the guest log.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
+
+use super::{SPINNER, clip, pane_block};
+use crate::fork::{Stage, Status};
+use crate::template::human_size;
+use crate::tui::app::{App, Pane};
+use crate::tui::session::{AckState, SessionView};
+
+/// Draw the session list.
+pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
+    let block = pane_block(
+        app,
+        Pane::SessionList,
+        format!("Sessions ({})", app.sessions.len()),
+    );
+    if app.sessions.is_empty() {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                "No fork sessions yet. Select a snapshot and press f.",
+                app.theme.dim(),
+            ))
+            .wrap(Wrap { trim: true })
+            .block(block),
+            area,
+        );
+        return;
+    }
+    let spin = SPINNER[app.spinner % SPINNER.len()];
+    let width = area.width.saturating_sub(6) as usize;
+    let items: Vec<ListItem> = app
+        .sessions
+        .iter()
+        .map(|s| {
+            let (glyph, state, style) = match &s.outcome {
+                None => (
+                    spin,
+                    s.current().map(|c| c.label()).unwrap_or("starting"),
+                    app.theme.warn(),
+                ),
+                Some(Ok(_)) => ("✓", "done", app.theme.ok()),
+                Some(Err(_)) => ("✗", "failed", app.theme.error()),
+            };
+            let name_w = width.saturating_sub(state.len() + 3);
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{glyph} "), style),
+                Span::raw(format!("{:<name_w$} ", clip(&s.fork, name_w))),
+                Span::styled(state.to_string(), style),
+            ]))
+        })
+        .collect();
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(app.theme.selected())
+        .highlight_symbol("> ");
+    let mut state = ListState::default().with_selected(Some(app.session_sel));
+    f.render_stateful_widget(list, area, &mut state);
+}
+
+fn bar(done: u64, total: u64, width: usize) -> String {
+    let ratio = if total == 0 {
+        1.0
+    } else {
+        (done as f64 / total as f64).clamp(0.0, 1.0)
+    };
+    let full = (ratio * width as f64).round() as usize;
+    format!(
+        "[{}{}] {:>3}%  {} / {}",
+        "█".repeat(full),
+        "░".repeat(width - full),
+        (ratio * 100.0).round() as u64,
+        human_size(done),
+        human_size(total)
+    )
+}
+
+fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let spin = SPINNER[app.spinner % SPINNER.len()];
+    let mut stages: Vec<Stage> = Stage::PIPELINE.to_vec();
+    if s.stages.contains_key(&Stage::Rollback) || s.stages.contains_key(&Stage::Failed) {
+        stages.retain(|st| s.stages.contains_key(st));
+        stages.push(Stage::Rollback);
+        stages.push(Stage::Failed);
+    }
+    let mut lines = Vec::new();
+    for st in stages {
+        let Some(row) = s.stages.get(&st) else {
+            lines.push(Line::styled(format!(" ·  {:<9}", st.label()), t.dim()));
+            continue;
+        };
+        let (glyph, style) = match row.status {
+            Status::Ok => ("✓", t.ok()),
+            Status::Failed => ("✗", t.error()),
+            _ if s.is_running() => (spin, t.warn()),
+            _ => ("?", t.dim()),
+        };
+        let took = match row.status {
+            Status::Ok | Status::Failed => {
+                format!("{:>6} ms", row.elapsed_ms.saturating_sub(row.started_ms))
+            }
+            _ => "      …  ".into(),
+        };
+        let text = row
+            .error
+            .clone()
+            .or_else(|| row.detail.clone())
+            .unwrap_or_default();
+        let room = width.saturating_sub(24);
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {glyph}  {:<9}", st.label()), style),
+            Span::styled(format!(" {took}  "), t.dim()),
+            Span::styled(
+                clip(&text, room),
+                if row.status == Status::Failed {
+                    t.error()
+                } else {
+                    t.dim()
+                },
+            ),
+        ]));
+        if st == Stage::Copy
+            && let Some((done, total)) = s.copy
+            && row.status != Status::Ok
+        {
+            lines.push(Line::styled(
+                format!(
+                    "    {}",
+                    bar(done, total, width.saturating_sub(40).clamp(10, 30))
+                ),
+                t.ok(),
+            ));
+        }
+    }
+    lines
+}
+
+fn ack_lines<'a>(app: &App, s: &SessionView) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    if s.acks.is_empty() {
+        return lines;
+    }
+    lines.push(Line::styled(" Acks", t.header()));
+    let now = app.clock.instant();
+    for a in &s.acks {
+        let port = a.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let (text, style) = match &a.state {
+            AckState::Waiting => {
+                let gone = now.saturating_duration_since(a.started_at).as_millis() as u64;
+                let left = a.deadline_ms.saturating_sub(gone);
+                (
+                    format!(
+                        "⏳ waiting, {:.1} s left of {:.1} s",
+                        left as f64 / 1000.0,
+                        a.deadline_ms as f64 / 1000.0
+                    ),
+                    t.warn(),
+                )
+            }
+            AckState::Acked(d) => (format!("✓ {d}"), t.ok()),
+            AckState::Failed(e) => (format!("✗ {e}"), t.error()),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!("   {:<14} {:<7} ", clip(&a.mailbox, 14), port)),
+            Span::styled(text, style),
+        ]));
+    }
+    lines
+}
+
+/// Draw the selected session.
+pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
+    let Some(s) = app.sessions.get(app.session_sel) else {
+        let block = pane_block(app, Pane::SessionDetail, "Session".into());
+        f.render_widget(Paragraph::new("").block(block), area);
+        return;
+    };
+    let t = &app.theme;
+    let block = pane_block(
+        app,
+        Pane::SessionDetail,
+        format!("Session · {} ← {}", s.fork, s.snapshot),
+    );
+    let width = area.width.saturating_sub(2) as usize;
+    let mbs = if s.mailboxes.is_empty() {
+        "none".to_string()
+    } else {
+        s.mailboxes.join(", ")
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" mailboxes: ", t.dim()),
+        Span::raw(clip(&mbs, width.saturating_sub(13))),
+    ])];
+    lines.extend(stage_lines(app, s, width));
+    lines.extend(ack_lines(app, s));
+    if let Some(e) = &s.error {
+        lines.push(Line::styled(format!(" error: {e}"), t.error()));
+        if let Some(r) = s.stages.get(&Stage::Rollback) {
+            let what = match r.status {
+                Status::Ok => format!("rolled back: {}", r.detail.clone().unwrap_or_default()),
+                Status::Failed => {
+                    format!("rollback failed: {}", r.error.clone().unwrap_or_default())
+                }
+                _ => "rolling back…".into(),
+            };
+            lines.push(Line::styled(format!(" {what}"), t.warn()));
+        }
+    } else if let Some(Ok(name)) = &s.outcome {
+        lines.push(Line::styled(
+            format!(" fork {name} is running (3: forks screen to inspect, stop, remove)"),
+            t.ok(),
+        ));
+    }
+    lines.push(Line::styled(
+        format!(" ── guest.log {}", "─".repeat(width.saturating_sub(14))),
+        t.dim(),
+    ));
+    if s.log_tail.is_empty() {
+        lines.push(Line::styled("   (empty)", t.dim()));
+    }
+    for l in &s.log_tail {
+        lines.push(Line::raw(format!(
+            "   {}",
+            clip(l, width.saturating_sub(3))
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(block).scroll((s.scroll, 0)),
+        area,
+    );
+}
