@@ -234,6 +234,8 @@ pub enum Dialog {
         snapshot: String,
         /// Fork name being typed.
         name: String,
+        /// What will be sent, one line per included mailbox.
+        mailboxes: Vec<String>,
         /// Why the last attempt was refused.
         error: Option<String>,
     },

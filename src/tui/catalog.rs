@@ -108,13 +108,16 @@ impl Catalog {
         key: FileKey,
         result: Result<Arc<ScanReport>, String>,
     ) {
-        if self
+        // A scan that was superseded (the selection moved on) is dropped even
+        // if it finished: only the current job's result is cached.
+        if !self
             .scan_job
             .as_ref()
             .is_some_and(|j| j.snapshot == snapshot && j.key == key)
         {
-            self.scan_job = None;
+            return;
         }
+        self.scan_job = None;
         match result {
             Ok(r) => {
                 self.failed.remove(snapshot);

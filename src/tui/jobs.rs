@@ -80,12 +80,10 @@ pub fn spawn_inspect(tx: UnboundedSender<Msg>, fork: String, path: PathBuf) {
     let _ = std::thread::Builder::new()
         .name(format!("inspect-{fork}"))
         .spawn(move || {
-            let never = AtomicBool::new(false);
             let result = match scan_file(&path, &ScanOptions::default()) {
                 Ok(r) => Ok(Arc::new(r)),
                 Err(e) => Err(e.to_string()),
             };
-            let _ = never.load(Ordering::Relaxed);
             let _ = tx.send(Msg::Inspected { fork, result });
         });
 }

@@ -1,1 +1,216 @@
+//! Key handling as plain functions: key → action, no terminal.
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::tui::app::{Action, Mode, Pane, Screen};
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+fn normal(screen: Screen, pane: Pane, k: KeyEvent) -> Option<Action> {
+    map_key(Mode::Normal, screen, pane, k)
+}
+
+const MAIN_PANES: [Pane; 3] = [Pane::Snapshots, Pane::Markers, Pane::Editor];
+
+#[test]
+fn vim_keys_and_arrows_both_move() {
+    for pane in [
+        Pane::Snapshots,
+        Pane::Markers,
+        Pane::SessionList,
+        Pane::ForkList,
+    ] {
+        let s = pane.screen();
+        assert_eq!(normal(s, pane, key('j')), Some(Action::Down));
+        assert_eq!(normal(s, pane, code(KeyCode::Down)), Some(Action::Down));
+        assert_eq!(normal(s, pane, key('k')), Some(Action::Up));
+        assert_eq!(normal(s, pane, code(KeyCode::Up)), Some(Action::Up));
+        assert_eq!(normal(s, pane, key('g')), Some(Action::Top));
+        assert_eq!(
+            normal(
+                s,
+                pane,
+                KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)
+            ),
+            Some(Action::Bottom)
+        );
+    }
+}
+
+#[test]
+fn tab_moves_between_panes() {
+    assert_eq!(
+        normal(Screen::Main, Pane::Snapshots, code(KeyCode::Tab)),
+        Some(Action::NextPane)
+    );
+    assert_eq!(
+        normal(Screen::Forks, Pane::ForkList, code(KeyCode::BackTab)),
+        Some(Action::PrevPane)
+    );
+}
+
+#[test]
+fn question_mark_opens_help_and_any_key_closes_it() {
+    assert_eq!(
+        normal(Screen::Main, Pane::Markers, key('?')),
+        Some(Action::ToggleHelp)
+    );
+    let m = |k| map_key(Mode::Help, Screen::Main, Pane::Snapshots, k);
+    assert_eq!(m(key('?')), Some(Action::ToggleHelp));
+    assert_eq!(m(code(KeyCode::Esc)), Some(Action::ToggleHelp));
+    assert_eq!(m(key('z')), Some(Action::ToggleHelp));
+    assert_eq!(m(key('j')), Some(Action::Down));
+}
+
+#[test]
+fn q_quits_in_normal_mode_but_types_in_text_fields() {
+    assert_eq!(
+        normal(Screen::Main, Pane::Snapshots, key('q')),
+        Some(Action::Quit)
+    );
+    for mode in [Mode::Editing, Mode::Filter, Mode::ForkName] {
+        assert_eq!(
+            map_key(mode, Screen::Main, Pane::Editor, key('q')),
+            Some(Action::Text(key('q')))
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_quits_in_every_mode() {
+    for mode in [
+        Mode::Normal,
+        Mode::Editing,
+        Mode::Filter,
+        Mode::Confirm,
+        Mode::ForkName,
+        Mode::Help,
+    ] {
+        assert_eq!(
+            map_key(mode, Screen::Main, Pane::Editor, ctrl('c')),
+            Some(Action::Quit)
+        );
+    }
+}
+
+#[test]
+fn slash_filters_snapshots_and_filter_prompt_takes_text() {
+    assert_eq!(
+        normal(Screen::Main, Pane::Snapshots, key('/')),
+        Some(Action::StartFilter)
+    );
+    let f = |k| map_key(Mode::Filter, Screen::Main, Pane::Snapshots, k);
+    assert_eq!(f(key('w')), Some(Action::Text(key('w'))));
+    assert_eq!(f(code(KeyCode::Enter)), Some(Action::FilterDone));
+    assert_eq!(f(code(KeyCode::Esc)), Some(Action::FilterCancel));
+}
+
+#[test]
+fn marker_keys_reveal_tokens_and_toggle_mailbox_settings() {
+    let m = |c| normal(Screen::Main, Pane::Markers, key(c));
+    assert_eq!(m('t'), Some(Action::RevealTokens));
+    assert_eq!(m(' '), Some(Action::ToggleInclude));
+    assert_eq!(m('a'), Some(Action::ToggleAck));
+    assert_eq!(m('+'), Some(Action::TimeoutUp));
+    assert_eq!(m('-'), Some(Action::TimeoutDown));
+    assert_eq!(m('i'), Some(Action::StartEdit));
+}
+
+#[test]
+fn editor_keys_format_and_hand_off_to_editor() {
+    let e = |c| normal(Screen::Main, Pane::Editor, key(c));
+    assert_eq!(e('p'), Some(Action::Pretty));
+    assert_eq!(e('c'), Some(Action::Compact));
+    assert_eq!(e('e'), Some(Action::ExternalEditor));
+    let typing = |k| map_key(Mode::Editing, Screen::Main, Pane::Editor, k);
+    assert_eq!(typing(code(KeyCode::Esc)), Some(Action::StopEdit));
+    assert_eq!(typing(ctrl('p')), Some(Action::Pretty));
+    assert_eq!(typing(key('p')), Some(Action::Text(key('p'))));
+    assert_eq!(
+        typing(code(KeyCode::Tab)),
+        Some(Action::Text(code(KeyCode::Tab)))
+    );
+}
+
+#[test]
+fn f_forks_from_any_main_pane_only() {
+    for pane in MAIN_PANES {
+        assert_eq!(normal(Screen::Main, pane, key('f')), Some(Action::Fork));
+    }
+    assert_eq!(normal(Screen::Sessions, Pane::SessionList, key('f')), None);
+}
+
+#[test]
+fn dangerous_keys_are_flagged_and_confirmed() {
+    assert_eq!(
+        normal(Screen::Forks, Pane::ForkList, key('d')),
+        Some(Action::RemoveFork)
+    );
+    assert_eq!(
+        normal(Screen::Forks, Pane::ForkList, key('s')),
+        Some(Action::StopFork)
+    );
+    assert_eq!(
+        normal(Screen::Sessions, Pane::SessionList, key('x')),
+        Some(Action::CancelSession)
+    );
+    for a in [Action::RemoveFork, Action::StopFork, Action::CancelSession] {
+        assert!(KEYMAP.iter().filter(|b| b.action == a).all(|b| b.dangerous));
+    }
+    let c = |k| map_key(Mode::Confirm, Screen::Forks, Pane::ForkList, k);
+    assert_eq!(c(key('y')), Some(Action::Confirm));
+    assert_eq!(c(key('n')), Some(Action::Cancel));
+    assert_eq!(c(key('d')), None);
+}
+
+#[test]
+fn fork_dialog_types_the_name_and_enter_starts() {
+    let d = |k| map_key(Mode::ForkName, Screen::Main, Pane::Snapshots, k);
+    assert_eq!(d(key('y')), Some(Action::Text(key('y'))));
+    assert_eq!(d(code(KeyCode::Enter)), Some(Action::Confirm));
+    assert_eq!(d(code(KeyCode::Esc)), Some(Action::Cancel));
+}
+
+#[test]
+fn every_key_name_in_the_table_parses() {
+    for b in KEYMAP {
+        for k in b.keys {
+            assert!(parse_key(k).is_some(), "{k:?} in {:?}", b.scope);
+        }
+    }
+}
+
+#[test]
+fn no_key_is_bound_twice_in_one_scope() {
+    for (i, a) in KEYMAP.iter().enumerate() {
+        for b in &KEYMAP[i + 1..] {
+            if a.scope != b.scope {
+                continue;
+            }
+            for k in a.keys {
+                assert!(
+                    !b.keys.contains(k),
+                    "{k:?} bound to {:?} and {:?} in {:?}",
+                    a.action,
+                    b.action,
+                    a.scope
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hint_bar_starts_with_help() {
+    let h = hints(Mode::Normal, Screen::Main, Pane::Markers);
+    assert_eq!(h.first().map(|b| b.action), Some(Action::ToggleHelp));
+    assert!(h.iter().any(|b| b.action == Action::RevealTokens));
+}

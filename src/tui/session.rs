@@ -246,8 +246,21 @@ impl App {
             return;
         }
         self.save_current_draft();
+        let mailboxes = self
+            .included_mailboxes(&snapshot)
+            .iter()
+            .map(|m| {
+                if m.wait_for_ack {
+                    let ms = m.ack_timeout_ms.unwrap_or(0);
+                    format!("{} (ack within {:.1} s)", m.name, ms as f64 / 1000.0)
+                } else {
+                    format!("{} (no ack)", m.name)
+                }
+            })
+            .collect();
         self.dialog = Some(Dialog::Fork {
             name: generate_fork_name(&snapshot),
+            mailboxes,
             snapshot,
             error: None,
         });
@@ -302,16 +315,17 @@ impl App {
                     self.start_fork(&snapshot, &name);
                 }
                 Err(e) => {
-                    self.dialog = Some(Dialog::Fork {
-                        snapshot,
-                        name,
-                        error: Some(e.to_string()),
-                    });
+                    if let Some(Dialog::Fork { error, .. }) = self.dialog.as_mut() {
+                        *error = Some(e.to_string());
+                    }
                 }
             },
             (
                 Dialog::Fork {
-                    snapshot, mut name, ..
+                    snapshot,
+                    mut name,
+                    mailboxes,
+                    ..
                 },
                 Action::Text(key),
             ) => {
@@ -325,6 +339,7 @@ impl App {
                 self.dialog = Some(Dialog::Fork {
                     snapshot,
                     name,
+                    mailboxes,
                     error: None,
                 });
             }

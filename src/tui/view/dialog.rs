@@ -16,6 +16,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Dialog::Fork {
             snapshot,
             name,
+            mailboxes,
             error,
         } => {
             let mut lines = vec![
@@ -25,26 +26,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ]),
                 Line::raw(""),
             ];
-            let specs: Vec<String> = app
-                .drafts
-                .iter()
-                .filter(|((s, _), d)| s == snapshot && d.include)
-                .map(|((_, m), d)| {
-                    if d.wait_for_ack {
-                        format!("{m} (ack {:.1} s)", d.ack_timeout_ms as f64 / 1000.0)
-                    } else {
-                        format!("{m} (no ack)")
-                    }
-                })
-                .collect();
-            let mut specs = specs;
-            specs.sort();
             lines.push(Line::from(vec![
                 Span::styled("mailboxes: ", t.dim()),
-                Span::raw(if specs.is_empty() {
+                Span::raw(if mailboxes.is_empty() {
                     "none included".to_string()
                 } else {
-                    specs.join(", ")
+                    mailboxes.join(", ")
                 }),
             ]));
             if let Some(e) = error {

@@ -48,8 +48,8 @@ pub fn pane_areas(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
     match app.screen {
         Screen::Main => {
             let snaps = app.catalog.visible().len() as u16;
-            let third = (body.height / 3).max(5);
-            let snap_h = (snaps + 3).clamp(5, third);
+            let most = (body.height * 2 / 5).max(5);
+            let snap_h = (snaps + 3).clamp(5, most);
             let markers = markers::wanted_height(app);
             let marker_h = markers.clamp(5, (body.height * 2 / 5).max(5));
             let [a, b, c] = Layout::vertical([

@@ -102,6 +102,7 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
             _ => ("?", t.dim()),
         };
         let took = match row.status {
+            _ if st == Stage::Failed => "         ".into(),
             Status::Ok | Status::Failed => {
                 format!("{:>6} ms", row.elapsed_ms.saturating_sub(row.started_ms))
             }
@@ -112,7 +113,7 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
             .clone()
             .or_else(|| row.detail.clone())
             .unwrap_or_default();
-        let room = width.saturating_sub(24);
+        let room = width.saturating_sub(26);
         lines.push(Line::from(vec![
             Span::styled(format!(" {glyph}  {:<9}", st.label()), style),
             Span::styled(format!(" {took}  "), t.dim()),
@@ -157,7 +158,7 @@ fn ack_lines<'a>(app: &App, s: &SessionView) -> Vec<Line<'a>> {
                 let left = a.deadline_ms.saturating_sub(gone);
                 (
                     format!(
-                        "⏳ waiting, {:.1} s left of {:.1} s",
+                        "… {:.1} s left (deadline {:.1} s)",
                         left as f64 / 1000.0,
                         a.deadline_ms as f64 / 1000.0
                     ),
@@ -232,7 +233,10 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
         )));
     }
     f.render_widget(
-        Paragraph::new(lines).block(block).scroll((s.scroll, 0)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block)
+            .scroll((s.scroll, 0)),
         area,
     );
 }

@@ -13,7 +13,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let right = app.watch_note.clone();
     let [l, r] = Layout::horizontal([
         Constraint::Min(0),
-        Constraint::Length(right.chars().count() as u16 + 1),
+        Constraint::Length(right.chars().count() as u16 + 2),
     ])
     .areas(area);
     let left = if app.mode == Mode::Filter {
@@ -44,7 +44,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     f.render_widget(Paragraph::new(left), l);
     f.render_widget(
-        Paragraph::new(Line::from(Span::styled(right, app.theme.dim()))),
+        Paragraph::new(Line::from(Span::styled(
+            format!(" {right}"),
+            app.theme.dim(),
+        ))),
         r,
     );
 }

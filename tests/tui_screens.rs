@@ -1,0 +1,306 @@
+//! Screens of the TUI rendered into ratatui's `TestBackend` and compared
+//! with `insta` snapshots. The store is demo-shaped with fixed seeds and
+//! tokens; the clock is frozen, so ages and countdowns are stable.
+
+mod common;
+
+use common::{app_on, demo_like_store, render, settle};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use forkmail::fork::{SessionEvent, Stage, Status};
+use forkmail::tui::app::{Action, App, Msg, Screen};
+use forkmail::tui::session::SessionView;
+
+fn key(app: &mut App, c: char) {
+    app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )));
+}
+
+fn keycode(app: &mut App, c: KeyCode) {
+    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn select_snapshot(app: &mut App, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>, name: &str) {
+    let i = app
+        .catalog
+        .visible()
+        .iter()
+        .position(|s| s.name == name)
+        .expect("snapshot in store");
+    app.update(Action::Top);
+    for _ in 0..i {
+        app.update(Action::Down);
+    }
+    settle(app, rx);
+}
+
+fn small_app() -> (
+    tempfile::TempDir,
+    App,
+    tokio::sync::mpsc::UnboundedReceiver<Msg>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = demo_like_store(&dir.path().join("store"), false);
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    (dir, app, rx)
+}
+
+#[test]
+fn main_screen_on_the_demo_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = demo_like_store(&dir.path().join("store"), true);
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    select_snapshot(&mut app, &mut rx, "web");
+    insta::assert_snapshot!("main_120x40", render(&mut app, 120, 40));
+    insta::assert_snapshot!("main_80x24", render(&mut app, 80, 24));
+}
+
+#[test]
+fn markers_pane_warns_about_a_duplicate_marker() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "dup-marker");
+    keycode(&mut app, KeyCode::Tab);
+    insta::assert_snapshot!(render(&mut app, 100, 30));
+}
+
+#[test]
+fn tokens_are_masked_until_revealed() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "web");
+    let masked = render(&mut app, 120, 30);
+    assert!(!masked.contains("a1a1a1a1"));
+    keycode(&mut app, KeyCode::Tab);
+    key(&mut app, 't');
+    assert!(render(&mut app, 120, 30).contains("a1a1a1a1"));
+}
+
+#[test]
+fn editor_shows_a_syntax_error_with_line_and_column() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "web");
+    keycode(&mut app, KeyCode::Tab);
+    key(&mut app, 'i');
+    keycode(&mut app, KeyCode::End);
+    keycode(&mut app, KeyCode::Backspace);
+    for c in "\"region\": \"eu\",".chars() {
+        key(&mut app, c);
+    }
+    keycode(&mut app, KeyCode::Enter);
+    for c in "\"replicas\": [1, 2".chars() {
+        key(&mut app, c);
+    }
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("syntax error at line 2"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn editor_says_a_payload_must_be_an_object() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "web");
+    keycode(&mut app, KeyCode::Tab);
+    key(&mut app, 'i');
+    keycode(&mut app, KeyCode::End);
+    keycode(&mut app, KeyCode::Backspace);
+    keycode(&mut app, KeyCode::Backspace);
+    app.on_event(Event::Paste("[1, 2]".into()));
+    assert!(render(&mut app, 100, 30).contains("must be a JSON object (found an array)"));
+}
+
+#[test]
+fn editor_shows_an_over_budget_payload() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "web");
+    keycode(&mut app, KeyCode::Tab);
+    key(&mut app, 'i');
+    keycode(&mut app, KeyCode::End);
+    keycode(&mut app, KeyCode::Backspace);
+    // 3825 bytes of text fit alone; the ack_port injection pushes it over.
+    let blob = "x".repeat(3813);
+    app.on_event(Event::Paste(format!("\"blob\": \"{blob}\"}}")));
+    let ed = app.editor.as_ref().expect("editor");
+    assert!(ed.validation.typed_bytes <= 3832, "fits without ack_port");
+    assert!(ed.validation.sent_bytes > 3832);
+    keycode(&mut app, KeyCode::Esc);
+    insta::assert_snapshot!(render(&mut app, 100, 30));
+}
+
+#[test]
+fn drafts_persist_per_snapshot_and_mailbox() {
+    let (dir, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "web");
+    keycode(&mut app, KeyCode::Tab);
+    let (_, mailbox) = app.selected_mailbox().expect("a fork mailbox is selected");
+    key(&mut app, 'a'); // ack off
+    key(&mut app, 'i');
+    app.on_event(Event::Paste(" ".into()));
+    keycode(&mut app, KeyCode::Esc);
+    drop(app);
+    let store = forkmail::store::Store::open(dir.path().join("store")).expect("store");
+    let (mut again, mut rx) = app_on(store);
+    settle(&mut again, &mut rx);
+    select_snapshot(&mut again, &mut rx, "web");
+    let d = again.draft("web", &mailbox).clone();
+    assert!(!d.wait_for_ack);
+    assert_eq!(d.payload, " {}");
+}
+
+fn ev(fork: &str, stage: Stage, status: Status, ms: u64) -> SessionEvent {
+    SessionEvent::new(fork, stage, status, ms)
+}
+
+fn fake_session(app: &mut App, id: u64, fork: &str, snapshot: &str, mbs: &[&str]) {
+    let log = app.store.forks_dir().join(fork).join("guest.log");
+    let names = mbs.iter().map(|m| m.to_string()).collect();
+    app.sessions
+        .push(SessionView::new(id, fork, snapshot, names, log));
+    app.session_sel = app.sessions.len() - 1;
+    app.show(Screen::Sessions);
+}
+
+fn feed(app: &mut App, id: u64, events: Vec<SessionEvent>) {
+    for event in events {
+        app.on_msg(Msg::Session { id, event });
+    }
+}
+
+fn through_restore(fork: &str) -> Vec<SessionEvent> {
+    let mut v = vec![ev(fork, Stage::Validate, Status::Started, 0)];
+    let mut ok = ev(fork, Stage::Validate, Status::Ok, 2);
+    ok.detail = Some("2 mailbox(es) valid".into());
+    v.push(ok);
+    v.push(ev(fork, Stage::Copy, Status::Started, 2));
+    let mut copy = ev(fork, Stage::Copy, Status::Ok, 40);
+    copy.detail = Some("sparse copy: 30.8 MiB of data in 1.0 GiB".into());
+    v.push(copy);
+    for (stage, at) in [
+        (Stage::Preflight, 41),
+        (Stage::Patch, 42),
+        (Stage::Restore, 45),
+    ] {
+        v.push(ev(fork, stage, Status::Started, at));
+        v.push(ev(fork, stage, Status::Ok, at + 1));
+    }
+    v
+}
+
+#[test]
+fn sessions_in_progress() {
+    let (_d, mut app, _rx) = small_app();
+    // One session copying...
+    fake_session(&mut app, 1, "web-copying", "web", &["app.config"]);
+    let mut p = ev("web-copying", Stage::Copy, Status::Progress, 20);
+    p.bytes = Some(12 << 20);
+    p.total = Some(30 << 20);
+    feed(
+        &mut app,
+        1,
+        vec![
+            ev("web-copying", Stage::Validate, Status::Started, 0),
+            ev("web-copying", Stage::Validate, Status::Ok, 2),
+            ev("web-copying", Stage::Copy, Status::Started, 2),
+            p,
+        ],
+    );
+    // ...and one waiting for its acks: one acked, one counting down.
+    fake_session(
+        &mut app,
+        2,
+        "web-acking",
+        "web",
+        &["app.config", "secrets.v1"],
+    );
+    let mut events = through_restore("web-acking");
+    events.push(ev("web-acking", Stage::Ack, Status::Started, 46));
+    for (mb, port) in [("app.config", 40001u16), ("secrets.v1", 40002)] {
+        let mut a = ev("web-acking", Stage::Ack, Status::Started, 46);
+        a.mailbox = Some(mb.into());
+        a.ack_port = Some(port);
+        a.deadline_ms = Some(5000);
+        events.push(a);
+    }
+    let mut acked = ev("web-acking", Stage::Ack, Status::Ok, 50);
+    acked.mailbox = Some("app.config".into());
+    acked.detail = Some("acked after 4 ms".into());
+    events.push(acked);
+    feed(&mut app, 2, events);
+    assert!(
+        app.needs_tick(),
+        "a countdown is visible: the loop must tick"
+    );
+    insta::assert_snapshot!("session_acking", render(&mut app, 100, 30));
+    app.update(Action::Up);
+    insta::assert_snapshot!("session_copying", render(&mut app, 100, 30));
+}
+
+#[test]
+fn failed_session_shows_error_and_rollback() {
+    let (_d, mut app, _rx) = small_app();
+    let f = "silent-000001";
+    fake_session(&mut app, 1, f, "silent", &["app.config"]);
+    let mut events = through_restore(f);
+    let mut a = ev(f, Stage::Ack, Status::Started, 46);
+    a.mailbox = Some("app.config".into());
+    a.ack_port = Some(40003);
+    a.deadline_ms = Some(5000);
+    events.push(ev(f, Stage::Ack, Status::Started, 46));
+    events.push(a);
+    let reason = "no ack from the guest within 5000 ms on port 40003";
+    let mut fail = ev(f, Stage::Ack, Status::Failed, 5047);
+    fail.mailbox = Some("app.config".into());
+    fail.error = Some(reason.into());
+    events.push(fail);
+    events.push(ev(f, Stage::Rollback, Status::Started, 5047));
+    let mut rb = ev(f, Stage::Rollback, Status::Ok, 5060);
+    rb.detail = Some("stopped VMM pid 4242; removed the fork".into());
+    events.push(rb);
+    let mut failed = ev(f, Stage::Failed, Status::Failed, 5060);
+    failed.error = Some(format!("mailbox app.config: {reason}"));
+    events.push(failed);
+    feed(&mut app, 1, events);
+    app.on_msg(Msg::SessionEnd {
+        id: 1,
+        result: Err(format!("mailbox app.config: {reason}")),
+    });
+    assert!(!app.needs_tick(), "nothing animates once the session ended");
+    insta::assert_snapshot!(render(&mut app, 100, 30));
+}
+
+#[tokio::test]
+async fn help_overlay_through_the_event_loop() {
+    let (_d, mut app, mut rx) = small_app();
+    let backend = ratatui::backend::TestBackend::new(100, 40);
+    let mut terminal = ratatui::Terminal::new(backend).expect("terminal");
+    let keys = vec![Ok(Event::Key(KeyEvent::new(
+        KeyCode::Char('?'),
+        KeyModifiers::NONE,
+    )))];
+    let mut input = futures::stream::iter(keys);
+    let exit = forkmail::tui::event_loop::run_loop(&mut terminal, &mut app, &mut rx, &mut input)
+        .await
+        .expect("loop");
+    assert_eq!(exit, forkmail::tui::app::Exit::Quit);
+    let root = app.store.root().display().to_string();
+    insta::assert_snapshot!(terminal.backend().to_string().replace(&root, "<store>"));
+}
+
+#[test]
+fn filter_narrows_the_snapshot_list() {
+    let (_d, mut app, mut rx) = small_app();
+    key(&mut app, '/');
+    for c in "ack".chars() {
+        key(&mut app, c);
+    }
+    keycode(&mut app, KeyCode::Enter);
+    settle(&mut app, &mut rx);
+    let names: Vec<_> = app
+        .catalog
+        .visible()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(names, ["slow-ack"]);
+}
