@@ -1,0 +1,205 @@
+//! End to end: the real `forkmail` binary in a real terminal (tmux) on a
+//! fresh demo store. Waits poll `capture-pane` until the expected text shows
+//! up, with a deadline — never a fixed sleep.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        let out = self.cmd(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
+    }
+    fn type_text(&self, text: &str) {
+        let out = self.cmd(&["send-keys", "-t", "e2e", "-l", text]);
+        assert!(out.status.success(), "send-keys -l {text:?}");
+    }
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+    /// Poll the screen until `pred` holds; panic with the last screen.
+    fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fn wait_text(&self, text: &str, secs: u64) -> String {
+        self.wait_for(text, secs, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+        // Forks left running by the test are stopped and removed.
+        if let Ok(store) = forkmail::store::Store::open(self.dir.join("store"))
+            && let Ok(forks) = store.forks()
+        {
+            for f in forks {
+                let _ = forkmail::cli::remove_fork(f);
+            }
+        }
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn start(dir: &Path) -> Tmux {
+    let t = Tmux {
+        socket: format!("forkmail-e2e-{}", std::process::id()),
+        dir: dir.to_path_buf(),
+    };
+    let out = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "env",
+        "PS1=$ ",
+        "sh",
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    t.wait_text("$", 10);
+    t
+}
+
+#[test]
+fn fork_sessions_end_to_end_in_tmux() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping the end-to-end test");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let bin = env!("CARGO_BIN_EXE_forkmail");
+    let t = start(dir.path());
+
+    t.type_text(&format!(
+        "stty -g > {d}/stty.before; echo shell-before-$((40+2))"
+    ));
+    t.send(&["Enter"]);
+    t.wait_text("shell-before-42", 10);
+
+    // `forkmail demo` creates the demo store and opens the TUI on it.
+    t.type_text(&format!(
+        "XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
+    ));
+    t.send(&["Enter"]);
+    t.wait_for("the TUI on the demo store", 60, |s| {
+        s.contains("Snapshots (5)") && s.contains("watching store")
+    });
+
+    // Select the `web` template with the filter.
+    t.send(&["/"]);
+    t.wait_text("filter: /", 5);
+    t.type_text("web");
+    t.send(&["Enter"]);
+    t.wait_for("web's markers", 30, |s| {
+        s.contains("Markers · web") && s.contains("app.config") && s.contains("secrets.v1")
+    });
+
+    // Edit the selected mailbox's payload.
+    t.send(&["Tab"]);
+    t.wait_text("▸Markers", 5);
+    t.send(&["i"]);
+    t.wait_text("typing (Esc stops)", 5);
+    t.send(&["End"]);
+    t.send(&["BSpace"]);
+    t.type_text(r#""region": "eu""#);
+    t.wait_text("syntax error at line 1", 5);
+    t.type_text("}");
+    // {"region":"eu","ack_port":65535} once the ack port is injected.
+    t.wait_text("✓ JSON object · 32 / 3832 bytes incl. ack_port", 5);
+    t.send(&["Escape"]);
+    t.wait_for("typing to stop", 5, |s| !s.contains("typing (Esc stops)"));
+
+    // Fork it and watch every stage reach done, with both acks.
+    t.send(&["f"]);
+    t.wait_text("fork name: web-", 5);
+    t.send(&["Enter"]);
+    let s = t.wait_for("the web fork to finish", 60, |s| {
+        s.contains("✓  done") && s.matches("acked after").count() == 2
+    });
+    for stage in [
+        "validate",
+        "copy",
+        "preflight",
+        "patch",
+        "restore",
+        "ack",
+        "done",
+    ] {
+        assert!(s.contains(&format!("✓  {stage}")), "{stage} not done:\n{s}");
+    }
+    assert!(
+        s.contains(r#""region":"eu""#),
+        "guest log shows the payload:\n{s}"
+    );
+
+    // Fork the never-acking template: it fails and rolls back.
+    t.send(&["1"]);
+    t.wait_text("[1 Snapshots", 5);
+    t.send(&["/"]);
+    t.wait_text("filter: /web", 5);
+    t.send(&["BSpace", "BSpace", "BSpace"]);
+    t.type_text("silent");
+    t.send(&["Enter"]);
+    t.wait_for("silent's markers", 30, |s| {
+        s.contains("Markers · silent") && s.contains("app.config")
+    });
+    t.send(&["f"]);
+    t.wait_text("fork name: silent-", 5);
+    t.send(&["Enter"]);
+    let s = t.wait_for("the silent fork to fail", 60, |s| {
+        s.contains("✗  failed") && s.contains("rolled back")
+    });
+    assert!(s.contains("no ack from the guest"), "{s}");
+    assert!(s.contains("✓  rollback"), "{s}");
+
+    // `q` gives the terminal back exactly as it was.
+    t.send(&["q"]);
+    t.wait_for("the shell to come back", 20, |s| {
+        s.contains("shell-before-42") && !s.contains("Snapshots (")
+    });
+    t.type_text(&format!(
+        "stty -g > {d}/stty.after; echo shell-after-$((40+3))"
+    ));
+    t.send(&["Enter"]);
+    t.wait_text("shell-after-43", 10);
+    let before = std::fs::read_to_string(dir.path().join("stty.before")).expect("stty before");
+    let after = std::fs::read_to_string(dir.path().join("stty.after")).expect("stty after");
+    assert_eq!(before, after, "terminal modes restored");
+}
