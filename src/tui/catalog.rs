@@ -166,10 +166,10 @@ impl App {
             .map(|s| s.name.clone())
             .collect();
         self.catalog.cache.retain(|k, _| names.contains(k));
-        if let Some(name) = selected {
-            if let Some(i) = self.catalog.visible().iter().position(|s| s.name == name) {
-                self.catalog.sel = i;
-            }
+        if let Some(name) = selected
+            && let Some(i) = self.catalog.visible().iter().position(|s| s.name == name)
+        {
+            self.catalog.sel = i;
         }
         let len = self.catalog.visible().len();
         self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));

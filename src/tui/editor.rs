@@ -115,6 +115,8 @@ pub struct Editor {
     pub textarea: TextArea<'static>,
     /// Validation of the current text.
     pub validation: Validation,
+    /// The text as last loaded or saved (saving is skipped when unchanged).
+    saved_text: String,
 }
 
 impl Editor {
@@ -127,6 +129,7 @@ impl Editor {
             mailbox: mailbox.into(),
             textarea,
             validation: validate(&draft.payload, draft.wait_for_ack),
+            saved_text: draft.payload.clone(),
         }
     }
     /// The text.
@@ -189,10 +192,17 @@ impl App {
         self.editor = Some(Editor::new(&snap, &mb, &draft));
     }
 
-    /// Write the edited draft to the store.
+    /// Write the edited draft to the store (when its text changed).
     pub fn save_current_draft(&mut self) {
-        let Some(ed) = &self.editor else { return };
-        let (snap, mb, text) = (ed.snapshot.clone(), ed.mailbox.clone(), ed.text());
+        let Some(ed) = self.editor.as_mut() else {
+            return;
+        };
+        let text = ed.text();
+        if text == ed.saved_text {
+            return;
+        }
+        ed.saved_text = text.clone();
+        let (snap, mb) = (ed.snapshot.clone(), ed.mailbox.clone());
         self.draft(&snap, &mb).payload = text;
         self.persist_draft(&snap, &mb);
     }

@@ -1,0 +1,155 @@
+//! Live behaviour of the TUI state machine with real background work: a
+//! 16 GiB sparse scan does not block keys, the store watcher brings new
+//! snapshots in, the mouse focuses and scrolls panes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{app_on, render, settle};
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use forkmail::store::Store;
+use forkmail::template::sim::{SimTemplateSpec, create_sim_template};
+use forkmail::tui::app::Pane;
+
+fn template(store: &Store, name: &str, size: u64, data_percent: f64) {
+    let mut s = SimTemplateSpec::new(name);
+    s.memory_size = size;
+    s.data_percent = data_percent;
+    s.seed = Some(7);
+    s.mailboxes = vec![("app.config".into(), Some("7777777777777777".into()))];
+    create_sim_template(store, &s).expect("template");
+}
+
+fn press(app: &mut forkmail::tui::app::App, c: char) -> Duration {
+    let t = Instant::now();
+    app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )));
+    t.elapsed()
+}
+
+#[test]
+fn keys_move_the_selection_while_a_16_gib_template_is_scanned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store")).expect("store");
+    template(&store, "a-small", 64 << 20, 1.0);
+    template(&store, "big", 16 << 30, 1.0);
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx); // a-small is scanned and cached
+    press(&mut app, 'j');
+    let job = app.catalog.scan_job.as_ref().expect("scan of big started");
+    assert_eq!(job.snapshot, "big");
+    let cancel = Arc::clone(&job.cancel);
+    assert!(
+        render(&mut app, 100, 30).contains("scanning"),
+        "gauge shown"
+    );
+
+    // Move between the cached snapshot and the one being scanned for as
+    // long as the scan runs. Every key is handled at once and the scan is
+    // neither blocked nor restarted.
+    let mut presses = 0;
+    let mut took = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while app.catalog.scan_job.is_some() {
+        assert!(Instant::now() < deadline, "scan did not finish");
+        let expect = if presses % 2 == 0 { "a-small" } else { "big" };
+        took.push(press(&mut app, if presses % 2 == 0 { 'k' } else { 'j' }));
+        presses += 1;
+        let selected = app.catalog.selected().map(|s| s.name.clone());
+        assert_eq!(selected.as_deref(), Some(expect));
+        if let Some(j) = &app.catalog.scan_job {
+            assert!(Arc::ptr_eq(&j.cancel, &cancel), "scan was restarted");
+        }
+        std::thread::sleep(Duration::from_millis(2)); // a fast typist
+        while let Ok(m) = rx.try_recv() {
+            app.on_msg(m);
+        }
+    }
+    took.sort();
+    let median = took[took.len() / 2];
+    let slowest = took[took.len() - 1];
+    eprintln!("{presses} key presses during the scan; median {median:?}, slowest {slowest:?}");
+    assert!(presses >= 5, "the scan outlasted only {presses} presses");
+    // Lag becomes visible around 100 ms; a key costs microseconds, the
+    // margin is for a loaded machine's scheduler.
+    assert!(
+        median < Duration::from_millis(5),
+        "median key took {median:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a key took {slowest:?}"
+    );
+    assert!(app.catalog.cached("big").is_some(), "result cached");
+}
+
+#[test]
+fn a_new_snapshot_appears_through_the_store_watcher() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store")).expect("store");
+    template(&store, "first", 32 << 20, 1.0);
+    let (mut app, mut rx) = app_on(store.clone());
+    let (_watch, note) = forkmail::tui::jobs::watch_store(&store, app.tx.clone());
+    assert_eq!(note, "watching store");
+    settle(&mut app, &mut rx);
+    template(&store, "second", 32 << 20, 1.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.catalog.snapshots.len() < 2 {
+        assert!(Instant::now() < deadline, "new snapshot never showed up");
+        if let Ok(m) = rx.try_recv() {
+            app.on_msg(m);
+        }
+        if app.reload_at.is_some_and(|t| Instant::now() >= t) {
+            app.reload_due();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::remove_dir_all(store.snapshots_dir().join("second")).expect("rm");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.catalog.snapshots.len() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "removed snapshot never went away"
+        );
+        if let Ok(m) = rx.try_recv() {
+            app.on_msg(m);
+        }
+        if app.reload_at.is_some_and(|t| Instant::now() >= t) {
+            app.reload_due();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn click_focuses_a_pane_and_the_wheel_scrolls_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store")).expect("store");
+    for n in ["one", "three", "two"] {
+        template(&store, n, 32 << 20, 1.0);
+    }
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    render(&mut app, 80, 24);
+    let mouse = |kind, row| {
+        Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // Row 10 is inside the markers pane at 80×24.
+    app.on_event(mouse(MouseEventKind::Down(MouseButton::Left), 10));
+    assert_eq!(app.focus, Pane::Markers);
+    // The wheel over the snapshots pane moves its selection.
+    app.on_event(mouse(MouseEventKind::ScrollDown, 3));
+    assert_eq!(app.focus, Pane::Snapshots);
+    assert_eq!(app.catalog.sel, 1);
+}
