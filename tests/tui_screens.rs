@@ -155,8 +155,9 @@ fn ev(fork: &str, stage: Stage, status: Status, ms: u64) -> SessionEvent {
 fn fake_session(app: &mut App, id: u64, fork: &str, snapshot: &str, mbs: &[&str]) {
     let log = app.store.forks_dir().join(fork).join("guest.log");
     let names = mbs.iter().map(|m| m.to_string()).collect();
+    let now = app.clock.instant();
     app.sessions
-        .push(SessionView::new(id, fork, snapshot, names, log));
+        .push(SessionView::new(id, fork, snapshot, names, log, now));
     app.session_sel = app.sessions.len() - 1;
     app.show(Screen::Sessions);
 }

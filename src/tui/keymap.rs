@@ -306,6 +306,44 @@ pub const KEYMAP: &[Binding] = &[
     b(&["k", "up"], A::Up, S::Help, "scroll", false),
 ];
 
+/// Scopes in the order the help overlay and the docs list them.
+pub const SCOPE_ORDER: [Scope; 12] = [
+    Scope::Global,
+    Scope::Main,
+    Scope::Snapshots,
+    Scope::Markers,
+    Scope::Editor,
+    Scope::Editing,
+    Scope::Sessions,
+    Scope::Forks,
+    Scope::Filter,
+    Scope::ForkDialog,
+    Scope::Dialog,
+    Scope::Help,
+];
+
+/// The key list as Markdown (the table in `docs/tui.md` is this text; a test
+/// keeps them in sync).
+pub fn markdown() -> String {
+    let mut out = String::new();
+    for scope in SCOPE_ORDER {
+        out.push_str(&format!(
+            "\n**{}**\n\n| keys | action |\n|---|---|\n",
+            scope.title()
+        ));
+        for b in KEYMAP.iter().filter(|b| b.scope == scope) {
+            let keys: Vec<String> = b
+                .keys
+                .iter()
+                .map(|k| format!("`{}`", display_key(k)))
+                .collect();
+            let danger = if b.dangerous { " (asks first)" } else { "" };
+            out.push_str(&format!("| {} | {}{danger} |\n", keys.join(" "), b.desc));
+        }
+    }
+    out
+}
+
 /// Parse a key name of the table into a code and modifiers.
 pub fn parse_key(name: &str) -> Option<(KeyCode, KeyModifiers)> {
     let (mods, rest) = match name.strip_prefix("ctrl-") {

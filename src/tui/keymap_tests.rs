@@ -214,3 +214,14 @@ fn hint_bar_starts_with_help() {
     assert_eq!(h.first().map(|b| b.action), Some(Action::ToggleHelp));
     assert!(h.iter().any(|b| b.action == Action::RevealTokens));
 }
+
+#[test]
+fn docs_list_every_key_of_the_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tui.md");
+    let docs = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        docs.contains(&markdown()),
+        "docs/tui.md is out of date; paste keymap::markdown() into it:\n{}",
+        markdown()
+    );
+}

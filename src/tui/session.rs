@@ -79,6 +79,8 @@ pub struct SessionView {
     pub acks: Vec<AckRow>,
     /// Latest elapsed time reported.
     pub elapsed_ms: u64,
+    /// When the latest event arrived (UI clock), to run the clock between events.
+    pub last_event_at: Instant,
     /// Final error.
     pub error: Option<String>,
     /// `None` while running; the fork name or the failure when ended.
@@ -95,7 +97,14 @@ pub struct SessionView {
 
 impl SessionView {
     /// A session about to start.
-    pub fn new(id: u64, fork: &str, snapshot: &str, mailboxes: Vec<String>, log: PathBuf) -> Self {
+    pub fn new(
+        id: u64,
+        fork: &str,
+        snapshot: &str,
+        mailboxes: Vec<String>,
+        log: PathBuf,
+        now: Instant,
+    ) -> Self {
         SessionView {
             id,
             fork: fork.into(),
@@ -105,6 +114,7 @@ impl SessionView {
             copy: None,
             acks: Vec::new(),
             elapsed_ms: 0,
+            last_event_at: now,
             error: None,
             outcome: None,
             log_tail: Vec::new(),
@@ -112,6 +122,14 @@ impl SessionView {
             cancel: Arc::new(AtomicBool::new(false)),
             scroll: 0,
         }
+    }
+
+    /// Session time now: the last reported time plus the time since.
+    pub fn elapsed_now(&self, now: Instant) -> u64 {
+        let since = now
+            .saturating_duration_since(self.last_event_at)
+            .as_millis() as u64;
+        self.elapsed_ms + since
     }
 
     /// Still running.
@@ -136,6 +154,7 @@ impl SessionView {
     /// Fold one event in. `now` is the UI clock (for countdowns).
     pub fn apply(&mut self, e: &SessionEvent, now: Instant) {
         self.elapsed_ms = self.elapsed_ms.max(e.elapsed_ms);
+        self.last_event_at = now;
         if e.stage == Stage::Copy
             && let (Some(b), Some(t)) = (e.bytes, e.total)
         {
@@ -371,7 +390,7 @@ impl App {
         self.next_session_id += 1;
         let log = self.store.forks_dir().join(fork).join(GUEST_LOG);
         let names = req.mailboxes.iter().map(|m| m.name.clone()).collect();
-        let view = SessionView::new(id, fork, snapshot, names, log);
+        let view = SessionView::new(id, fork, snapshot, names, log, self.clock.instant());
         let cancel = Arc::clone(&view.cancel);
         self.sessions.push(view);
         self.session_sel = self.sessions.len() - 1;

@@ -9,7 +9,7 @@ use crossterm::event::{
 };
 use crossterm::execute;
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -87,10 +87,15 @@ pub fn run_editor(term: &mut Term, path: &Path) -> Result<(), String> {
             stdout(),
             EnterAlternateScreen,
             EnableMouseCapture,
-            EnableBracketedPaste
+            EnableBracketedPaste,
+            Clear(ClearType::All)
         )
     });
-    let _ = term.clear();
+    // `Terminal::clear` asks the terminal for the cursor position first and
+    // gives up when that query fails; drawing one blank frame instead makes
+    // ratatui's previous buffer match the blank screen, so the next frame is
+    // drawn in full.
+    let _ = term.draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()));
     back.map_err(|e| format!("cannot take the terminal back: {e}"))?;
     match status {
         Ok(s) if s.success() => Ok(()),

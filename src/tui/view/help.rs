@@ -6,29 +6,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::tui::app::App;
-use crate::tui::keymap::{KEYMAP, Scope, display_key};
+use crate::tui::keymap::{KEYMAP, SCOPE_ORDER, display_key};
 use crate::tui::widget::popup::centered;
-
-const ORDER: [Scope; 12] = [
-    Scope::Global,
-    Scope::Main,
-    Scope::Snapshots,
-    Scope::Markers,
-    Scope::Editor,
-    Scope::Editing,
-    Scope::Sessions,
-    Scope::Forks,
-    Scope::Filter,
-    Scope::ForkDialog,
-    Scope::Dialog,
-    Scope::Help,
-];
 
 /// The help text lines (also used by tests and docs).
 pub fn help_lines<'a>(app: &App) -> Vec<Line<'a>> {
     let t = &app.theme;
     let mut lines = Vec::new();
-    for scope in ORDER {
+    for scope in SCOPE_ORDER {
         let binds: Vec<_> = KEYMAP.iter().filter(|b| b.scope == scope).collect();
         if binds.is_empty() {
             continue;

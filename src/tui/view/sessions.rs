@@ -106,7 +106,11 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
             Status::Ok | Status::Failed => {
                 format!("{:>6} ms", row.elapsed_ms.saturating_sub(row.started_ms))
             }
-            _ => "      …  ".into(),
+            _ => format!(
+                "{:>6} ms",
+                s.elapsed_now(app.clock.instant())
+                    .saturating_sub(row.started_ms)
+            ),
         };
         let text = row
             .error
