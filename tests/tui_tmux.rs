@@ -114,8 +114,17 @@ fn fork_sessions_end_to_end_in_tmux() {
     t.wait_text("shell-before-42", 10);
 
     // `forkmail demo` creates the demo store and opens the TUI on it.
+    // A stand-in for $EDITOR that adds a key to the payload file.
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/}$/, \"via\": \"editor\"}/' \"$1\"\n",
+    )
+    .expect("write editor script");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod editor script");
     t.type_text(&format!(
-        "XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
+        "VISUAL= EDITOR={d}/editor.sh XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
     ));
     t.send(&["Enter"]);
     t.wait_for("the TUI on the demo store", 60, |s| {
@@ -146,6 +155,12 @@ fn fork_sessions_end_to_end_in_tmux() {
     t.send(&["Escape"]);
     t.wait_for("typing to stop", 5, |s| !s.contains("typing (Esc stops)"));
 
+    // Hand the payload to $EDITOR and take it back.
+    t.send(&["e"]);
+    t.wait_text("payload taken back from $EDITOR", 10);
+    // {"region":"eu","via":"editor","ack_port":65535}
+    t.wait_text("✓ JSON object · 47 / 3832 bytes incl. ack_port", 5);
+
     // Fork it and watch every stage reach done, with both acks.
     t.send(&["f"]);
     t.wait_text("fork name: web-", 5);
@@ -165,7 +180,7 @@ fn fork_sessions_end_to_end_in_tmux() {
         assert!(s.contains(&format!("✓  {stage}")), "{stage} not done:\n{s}");
     }
     assert!(
-        s.contains(r#""region":"eu""#),
+        s.contains(r#""region":"eu","via":"editor""#),
         "guest log shows the payload:\n{s}"
     );
 
