@@ -153,3 +153,49 @@ fn click_focuses_a_pane_and_the_wheel_scrolls_it() {
     assert_eq!(app.focus, Pane::Snapshots);
     assert_eq!(app.catalog.sel, 1);
 }
+
+#[test]
+fn a_changed_memory_file_is_scanned_again_and_revisits_are_cached() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store")).expect("store");
+    template(&store, "a", 32 << 20, 1.0);
+    template(&store, "b", 32 << 20, 1.0);
+    let (mut app, mut rx) = app_on(store.clone());
+    settle(&mut app, &mut rx);
+    press(&mut app, 'j');
+    settle(&mut app, &mut rx);
+    // Back to `a`: cached, no scan.
+    press(&mut app, 'k');
+    assert!(app.catalog.scan_job.is_none(), "revisit is instant");
+    assert!(app.catalog.cached("a").is_some());
+    // The memory file changes: the next look scans it again.
+    let mem = store.snapshots_dir().join("a").join("memory");
+    let f = std::fs::File::options()
+        .write(true)
+        .open(&mem)
+        .expect("open");
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .expect("set mtime");
+    app.reload_store();
+    assert_eq!(
+        app.catalog.scan_job.as_ref().map(|j| j.snapshot.as_str()),
+        Some("a"),
+        "changed memory file is rescanned"
+    );
+    settle(&mut app, &mut rx);
+}
+
+#[test]
+fn a_snapshot_without_markers_explains_how_to_arm_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store")).expect("store");
+    let mut s = SimTemplateSpec::new("bare");
+    s.memory_size = 32 << 20;
+    s.seed = Some(9);
+    create_sim_template(&store, &s).expect("template");
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("No markers in 32.0 MiB"), "{screen}");
+    assert!(screen.contains("To arm a mailbox"), "{screen}");
+}

@@ -6,6 +6,7 @@
 //! engine work off the UI task; [`event_loop`] ties them together over any
 //! ratatui backend.
 
+pub mod action;
 pub mod app;
 pub mod catalog;
 pub mod editor;

@@ -1,0 +1,182 @@
+//! What flows into [`App::update`](super::app::App::update) and out of it:
+//! actions from keys, messages from background work, dialogs, and how the
+//! event loop ends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::event::KeyEvent;
+
+use super::app::Screen;
+use super::catalog::FileKey;
+use crate::scan::ScanReport;
+
+/// What a key (or click) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the TUI.
+    Quit,
+    /// Open or close the help overlay.
+    ToggleHelp,
+    /// Focus the next pane.
+    NextPane,
+    /// Focus the previous pane.
+    PrevPane,
+    /// Switch screen.
+    Show(Screen),
+    /// Selection up.
+    Up,
+    /// Selection down.
+    Down,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// Page up.
+    PageUp,
+    /// Page down.
+    PageDown,
+    /// Open the fork dialog for the selected snapshot.
+    Fork,
+    /// Start typing a name filter.
+    StartFilter,
+    /// Keep the filter and stop typing.
+    FilterDone,
+    /// Clear the filter.
+    FilterCancel,
+    /// Scan the selected snapshot again.
+    Rescan,
+    /// Show or mask tokens.
+    RevealTokens,
+    /// Include the selected mailbox in the fork or not.
+    ToggleInclude,
+    /// Wait for the selected mailbox's ack or not.
+    ToggleAck,
+    /// Ack timeout + 1 s.
+    TimeoutUp,
+    /// Ack timeout - 1 s.
+    TimeoutDown,
+    /// Start typing in the payload editor.
+    StartEdit,
+    /// Stop typing (saves the draft).
+    StopEdit,
+    /// Pretty-print the payload.
+    Pretty,
+    /// Compact the payload.
+    Compact,
+    /// Edit the payload in `$EDITOR`.
+    ExternalEditor,
+    /// Cancel the selected running session.
+    CancelSession,
+    /// Remove a finished session from the list.
+    DismissSession,
+    /// Scan the selected fork's memory.
+    Inspect,
+    /// Stop the selected fork.
+    StopFork,
+    /// Remove the selected fork.
+    RemoveFork,
+    /// Reload the store.
+    Refresh,
+    /// Yes / start.
+    Confirm,
+    /// No / close.
+    Cancel,
+    /// A key typed into a text field.
+    Text(KeyEvent),
+}
+
+/// Messages from background work to the UI task.
+#[derive(Debug)]
+pub enum Msg {
+    /// A scan advanced.
+    ScanProgress {
+        /// Snapshot name.
+        snapshot: String,
+        /// Data bytes read.
+        done: u64,
+        /// Data bytes in total.
+        total: u64,
+    },
+    /// A scan finished.
+    ScanDone {
+        /// Snapshot name.
+        snapshot: String,
+        /// The memory file's identity when the scan started.
+        key: FileKey,
+        /// Report or error text.
+        result: Result<Arc<ScanReport>, String>,
+    },
+    /// A session event.
+    Session {
+        /// Session id.
+        id: u64,
+        /// The event.
+        event: crate::fork::SessionEvent,
+    },
+    /// A session ended.
+    SessionEnd {
+        /// Session id.
+        id: u64,
+        /// Fork name or the reason of failure.
+        result: Result<String, String>,
+    },
+    /// Something changed under the store.
+    StoreChanged,
+    /// A fork inspection finished.
+    Inspected {
+        /// Fork name.
+        fork: String,
+        /// Report or error text.
+        result: Result<Arc<ScanReport>, String>,
+    },
+    /// A stop/remove finished.
+    ForkOp {
+        /// What happened.
+        message: String,
+        /// Whether it worked.
+        ok: bool,
+    },
+}
+
+/// How the event loop should end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Leave the TUI.
+    Quit,
+    /// Hand the terminal to `$EDITOR` on this file, then come back.
+    Editor(PathBuf),
+}
+
+/// Open yes/no question or the fork dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    /// Fork `snapshot` as `name`.
+    Fork {
+        /// Source snapshot.
+        snapshot: String,
+        /// Fork name being typed.
+        name: String,
+        /// What will be sent, one line per included mailbox.
+        mailboxes: Vec<String>,
+        /// Why the last attempt was refused.
+        error: Option<String>,
+    },
+    /// Stop a fork.
+    StopFork(String),
+    /// Remove a fork.
+    RemoveFork(String),
+    /// Cancel a running session.
+    CancelSession(u64),
+}
+
+/// Severity of the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Neutral.
+    Info,
+    /// Something worked.
+    Ok,
+    /// Something failed.
+    Error,
+}
