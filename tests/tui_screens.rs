@@ -305,3 +305,21 @@ fn filter_narrows_the_snapshot_list() {
         .collect();
     assert_eq!(names, ["slow-ack"]);
 }
+
+#[test]
+fn help_scrolls_to_its_end_at_80x24() {
+    let (_d, mut app, _rx) = small_app();
+    render(&mut app, 80, 24);
+    key(&mut app, '?');
+    app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char('G'),
+        KeyModifiers::SHIFT,
+    )));
+    let screen = render(&mut app, 80, 24);
+    assert!(screen.contains("Mouse: wheel scrolls"), "{screen}");
+    key(&mut app, 'g');
+    let top = render(&mut app, 80, 24);
+    assert!(top.contains("Everywhere"), "{top}");
+    keycode(&mut app, KeyCode::Esc);
+    assert!(!render(&mut app, 80, 24).contains("Everywhere"));
+}

@@ -284,9 +284,7 @@ impl App {
             (Mode::Help, Action::ToggleHelp) | (Mode::Help, Action::Cancel) => {
                 self.mode = Mode::Normal
             }
-            (Mode::Help, Action::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
-            (Mode::Help, Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
-            (Mode::Help, _) => {}
+            (Mode::Help, a) => self.scroll_help(a),
             (_, Action::ToggleHelp) => {
                 self.mode = Mode::Help;
                 self.help_scroll = 0;
@@ -296,6 +294,25 @@ impl App {
             (Mode::Editing, a) => self.editing_action(a),
             (Mode::Normal, a) => self.normal_action(a),
         }
+    }
+
+    fn scroll_help(&mut self, action: Action) {
+        let lines = super::view::help_lines(self).len() as u16;
+        // The overlay leaves a line above and below, plus its borders.
+        let shown = self.area.height.saturating_sub(4);
+        let max = lines.saturating_sub(shown);
+        let page = shown.max(1);
+        let s = self.help_scroll;
+        self.help_scroll = match action {
+            Action::Down => s.saturating_add(1),
+            Action::Up => s.saturating_sub(1),
+            Action::PageDown => s.saturating_add(page),
+            Action::PageUp => s.saturating_sub(page),
+            Action::Top => 0,
+            Action::Bottom => max,
+            _ => s,
+        }
+        .min(max);
     }
 
     fn quit(&mut self) {

@@ -302,8 +302,18 @@ pub const KEYMAP: &[Binding] = &[
         "close help",
         true,
     ),
-    b(&["j", "down"], A::Down, S::Help, "scroll", false),
-    b(&["k", "up"], A::Up, S::Help, "scroll", false),
+    b(&["j", "down"], A::Down, S::Help, "scroll down", false),
+    b(&["k", "up"], A::Up, S::Help, "scroll up", false),
+    b(&["g", "home"], A::Top, S::Help, "top", false),
+    b(&["G", "end"], A::Bottom, S::Help, "bottom", false),
+    b(
+        &["ctrl-d", "pagedown"],
+        A::PageDown,
+        S::Help,
+        "page down",
+        false,
+    ),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::Help, "page up", false),
 ];
 
 /// Scopes in the order the help overlay and the docs list them.

@@ -16,6 +16,8 @@ use time::OffsetDateTime;
 use super::app::{App, Mode, Pane, Screen};
 use super::widget;
 
+pub use help::help_lines;
+
 /// Spinner frames.
 pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
