@@ -323,3 +323,29 @@ fn help_scrolls_to_its_end_at_80x24() {
     keycode(&mut app, KeyCode::Esc);
     assert!(!render(&mut app, 80, 24).contains("Everywhere"));
 }
+
+#[test]
+fn fork_dialog_lists_mailboxes_and_flags_an_invalid_payload() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "web");
+    keycode(&mut app, KeyCode::Tab);
+    key(&mut app, 'i');
+    app.on_event(Event::Paste("oops".into()));
+    keycode(&mut app, KeyCode::Esc);
+    key(&mut app, 'f');
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("fork name: web-"), "{screen}");
+    assert!(screen.contains("✗ invalid payload"), "{screen}");
+    // The name is editable and checked before anything starts.
+    for _ in 0..20 {
+        keycode(&mut app, KeyCode::Backspace);
+    }
+    for c in "Bad Name".chars() {
+        key(&mut app, c);
+    }
+    keycode(&mut app, KeyCode::Enter);
+    assert!(app.sessions.is_empty(), "refused before starting");
+    assert!(render(&mut app, 100, 30).contains("invalid name"));
+    keycode(&mut app, KeyCode::Esc);
+    assert!(app.dialog.is_none());
+}

@@ -11,6 +11,7 @@ use std::time::Instant;
 use crossterm::event::KeyCode;
 
 use super::app::{Action, App, Dialog, Level, Mode, Screen};
+use super::editor::validate;
 use super::jobs;
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
 use crate::mailbox::MailboxKind;
@@ -269,12 +270,16 @@ impl App {
             .included_mailboxes(&snapshot)
             .iter()
             .map(|m| {
-                if m.wait_for_ack {
+                let ack = if m.wait_for_ack {
                     let ms = m.ack_timeout_ms.unwrap_or(0);
-                    format!("{} (ack within {:.1} s)", m.name, ms as f64 / 1000.0)
+                    format!("ack within {:.1} s", ms as f64 / 1000.0)
                 } else {
-                    format!("{} (no ack)", m.name)
-                }
+                    "no ack".into()
+                };
+                let text = m.payload.as_deref().unwrap_or("");
+                let bad = validate(text, m.wait_for_ack).problem.is_some();
+                let warn = if bad { " ✗ invalid payload" } else { "" };
+                format!("{} ({ack}{warn})", m.name)
             })
             .collect();
         self.dialog = Some(Dialog::Fork {

@@ -26,14 +26,22 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ]),
                 Line::raw(""),
             ];
-            lines.push(Line::from(vec![
-                Span::styled("mailboxes: ", t.dim()),
-                Span::raw(if mailboxes.is_empty() {
-                    "none included".to_string()
-                } else {
-                    mailboxes.join(", ")
-                }),
-            ]));
+            if mailboxes.is_empty() {
+                lines.push(Line::styled(
+                    "no mailbox included (space in the markers pane includes one)",
+                    t.dim(),
+                ));
+            } else {
+                lines.push(Line::styled("mailboxes:", t.dim()));
+                for m in mailboxes {
+                    let style = if m.contains('✗') {
+                        t.error()
+                    } else {
+                        t.key()
+                    };
+                    lines.push(Line::styled(format!("  • {m}"), style));
+                }
+            }
             if let Some(e) = error {
                 lines.push(Line::styled(e.clone(), t.error()));
             }
@@ -70,7 +78,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         ),
     };
     let h = lines.len() as u16 + 4;
-    let r = centered(area, 64, h);
+    let r = centered(area, 72, h);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)
