@@ -349,3 +349,29 @@ fn fork_dialog_lists_mailboxes_and_flags_an_invalid_payload() {
     keycode(&mut app, KeyCode::Esc);
     assert!(app.dialog.is_none());
 }
+
+#[test]
+fn saved_drafts_show_in_the_markers_pane_before_a_row_is_visited() {
+    let (dir, app, _rx) = small_app();
+    let store = app.store.clone();
+    drop(app);
+    let path = store.drafts_dir().join("web");
+    std::fs::create_dir_all(&path).expect("mkdir");
+    let draft = forkmail::tui::editor::Draft {
+        payload: "{}".into(),
+        include: false,
+        wait_for_ack: false,
+        ack_timeout_ms: 5000,
+    };
+    for mb in ["app.config", "secrets.v1"] {
+        forkmail::store::write_json_atomic(&path.join(format!("{mb}.json")), &draft)
+            .expect("write draft");
+    }
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    select_snapshot(&mut app, &mut rx, "web");
+    let screen = render(&mut app, 100, 30);
+    assert_eq!(screen.matches("[ ] fork").count(), 2, "{screen}");
+    assert_eq!(screen.matches(" off ").count(), 2, "{screen}");
+    drop(dir);
+}

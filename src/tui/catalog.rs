@@ -182,6 +182,17 @@ impl App {
     /// first mailbox in the editor.
     pub fn selection_changed(&mut self) {
         self.ensure_scan();
+        // Load every mailbox's draft so the markers pane shows the saved
+        // include/ack settings, not defaults, before each row is visited.
+        if let Some(snap) = self.catalog.selected().map(|s| s.name.clone())
+            && let Some(report) = self.catalog.cached(&snap).cloned()
+        {
+            let names = report.markers.iter().filter_map(|m| m.name.as_deref());
+            // Names come from guest memory: only well-formed ones become paths.
+            for name in names.filter(|n| crate::mailbox::name_is_valid(n)) {
+                self.draft(&snap, name);
+            }
+        }
         let len = self.markers().map(|r| r.markers.len()).unwrap_or(0);
         self.marker_sel = self.marker_sel.min(len.saturating_sub(1));
         self.sync_editor();

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::app::{Action, App, Exit, Level, Mode, Pane};
-use crate::mailbox::{DEFAULT_ACK_TIMEOUT_MS, FORK_MAX_PAYLOAD, MailboxKind, json_type};
+use crate::mailbox::{
+    DEFAULT_ACK_TIMEOUT_MS, FORK_MAX_PAYLOAD, MailboxKind, json_type, name_is_valid,
+};
 use crate::store::write_json_atomic;
 
 /// Settings and payload of one mailbox of one snapshot.
@@ -166,10 +168,13 @@ impl App {
         let snap = self.catalog.selected()?;
         let report = self.catalog.cached(&snap.name)?;
         let m = report.markers.get(self.marker_sel)?;
-        if m.kind != MailboxKind::Fork {
+        let name = m.name.as_deref()?;
+        // The name comes from guest memory and names a draft file: only a
+        // name that follows the contract's rule (no '/') is editable.
+        if m.kind != MailboxKind::Fork || !name_is_valid(name) {
             return None;
         }
-        Some((snap.name.clone(), m.name.clone()?))
+        Some((snap.name.clone(), name.to_string()))
     }
 
     /// Point the editor at the selected mailbox.

@@ -14,7 +14,7 @@ use super::app::{Action, App, Dialog, Level, Mode, Screen};
 use super::editor::validate;
 use super::jobs;
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
-use crate::mailbox::MailboxKind;
+use crate::mailbox::{MailboxKind, name_is_valid};
 use crate::store::{GUEST_LOG, ValidName};
 
 /// Lines of guest log kept.
@@ -300,6 +300,7 @@ impl App {
         for m in &report.markers {
             if m.kind == MailboxKind::Fork
                 && let Some(n) = &m.name
+                && name_is_valid(n)
                 && !names.contains(n)
             {
                 names.push(n.clone());

@@ -156,7 +156,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                             "off".into()
                         },
                     ),
-                    None => ("[x]".into(), "5.0s".into()),
+                    None => ("?".into(), "?".into()),
                 }
             }
             _ => (" - ".into(), "-".into()),
