@@ -48,7 +48,9 @@ async fn run_async(store: Store) -> Result<i32> {
     let (_watch, note) = jobs::watch_store(&app.store, tx);
     app.watch_note = note;
     terminal::install_panic_hook();
-    let mut term = terminal::enter().context("set up the terminal")?;
+    let mut term = terminal::enter().context(
+        "set up the terminal (the TUI needs one; in scripts use subcommands such as `forkmail snapshots`)",
+    )?;
     let _guard = terminal::Guard;
     let result = drive(&mut term, &mut app, &mut rx).await;
     finish_sessions(&mut term, &mut app, &mut rx).await;

@@ -18,15 +18,20 @@ use ratatui::backend::CrosstermBackend;
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
 /// Raw mode, alternate screen, mouse and paste capture.
+/// On failure, whatever was already switched is switched back.
 pub fn enter() -> io::Result<Term> {
     enable_raw_mode()?;
-    execute!(
+    let rest = execute!(
         stdout(),
         EnterAlternateScreen,
         EnableMouseCapture,
         EnableBracketedPaste
-    )?;
-    Terminal::new(CrosstermBackend::new(stdout()))
+    )
+    .and_then(|_| Terminal::new(CrosstermBackend::new(stdout())));
+    if rest.is_err() {
+        let _ = leave();
+    }
+    rest
 }
 
 /// Undo [`enter`]. Safe to call more than once.
