@@ -99,7 +99,11 @@ fn start(dir: &Path) -> Tmux {
 #[test]
 fn fork_sessions_end_to_end_in_tmux() {
     if !tmux_available() {
-        eprintln!("tmux is not installed: skipping the end-to-end test");
+        // CI installs tmux (.ci/run): there a missing tmux must fail loudly.
+        if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
+            panic!("tmux is required for the TUI end-to-end test but is not installed");
+        }
+        eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
