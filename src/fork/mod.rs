@@ -5,6 +5,7 @@
 mod ack;
 mod copy;
 mod event;
+mod inspect;
 mod plan;
 mod session;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub use ack::{AckOutcome, AckWaiter};
 pub use copy::{CopyMethod, CopyStats, copy_memory, reflink_supported};
 pub use event::{SessionEvent, Stage, Status};
+pub use inspect::inspect_fork;
 pub use plan::{PlannedMailbox, resolve_mailboxes};
 pub use session::{ForkOutcome, run_session};
 

@@ -129,12 +129,11 @@ impl App {
         let Some(row) = self.forks.selected() else {
             return;
         };
-        let name = row.info.name.clone();
-        let path = row.info.dir.join(crate::store::MEMORY_FILE);
+        let info = row.info.clone();
         self.forks
             .inspections
-            .insert(name.clone(), Inspection::Running);
-        jobs::spawn_inspect(self.tx.clone(), name, path);
+            .insert(info.name.clone(), Inspection::Running);
+        jobs::spawn_inspect(self.tx.clone(), self.store.clone(), info);
     }
 
     /// Ask before stopping or removing the selected fork.

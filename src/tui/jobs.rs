@@ -14,7 +14,7 @@ use super::app::Msg;
 use super::catalog::FileKey;
 use crate::fork::{ForkRequest, run_session};
 use crate::scan::{ScanError, ScanOptions, ScanProgress, scan_file};
-use crate::store::Store;
+use crate::store::{ForkInfo, Store};
 
 /// Progress is forwarded at most this often, so a fast scan cannot flood
 /// the UI with redraws.
@@ -76,15 +76,15 @@ pub fn spawn_scan(
 }
 
 /// Scan a fork's memory (inspection: were the mailboxes consumed?).
-pub fn spawn_inspect(tx: UnboundedSender<Msg>, fork: String, path: PathBuf) {
+pub fn spawn_inspect(tx: UnboundedSender<Msg>, store: Store, info: ForkInfo) {
     let _ = std::thread::Builder::new()
-        .name(format!("inspect-{fork}"))
+        .name(format!("inspect-{}", info.name))
         .spawn(move || {
-            let result = match scan_file(&path, &ScanOptions::default()) {
-                Ok(r) => Ok(Arc::new(r)),
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = tx.send(Msg::Inspected { fork, result });
+            let result = crate::fork::inspect_fork(&store, &info).map(Arc::new);
+            let _ = tx.send(Msg::Inspected {
+                fork: info.name.clone(),
+                result,
+            });
         });
 }
 
