@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::mailbox::{
     FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, frame_fits, write_frame,
 };
-use crate::scan::{ScanOptions, scan_file};
+use crate::scan::{ScanOptions, scan_cached};
 use crate::store::{
     ForkInfo, ForkMeta, ForkStatus, MEMORY_FILE, PatchedMailbox, STATE_FILE, SnapshotInfo,
     StageTiming, Store, ValidName, now_rfc3339,
@@ -220,8 +220,9 @@ fn drive(
     let discovery = match &req.discovery {
         Some(d) => Arc::clone(d),
         None => Arc::new(
-            scan_file(
+            scan_cached(
                 &snapshot.memory_path(),
+                &store.scan_cache_path(&snapshot.name),
                 &ScanOptions {
                     cancel: Some(s.cancel),
                     ..Default::default()

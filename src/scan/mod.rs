@@ -6,6 +6,7 @@
 //! fixed buffer, so memory is bounded by that buffer and a file that shrinks
 //! mid-scan yields an error instead of a `SIGBUS`.
 
+mod cache;
 mod extents;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use thiserror::Error;
 
+pub use cache::scan_cached;
 pub use extents::{Extent, data_extents};
 
 use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE, MailboxKind, decode_marker, frame_fits};
@@ -27,7 +29,7 @@ use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE, MailboxKind, decode_marker, fr
 pub const DEFAULT_BUFFER_SIZE: usize = 2 << 20;
 
 /// One marker found in a memory file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Marker {
     /// Fork or resume-network.
     pub kind: MailboxKind,
@@ -48,7 +50,7 @@ pub struct Marker {
     /// Name and token follow the rules and a frame fits before end of file.
     pub valid: bool,
     /// Why the marker is not valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
     /// Whether the offset is 4 KiB aligned (guests align their buffers).
     pub page_aligned: bool,
@@ -65,7 +67,7 @@ impl Marker {
 }
 
 /// Result of scanning one file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScanReport {
     /// The file scanned.
     pub path: PathBuf,
@@ -78,7 +80,7 @@ pub struct ScanReport {
     /// Markers in file order.
     pub markers: Vec<Marker>,
     /// Wall time of the scan.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub elapsed: Duration,
 }
 

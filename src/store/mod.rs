@@ -131,6 +131,14 @@ impl Store {
         self.root.join("drafts")
     }
 
+    /// Where the discovery result of snapshot `name` is remembered.
+    pub fn scan_cache_path(&self, name: &str) -> PathBuf {
+        self.root
+            .join("cache")
+            .join("scan")
+            .join(format!("{name}.json"))
+    }
+
     /// Directory of snapshot `name` (not checked for existence).
     pub fn snapshot_dir(&self, name: &ValidName) -> PathBuf {
         self.snapshots_dir().join(name.as_str())
