@@ -389,6 +389,45 @@ fn qemu_template_and_three_forks() {
         "nothing started"
     );
 
+    // The same with the token given, so no discovery lookup can reject it
+    // early: preflight searches the fork's memory, finds no such marker, and
+    // the copy is rolled back before any byte is written or QEMU starts.
+    let out = forkmail(
+        &store,
+        &[
+            "fork",
+            "tpl",
+            "--name",
+            "ghost2",
+            "--json",
+            "--payload",
+            r#"ghost={"a":1}"#,
+            "--token",
+            "ghost=never-armed",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "fork with an unarmed mailbox must fail"
+    );
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+        .collect();
+    let failed = events
+        .iter()
+        .find(|e| e["status"] == "failed")
+        .expect("a failed event");
+    assert_eq!(failed["stage"], "preflight", "fails at preflight: {failed}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["stage"] == "patch" || e["stage"] == "restore"),
+        "nothing written, nothing started: {events:?}"
+    );
+    assert!(!store.join("forks/ghost2").exists(), "nothing on disk");
+    assert_eq!(processes_mentioning(&store_s).len(), qemus_before);
+
     for (name, _, _) in forks {
         let pid = processes_mentioning(&format!("forks/{name}/"));
         assert_eq!(pid.len(), 1, "fork {name} runs one QEMU");
