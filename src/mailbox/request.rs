@@ -170,7 +170,7 @@ pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(format!("found {}", json_type(&other))),
-        Err(e) => Err(format!("line {} column {}: {e}", e.line(), e.column())),
+        Err(e) => Err(format!("not valid JSON: {e}")),
     }
 }
 
