@@ -3,6 +3,8 @@
 //! [`SessionEvent`]s and never draws or prints.
 
 mod ack;
+mod acks;
+mod checks;
 mod copy;
 mod event;
 mod inspect;

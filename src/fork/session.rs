@@ -1,25 +1,22 @@
 //! One fork session, start to finish, with rollback on any failure.
 
 use std::fs::File;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::mailbox::{
-    FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, frame_fits, write_frame,
-};
 use crate::scan::{ScanOptions, scan_cached};
 use crate::store::{
     ForkInfo, ForkMeta, ForkStatus, MEMORY_FILE, PatchedMailbox, STATE_FILE, SnapshotInfo,
     StageTiming, Store, ValidName, now_rfc3339,
 };
-use crate::vmm::{self, PausedVm, RestoreRequest, Vmm};
+use crate::vmm::{self, PausedVm, RestoreRequest};
 
+use super::acks::ack_stage;
+use super::checks::{patch_all, preflight};
 use super::{
-    AckOutcome, ForkRequest, PlannedMailbox, SessionEvent, Stage, Status, copy_memory,
-    generate_fork_name, resolve_mailboxes,
+    ForkRequest, SessionEvent, Stage, Status, copy_memory, generate_fork_name, resolve_mailboxes,
 };
 
 /// What a successful session produced.
@@ -35,22 +32,22 @@ pub struct ForkOutcome {
 
 type Sink<'a> = &'a (dyn Fn(SessionEvent) + Sync);
 
-struct Session<'a> {
-    fork: String,
+pub(super) struct Session<'a> {
+    pub(super) fork: String,
     started: Instant,
     sink: Sink<'a>,
-    cancel: &'a AtomicBool,
+    pub(super) cancel: &'a AtomicBool,
     timings: Mutex<Vec<StageTiming>>,
 }
 
 impl Session<'_> {
-    fn ms(&self) -> u64 {
+    pub(super) fn ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
-    fn event(&self, stage: Stage, status: Status) -> SessionEvent {
+    pub(super) fn event(&self, stage: Stage, status: Status) -> SessionEvent {
         SessionEvent::new(&self.fork, stage, status, self.ms())
     }
-    fn emit(&self, e: SessionEvent) {
+    pub(super) fn emit(&self, e: SessionEvent) {
         if e.status == Status::Ok
             && e.mailbox.is_none()
             && let Ok(mut t) = self.timings.lock()
@@ -62,15 +59,15 @@ impl Session<'_> {
         }
         (self.sink)(e)
     }
-    fn start(&self, stage: Stage) {
+    pub(super) fn start(&self, stage: Stage) {
         self.emit(self.event(stage, Status::Started));
     }
-    fn ok(&self, stage: Stage, detail: Option<String>) {
+    pub(super) fn ok(&self, stage: Stage, detail: Option<String>) {
         let mut e = self.event(stage, Status::Ok);
         e.detail = detail;
         self.emit(e);
     }
-    fn check_cancel(&self) -> Result<(), StageError> {
+    pub(super) fn check_cancel(&self) -> Result<(), StageError> {
         if self.cancel.load(Ordering::Relaxed) {
             Err(StageError::new("cancelled"))
         } else {
@@ -80,19 +77,19 @@ impl Session<'_> {
 }
 
 #[derive(Debug)]
-struct StageError {
-    message: String,
-    mailbox: Option<String>,
+pub(super) struct StageError {
+    pub(super) message: String,
+    pub(super) mailbox: Option<String>,
 }
 
 impl StageError {
-    fn new(m: impl Into<String>) -> StageError {
+    pub(super) fn new(m: impl Into<String>) -> StageError {
         StageError {
             message: m.into(),
             mailbox: None,
         }
     }
-    fn at(mailbox: &str, m: impl Into<String>) -> StageError {
+    pub(super) fn at(mailbox: &str, m: impl Into<String>) -> StageError {
         StageError {
             message: m.into(),
             mailbox: Some(mailbox.into()),
@@ -460,215 +457,4 @@ fn copy_stage(
     ));
     s.emit(e);
     Ok(fork_memory.to_path_buf())
-}
-
-/// Every marker found (re-verified in the file the VM runs on) and every
-/// payload fits. Returns the offsets, in plan order. Writes nothing.
-fn preflight(
-    planned: &[PlannedMailbox],
-    memory: &Path,
-    discovery: &crate::scan::ScanReport,
-) -> Result<Vec<u64>, StageError> {
-    let f = File::open(memory)
-        .map_err(|e| StageError::new(format!("open {}: {e}", memory.display())))?;
-    let size = f
-        .metadata()
-        .map_err(|e| StageError::new(format!("stat {}: {e}", memory.display())))?
-        .len();
-    let searched = format!(
-        "searched {} of data in {}",
-        crate::template::human_size(discovery.data_bytes),
-        crate::template::human_size(discovery.file_size)
-    );
-    let mut offsets = Vec::with_capacity(planned.len());
-    for p in planned {
-        let same_name: Vec<_> = discovery.fork_markers(&p.name).collect();
-        let exact: Vec<_> = same_name.iter().filter(|m| m.token == p.token).collect();
-        let offset = match (exact.as_slice(), p.offset) {
-            (_, Some(o)) => o,
-            ([], _) if same_name.is_empty() => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!(
-                        "marker {:?} not found in {} ({searched})",
-                        p.name,
-                        memory.display()
-                    ),
-                ));
-            }
-            ([], _) => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!(
-                        "marker {:?} found at {} but with another token ({searched})",
-                        p.name,
-                        same_name
-                            .iter()
-                            .map(|m| format!("{:#x}", m.offset))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            (many, None) => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!(
-                        "marker occurs {} times (offsets {}); refusing to patch an ambiguous mailbox",
-                        many.len(),
-                        many.iter()
-                            .map(|m| format!("{:#x}", m.offset))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        };
-        // Re-verify: the bytes at the offset in *this* file are the marker.
-        let mut head = vec![0u8; FORK_SEQ_OFFSET as usize];
-        let n = (size.saturating_sub(offset)).min(head.len() as u64) as usize;
-        MemoryAt::read_exact_at(&f, &mut head[..n], offset)
-            .map_err(|e| StageError::at(&p.name, format!("read marker at {offset:#x}: {e}")))?;
-        match decode_marker(&head[..n]) {
-            Some(m)
-                if m.kind == MailboxKind::Fork
-                    && m.name.as_deref() == Some(p.name.as_str())
-                    && m.token == p.token => {}
-            _ => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!("marker no longer at {offset:#x} in {}", memory.display()),
-                ));
-            }
-        }
-        if !frame_fits(MailboxKind::Fork, offset, p.frame.len(), size) {
-            return Err(StageError::at(
-                &p.name,
-                format!(
-                    "payload of {} bytes does not fit: marker at {offset:#x}, memory file is {size} bytes",
-                    p.frame.len()
-                ),
-            ));
-        }
-        offsets.push(offset);
-    }
-    Ok(offsets)
-}
-
-fn patch_all(
-    s: &Session,
-    mem: &mut dyn MemoryAt,
-    planned: &[PlannedMailbox],
-    offsets: &[u64],
-) -> Result<(), StageError> {
-    for (p, off) in planned.iter().zip(offsets) {
-        write_frame(mem, MailboxKind::Fork, *off, &p.frame)
-            .map_err(|e| StageError::at(&p.name, format!("write frame at {off:#x}: {e}")))?;
-        let mut e = s.event(Stage::Patch, Status::Progress);
-        e.mailbox = Some(p.name.clone());
-        e.bytes = Some(p.frame.len() as u64);
-        e.detail = Some(format!("{} bytes at {off:#x}", p.frame.len()));
-        s.emit(e);
-    }
-    Ok(())
-}
-
-/// Wait for every ack in parallel, each with its own deadline.
-fn ack_stage(
-    s: &Session,
-    planned: &[PlannedMailbox],
-    driver: &dyn Vmm,
-) -> Result<Vec<bool>, StageError> {
-    let waiting: Vec<_> = planned.iter().filter(|p| p.ack.is_some()).collect();
-    if waiting.is_empty() {
-        s.start(Stage::Ack);
-        s.ok(Stage::Ack, Some("no mailbox waits for an ack".into()));
-        return Ok(vec![false; planned.len()]);
-    }
-    s.start(Stage::Ack);
-    let sender: IpAddr = driver.ack_sender();
-    let failed = AtomicBool::new(false);
-    let results: Vec<Result<bool, StageError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = planned
-            .iter()
-            .map(|p| {
-                let failed = &failed;
-                scope.spawn(move || -> Result<bool, StageError> {
-                    let Some((waiter, timeout)) = &p.ack else {
-                        return Ok(false);
-                    };
-                    let mut e = s.event(Stage::Ack, Status::Started);
-                    e.mailbox = Some(p.name.clone());
-                    e.ack_port = Some(waiter.port());
-                    e.deadline_ms = Some(*timeout);
-                    s.emit(e);
-                    let out = waiter
-                        .wait(&p.name, sender, Duration::from_millis(*timeout), &|| {
-                            s.cancel.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed)
-                        })
-                        .map_err(|e| StageError::at(&p.name, format!("ack socket: {e}")))?;
-                    match out {
-                        AckOutcome::Acked(took) => {
-                            let mut e = s.event(Stage::Ack, Status::Ok);
-                            e.mailbox = Some(p.name.clone());
-                            e.ack_port = Some(waiter.port());
-                            e.detail = Some(format!("acked after {} ms", took.as_millis()));
-                            s.emit(e);
-                            Ok(true)
-                        }
-                        AckOutcome::TimedOut { ignored } => {
-                            failed.store(true, Ordering::Relaxed);
-                            Err(StageError::at(
-                                &p.name,
-                                format!(
-                                    "no ack from the guest within {timeout} ms on port {}{}",
-                                    waiter.port(),
-                                    if ignored > 0 {
-                                        format!(" ({ignored} datagram(s) ignored: not a valid ack)")
-                                    } else {
-                                        String::new()
-                                    }
-                                ),
-                            ))
-                        }
-                        AckOutcome::Cancelled if s.cancel.load(Ordering::Relaxed) => {
-                            Err(StageError::at(&p.name, "cancelled"))
-                        }
-                        AckOutcome::Cancelled => Err(StageError::at(
-                            &p.name,
-                            "stopped waiting: another mailbox's ack failed",
-                        )),
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(StageError::new("ack waiter panicked")))
-            })
-            .collect()
-    });
-    let mut acked = Vec::with_capacity(results.len());
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(a) => acked.push(a),
-            Err(e) => errors.push(e),
-        }
-    }
-    // Report the ack that really failed, not the ones stopped because of it.
-    if !errors.is_empty() {
-        let i = errors
-            .iter()
-            .position(|e| !e.message.starts_with("stopped waiting"))
-            .unwrap_or(0);
-        return Err(errors.swap_remove(i));
-    }
-    s.ok(
-        Stage::Ack,
-        Some(format!("{} ack(s) received", waiting.len())),
-    );
-    Ok(acked)
 }
