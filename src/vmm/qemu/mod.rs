@@ -1,0 +1,184 @@
+//! The QEMU driver: real guests whose RAM is a raw file
+//! (`memory-backend-file`), standby snapshots by migrating only device state
+//! (`x-ignore-shared`), and forks restored with `-incoming defer`.
+//!
+//! Two fork modes:
+//! - copy: the fork runs on its own sparse copy of the memory file
+//!   (`share=on`), patched by the engine before QEMU starts;
+//! - zero-copy: the fork maps the template's memory file privately
+//!   (`share=off`, copy-on-write); the engine patches the paused guest through
+//!   `/proc/PID/mem` and the template file is never written.
+//!
+//! QEMU talks QMP over `qmp.sock` in the fork directory; the serial console
+//! goes to `serial.log` (linked as the fork's `guest.log`).
+
+mod accel;
+mod config;
+mod process;
+mod procmem;
+
+pub use accel::*;
+pub use config::*;
+pub use process::*;
+pub use procmem::*;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::mailbox::MemoryAt;
+use crate::store::{STATE_FILE, VmmKind};
+use crate::vmm::qmp::{Qmp, QmpError};
+use crate::vmm::{PausedVm, RestoreRequest, Vmm, VmmError};
+
+/// The serial console log in a fork or template directory.
+pub const SERIAL_LOG: &str = "serial.log";
+/// The QMP socket in a fork or template directory.
+pub const QMP_SOCKET: &str = "qmp.sock";
+/// QEMU's own stdout/stderr.
+pub const QEMU_LOG: &str = "qemu.log";
+/// Kernel file name inside a qemu snapshot directory.
+pub const KERNEL_FILE: &str = "vmlinuz";
+/// Initramfs file name inside a qemu snapshot directory.
+pub const INITRD_FILE: &str = "initrd.img";
+/// Longest unix socket path (sun_path is 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The QEMU driver.
+#[derive(Debug, Default)]
+pub struct QemuVmm;
+
+impl QemuVmm {
+    /// A QEMU driver.
+    pub fn new() -> QemuVmm {
+        QemuVmm
+    }
+}
+
+/// Read a qemu snapshot's `vmm_config`.
+pub fn config_of(value: &serde_json::Value) -> Result<QemuConfig, VmmError> {
+    serde_json::from_value(value.clone()).map_err(|e| VmmError::Start {
+        what: "QEMU".into(),
+        reason: format!("snapshot.json has no usable qemu vmm_config: {e}"),
+    })
+}
+
+impl Vmm for QemuVmm {
+    fn kind(&self) -> VmmKind {
+        VmmKind::Qemu
+    }
+
+    fn supports_zero_copy(&self) -> bool {
+        true
+    }
+
+    fn start_paused(&self, req: &RestoreRequest) -> Result<Box<dyn PausedVm>, VmmError> {
+        let cfg = config_of(&req.snapshot.meta.vmm_config)?;
+        let state = {
+            let own = req.fork_dir.join(STATE_FILE);
+            if own.is_file() {
+                own
+            } else {
+                req.snapshot.state_path()
+            }
+        };
+        if !state.is_file() {
+            return Err(VmmError::Start {
+                what: "QEMU".into(),
+                reason: format!("device state {} is missing", state.display()),
+            });
+        }
+        let paths = RunPaths {
+            run_dir: req.fork_dir,
+            base_dir: &req.snapshot.dir,
+            memory: req.memory,
+            share: !req.zero_copy,
+            incoming: true,
+        };
+        let mut proc = QemuProcess::spawn(&cfg, &paths)?;
+        match load_state(&mut proc, &state) {
+            Ok(qmp) => {
+                let mem = if req.zero_copy {
+                    match ProcMem::open(proc.pid(), req.memory) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            let err = proc.failure("zero-copy patching", e);
+                            proc.shutdown(Some(qmp));
+                            return Err(err);
+                        }
+                    }
+                } else {
+                    None
+                };
+                Ok(Box::new(QemuPaused { proc, qmp, mem }))
+            }
+            Err(e) => {
+                proc.shutdown(None);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// QMP: `x-ignore-shared` on, `migrate-incoming exec:cat STATE`, wait until
+/// the load completed. The VM stays paused.
+fn load_state(proc: &mut QemuProcess, state: &Path) -> Result<Qmp, VmmError> {
+    let mut qmp = proc.qmp(Duration::from_secs(30))?;
+    let step = |qmp: &mut Qmp| -> Result<(), QmpError> {
+        qmp.set_ignore_shared()?;
+        qmp.execute(
+            "migrate-incoming",
+            Some(serde_json::json!({"uri": format!("exec:cat {}", shell_quote(state))})),
+        )?;
+        qmp.wait_migration(Duration::from_secs(60))
+    };
+    match step(&mut qmp) {
+        Ok(()) => Ok(qmp),
+        Err(e) => Err(proc.failure("QEMU restore (loading device state)", e)),
+    }
+}
+
+struct QemuPaused {
+    proc: QemuProcess,
+    qmp: Qmp,
+    mem: Option<ProcMem>,
+}
+
+impl PausedVm for QemuPaused {
+    fn pid(&self) -> Option<u32> {
+        Some(self.proc.pid())
+    }
+
+    fn memory(&mut self) -> Option<&mut dyn MemoryAt> {
+        self.mem.as_mut().map(|m| m as &mut dyn MemoryAt)
+    }
+
+    fn resume(self: Box<Self>) -> Result<u32, VmmError> {
+        let QemuPaused {
+            mut proc, mut qmp, ..
+        } = *self;
+        let res = qmp.execute("cont", None).and_then(|_| {
+            let st = qmp.execute("query-status", None)?;
+            match st.get("status").and_then(|s| s.as_str()) {
+                Some("running") => Ok(()),
+                other => Err(QmpError::Command {
+                    command: "cont".into(),
+                    class: "State".into(),
+                    desc: format!("VM status after cont is {other:?}, not running"),
+                }),
+            }
+        });
+        match res {
+            Ok(()) => Ok(proc.detach()),
+            Err(e) => {
+                let err = proc.failure("QEMU resume", e);
+                proc.shutdown(Some(qmp));
+                Err(err)
+            }
+        }
+    }
+
+    fn abort(self: Box<Self>) {
+        let QemuPaused { proc, qmp, .. } = *self;
+        proc.shutdown(Some(qmp));
+    }
+}
