@@ -7,6 +7,12 @@
 //! temporary directory, unpacked with `dpkg -x`, never installed).
 
 pub mod cpio;
+mod debian;
+mod guest_binary;
+
+use debian::newest_with_prefix;
+pub use debian::*;
+pub use guest_binary::*;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -225,147 +231,6 @@ pub struct ImageSpec {
     pub guest: Option<PathBuf>,
     /// Replace an existing image of that name.
     pub force: bool,
-}
-
-/// The versioned kernel package Debian's `linux-image-amd64` depends on.
-pub fn resolve_kernel_package() -> Result<String, ImageError> {
-    let out = run(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
-    out.lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends:"))
-        .map(str::trim)
-        .find(|p| p.starts_with("linux-image-"))
-        .map(str::to_owned)
-        .ok_or_else(|| ImageError::Missing {
-            what: "kernel package".into(),
-            detail: format!(
-                "`apt-cache depends linux-image-amd64` names no linux-image-* package{APT_HINT}"
-            ),
-        })
-}
-
-/// Download (without installing) `packages` into `dir` and unpack them into
-/// `dir/root`. Returns the `.deb` files.
-pub fn fetch_debs(dir: &Path, packages: &[String]) -> Result<Vec<PathBuf>, ImageError> {
-    run(Command::new("apt-get")
-        .current_dir(dir)
-        .args(["download", "-q"])
-        .args(packages))?;
-    let mut debs = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|source| ImageError::Read {
-        path: dir.into(),
-        source,
-    })?;
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "deb") {
-            debs.push(p);
-        }
-    }
-    debs.sort();
-    let root = dir.join("root");
-    for d in &debs {
-        run(Command::new("dpkg").arg("-x").arg(d).arg(&root))?;
-    }
-    Ok(debs)
-}
-
-fn newest_with_prefix(dir: &Path, prefix: &str) -> Result<PathBuf, ImageError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| ImageError::Read {
-        path: dir.into(),
-        source,
-    })?;
-    let mut v: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-        })
-        .collect();
-    v.sort();
-    v.pop().ok_or_else(|| ImageError::Missing {
-        what: format!("{}/{prefix}*", dir.display()),
-        detail: "not in the unpacked package".into(),
-    })
-}
-
-/// `<name>.ko` anywhere below `dir`.
-pub fn find_module(dir: &Path, name: &str) -> Result<PathBuf, ImageError> {
-    let want = format!("{name}.ko");
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|source| ImageError::Read {
-            path: d.clone(),
-            source,
-        })?;
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == want.as_str()) {
-                return Ok(p);
-            }
-        }
-    }
-    Err(ImageError::Missing {
-        what: format!("kernel module {want}"),
-        detail: format!(
-            "not found below {} (compressed .ko.xz/.ko.zst modules are not supported: busybox insmod loads plain .ko, as Debian 12 ships them)",
-            dir.display()
-        ),
-    })
-}
-
-/// Whether the ELF file `data` asks for a dynamic loader (`PT_INTERP`).
-pub fn elf_is_dynamic(data: &[u8]) -> Option<bool> {
-    if data.get(..4)? != b"\x7fELF" || *data.get(4)? != 2 || *data.get(5)? != 1 {
-        return None; // not a 64-bit little-endian ELF
-    }
-    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
-    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?));
-    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
-    let phentsize = u16_at(0x36)? as usize;
-    let phnum = u16_at(0x38)? as usize;
-    for i in 0..phnum {
-        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        let p_type = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?);
-        if p_type == 3 {
-            return Some(true);
-        }
-    }
-    Some(false)
-}
-
-/// A static `forkmail-guest` near the running executable: beside it, or
-/// where the documented static build puts it
-/// (`target/x86_64-unknown-linux-gnu/release/`, `target/static-guest/...`).
-pub fn find_static_guest() -> Result<PathBuf, ImageError> {
-    let mut tried = Vec::new();
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        let target = dir.parent().unwrap_or(dir);
-        for cand in [
-            dir.join("forkmail-guest"),
-            target.join("x86_64-unknown-linux-gnu/release/forkmail-guest"),
-            target.join("static-guest/x86_64-unknown-linux-gnu/release/forkmail-guest"),
-        ] {
-            if let Ok(data) = std::fs::read(&cand)
-                && elf_is_dynamic(&data) == Some(false)
-            {
-                return Ok(cand);
-            }
-            tried.push(cand.display().to_string());
-        }
-    }
-    Err(ImageError::Missing {
-        what: "static forkmail-guest".into(),
-        detail: format!(
-            "none found (tried {}). Build it with\n  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu --bin forkmail-guest\nand pass --guest target/x86_64-unknown-linux-gnu/release/forkmail-guest",
-            tried.join(", ")
-        ),
-    })
 }
 
 /// The `/init` script: mount, load modules, configure 10.0.2.15/24 via
@@ -601,14 +466,6 @@ pub fn build_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn elf_interp_is_detected() {
-        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        // Test binaries are linked dynamically by default.
-        assert!(elf_is_dynamic(&me).is_some());
-        assert_eq!(elf_is_dynamic(b"not an elf"), None);
-    }
 
     #[test]
     fn init_loads_modules_in_order_and_keeps_pid1() {
