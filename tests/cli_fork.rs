@@ -493,3 +493,55 @@ fn bad_names_cannot_escape_the_store() {
     let out = env.run(&["fork", "t", "--name", "../x", "--payload", "m={}"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn rules_1_and_2_are_checked_before_any_marker_lookup() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let payloads: Vec<String> = (0..17).map(|i| format!("nosuch{i}={{}}")).collect();
+    let mut args = Vec::new();
+    for p in &payloads {
+        args.push("--payload");
+        args.push(p.as_str());
+    }
+    let evs = failing_fork(&env, "t", &args);
+    assert_eq!(failed_at(&evs), "validate");
+    assert!(
+        final_error(&evs).contains("at most 16"),
+        "{}",
+        final_error(&evs)
+    );
+    let evs = failing_fork(&env, "t", &["--payload", "bad name!={}"]);
+    assert!(
+        final_error(&evs).contains("breaks the rule"),
+        "{}",
+        final_error(&evs)
+    );
+}
+
+#[test]
+fn all_or_nothing_one_marker_found_one_missing_writes_nothing() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "here"]);
+    let evs = failing_fork(&env, "t", &["--payload", "here={}", "--payload", "gone={}"]);
+    assert_eq!(failed_at(&evs), "preflight");
+    assert!(final_error(&evs).contains("gone"));
+    assert!(
+        wrote_nothing(&evs),
+        "the marker that was found is not patched either"
+    );
+}
+
+#[test]
+fn mailboxes_only_for_standby_snapshots() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let meta_path = env.store().join("snapshots/t/snapshot.json");
+    let mut meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["kind"] = Value::from("running");
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let evs = failing_fork(&env, "t", &["--payload", "m={}"]);
+    assert_eq!(failed_at(&evs), "validate");
+    assert!(final_error(&evs).contains("not a standby snapshot"));
+}

@@ -8,6 +8,8 @@ use crate::mailbox::{
     FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, frame_fits, write_frame,
 };
 
+use crate::scan::{Marker, ScanReport};
+
 use super::session::{Session, StageError};
 use super::{PlannedMailbox, Stage, Status};
 
@@ -16,7 +18,7 @@ use super::{PlannedMailbox, Stage, Status};
 pub(super) fn preflight(
     planned: &[PlannedMailbox],
     memory: &Path,
-    discovery: &crate::scan::ScanReport,
+    discovery: &ScanReport,
 ) -> Result<Vec<u64>, StageError> {
     let f = File::open(memory)
         .map_err(|e| StageError::new(format!("open {}: {e}", memory.display())))?;
@@ -31,48 +33,7 @@ pub(super) fn preflight(
     );
     let mut offsets = Vec::with_capacity(planned.len());
     for p in planned {
-        let same_name: Vec<_> = discovery.fork_markers(&p.name).collect();
-        let exact: Vec<_> = same_name.iter().filter(|m| m.token == p.token).collect();
-        let offset = match (exact.as_slice(), p.offset) {
-            (_, Some(o)) => o,
-            ([], _) if same_name.is_empty() => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!(
-                        "marker {:?} not found in {} ({searched})",
-                        p.name,
-                        memory.display()
-                    ),
-                ));
-            }
-            ([], _) => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!(
-                        "marker {:?} found at {} but with another token ({searched})",
-                        p.name,
-                        same_name
-                            .iter()
-                            .map(|m| format!("{:#x}", m.offset))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            (many, None) => {
-                return Err(StageError::at(
-                    &p.name,
-                    format!(
-                        "marker occurs {} times (offsets {}); refusing to patch an ambiguous mailbox",
-                        many.len(),
-                        many.iter()
-                            .map(|m| format!("{:#x}", m.offset))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        };
+        let (offset, token) = locate(p, discovery, memory, &searched)?;
         // Re-verify: the bytes at the offset in *this* file are the marker.
         let mut head = vec![0u8; FORK_SEQ_OFFSET as usize];
         let n = (size.saturating_sub(offset)).min(head.len() as u64) as usize;
@@ -82,7 +43,7 @@ pub(super) fn preflight(
             Some(m)
                 if m.kind == MailboxKind::Fork
                     && m.name.as_deref() == Some(p.name.as_str())
-                    && m.token == p.token => {}
+                    && m.token == token => {}
             _ => {
                 return Err(StageError::at(
                     &p.name,
@@ -120,4 +81,79 @@ pub(super) fn patch_all(
         s.emit(e);
     }
     Ok(())
+}
+
+/// The one marker of `p` in discovery: by name and, when the caller gave
+/// one, token. None, or more than one, is an error: forkmail never guesses.
+fn locate(
+    p: &PlannedMailbox,
+    discovery: &ScanReport,
+    memory: &Path,
+    searched: &str,
+) -> Result<(u64, String), StageError> {
+    let offsets = |ms: &[&Marker]| {
+        ms.iter()
+            .map(|m| format!("{:#x}", m.offset))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let same_name: Vec<&Marker> = discovery.fork_markers(&p.name).collect();
+    let candidates: Vec<&Marker> = match &p.token {
+        Some(t) => same_name
+            .iter()
+            .copied()
+            .filter(|m| &m.token == t)
+            .collect(),
+        None => same_name.clone(),
+    };
+    match candidates.as_slice() {
+        [one] if one.valid => Ok((one.offset, one.token.clone())),
+        [one] => Err(StageError::at(
+            &p.name,
+            format!(
+                "marker at {:#x} is invalid: {}",
+                one.offset,
+                one.problem
+                    .as_deref()
+                    .unwrap_or("breaks the contract's rules")
+            ),
+        )),
+        [] if same_name.is_empty() => {
+            let found: Vec<&str> = discovery
+                .markers
+                .iter()
+                .filter(|m| m.kind == MailboxKind::Fork)
+                .filter_map(|m| m.name.as_deref())
+                .collect();
+            Err(StageError::at(
+                &p.name,
+                format!(
+                    "marker {:?} not found in {} ({searched}; markers found: {})",
+                    p.name,
+                    memory.display(),
+                    if found.is_empty() {
+                        "none".to_string()
+                    } else {
+                        found.join(", ")
+                    }
+                ),
+            ))
+        }
+        [] => Err(StageError::at(
+            &p.name,
+            format!(
+                "marker {:?} found at {} but with another token ({searched})",
+                p.name,
+                offsets(&same_name)
+            ),
+        )),
+        many => Err(StageError::at(
+            &p.name,
+            format!(
+                "marker occurs {} times (offsets {}); refusing to patch an ambiguous mailbox",
+                many.len(),
+                offsets(many)
+            ),
+        )),
+    }
 }

@@ -1,51 +1,45 @@
-//! Turning a request into a plan: tokens from discovery, the contract's
-//! validation, ack sockets and the exact frame bytes — all before any write.
+//! Turning a request into a plan: the contract's validation first (every
+//! rule, in Hypeman's order), then ack sockets and the exact frame bytes —
+//! all before any write. Finding each marker is preflight's job.
 
-use crate::mailbox::{MailboxKind, MailboxRequest, frame_payload, validate_request};
-use crate::scan::ScanReport;
+use crate::mailbox::{MailboxRequest, frame_payload, validate_request};
 
 use super::{AckWaiter, MailboxSpec};
+
+/// Stand-in token for rules 4 and 5 when the caller gave none: discovery
+/// supplies the real one in preflight, and discovered tokens always follow
+/// those rules (invalid markers are never patched).
+const DISCOVERED: &str = "(discovered)";
 
 /// A mailbox ready to be written.
 #[derive(Debug)]
 pub struct PlannedMailbox {
     /// Name.
     pub name: String,
-    /// Token (given or discovered).
-    pub token: String,
-    /// Marker offset, when discovery found exactly one marker with this
-    /// name and token.
-    pub offset: Option<u64>,
+    /// Token the caller gave; `None`: the one discovery finds.
+    pub token: Option<String>,
     /// The exact bytes that go into the frame (ack_port injected).
     pub frame: Vec<u8>,
     /// Ack socket and deadline, when waiting for an ack.
     pub ack: Option<(AckWaiter, u64)>,
 }
 
-/// Resolve tokens from `discovery`, apply the contract's validation, bind ack
-/// sockets and build each frame. Errors are messages for the `validate` stage.
-pub fn resolve_mailboxes(
-    specs: &[MailboxSpec],
-    discovery: &ScanReport,
-    snapshot: &str,
-) -> Result<Vec<PlannedMailbox>, String> {
-    let mut requests = Vec::with_capacity(specs.len());
-    for s in specs {
-        let token = match &s.token {
-            Some(t) => t.clone(),
-            None => discovered_token(discovery, &s.name, snapshot)?,
-        };
-        requests.push(MailboxRequest {
+/// Apply the contract's validation, bind ack sockets and build each frame.
+/// Errors are messages for the `validate` stage.
+pub fn resolve_mailboxes(specs: &[MailboxSpec]) -> Result<Vec<PlannedMailbox>, String> {
+    let requests: Vec<MailboxRequest> = specs
+        .iter()
+        .map(|s| MailboxRequest {
             name: s.name.clone(),
-            token,
+            token: s.token.clone().unwrap_or_else(|| DISCOVERED.to_string()),
             payload: s.payload.clone(),
             wait_for_ack: s.wait_for_ack,
             ack_timeout_ms: s.ack_timeout_ms,
-        });
-    }
+        })
+        .collect();
     validate_request(&requests).map_err(|e| e.to_string())?;
     let mut planned = Vec::with_capacity(requests.len());
-    for r in requests {
+    for (r, s) in requests.iter().zip(specs) {
         let ack = if r.wait_for_ack {
             let w = AckWaiter::bind().map_err(|e| {
                 format!(
@@ -58,54 +52,13 @@ pub fn resolve_mailboxes(
             None
         };
         let frame =
-            frame_payload(&r, ack.as_ref().map(|(w, _)| w.port())).map_err(|e| e.to_string())?;
-        let offset = discovery
-            .fork_markers(&r.name)
-            .filter(|m| m.token == r.token)
-            .map(|m| m.offset)
-            .collect::<Vec<_>>();
+            frame_payload(r, ack.as_ref().map(|(w, _)| w.port())).map_err(|e| e.to_string())?;
         planned.push(PlannedMailbox {
-            offset: if offset.len() == 1 {
-                Some(offset[0])
-            } else {
-                None
-            },
-            name: r.name,
-            token: r.token,
+            name: r.name.clone(),
+            token: s.token.clone(),
             frame,
             ack,
         });
     }
     Ok(planned)
-}
-
-fn discovered_token(discovery: &ScanReport, name: &str, snapshot: &str) -> Result<String, String> {
-    let found: Vec<_> = discovery.fork_markers(name).collect();
-    match found.as_slice() {
-        [] => {
-            let names: Vec<&str> = discovery
-                .markers
-                .iter()
-                .filter(|m| m.kind == MailboxKind::Fork)
-                .filter_map(|m| m.name.as_deref())
-                .collect();
-            Err(format!(
-                "mailbox {name}: no marker named {name:?} in snapshot {snapshot} (found: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ))
-        }
-        [one] => Ok(one.token.clone()),
-        many => Err(format!(
-            "mailbox {name}: the marker occurs {} times (offsets {}); forkmail refuses to patch an ambiguous mailbox",
-            many.len(),
-            many.iter()
-                .map(|m| format!("{:#x}", m.offset))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
 }

@@ -228,8 +228,7 @@ fn drive(
             .map_err(|e| StageError::new(e.to_string()))?,
         ),
     };
-    let planned =
-        resolve_mailboxes(&req.mailboxes, &discovery, &snapshot.name).map_err(StageError::new)?;
+    let planned = resolve_mailboxes(&req.mailboxes).map_err(StageError::new)?;
     s.ok(
         Stage::Validate,
         Some(format!("{} mailbox(es) valid", planned.len())),

@@ -387,6 +387,16 @@ mod tests {
     }
 
     #[test]
+    fn no_host_address_is_injected() {
+        let mut m = mb("a", r#"{"x":1}"#);
+        m.wait_for_ack = true;
+        let out = frame_payload(&m, Some(40000)).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["x", "ack_port"], "only ack_port is added");
+    }
+
+    #[test]
     fn without_wait_for_ack_nothing_is_injected() {
         let m = mb("a", r#"{ "x": 1 }"#);
         assert_eq!(frame_payload(&m, Some(4000)).unwrap(), br#"{ "x": 1 }"#);
