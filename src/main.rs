@@ -15,7 +15,7 @@ fn main() {
     match code {
         Ok(c) => std::process::exit(c),
         Err(e) => {
-            eprintln!("forkmail: error: {e:#}");
+            eprintln!("forkmail: error: {}", forkmail::cli::error_chain(&e));
             std::process::exit(1);
         }
     }

@@ -545,3 +545,29 @@ fn mailboxes_only_for_standby_snapshots() {
     assert_eq!(failed_at(&evs), "validate");
     assert!(final_error(&evs).contains("not a standby snapshot"));
 }
+
+#[test]
+fn a_fork_with_a_broken_fork_json_is_listed_and_removable() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    env.ok(&["fork", "t", "--name", "b", "--payload", "m={}"]);
+    std::fs::write(env.fork_dir("b").join("fork.json"), b"{ not json").unwrap();
+    let forks: Vec<Value> = serde_json::from_str(&env.ok(&["forks", "--json"])).unwrap();
+    assert_eq!(forks[0]["status"], "broken");
+    env.ok(&["rm", "b"]);
+    assert!(env.forks_on_disk().is_empty());
+}
+
+#[test]
+fn guest_controlled_marker_text_is_escaped_in_tables() {
+    let env = Env::new();
+    let mem = env.dir.path().join("memory");
+    let f = std::fs::File::create(&mem).unwrap();
+    f.set_len(1 << 20).unwrap();
+    let mut marker = b"HYPEMAN_FORK_MAILBOX_V1\0ok\0tok\x1b]0;pwned\x07".to_vec();
+    marker.resize(4096, 0);
+    std::os::unix::fs::FileExt::write_all_at(&f, &marker, 8192).unwrap();
+    let out = env.ok(&["markers", mem.to_str().unwrap()]);
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains("\\u{1b}]0;pwned"));
+}

@@ -81,7 +81,12 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
     req.restore = !a.no_restore;
     req.zero_copy = a.zero_copy;
     let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // A closed terminal (SIGHUP) rolls back like Ctrl-C: no half-made fork stays.
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, Arc::clone(&cancel)).context("install signal handler")?;
     }
     let json = a.json;

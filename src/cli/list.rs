@@ -17,6 +17,21 @@ use crate::vmm;
 
 use super::TemplateCreateArgs;
 
+/// `s` with control characters escaped: names, tokens and payloads come
+/// from guest memory and must never drive the terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let esc: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            esc
+        })
+        .collect()
+}
+
 pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
     let (snaps, bad) = store.snapshots()?;
     for e in &bad {
@@ -64,9 +79,12 @@ pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
 fn resolve_memory(store: Option<&Path>, target: &str) -> Result<PathBuf> {
     if ValidName::new(target).is_ok()
         && let Ok(store) = super::open_store(store)
-        && let Ok(snap) = store.snapshot(target)
     {
-        return Ok(snap.memory_path());
+        match store.snapshot(target) {
+            Ok(snap) => return Ok(snap.memory_path()),
+            Err(crate::store::StoreError::NoSuchSnapshot { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let p = PathBuf::from(target);
     if p.is_dir() {
@@ -122,13 +140,13 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
             note.push("DUPLICATE".to_string());
         }
         if let Some(p) = &m.problem {
-            note.push(format!("INVALID: {p}"));
+            note.push(format!("INVALID: {}", printable(p)));
         }
         println!(
             "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  {}",
             m.kind.label(),
-            m.name.as_deref().unwrap_or("-"),
-            m.token,
+            printable(m.name.as_deref().unwrap_or("-")),
+            printable(&m.token),
             format!("{:#x}", m.offset),
             m.seq,
             m.payload_len,
@@ -222,8 +240,9 @@ pub fn fork_status(f: &ForkInfo) -> &'static str {
 
 pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
     let forks = store.forks()?;
+    let broken = store.broken_forks()?;
     if json {
-        let arr: Vec<_> = forks
+        let mut arr: Vec<_> = forks
             .iter()
             .map(|f| {
                 json!({
@@ -234,8 +253,16 @@ pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
                 })
             })
             .collect();
+        arr.extend(
+            broken
+                .iter()
+                .map(|(name, e)| json!({"name": name, "status": "broken", "error": e.to_string()})),
+        );
         println!("{}", serde_json::to_string_pretty(&arr)?);
         return Ok(0);
+    }
+    for (name, e) in &broken {
+        eprintln!("warning: fork {name} is broken ({e}); `forkmail rm {name}` removes it");
     }
     if forks.is_empty() {
         println!("no forks");
@@ -303,9 +330,33 @@ pub fn remove_fork(mut f: ForkInfo) -> Result<()> {
     std::fs::remove_dir_all(&f.dir).with_context(|| format!("remove {}", f.dir.display()))
 }
 
+/// A fork whose fork.json is missing or broken: stop whatever runs from its
+/// directory, then remove it.
+fn remove_broken(dir: &Path) -> Result<()> {
+    for pid in vmm::process::pids_mentioning(dir) {
+        vmm::process::stop(pid, dir, std::time::Duration::from_secs(5));
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))
+}
+
 pub(super) fn rm(store: &Store, name: &str) -> Result<i32> {
-    let f = store.fork(name)?;
-    remove_fork(f)?;
+    match store.fork(name) {
+        Ok(f) => remove_fork(f)?,
+        Err(e @ crate::store::StoreError::NoSuchFork { .. }) => {
+            let dir = store.fork_dir(&ValidName::new(name)?);
+            if !dir.is_dir() {
+                return Err(e.into());
+            }
+            eprintln!("warning: fork {name} has no fork.json; removing it anyway");
+            remove_broken(&dir)?;
+        }
+        Err(e @ crate::store::StoreError::BadMeta { .. }) => {
+            let dir = store.fork_dir(&ValidName::new(name)?);
+            eprintln!("warning: {e}; removing it anyway");
+            remove_broken(&dir)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
     println!("removed {name}");
     Ok(0)
 }

@@ -55,6 +55,20 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
     }
 }
 
+/// An error and its causes on one line, each cause once: many of the
+/// library's messages already include their cause.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
 /// Initialise file logging. Returns a guard that flushes on drop.
 pub fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = log_path()?;

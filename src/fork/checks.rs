@@ -1,7 +1,6 @@
 //! Preflight and patch: every marker found and every payload fits before
 //! any byte is written; then the frames, in the contract's write order.
 
-use std::fs::File;
 use std::path::Path;
 
 use crate::mailbox::{
@@ -20,7 +19,7 @@ pub(super) fn preflight(
     memory: &Path,
     discovery: &ScanReport,
 ) -> Result<Vec<u64>, StageError> {
-    let f = File::open(memory)
+    let f = crate::scan::open_regular(memory)
         .map_err(|e| StageError::new(format!("open {}: {e}", memory.display())))?;
     let size = f
         .metadata()

@@ -50,7 +50,7 @@ pub fn copy_memory(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> io::Result<CopyStats> {
-    let input = File::open(src)?;
+    let input = crate::scan::open_regular(src)?;
     let size = input.metadata()?.len();
     let output = File::options().write(true).create_new(true).open(dst)?;
     if try_reflink(&input, &output) {

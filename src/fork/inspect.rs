@@ -62,6 +62,7 @@ pub fn inspect_fork(store: &Store, fork: &ForkInfo) -> Result<ScanReport, String
         data_bytes: 0,
         extents: 0,
         markers,
+        truncated: false,
         elapsed: started.elapsed(),
     })
 }

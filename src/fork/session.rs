@@ -137,7 +137,7 @@ pub fn run_session(
             rollback(&s, undo);
             let mut e = s.event(Stage::Failed, Status::Failed);
             e.error = Some(match &err.mailbox {
-                Some(m) if !err.message.contains(m.as_str()) => {
+                Some(m) if !err.message.starts_with(&format!("mailbox {m}")) => {
                     format!("mailbox {m}: {}", err.message)
                 }
                 _ => err.message.clone(),

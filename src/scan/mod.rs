@@ -22,11 +22,18 @@ use thiserror::Error;
 pub use cache::scan_cached;
 pub use extents::{Extent, data_extents};
 
-use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE, MailboxKind, decode_marker, frame_fits};
+use crate::mailbox::{
+    COMMON_PREFIX, FORK_MAGIC, MAILBOX_SIZE, MailboxKind, RESUME_NETWORK_MAGIC, decode_marker,
+    frame_fits,
+};
 
 /// Default read buffer: large enough to amortise syscalls, small enough to
 /// stay cache friendly.
 pub const DEFAULT_BUFFER_SIZE: usize = 2 << 20;
+
+/// Most markers one scan reports: a guest controls its memory, and a
+/// page full of markers must not make the host's memory grow without bound.
+pub const MAX_MARKERS: usize = 65_536;
 
 /// One marker found in a memory file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -79,6 +86,9 @@ pub struct ScanReport {
     pub extents: usize,
     /// Markers in file order.
     pub markers: Vec<Marker>,
+    /// More than [`MAX_MARKERS`] markers were found; the rest are not listed.
+    #[serde(default)]
+    pub truncated: bool,
     /// Wall time of the scan.
     #[serde(skip, default)]
     pub elapsed: Duration,
@@ -167,22 +177,13 @@ pub fn scan_file(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanErro
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(open_err)?;
+    let file = open_regular(path).map_err(open_err)?;
     let meta = file.metadata().map_err(open_err)?;
-    if !meta.is_file() {
-        return Err(open_err(std::io::Error::other("not a regular file")));
-    }
     let size = meta.len();
     let extents = data_extents(&file, size).map_err(open_err)?;
     let total: u64 = extents.iter().map(Extent::len).sum();
 
-    let hits = find_prefix_hits(&file, path, &extents, total, opts)?;
-    let mut markers = Vec::new();
-    for offset in hits {
-        if let Some(m) = decode_at(&file, path, offset, size)? {
-            markers.push(m);
-        }
-    }
+    let (mut markers, truncated) = find_markers(&file, path, &extents, total, size, opts)?;
     flag_duplicates(&mut markers);
     Ok(ScanReport {
         path: path.to_path_buf(),
@@ -190,25 +191,47 @@ pub fn scan_file(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanErro
         data_bytes: total,
         extents: extents.len(),
         markers,
+        truncated,
         elapsed: started.elapsed(),
     })
 }
 
-/// Offsets of every `HYPEMAN_` in the data extents. Consecutive buffers
-/// overlap by the prefix length minus one, so a prefix straddling a buffer
-/// boundary is found exactly once.
-fn find_prefix_hits(
+/// Open `path` for reading only if it is a regular file. Checked before the
+/// open (a FIFO would block it forever) and after (the path may be swapped).
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular = || std::io::Error::other("not a regular file");
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
+/// Every marker in the data extents, decoded in the same pass. Consecutive
+/// buffers overlap by the prefix length minus one, so a prefix straddling a
+/// buffer boundary is found exactly once. A hit is checked against both full
+/// magics in the buffer first, so text that merely starts with `HYPEMAN_`
+/// costs nothing; a marker whose mailbox runs past the buffer is re-read.
+fn find_markers(
     file: &File,
     path: &Path,
     extents: &[Extent],
     total: u64,
+    size: u64,
     opts: &ScanOptions,
-) -> Result<Vec<u64>, ScanError> {
+) -> Result<(Vec<Marker>, bool), ScanError> {
     let finder = memchr::memmem::Finder::new(COMMON_PREFIX);
     let overlap = COMMON_PREFIX.len() as u64 - 1;
-    let buf_size = opts.buffer_size.max(2 * COMMON_PREFIX.len());
+    let buf_size = opts.buffer_size.max(2 * MAILBOX_SIZE);
     let mut buf = vec![0u8; buf_size];
-    let mut hits = Vec::new();
+    let mut markers = Vec::new();
     let mut done: u64 = 0;
     for ext in extents {
         let mut pos = ext.start;
@@ -218,7 +241,29 @@ fn find_prefix_hits(
             }
             let n = (ext.end - pos).min(buf_size as u64) as usize;
             read_full(file, path, &mut buf[..n], pos)?;
-            hits.extend(finder.find_iter(&buf[..n]).map(|h| pos + h as u64));
+            for hit in finder.find_iter(&buf[..n]) {
+                let rest = &buf[hit..n];
+                let magic_seen = rest.len() >= RESUME_NETWORK_MAGIC.len();
+                if magic_seen
+                    && !rest.starts_with(FORK_MAGIC)
+                    && !rest.starts_with(RESUME_NETWORK_MAGIC)
+                {
+                    continue;
+                }
+                if markers.len() >= MAX_MARKERS {
+                    return Ok((markers, true));
+                }
+                let offset = pos + hit as u64;
+                let whole = (size - offset).min(MAILBOX_SIZE as u64) as usize;
+                let decoded = if rest.len() >= whole {
+                    decode_page(&rest[..whole], offset, size)
+                } else {
+                    let mut page = vec![0u8; whole];
+                    read_full(file, path, &mut page, offset)?;
+                    decode_page(&page, offset, size)
+                };
+                markers.extend(decoded);
+            }
             let end = pos + n as u64;
             done += if end >= ext.end {
                 end - pos
@@ -237,7 +282,7 @@ fn find_prefix_hits(
             pos = end - overlap;
         }
     }
-    Ok(hits)
+    Ok((markers, false))
 }
 
 fn read_full(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<(), ScanError> {
@@ -265,19 +310,10 @@ fn read_full(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()
     Ok(())
 }
 
-/// Read up to one mailbox at `offset` (less near end of file) and decode it.
-fn decode_at(
-    file: &File,
-    path: &Path,
-    offset: u64,
-    size: u64,
-) -> Result<Option<Marker>, ScanError> {
-    let want = (size.saturating_sub(offset)).min(MAILBOX_SIZE as u64) as usize;
-    let mut page = vec![0u8; want];
-    read_full(file, path, &mut page, offset)?;
-    let Some(decoded) = decode_marker(&page) else {
-        return Ok(None);
-    };
+/// Decode the mailbox whose bytes (up to 4 KiB, less near end of file) are
+/// `page`, found at `offset` of a file of `size` bytes.
+fn decode_page(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
+    let decoded = decode_marker(page)?;
     let kind = decoded.kind;
     let word = |at: u64| -> u32 {
         let at = at as usize;
@@ -302,7 +338,7 @@ fn decode_at(
     } else {
         None
     };
-    Ok(Some(Marker {
+    Some(Marker {
         kind,
         name: decoded.name,
         token: decoded.token,
@@ -314,7 +350,7 @@ fn decode_at(
         valid: problem.is_none(),
         problem,
         page_aligned: offset.is_multiple_of(MAILBOX_SIZE as u64),
-    }))
+    })
 }
 
 /// Flag every marker whose identity (fork name, resume-network token) occurs

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mailbox::{encode_fork_marker, encode_resume_network_marker, write_frame};
+use crate::mailbox::{FORK_MAGIC, encode_fork_marker, encode_resume_network_marker, write_frame};
 use std::os::unix::fs::FileExt;
 
 fn sparse(size: u64) -> (tempfile::TempDir, PathBuf, File) {
@@ -195,4 +195,34 @@ fn file_that_shrinks_during_the_scan_is_an_error_not_a_crash() {
 fn missing_file_is_a_clear_error() {
     let err = scan_file(Path::new("/nonexistent/memory"), &ScanOptions::default()).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/memory"));
+}
+
+#[test]
+fn text_full_of_the_prefix_yields_no_markers_and_no_growth() {
+    let (_d, path, f) = sparse(8 << 20);
+    f.write_all_at(&b"HYPEMAN_".repeat(1 << 20), 0).unwrap();
+    let r = scan_file(&path, &opts(1 << 20)).unwrap();
+    assert!(r.markers.is_empty());
+    assert!(!r.truncated);
+}
+
+#[test]
+fn a_flood_of_markers_is_capped() {
+    let (_d, path, f) = sparse(8 << 20);
+    let n = MAX_MARKERS + 10;
+    f.write_all_at(&FORK_MAGIC.repeat(n), 0).unwrap();
+    let r = scan_file(&path, &ScanOptions::default()).unwrap();
+    assert_eq!(r.markers.len(), MAX_MARKERS);
+    assert!(r.truncated);
+}
+
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("memory");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let err = scan_file(&fifo, &ScanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
 }

@@ -205,6 +205,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Fork directories whose `fork.json` is missing or does not parse, with
+    /// why: shown as broken so they can still be removed.
+    pub fn broken_forks(&self) -> Result<Vec<(String, StoreError)>, StoreError> {
+        let mut out = Vec::new();
+        for dir in list_dirs(&self.forks_dir())? {
+            if let Err(e) = ForkInfo::load(&dir) {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push((name, e));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
 fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(dir) {

@@ -152,6 +152,7 @@ pub fn create_sim_template(
         }
         .into());
     }
+    check_free_space(&store.snapshots_dir(), spec)?;
     let tmp = store
         .snapshots_dir()
         .join(format!(".tmp-{}-{}", name, std::process::id()));
@@ -171,6 +172,33 @@ pub fn create_sim_template(
         return Err(e);
     }
     Ok(SnapshotInfo::load(&final_dir)?)
+}
+
+/// Refuse a template whose data would not fit on the store's filesystem
+/// (with 256 MiB to spare), before writing anything.
+fn check_free_space(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
+    let need = (spec.memory_size as f64 * spec.data_percent / 100.0) as u64
+        + (spec.mailboxes.len() as u64 + 2) * PAGE;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| TemplateError::Invalid(format!("{} contains a NUL byte", dir.display())))?;
+    // SAFETY: statvfs fills the zeroed struct; the path is NUL terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Ok(()); // cannot tell: let the writes report it
+    }
+    let free = st.f_bavail as u64 * st.f_frsize as u64;
+    if need + (256 << 20) > free {
+        return Err(TemplateError::Invalid(format!(
+            "template {} needs {} of data ({}% of {}) but {} has only {} free",
+            spec.name,
+            super::human_size(need),
+            spec.data_percent,
+            super::human_size(spec.memory_size),
+            dir.display(),
+            super::human_size(free)
+        )));
+    }
+    Ok(())
 }
 
 fn build(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {

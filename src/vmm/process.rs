@@ -63,3 +63,15 @@ fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid as libc::pid_t, sig) };
 }
+
+/// Live processes whose command line mentions `dir` (a fork's VMM, found
+/// without its metadata).
+pub fn pids_mentioning(dir: &Path) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| *pid != std::process::id() && is_alive(*pid, dir))
+        .collect()
+}
