@@ -206,7 +206,9 @@ impl App {
 
     /// Set the status line.
     pub fn say(&mut self, text: impl Into<String>, level: Level) {
-        self.status = Some((text.into(), level));
+        // Messages quote errors, which can quote guest or file contents.
+        let text = super::sanitize::safe_owned(&text.into());
+        self.status = Some((text, level));
     }
 
     /// Whether a spinner or countdown is on screen (the loop ticks only then).

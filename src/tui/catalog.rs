@@ -14,6 +14,7 @@ use crossterm::event::KeyCode;
 
 use super::app::{Action, App, Mode};
 use super::jobs;
+use super::sanitize::safe_owned;
 use crate::scan::ScanReport;
 use crate::store::SnapshotInfo;
 
@@ -140,8 +141,8 @@ impl App {
     pub fn reload_store(&mut self) -> bool {
         let selected = self.catalog.selected().map(|s| s.name.clone());
         let (snaps, errors) = match self.store.snapshots() {
-            Ok((s, bad)) => (s, bad.into_iter().map(|e| e.to_string()).collect()),
-            Err(e) => (Vec::new(), vec![e.to_string()]),
+            Ok((s, bad)) => (s, bad.iter().map(|e| safe_owned(&e.to_string())).collect()),
+            Err(e) => (Vec::new(), vec![safe_owned(&e.to_string())]),
         };
         let fingerprint = |v: &[SnapshotInfo]| -> Vec<(String, u64, u64, String)> {
             v.iter()

@@ -13,6 +13,7 @@ use crossterm::event::KeyCode;
 use super::app::{Action, App, Dialog, Level, Mode, Screen};
 use super::editor::validate;
 use super::jobs;
+use super::sanitize::{safe, safe_owned};
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
 use crate::mailbox::{MailboxKind, name_is_valid};
 use crate::store::{GUEST_LOG, ValidName};
@@ -166,7 +167,7 @@ impl SessionView {
         {
             match e.status {
                 Status::Started => self.acks.push(AckRow {
-                    mailbox: mb.clone(),
+                    mailbox: safe_owned(mb),
                     port: e.ack_port,
                     deadline_ms: e.deadline_ms.unwrap_or(0),
                     started_at: now,
@@ -174,11 +175,12 @@ impl SessionView {
                 }),
                 Status::Ok | Status::Failed => {
                     let state = if e.status == Status::Ok {
-                        AckState::Acked(e.detail.clone().unwrap_or_else(|| "acked".into()))
+                        AckState::Acked(e.detail.as_deref().map_or("acked".into(), safe_owned))
                     } else {
-                        AckState::Failed(e.error.clone().unwrap_or_else(|| "failed".into()))
+                        AckState::Failed(e.error.as_deref().map_or("failed".into(), safe_owned))
                     };
-                    if let Some(a) = self.acks.iter_mut().find(|a| &a.mailbox == mb) {
+                    let mb = safe(mb);
+                    if let Some(a) = self.acks.iter_mut().find(|a| a.mailbox == mb) {
                         a.state = state;
                     }
                 }
@@ -197,17 +199,19 @@ impl SessionView {
         });
         row.status = e.status;
         row.elapsed_ms = e.elapsed_ms;
+        // Details and errors can quote guest memory (names, tokens, payloads).
         if let Some(d) = &e.detail {
             row.detail = Some(match &e.mailbox {
-                Some(m) => format!("[{m}] {d}"),
-                None => d.clone(),
+                Some(m) => format!("[{}] {}", safe(m), safe(d)),
+                None => safe_owned(d),
             });
         }
-        if e.error.is_some() {
-            row.error = e.error.clone();
+        let error = e.error.as_deref().map(safe_owned);
+        if error.is_some() {
+            row.error = error.clone();
         }
         if e.stage == Stage::Failed {
-            self.error = e.error.clone();
+            self.error = error;
         }
     }
 
@@ -220,6 +224,7 @@ impl SessionView {
         {
             a.state = AckState::Failed("abandoned".into());
         }
+        let result = result.map_err(|e| safe_owned(&e));
         if let Err(e) = &result
             && self.error.is_none()
         {
@@ -246,7 +251,8 @@ impl SessionView {
         let text = String::from_utf8_lossy(&buf);
         let lines: Vec<&str> = text.lines().collect();
         let skip = lines.len().saturating_sub(LOG_TAIL);
-        self.log_tail = lines[skip..].iter().map(|l| l.to_string()).collect();
+        // Guest-written: never let its control characters reach the terminal.
+        self.log_tail = lines[skip..].iter().map(|l| safe_owned(l)).collect();
     }
 }
 
@@ -450,5 +456,55 @@ impl App {
             self.sessions.remove(self.session_sel);
             self.session_sel = self.session_sel.min(self.sessions.len().saturating_sub(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_controls(s: &str) -> bool {
+        !s.chars().any(|c| c.is_control())
+    }
+
+    #[test]
+    fn guest_log_and_event_text_never_carry_control_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join(GUEST_LOG);
+        std::fs::write(
+            &log,
+            "ok line\n\x1b]0;owned\x07title\n\x1b[2J\x1b[Hclear\r\nbell\x07\u{9b}31m\n",
+        )
+        .expect("write log");
+        let now = Instant::now();
+        let mut s = SessionView::new(1, "f", "snap", vec![], log, now);
+        s.refresh_log();
+        assert_eq!(s.log_tail.len(), 4, "{:?}", s.log_tail);
+        assert!(
+            s.log_tail.iter().all(|l| no_controls(l)),
+            "{:?}",
+            s.log_tail
+        );
+        assert_eq!(s.log_tail[1], "�]0;owned�title");
+
+        let mut e = SessionEvent::new("f", Stage::Ack, Status::Started, 1);
+        e.mailbox = Some("mb\x1b[31m".into());
+        s.apply(&e, now);
+        let mut e = SessionEvent::new("f", Stage::Ack, Status::Failed, 2);
+        e.mailbox = Some("mb\x1b[31m".into());
+        e.error = Some("guest said \x1b[5m".into());
+        s.apply(&e, now);
+        let mut e = SessionEvent::new("f", Stage::Patch, Status::Ok, 3);
+        e.detail = Some("wrote \x1b[1mframe".into());
+        s.apply(&e, now);
+        s.end(Err("boom\x1b[0m".into()));
+        assert!(s.acks.iter().all(|a| no_controls(&a.mailbox)));
+        assert!(matches!(&s.acks[0].state, AckState::Failed(t) if no_controls(t)));
+        for r in s.stages.values() {
+            assert!(r.detail.as_deref().is_none_or(no_controls), "{r:?}");
+            assert!(r.error.as_deref().is_none_or(no_controls), "{r:?}");
+        }
+        assert!(s.error.as_deref().is_some_and(no_controls));
+        assert!(matches!(&s.outcome, Some(Err(t)) if no_controls(t)));
     }
 }

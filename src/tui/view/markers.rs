@@ -11,6 +11,7 @@ use crate::mailbox::MailboxKind;
 use crate::scan::Marker;
 use crate::template::human_size;
 use crate::tui::app::{App, Pane};
+use crate::tui::sanitize::{safe, safe_owned};
 
 /// Rows the pane would like (borders included).
 pub fn wanted_height(app: &App) -> u16 {
@@ -26,7 +27,7 @@ pub fn wanted_height(app: &App) -> u16 {
 
 fn masked(token: &str, reveal: bool) -> String {
     if reveal {
-        token.to_string()
+        safe_owned(token)
     } else {
         "•".repeat(8)
     }
@@ -35,7 +36,10 @@ fn masked(token: &str, reveal: bool) -> String {
 fn note(m: &Marker) -> (String, bool) {
     if !m.valid {
         return (
-            format!("INVALID: {}", m.problem.as_deref().unwrap_or("bad marker")),
+            format!(
+                "INVALID: {}",
+                safe(m.problem.as_deref().unwrap_or("bad marker"))
+            ),
             true,
         );
     }
@@ -62,7 +66,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let block = pane_block(app, Pane::Markers, title);
     if let Some(err) = app.catalog.failed.get(&snap.name) {
         let p = Paragraph::new(vec![
-            Line::styled(format!("scan failed: {err}"), app.theme.error()),
+            Line::styled(format!("scan failed: {}", safe(err)), app.theme.error()),
             Line::styled("press r to scan again", app.theme.dim()),
         ])
         .wrap(Wrap { trim: true })
@@ -162,7 +166,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             _ => (" - ".into(), "-".into()),
         };
         let (kind, name) = match m.kind {
-            MailboxKind::Fork => ("fork", m.name.clone().unwrap_or_default()),
+            MailboxKind::Fork => (
+                "fork",
+                m.name.as_deref().map(safe_owned).unwrap_or_default(),
+            ),
             MailboxKind::ResumeNetwork => ("rnet", "(resume-network)".into()),
         };
         let (text, bad) = note(m);
