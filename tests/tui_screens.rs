@@ -376,3 +376,41 @@ fn saved_drafts_show_in_the_markers_pane_before_a_row_is_visited() {
     assert_eq!(screen.matches(" off ").count(), 2, "{screen}");
     drop(dir);
 }
+
+#[test]
+fn a_duplicated_mailbox_is_never_forked_and_the_dialog_says_why() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "dup-marker");
+    // Not part of the fork, whatever the draft says, and space cannot include it.
+    let specs = app.included_mailboxes("dup-marker");
+    let names: Vec<&str> = specs.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["cache.v2"]);
+    keycode(&mut app, KeyCode::Tab);
+    let row = app
+        .markers()
+        .and_then(|r| {
+            r.markers
+                .iter()
+                .position(|m| m.name.as_deref() == Some("app.config"))
+        })
+        .expect("app.config marker");
+    app.marker_sel = row;
+    app.sync_editor();
+    key(&mut app, ' ');
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|(t, _)| t.contains("app.config cannot be included")),
+        "{:?}",
+        app.status
+    );
+    assert_eq!(app.included_mailboxes("dup-marker").len(), 1);
+    key(&mut app, 'f');
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("• cache.v2"), "{screen}");
+    assert!(screen.contains("not forked"), "{screen}");
+    assert!(
+        screen.contains("✗ app.config: duplicate marker: forkmail refuses to patch an"),
+        "{screen}"
+    );
+}

@@ -305,6 +305,18 @@ impl App {
             self.say("select a fork mailbox first", Level::Info);
             return;
         };
+        if action == Action::ToggleInclude
+            && let Some(x) = self
+                .catalog
+                .cached(&snap)
+                .and_then(|r| super::session::exclusion(r, &mb))
+        {
+            self.say(
+                format!("{mb} cannot be included: {}", x.reason()),
+                Level::Error,
+            );
+            return;
+        }
         let d = self.draft(&snap, &mb);
         match action {
             Action::ToggleInclude => d.include = !d.include,

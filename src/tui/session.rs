@@ -16,6 +16,7 @@ use super::jobs;
 use super::sanitize::{safe, safe_owned};
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
 use crate::mailbox::{MailboxKind, name_is_valid};
+use crate::scan::ScanReport;
 use crate::store::{GUEST_LOG, ValidName};
 
 /// Lines of guest log kept.
@@ -256,6 +257,54 @@ impl SessionView {
     }
 }
 
+/// Why a fork mailbox of a scan cannot take part in a fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// Its marker occurs more than once: forkmail refuses to patch an
+    /// ambiguous mailbox.
+    Duplicate,
+    /// Its marker breaks the contract (the problem, sanitized).
+    Invalid(String),
+}
+
+impl Exclusion {
+    /// A few words, for titles and the IN column's neighbours.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Exclusion::Duplicate => "duplicate marker",
+            Exclusion::Invalid(_) => "invalid marker",
+        }
+    }
+    /// The full reason, for the fork dialog and the status line.
+    pub fn reason(&self) -> String {
+        match self {
+            Exclusion::Duplicate => {
+                "duplicate marker: forkmail refuses to patch an ambiguous mailbox".into()
+            }
+            Exclusion::Invalid(p) => format!("invalid marker: {p}"),
+        }
+    }
+}
+
+/// Whether fork mailbox `name` of `report` can be included, and why not.
+/// A mailbox is includable only when exactly one marker carries its name
+/// and that marker is valid (name, token, and a frame before end of file).
+pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
+    let mut same = report
+        .markers
+        .iter()
+        .filter(|m| m.kind == MailboxKind::Fork && m.name.as_deref() == Some(name));
+    let first = same.next()?;
+    if first.duplicate || same.next().is_some() {
+        return Some(Exclusion::Duplicate);
+    }
+    if !first.valid || !name_is_valid(name) {
+        let p = first.problem.as_deref().unwrap_or("bad marker");
+        return Some(Exclusion::Invalid(safe_owned(p)));
+    }
+    None
+}
+
 impl App {
     /// Open the fork dialog for the selected snapshot.
     pub fn open_fork_dialog(&mut self) {
@@ -272,6 +321,7 @@ impl App {
             return;
         }
         self.save_current_draft();
+        let excluded = self.excluded_mailboxes(&snapshot);
         let mailboxes = self
             .included_mailboxes(&snapshot)
             .iter()
@@ -291,6 +341,7 @@ impl App {
         self.dialog = Some(Dialog::Fork {
             name: generate_fork_name(&snapshot),
             mailboxes,
+            excluded,
             snapshot,
             error: None,
         });
@@ -308,6 +359,7 @@ impl App {
                 && let Some(n) = &m.name
                 && name_is_valid(n)
                 && !names.contains(n)
+                && exclusion(&report, n).is_none()
             {
                 names.push(n.clone());
             }
@@ -326,6 +378,29 @@ impl App {
             }
         }
         specs
+    }
+
+    /// Fork mailboxes of `snapshot` that cannot take part in a fork, each
+    /// as "name: reason", in marker order.
+    pub fn excluded_mailboxes(&self, snapshot: &str) -> Vec<String> {
+        let Some(report) = self.catalog.cached(snapshot) else {
+            return Vec::new();
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for m in &report.markers {
+            let Some(n) = m.name.as_deref().filter(|_| m.kind == MailboxKind::Fork) else {
+                continue;
+            };
+            if seen.contains(&n) {
+                continue;
+            }
+            seen.push(n);
+            if let Some(x) = exclusion(report, n) {
+                out.push(format!("{}: {}", safe(n), x.reason()));
+            }
+        }
+        out
     }
 
     /// Keys while a dialog is open.
@@ -356,6 +431,7 @@ impl App {
                     snapshot,
                     mut name,
                     mailboxes,
+                    excluded,
                     ..
                 },
                 Action::Text(key),
@@ -371,6 +447,7 @@ impl App {
                     snapshot,
                     name,
                     mailboxes,
+                    excluded,
                     error: None,
                 });
             }
@@ -462,6 +539,45 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn marker(name: &str, valid: bool, duplicate: bool) -> crate::scan::Marker {
+        crate::scan::Marker {
+            kind: MailboxKind::Fork,
+            name: Some(name.into()),
+            token: "t".into(),
+            offset: 0,
+            seq: 0,
+            payload_len: 0,
+            payload: None,
+            duplicate,
+            valid,
+            problem: (!valid).then(|| "frame runs past end of file".into()),
+            page_aligned: true,
+        }
+    }
+
+    #[test]
+    fn invalid_and_duplicate_mailboxes_are_not_includable() {
+        let report = ScanReport {
+            path: PathBuf::from("m"),
+            file_size: 0,
+            data_bytes: 0,
+            extents: 0,
+            markers: vec![
+                marker("ok.box", true, false),
+                marker("near.end", false, false),
+                marker("twice", true, true),
+                marker("twice", true, true),
+            ],
+            elapsed: Default::default(),
+        };
+        assert_eq!(exclusion(&report, "ok.box"), None);
+        assert_eq!(
+            exclusion(&report, "near.end"),
+            Some(Exclusion::Invalid("frame runs past end of file".into()))
+        );
+        assert_eq!(exclusion(&report, "twice"), Some(Exclusion::Duplicate));
+    }
 
     fn no_controls(s: &str) -> bool {
         !s.chars().any(|c| c.is_control())
