@@ -170,6 +170,8 @@ pub enum Dialog {
     RemoveFork(String),
     /// Cancel a running session.
     CancelSession(u64),
+    /// Quit while this many sessions run (they are cancelled, roll back).
+    Quit(usize),
 }
 
 /// Severity of the status line.

@@ -282,7 +282,7 @@ impl App {
     pub fn update(&mut self, action: Action) {
         self.dirty = true;
         match (self.mode, action) {
-            (_, Action::Quit) => self.quit(),
+            (_, Action::Quit) => self.request_quit(),
             (Mode::Help, Action::ToggleHelp) | (Mode::Help, Action::Cancel) => {
                 self.mode = Mode::Normal
             }
@@ -317,9 +317,35 @@ impl App {
         .min(max);
     }
 
-    fn quit(&mut self) {
+    /// `q` / `^c`: quit, asking first when sessions are running (quitting
+    /// cancels them and they roll back). Asked twice (`^c` again), it quits.
+    fn request_quit(&mut self) {
+        let running = self.sessions.iter().filter(|s| s.is_running()).count();
+        if running == 0 || matches!(self.dialog, Some(Dialog::Quit(_))) {
+            self.quit();
+            return;
+        }
+        if self.mode == Mode::Editing {
+            self.save_current_draft();
+        }
+        self.dialog = Some(Dialog::Quit(running));
+        self.mode = Mode::Confirm;
+    }
+
+    /// Quit now, without asking: running sessions are cancelled and rolled
+    /// back by the caller of the event loop.
+    pub fn quit(&mut self) {
         self.save_current_draft();
+        self.dialog = None;
+        self.mode = Mode::Normal;
         self.exit = Some(Exit::Quit);
+    }
+
+    /// A quit signal (SIGTERM, SIGHUP, SIGINT) arrived.
+    pub fn quit_on_signal(&mut self, name: &str) {
+        tracing::info!("{name}: quitting");
+        self.say(format!("{name}: quitting"), Level::Info);
+        self.quit();
     }
 
     fn normal_action(&mut self, action: Action) {

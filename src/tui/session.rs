@@ -462,6 +462,7 @@ impl App {
                             s.cancel.store(true, Ordering::Relaxed);
                         }
                     }
+                    Dialog::Quit(_) => self.quit(),
                     Dialog::Fork { .. } => {}
                 }
             }

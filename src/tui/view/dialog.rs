@@ -75,6 +75,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 Line::styled("y: remove   n / Esc: keep it", t.dim()),
             ],
         ),
+        Dialog::Quit(n) => (
+            " Quit ".to_string(),
+            vec![
+                Line::styled(
+                    format!(
+                        "{n} session{} running: quit and roll {} back? y/n",
+                        if *n == 1 { "" } else { "s" },
+                        if *n == 1 { "it" } else { "them" }
+                    ),
+                    t.warn(),
+                ),
+                Line::raw(""),
+                Line::styled("y: quit, roll back   n / Esc: stay", t.dim()),
+            ],
+        ),
         Dialog::CancelSession(_) => (
             " Cancel session ".to_string(),
             vec![
