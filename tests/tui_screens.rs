@@ -479,3 +479,32 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
     assert!(!app.sessions[0].is_running(), "waited for the rollback");
     assert!(app.sessions[0].stages.contains_key(&Stage::Rollback));
 }
+
+#[test]
+fn a_broken_snapshot_is_reported_not_silently_dropped() {
+    let (_d, mut app, _rx) = small_app();
+    let meta = app
+        .store
+        .snapshots_dir()
+        .join("silent")
+        .join("snapshot.json");
+    std::fs::write(&meta, "{ not json").expect("break snapshot.json");
+    app.reload_store();
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("Snapshots (4) · ⚠ 1 broken"), "{screen}");
+    assert!(screen.contains("broken snapshot:"), "{screen}");
+}
+
+#[test]
+fn status_messages_do_not_follow_to_another_screen() {
+    let (_d, mut app, _rx) = small_app();
+    app.show(Screen::Sessions);
+    key(&mut app, 'x');
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|(t, _)| t.contains("no running session"))
+    );
+    key(&mut app, '1');
+    assert!(app.status.is_none(), "{:?}", app.status);
+}

@@ -76,6 +76,7 @@ where
         draw(terminal, app)?;
         let ticking = app.needs_tick();
         let reload_at = app.reload_at.map(Instant::from_std);
+        let status_until = app.status_deadline().map(Instant::from_std);
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(e)) => app.on_event(e),
@@ -94,6 +95,10 @@ where
             _ = tick.tick(), if ticking => app.on_tick(),
             _ = tokio::time::sleep_until(reload_at.unwrap_or_else(Instant::now)), if reload_at.is_some() => {
                 app.reload_due();
+            }
+            // Only armed while a message is shown: no idle wake-ups.
+            _ = tokio::time::sleep_until(status_until.unwrap_or_else(Instant::now)), if status_until.is_some() => {
+                app.expire_status();
             }
         }
     }
