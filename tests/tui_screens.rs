@@ -376,3 +376,135 @@ fn saved_drafts_show_in_the_markers_pane_before_a_row_is_visited() {
     assert_eq!(screen.matches(" off ").count(), 2, "{screen}");
     drop(dir);
 }
+
+#[test]
+fn a_duplicated_mailbox_is_never_forked_and_the_dialog_says_why() {
+    let (_d, mut app, mut rx) = small_app();
+    select_snapshot(&mut app, &mut rx, "dup-marker");
+    // Not part of the fork, whatever the draft says, and space cannot include it.
+    let specs = app.included_mailboxes("dup-marker");
+    let names: Vec<&str> = specs.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["cache.v2"]);
+    keycode(&mut app, KeyCode::Tab);
+    let row = app
+        .markers()
+        .and_then(|r| {
+            r.markers
+                .iter()
+                .position(|m| m.name.as_deref() == Some("app.config"))
+        })
+        .expect("app.config marker");
+    app.marker_sel = row;
+    app.sync_editor();
+    key(&mut app, ' ');
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|(t, _)| t.contains("app.config cannot be included")),
+        "{:?}",
+        app.status
+    );
+    assert_eq!(app.included_mailboxes("dup-marker").len(), 1);
+    key(&mut app, 'f');
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("• cache.v2"), "{screen}");
+    assert!(screen.contains("not forked"), "{screen}");
+    assert!(
+        screen.contains("✗ app.config: duplicate marker: forkmail refuses to patch an"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn q_asks_before_quitting_while_a_session_runs() {
+    let (_d, mut app, _rx) = small_app();
+    fake_session(&mut app, 1, "web-q", "web", &["app.config"]);
+    key(&mut app, 'q');
+    assert!(app.exit.is_none(), "asks first");
+    let screen = render(&mut app, 80, 24);
+    assert!(
+        screen.contains("1 session running: quit and roll it back? y/n"),
+        "{screen}"
+    );
+    key(&mut app, 'n');
+    assert!(app.exit.is_none() && app.dialog.is_none());
+    key(&mut app, 'q');
+    key(&mut app, 'y');
+    assert_eq!(app.exit, Some(forkmail::tui::app::Exit::Quit));
+}
+
+#[tokio::test]
+async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
+    let (_d, mut app, mut rx) = small_app();
+    fake_session(&mut app, 7, "web-sig", "web", &["app.config"]);
+    let cancel = std::sync::Arc::clone(&app.sessions[0].cancel);
+    let backend = ratatui::backend::TestBackend::new(80, 24);
+    let mut terminal = ratatui::Terminal::new(backend).expect("terminal");
+    let mut input = futures::stream::pending();
+    let mut signals = futures::stream::iter(["SIGTERM"]);
+    let exit = forkmail::tui::event_loop::run_loop_with_signals(
+        &mut terminal,
+        &mut app,
+        &mut rx,
+        &mut input,
+        &mut signals,
+    )
+    .await
+    .expect("loop");
+    assert_eq!(exit, forkmail::tui::app::Exit::Quit);
+    assert!(app.dialog.is_none(), "a signal does not ask");
+    // The engine stand-in: once cancelled, it rolls back and reports the end.
+    let tx = app.tx.clone();
+    let engine = tokio::spawn(async move {
+        while !cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let mut e = SessionEvent::new("web-sig", Stage::Rollback, Status::Ok, 9);
+        e.detail = Some("fork directory removed".into());
+        let _ = tx.send(Msg::Session { id: 7, event: e });
+        let _ = tx.send(Msg::SessionEnd {
+            id: 7,
+            result: Err("cancelled".into()),
+        });
+    });
+    let n = forkmail::tui::event_loop::finish_sessions(
+        &mut terminal,
+        &mut app,
+        &mut rx,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    engine.await.expect("engine");
+    assert_eq!(n, 1);
+    assert!(!app.sessions[0].is_running(), "waited for the rollback");
+    assert!(app.sessions[0].stages.contains_key(&Stage::Rollback));
+}
+
+#[test]
+fn a_broken_snapshot_is_reported_not_silently_dropped() {
+    let (_d, mut app, _rx) = small_app();
+    let meta = app
+        .store
+        .snapshots_dir()
+        .join("silent")
+        .join("snapshot.json");
+    std::fs::write(&meta, "{ not json").expect("break snapshot.json");
+    app.reload_store();
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("Snapshots (4) · ⚠ 1 broken"), "{screen}");
+    assert!(screen.contains("broken snapshot:"), "{screen}");
+}
+
+#[test]
+fn status_messages_do_not_follow_to_another_screen() {
+    let (_d, mut app, _rx) = small_app();
+    app.show(Screen::Sessions);
+    key(&mut app, 'x');
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|(t, _)| t.contains("no running session"))
+    );
+    key(&mut app, '1');
+    assert!(app.status.is_none(), "{:?}", app.status);
+}

@@ -159,6 +159,8 @@ pub enum Dialog {
         name: String,
         /// What will be sent, one line per included mailbox.
         mailboxes: Vec<String>,
+        /// Mailboxes that cannot be forked, one "name: reason" line each.
+        excluded: Vec<String>,
         /// Why the last attempt was refused.
         error: Option<String>,
     },
@@ -168,6 +170,8 @@ pub enum Dialog {
     RemoveFork(String),
     /// Cancel a running session.
     CancelSession(u64),
+    /// Quit while this many sessions run (they are cancelled, roll back).
+    Quit(usize),
 }
 
 /// Severity of the status line.

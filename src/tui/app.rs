@@ -23,6 +23,11 @@ use super::theme::Theme;
 use crate::scan::ScanReport;
 use crate::store::Store;
 
+/// How long an info message stays in the status line.
+pub const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an error stays in the status line.
+pub const STATUS_ERROR_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Top-level screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Screen {
@@ -105,6 +110,10 @@ impl Clock {
             frozen: Some((Instant::now(), at)),
         }
     }
+    /// Whether time stands still (tests).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
     /// Monotonic now.
     pub fn instant(&self) -> Instant {
         self.frozen.map(|f| f.0).unwrap_or_else(Instant::now)
@@ -153,6 +162,8 @@ pub struct App {
     pub help_scroll: u16,
     /// Status line.
     pub status: Option<(String, Level)>,
+    /// When the status line was set (it expires).
+    pub status_at: Option<Instant>,
     /// How the store is watched ("watching store" or the fallback).
     pub watch_note: String,
     /// Background work reports here.
@@ -191,6 +202,7 @@ impl App {
             dialog: None,
             help_scroll: 0,
             status: None,
+            status_at: None,
             watch_note: String::new(),
             tx,
             exit: None,
@@ -206,7 +218,49 @@ impl App {
 
     /// Set the status line.
     pub fn say(&mut self, text: impl Into<String>, level: Level) {
-        self.status = Some((text.into(), level));
+        // Messages quote errors, which can quote guest or file contents.
+        let text = super::sanitize::safe_owned(&text.into());
+        self.status = Some((text, level));
+        self.status_at = Some(Instant::now());
+    }
+
+    /// When the status message goes stale: info after 5 s, errors after
+    /// 15 s. `None` without a message, or with a frozen clock (tests).
+    pub fn status_deadline(&self) -> Option<Instant> {
+        let (_, level) = self.status.as_ref()?;
+        if self.clock.is_frozen() {
+            return None;
+        }
+        let ttl = match level {
+            Level::Error => STATUS_ERROR_TTL,
+            _ => STATUS_TTL,
+        };
+        Some(self.status_at? + ttl)
+    }
+
+    /// Drop the status message once it is stale.
+    pub fn expire_status(&mut self) {
+        if self.status_deadline().is_some_and(|d| Instant::now() >= d) {
+            self.status = None;
+            self.status_at = None;
+            self.dirty = true;
+        }
+    }
+
+    /// Whether the hint bar should offer `action` for the current selection
+    /// (cancel only for a running session, dismiss only for a finished one).
+    pub fn hint_applies(&self, action: Action) -> bool {
+        let selected = self.sessions.get(self.session_sel);
+        match action {
+            Action::CancelSession => selected.is_some_and(|s| s.is_running()),
+            Action::DismissSession => selected.is_some_and(|s| !s.is_running()),
+            Action::ExternalEditor | Action::StartEdit | Action::ToggleInclude
+                if self.mode == Mode::Normal =>
+            {
+                self.editor.is_some()
+            }
+            _ => true,
+        }
     }
 
     /// Whether a spinner or countdown is on screen (the loop ticks only then).
@@ -280,7 +334,7 @@ impl App {
     pub fn update(&mut self, action: Action) {
         self.dirty = true;
         match (self.mode, action) {
-            (_, Action::Quit) => self.quit(),
+            (_, Action::Quit) => self.request_quit(),
             (Mode::Help, Action::ToggleHelp) | (Mode::Help, Action::Cancel) => {
                 self.mode = Mode::Normal
             }
@@ -315,9 +369,35 @@ impl App {
         .min(max);
     }
 
-    fn quit(&mut self) {
+    /// `q` / `^c`: quit, asking first when sessions are running (quitting
+    /// cancels them and they roll back). Asked twice (`^c` again), it quits.
+    fn request_quit(&mut self) {
+        let running = self.sessions.iter().filter(|s| s.is_running()).count();
+        if running == 0 || matches!(self.dialog, Some(Dialog::Quit(_))) {
+            self.quit();
+            return;
+        }
+        if self.mode == Mode::Editing {
+            self.save_current_draft();
+        }
+        self.dialog = Some(Dialog::Quit(running));
+        self.mode = Mode::Confirm;
+    }
+
+    /// Quit now, without asking: running sessions are cancelled and rolled
+    /// back by the caller of the event loop.
+    pub fn quit(&mut self) {
         self.save_current_draft();
+        self.dialog = None;
+        self.mode = Mode::Normal;
         self.exit = Some(Exit::Quit);
+    }
+
+    /// A quit signal (SIGTERM, SIGHUP, SIGINT) arrived.
+    pub fn quit_on_signal(&mut self, name: &str) {
+        tracing::info!("{name}: quitting");
+        self.say(format!("{name}: quitting"), Level::Info);
+        self.quit();
     }
 
     fn normal_action(&mut self, action: Action) {
@@ -368,6 +448,9 @@ impl App {
         }
         self.screen = screen;
         self.focus = Pane::cycle(screen)[0];
+        // What was said about the previous screen does not apply here.
+        self.status = None;
+        self.status_at = None;
         if screen == Screen::Forks {
             self.reload_store();
         }

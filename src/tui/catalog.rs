@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::KeyCode;
 
-use super::app::{Action, App, Mode};
+use super::app::{Action, App, Level, Mode};
 use super::jobs;
+use super::sanitize::safe_owned;
 use crate::scan::ScanReport;
 use crate::store::SnapshotInfo;
 
@@ -140,8 +141,8 @@ impl App {
     pub fn reload_store(&mut self) -> bool {
         let selected = self.catalog.selected().map(|s| s.name.clone());
         let (snaps, errors) = match self.store.snapshots() {
-            Ok((s, bad)) => (s, bad.into_iter().map(|e| e.to_string()).collect()),
-            Err(e) => (Vec::new(), vec![e.to_string()]),
+            Ok((s, bad)) => (s, bad.iter().map(|e| safe_owned(&e.to_string())).collect()),
+            Err(e) => (Vec::new(), vec![safe_owned(&e.to_string())]),
         };
         let fingerprint = |v: &[SnapshotInfo]| -> Vec<(String, u64, u64, String)> {
             v.iter()
@@ -155,8 +156,18 @@ impl App {
                 })
                 .collect()
         };
-        let mut changed = fingerprint(&snaps) != fingerprint(&self.catalog.snapshots)
-            || errors != self.catalog.errors;
+        let broken_changed = errors != self.catalog.errors;
+        let mut changed =
+            fingerprint(&snaps) != fingerprint(&self.catalog.snapshots) || broken_changed;
+        // A snapshot whose snapshot.json does not load is not listed: say so
+        // instead of letting it vanish (the pane title keeps counting it).
+        if broken_changed && let Some(first) = errors.first() {
+            let more = match errors.len() {
+                1 => String::new(),
+                n => format!(" (+{} more)", n - 1),
+            };
+            self.say(format!("broken snapshot: {first}{more}"), Level::Error);
+        }
         self.catalog.snapshots = snaps;
         self.catalog.errors = errors;
         let names: Vec<String> = self

@@ -305,6 +305,18 @@ impl App {
             self.say("select a fork mailbox first", Level::Info);
             return;
         };
+        if action == Action::ToggleInclude
+            && let Some(x) = self
+                .catalog
+                .cached(&snap)
+                .and_then(|r| super::session::exclusion(r, &mb))
+        {
+            self.say(
+                format!("{mb} cannot be included: {}", x.reason()),
+                Level::Error,
+            );
+            return;
+        }
         let d = self.draft(&snap, &mb);
         match action {
             Action::ToggleInclude => d.include = !d.include,
@@ -327,7 +339,13 @@ impl App {
             return;
         };
         let path = draft_path(self, &ed.snapshot, &ed.mailbox).with_extension("edit.json");
-        if let Err(e) = std::fs::write(&path, ed.text()) {
+        // The mailbox's draft directory exists only once a draft was saved.
+        let written = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|_| std::fs::write(&path, ed.text()));
+        if let Err(e) = written {
             self.say(format!("{}: {e}", path.display()), Level::Error);
             return;
         }

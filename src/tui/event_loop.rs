@@ -16,7 +16,9 @@ use ratatui::backend::Backend;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::app::{App, Exit, Msg};
+use std::sync::atomic::Ordering;
+
+use super::app::{App, Exit, Level, Msg};
 use super::view;
 
 /// Tick period while a spinner or countdown is visible.
@@ -46,6 +48,24 @@ where
     B: Backend,
     S: Stream<Item = io::Result<Event>> + Unpin,
 {
+    run_loop_with_signals(terminal, app, rx, input, &mut futures::stream::pending()).await
+}
+
+/// [`run_loop`], also ending on a quit signal: each item of `signals` (its
+/// name, e.g. "SIGTERM") quits at once, without asking. The caller then
+/// runs [`finish_sessions`] and restores the terminal as on `q`.
+pub async fn run_loop_with_signals<B, S, Q>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    rx: &mut UnboundedReceiver<Msg>,
+    input: &mut S,
+    signals: &mut Q,
+) -> anyhow::Result<Exit>
+where
+    B: Backend,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+    Q: Stream<Item = &'static str> + Unpin,
+{
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     app.dirty = true;
@@ -56,6 +76,7 @@ where
         draw(terminal, app)?;
         let ticking = app.needs_tick();
         let reload_at = app.reload_at.map(Instant::from_std);
+        let status_until = app.status_deadline().map(Instant::from_std);
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(e)) => app.on_event(e),
@@ -70,10 +91,49 @@ where
                     }
                 }
             }
+            Some(name) = signals.next() => app.quit_on_signal(name),
             _ = tick.tick(), if ticking => app.on_tick(),
             _ = tokio::time::sleep_until(reload_at.unwrap_or_else(Instant::now)), if reload_at.is_some() => {
                 app.reload_due();
             }
+            // Only armed while a message is shown: no idle wake-ups.
+            _ = tokio::time::sleep_until(status_until.unwrap_or_else(Instant::now)), if status_until.is_some() => {
+                app.expire_status();
+            }
         }
     }
+}
+
+/// Sessions still running when the person quits are cancelled, and we wait
+/// (up to `limit`) for their rollback so no half-made fork is left behind.
+/// Returns how many were cancelled.
+pub async fn finish_sessions<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    rx: &mut UnboundedReceiver<Msg>,
+    limit: Duration,
+) -> usize {
+    let running: Vec<_> = app.sessions.iter().filter(|s| s.is_running()).collect();
+    let n = running.len();
+    if n == 0 {
+        return 0;
+    }
+    for s in &running {
+        s.cancel.store(true, Ordering::Relaxed);
+    }
+    app.say(
+        format!("cancelling {n} running session(s), rolling back…"),
+        Level::Info,
+    );
+    app.dirty = true;
+    // The terminal may be gone (SIGHUP): drawing is best effort.
+    let _ = draw(terminal, app);
+    let deadline = Instant::now() + limit;
+    while app.sessions.iter().any(|s| s.is_running()) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => app.on_msg(m),
+            _ => break,
+        }
+    }
+    n
 }

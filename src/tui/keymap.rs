@@ -164,18 +164,26 @@ pub const KEYMAP: &[Binding] = &[
         "show markers",
         false,
     ),
-    b(
-        &["t"],
-        A::RevealTokens,
-        S::Markers,
-        "reveal / mask tokens",
-        true,
-    ),
+    // Markers pane, most used first (the hint bar keeps this order).
     b(
         &["space", "x"],
         A::ToggleInclude,
         S::Markers,
         "include mailbox in fork",
+        true,
+    ),
+    b(
+        &["enter", "i"],
+        A::StartEdit,
+        S::Markers,
+        "edit payload",
+        true,
+    ),
+    b(
+        &["e"],
+        A::ExternalEditor,
+        S::Markers,
+        "open in $EDITOR",
         true,
     ),
     b(
@@ -200,10 +208,10 @@ pub const KEYMAP: &[Binding] = &[
         false,
     ),
     b(
-        &["enter", "i"],
-        A::StartEdit,
+        &["t"],
+        A::RevealTokens,
         S::Markers,
-        "edit payload",
+        "reveal / mask tokens",
         true,
     ),
     b(
@@ -467,18 +475,58 @@ pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<
     }
 }
 
-/// Bindings shown in the hint bar for a mode and focus.
-/// Global keys come first so `?` is always visible.
-pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Binding> {
-    let mut scopes = scopes(mode, screen, pane);
-    if let Some(pos) = scopes.iter().position(|s| *s == Scope::Global) {
-        let g = scopes.remove(pos);
-        scopes.insert(0, g);
+/// The short label of a binding in the hint bar (the help overlay and the
+/// docs keep the full description).
+pub fn hint_label(b: &Binding) -> &'static str {
+    match b.action {
+        Action::ToggleHelp if b.scope == Scope::Global => "help",
+        Action::NextPane => "pane",
+        Action::Fork => "fork",
+        Action::StartFilter => "filter",
+        Action::ToggleInclude => "include",
+        Action::StartEdit => "edit",
+        Action::ExternalEditor => "$EDITOR",
+        Action::ToggleAck => "ack",
+        Action::RevealTokens => "tokens",
+        Action::Pretty => "pretty",
+        Action::CancelSession => "cancel (rolls back)",
+        Action::DismissSession => "dismiss",
+        Action::Inspect => "inspect",
+        Action::StopFork => "stop",
+        Action::RemoveFork => "remove",
+        _ => b.desc.split(':').next().unwrap_or(b.desc),
     }
-    scopes
+}
+
+/// Where a binding goes in the hint bar: `?` first, then what the focused
+/// pane is for (include, fork, edit…), then the rest, `q` and `tab` last
+/// as everyone knows them. The bar drops what does not fit from the end.
+fn hint_rank(b: &Binding) -> u8 {
+    match (b.scope, b.action) {
+        (Scope::Global, Action::ToggleHelp) => 0,
+        (Scope::Global, Action::Quit) => 2,
+        (Scope::Global, _) => 3,
+        (Scope::Main, _) => 2,
+        (_, Action::ToggleInclude) => 1,
+        (_, Action::RevealTokens) => 3,
+        _ => 1,
+    }
+}
+
+/// Bindings shown in the hint bar for a mode and focus, most important
+/// first; `?` always leads.
+pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Binding> {
+    let mut v: Vec<&'static Binding> = scopes(mode, screen, pane)
         .into_iter()
         .flat_map(|s| KEYMAP.iter().filter(move |b| b.scope == s && b.hint))
-        .collect()
+        .collect();
+    // Fork comes right after include: the two keys the markers pane is for.
+    v.sort_by_key(|b| match (b.scope, b.action) {
+        (Scope::Main, Action::Fork) => (1, 1),
+        (_, Action::ToggleInclude) => (1, 0),
+        _ => (hint_rank(b), 2),
+    });
+    v
 }
 
 #[cfg(test)]

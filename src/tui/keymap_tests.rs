@@ -225,3 +225,28 @@ fn docs_list_every_key_of_the_table() {
         markdown()
     );
 }
+
+#[test]
+fn markers_hints_lead_with_include_and_fork() {
+    let h: Vec<Action> = hints(Mode::Normal, Screen::Main, Pane::Markers)
+        .iter()
+        .map(|b| b.action)
+        .collect();
+    assert_eq!(
+        &h[..4],
+        &[
+            Action::ToggleHelp,
+            Action::ToggleInclude,
+            Action::Fork,
+            Action::StartEdit
+        ]
+    );
+}
+
+#[test]
+fn e_opens_the_editor_from_the_markers_pane_too() {
+    assert_eq!(
+        normal(Screen::Main, Pane::Markers, key('e')),
+        Some(Action::ExternalEditor)
+    );
+}

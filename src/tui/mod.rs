@@ -14,17 +14,18 @@ pub mod event_loop;
 pub mod forks;
 pub mod jobs;
 pub mod keymap;
+pub mod sanitize;
 pub mod session;
 pub mod terminal;
 pub mod theme;
 pub mod view;
 pub mod widget;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use crossterm::event::EventStream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use app::{App, Clock, Exit, Msg};
@@ -47,24 +48,56 @@ async fn run_async(store: Store) -> Result<i32> {
     let mut app = App::new(store, tx.clone(), Clock::system(), Theme::from_env());
     let (_watch, note) = jobs::watch_store(&app.store, tx);
     app.watch_note = note;
+    // Before the terminal is taken: from here a SIGTERM/SIGHUP/SIGINT is a
+    // quit (sessions roll back, the terminal is restored), not a kill.
+    let mut signals = quit_signals();
     terminal::install_panic_hook();
     let mut term = terminal::enter().context(
         "set up the terminal (the TUI needs one; in scripts use subcommands such as `forkmail snapshots`)",
     )?;
     let _guard = terminal::Guard;
-    let result = drive(&mut term, &mut app, &mut rx).await;
-    finish_sessions(&mut term, &mut app, &mut rx).await;
+    let result = drive(&mut term, &mut app, &mut rx, &mut signals).await;
+    event_loop::finish_sessions(&mut term, &mut app, &mut rx, Duration::from_secs(15)).await;
     result.map(|_| 0)
 }
 
-async fn drive(
+/// SIGTERM, SIGHUP and SIGINT as a stream of their names. A signal whose
+/// handler cannot be installed keeps its default action (logged).
+fn quit_signals() -> impl Stream<Item = &'static str> + Unpin {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ];
+    let streams: Vec<_> = kinds
+        .into_iter()
+        .filter_map(|(kind, name)| match signal(kind) {
+            Ok(mut s) => Some(
+                futures::stream::poll_fn(move |cx| s.poll_recv(cx).map(|o| o.map(|()| name)))
+                    .boxed(),
+            ),
+            Err(e) => {
+                tracing::warn!("cannot handle {name}: {e}");
+                None
+            }
+        })
+        .collect();
+    futures::stream::select_all(streams)
+}
+
+async fn drive<Q>(
     term: &mut terminal::Term,
     app: &mut App,
     rx: &mut UnboundedReceiver<Msg>,
-) -> Result<()> {
+    signals: &mut Q,
+) -> Result<()>
+where
+    Q: Stream<Item = &'static str> + Unpin,
+{
     loop {
         let mut input = EventStream::new();
-        let exit = event_loop::run_loop(term, app, rx, &mut input).await?;
+        let exit = event_loop::run_loop_with_signals(term, app, rx, &mut input, signals).await?;
         drop(input);
         match exit {
             Exit::Quit => return Ok(()),
@@ -72,35 +105,6 @@ async fn drive(
                 let outcome = terminal::run_editor(term, &path);
                 app.editor_returned(&path, outcome);
             }
-        }
-    }
-}
-
-/// Sessions still running when the person quits are cancelled, and we wait
-/// (bounded) for their rollback so no half-made fork is left behind.
-async fn finish_sessions(
-    term: &mut terminal::Term,
-    app: &mut App,
-    rx: &mut UnboundedReceiver<Msg>,
-) {
-    let running: Vec<_> = app.sessions.iter().filter(|s| s.is_running()).collect();
-    if running.is_empty() {
-        return;
-    }
-    for s in &running {
-        s.cancel.store(true, Ordering::Relaxed);
-    }
-    app.say(
-        format!("cancelling {} running session(s)…", running.len()),
-        app::Level::Info,
-    );
-    app.dirty = true;
-    let _ = event_loop::draw(term, app);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while app.sessions.iter().any(|s| s.is_running()) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(m)) => app.on_msg(m),
-            _ => break,
         }
     }
 }

@@ -13,8 +13,10 @@ use crossterm::event::KeyCode;
 use super::app::{Action, App, Dialog, Level, Mode, Screen};
 use super::editor::validate;
 use super::jobs;
+use super::sanitize::{safe, safe_owned};
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
 use crate::mailbox::{MailboxKind, name_is_valid};
+use crate::scan::ScanReport;
 use crate::store::{GUEST_LOG, ValidName};
 
 /// Lines of guest log kept.
@@ -166,7 +168,7 @@ impl SessionView {
         {
             match e.status {
                 Status::Started => self.acks.push(AckRow {
-                    mailbox: mb.clone(),
+                    mailbox: safe_owned(mb),
                     port: e.ack_port,
                     deadline_ms: e.deadline_ms.unwrap_or(0),
                     started_at: now,
@@ -174,11 +176,12 @@ impl SessionView {
                 }),
                 Status::Ok | Status::Failed => {
                     let state = if e.status == Status::Ok {
-                        AckState::Acked(e.detail.clone().unwrap_or_else(|| "acked".into()))
+                        AckState::Acked(e.detail.as_deref().map_or("acked".into(), safe_owned))
                     } else {
-                        AckState::Failed(e.error.clone().unwrap_or_else(|| "failed".into()))
+                        AckState::Failed(e.error.as_deref().map_or("failed".into(), safe_owned))
                     };
-                    if let Some(a) = self.acks.iter_mut().find(|a| &a.mailbox == mb) {
+                    let mb = safe(mb);
+                    if let Some(a) = self.acks.iter_mut().find(|a| a.mailbox == mb) {
                         a.state = state;
                     }
                 }
@@ -197,17 +200,19 @@ impl SessionView {
         });
         row.status = e.status;
         row.elapsed_ms = e.elapsed_ms;
+        // Details and errors can quote guest memory (names, tokens, payloads).
         if let Some(d) = &e.detail {
             row.detail = Some(match &e.mailbox {
-                Some(m) => format!("[{m}] {d}"),
-                None => d.clone(),
+                Some(m) => format!("[{}] {}", safe(m), safe(d)),
+                None => safe_owned(d),
             });
         }
-        if e.error.is_some() {
-            row.error = e.error.clone();
+        let error = e.error.as_deref().map(safe_owned);
+        if error.is_some() {
+            row.error = error.clone();
         }
         if e.stage == Stage::Failed {
-            self.error = e.error.clone();
+            self.error = error;
         }
     }
 
@@ -220,6 +225,7 @@ impl SessionView {
         {
             a.state = AckState::Failed("abandoned".into());
         }
+        let result = result.map_err(|e| safe_owned(&e));
         if let Err(e) = &result
             && self.error.is_none()
         {
@@ -246,8 +252,57 @@ impl SessionView {
         let text = String::from_utf8_lossy(&buf);
         let lines: Vec<&str> = text.lines().collect();
         let skip = lines.len().saturating_sub(LOG_TAIL);
-        self.log_tail = lines[skip..].iter().map(|l| l.to_string()).collect();
+        // Guest-written: never let its control characters reach the terminal.
+        self.log_tail = lines[skip..].iter().map(|l| safe_owned(l)).collect();
     }
+}
+
+/// Why a fork mailbox of a scan cannot take part in a fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// Its marker occurs more than once: forkmail refuses to patch an
+    /// ambiguous mailbox.
+    Duplicate,
+    /// Its marker breaks the contract (the problem, sanitized).
+    Invalid(String),
+}
+
+impl Exclusion {
+    /// A few words, for titles and the IN column's neighbours.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Exclusion::Duplicate => "duplicate marker",
+            Exclusion::Invalid(_) => "invalid marker",
+        }
+    }
+    /// The full reason, for the fork dialog and the status line.
+    pub fn reason(&self) -> String {
+        match self {
+            Exclusion::Duplicate => {
+                "duplicate marker: forkmail refuses to patch an ambiguous mailbox".into()
+            }
+            Exclusion::Invalid(p) => format!("invalid marker: {p}"),
+        }
+    }
+}
+
+/// Whether fork mailbox `name` of `report` can be included, and why not.
+/// A mailbox is includable only when exactly one marker carries its name
+/// and that marker is valid (name, token, and a frame before end of file).
+pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
+    let mut same = report
+        .markers
+        .iter()
+        .filter(|m| m.kind == MailboxKind::Fork && m.name.as_deref() == Some(name));
+    let first = same.next()?;
+    if first.duplicate || same.next().is_some() {
+        return Some(Exclusion::Duplicate);
+    }
+    if !first.valid || !name_is_valid(name) {
+        let p = first.problem.as_deref().unwrap_or("bad marker");
+        return Some(Exclusion::Invalid(safe_owned(p)));
+    }
+    None
 }
 
 impl App {
@@ -266,6 +321,7 @@ impl App {
             return;
         }
         self.save_current_draft();
+        let excluded = self.excluded_mailboxes(&snapshot);
         let mailboxes = self
             .included_mailboxes(&snapshot)
             .iter()
@@ -285,6 +341,7 @@ impl App {
         self.dialog = Some(Dialog::Fork {
             name: generate_fork_name(&snapshot),
             mailboxes,
+            excluded,
             snapshot,
             error: None,
         });
@@ -302,6 +359,7 @@ impl App {
                 && let Some(n) = &m.name
                 && name_is_valid(n)
                 && !names.contains(n)
+                && exclusion(&report, n).is_none()
             {
                 names.push(n.clone());
             }
@@ -320,6 +378,29 @@ impl App {
             }
         }
         specs
+    }
+
+    /// Fork mailboxes of `snapshot` that cannot take part in a fork, each
+    /// as "name: reason", in marker order.
+    pub fn excluded_mailboxes(&self, snapshot: &str) -> Vec<String> {
+        let Some(report) = self.catalog.cached(snapshot) else {
+            return Vec::new();
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for m in &report.markers {
+            let Some(n) = m.name.as_deref().filter(|_| m.kind == MailboxKind::Fork) else {
+                continue;
+            };
+            if seen.contains(&n) {
+                continue;
+            }
+            seen.push(n);
+            if let Some(x) = exclusion(report, n) {
+                out.push(format!("{}: {}", safe(n), x.reason()));
+            }
+        }
+        out
     }
 
     /// Keys while a dialog is open.
@@ -350,6 +431,7 @@ impl App {
                     snapshot,
                     mut name,
                     mailboxes,
+                    excluded,
                     ..
                 },
                 Action::Text(key),
@@ -365,6 +447,7 @@ impl App {
                     snapshot,
                     name,
                     mailboxes,
+                    excluded,
                     error: None,
                 });
             }
@@ -379,6 +462,7 @@ impl App {
                             s.cancel.store(true, Ordering::Relaxed);
                         }
                     }
+                    Dialog::Quit(_) => self.quit(),
                     Dialog::Fork { .. } => {}
                 }
             }
@@ -450,5 +534,94 @@ impl App {
             self.sessions.remove(self.session_sel);
             self.session_sel = self.session_sel.min(self.sessions.len().saturating_sub(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(name: &str, valid: bool, duplicate: bool) -> crate::scan::Marker {
+        crate::scan::Marker {
+            kind: MailboxKind::Fork,
+            name: Some(name.into()),
+            token: "t".into(),
+            offset: 0,
+            seq: 0,
+            payload_len: 0,
+            payload: None,
+            duplicate,
+            valid,
+            problem: (!valid).then(|| "frame runs past end of file".into()),
+            page_aligned: true,
+        }
+    }
+
+    #[test]
+    fn invalid_and_duplicate_mailboxes_are_not_includable() {
+        let report = ScanReport {
+            path: PathBuf::from("m"),
+            file_size: 0,
+            data_bytes: 0,
+            extents: 0,
+            markers: vec![
+                marker("ok.box", true, false),
+                marker("near.end", false, false),
+                marker("twice", true, true),
+                marker("twice", true, true),
+            ],
+            elapsed: Default::default(),
+        };
+        assert_eq!(exclusion(&report, "ok.box"), None);
+        assert_eq!(
+            exclusion(&report, "near.end"),
+            Some(Exclusion::Invalid("frame runs past end of file".into()))
+        );
+        assert_eq!(exclusion(&report, "twice"), Some(Exclusion::Duplicate));
+    }
+
+    fn no_controls(s: &str) -> bool {
+        !s.chars().any(|c| c.is_control())
+    }
+
+    #[test]
+    fn guest_log_and_event_text_never_carry_control_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join(GUEST_LOG);
+        std::fs::write(
+            &log,
+            "ok line\n\x1b]0;owned\x07title\n\x1b[2J\x1b[Hclear\r\nbell\x07\u{9b}31m\n",
+        )
+        .expect("write log");
+        let now = Instant::now();
+        let mut s = SessionView::new(1, "f", "snap", vec![], log, now);
+        s.refresh_log();
+        assert_eq!(s.log_tail.len(), 4, "{:?}", s.log_tail);
+        assert!(
+            s.log_tail.iter().all(|l| no_controls(l)),
+            "{:?}",
+            s.log_tail
+        );
+        assert_eq!(s.log_tail[1], "�]0;owned�title");
+
+        let mut e = SessionEvent::new("f", Stage::Ack, Status::Started, 1);
+        e.mailbox = Some("mb\x1b[31m".into());
+        s.apply(&e, now);
+        let mut e = SessionEvent::new("f", Stage::Ack, Status::Failed, 2);
+        e.mailbox = Some("mb\x1b[31m".into());
+        e.error = Some("guest said \x1b[5m".into());
+        s.apply(&e, now);
+        let mut e = SessionEvent::new("f", Stage::Patch, Status::Ok, 3);
+        e.detail = Some("wrote \x1b[1mframe".into());
+        s.apply(&e, now);
+        s.end(Err("boom\x1b[0m".into()));
+        assert!(s.acks.iter().all(|a| no_controls(&a.mailbox)));
+        assert!(matches!(&s.acks[0].state, AckState::Failed(t) if no_controls(t)));
+        for r in s.stages.values() {
+            assert!(r.detail.as_deref().is_none_or(no_controls), "{r:?}");
+            assert!(r.error.as_deref().is_none_or(no_controls), "{r:?}");
+        }
+        assert!(s.error.as_deref().is_some_and(no_controls));
+        assert!(matches!(&s.outcome, Some(Err(t)) if no_controls(t)));
     }
 }

@@ -17,6 +17,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             snapshot,
             name,
             mailboxes,
+            excluded,
             error,
         } => {
             let mut lines = vec![
@@ -40,6 +41,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                         t.key()
                     };
                     lines.push(Line::styled(format!("  • {m}"), style));
+                }
+            }
+            if !excluded.is_empty() {
+                lines.push(Line::styled("not forked (cannot be patched):", t.error()));
+                for x in excluded {
+                    lines.push(Line::styled(format!("  ✗ {x}"), t.error()));
                 }
             }
             if let Some(e) = error {
@@ -66,6 +73,21 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ),
                 Line::raw(""),
                 Line::styled("y: remove   n / Esc: keep it", t.dim()),
+            ],
+        ),
+        Dialog::Quit(n) => (
+            " Quit ".to_string(),
+            vec![
+                Line::styled(
+                    format!(
+                        "{n} session{} running: quit and roll {} back? y/n",
+                        if *n == 1 { "" } else { "s" },
+                        if *n == 1 { "it" } else { "them" }
+                    ),
+                    t.warn(),
+                ),
+                Line::raw(""),
+                Line::styled("y: quit, roll back   n / Esc: stay", t.dim()),
             ],
         ),
         Dialog::CancelSession(_) => (

@@ -70,10 +70,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let draft = app.drafts.get(&(ed.snapshot.clone(), ed.mailbox.clone()));
+    let excluded = app
+        .catalog
+        .cached(&ed.snapshot)
+        .and_then(|r| crate::tui::session::exclusion(r, &ed.mailbox));
     let settings = match draft {
         Some(d) => format!(
             "{} · {}",
-            if d.include { "included" } else { "excluded" },
+            match &excluded {
+                Some(x) => format!("never forked: {}", x.short()),
+                None if d.include => "included".into(),
+                None => "excluded".into(),
+            },
             if d.wait_for_ack {
                 format!("ack {:.1} s", d.ack_timeout_ms as f64 / 1000.0)
             } else {

@@ -7,8 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
 
 use super::{SPINNER, pane_block};
+use crate::store::StageTiming;
 use crate::tui::app::{App, Pane};
 use crate::tui::forks::{ForksState, Inspection};
+use crate::tui::sanitize::{safe, safe_owned};
 
 /// Draw the fork table.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
@@ -35,11 +37,11 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
             .meta
             .mailboxes
             .iter()
-            .map(|m| format!("{}{}", m.name, if m.acked { " ✓" } else { "" }))
+            .map(|m| format!("{}{}", safe(&m.name), if m.acked { " ✓" } else { "" }))
             .collect();
         Row::new(vec![
             Span::raw(r.info.name.clone()),
-            Span::raw(r.info.meta.source.clone()),
+            Span::raw(safe_owned(&r.info.meta.source)),
             Span::styled(r.status, style),
             Span::raw(
                 r.info
@@ -83,19 +85,13 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
     let block = pane_block(app, Pane::ForkDetail, format!("Fork · {}", row.info.name));
     let mut lines = vec![Line::from(vec![
         Span::styled(" source ", t.dim()),
-        Span::raw(row.info.meta.source.clone()),
+        Span::raw(safe_owned(&row.info.meta.source)),
         Span::styled("  status ", t.dim()),
         Span::raw(row.status),
         Span::styled("  created ", t.dim()),
-        Span::raw(row.info.meta.created_at.clone()),
+        Span::raw(safe_owned(&row.info.meta.created_at)),
     ])];
-    let stages: Vec<String> = row
-        .info
-        .meta
-        .stages
-        .iter()
-        .map(|s| format!("{} {} ms", s.stage, s.elapsed_ms))
-        .collect();
+    let stages = stage_durations(&row.info.meta.stages);
     if !stages.is_empty() {
         lines.push(Line::styled(
             format!(" stages: {}", stages.join(" · ")),
@@ -111,9 +107,10 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
             format!(" {} scanning memory…", SPINNER[app.spinner % SPINNER.len()]),
             t.warn(),
         )),
-        Some(Inspection::Failed(e)) => {
-            lines.push(Line::styled(format!(" inspection failed: {e}"), t.error()))
-        }
+        Some(Inspection::Failed(e)) => lines.push(Line::styled(
+            format!(" inspection failed: {}", safe(e)),
+            t.error(),
+        )),
         Some(Inspection::Done(report)) => {
             lines.push(Line::styled(" Mailboxes in memory now", t.header()));
             let rows = ForksState::consumption(row, report);
@@ -127,7 +124,7 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
                     None => ("marker not found".to_string(), t.error()),
                 };
                 lines.push(Line::from(vec![
-                    Span::raw(format!("   {:<16} ", c.mailbox)),
+                    Span::raw(format!("   {:<16} ", safe(&c.mailbox))),
                     Span::styled(text, style),
                     Span::styled(if c.acked { "  (acked)" } else { "" }, t.dim()),
                 ]));
@@ -140,4 +137,42 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
             .block(block),
         area,
     );
+}
+
+/// Per-stage durations, like the session view shows them. `fork.json`
+/// records when each stage ended (ms since the session started); stages run
+/// back to back, so a stage took the time since the previous one ended.
+pub fn stage_durations(stages: &[StageTiming]) -> Vec<String> {
+    let mut prev = 0u64;
+    stages
+        .iter()
+        .map(|s| {
+            let took = s.elapsed_ms.saturating_sub(prev);
+            prev = prev.max(s.elapsed_ms);
+            format!("{} {took} ms", safe(&s.stage))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_times_are_durations_not_time_since_start() {
+        let t = |stage: &str, ms| StageTiming {
+            stage: stage.into(),
+            elapsed_ms: ms,
+        };
+        let got = stage_durations(&[
+            t("validate", 1),
+            t("copy", 45),
+            t("restore", 49),
+            t("done", 50),
+        ]);
+        assert_eq!(
+            got,
+            ["validate 1 ms", "copy 44 ms", "restore 4 ms", "done 1 ms"]
+        );
+    }
 }

@@ -11,6 +11,8 @@ use crate::mailbox::MailboxKind;
 use crate::scan::Marker;
 use crate::template::human_size;
 use crate::tui::app::{App, Pane};
+use crate::tui::sanitize::{safe, safe_owned};
+use crate::tui::session::exclusion;
 
 /// Rows the pane would like (borders included).
 pub fn wanted_height(app: &App) -> u16 {
@@ -26,7 +28,7 @@ pub fn wanted_height(app: &App) -> u16 {
 
 fn masked(token: &str, reveal: bool) -> String {
     if reveal {
-        token.to_string()
+        safe_owned(token)
     } else {
         "•".repeat(8)
     }
@@ -35,7 +37,10 @@ fn masked(token: &str, reveal: bool) -> String {
 fn note(m: &Marker) -> (String, bool) {
     if !m.valid {
         return (
-            format!("INVALID: {}", m.problem.as_deref().unwrap_or("bad marker")),
+            format!(
+                "INVALID: {}",
+                safe(m.problem.as_deref().unwrap_or("bad marker"))
+            ),
             true,
         );
     }
@@ -62,7 +67,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let block = pane_block(app, Pane::Markers, title);
     if let Some(err) = app.catalog.failed.get(&snap.name) {
         let p = Paragraph::new(vec![
-            Line::styled(format!("scan failed: {err}"), app.theme.error()),
+            Line::styled(format!("scan failed: {}", safe(err)), app.theme.error()),
             Line::styled("press r to scan again", app.theme.dim()),
         ])
         .wrap(Wrap { trim: true })
@@ -146,6 +151,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let token_w: u16 = if app.reveal_tokens { 32 } else { 8 };
     let rows = report.markers.iter().map(|m| {
         let (inc, ack) = match (m.kind, &m.name) {
+            // Duplicate or invalid: never part of a fork, whatever the draft says.
+            (MailboxKind::Fork, Some(name)) if exclusion(report, name).is_some() => {
+                (" ✗ ".to_string(), "-".into())
+            }
             (MailboxKind::Fork, Some(name)) => {
                 match app.drafts.get(&(snap.name.clone(), name.clone())) {
                     Some(d) => (
@@ -162,7 +171,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             _ => (" - ".into(), "-".into()),
         };
         let (kind, name) = match m.kind {
-            MailboxKind::Fork => ("fork", m.name.clone().unwrap_or_default()),
+            MailboxKind::Fork => (
+                "fork",
+                m.name.as_deref().map(safe_owned).unwrap_or_default(),
+            ),
             MailboxKind::ResumeNetwork => ("rnet", "(resume-network)".into()),
         };
         let (text, bad) = note(m);
@@ -175,8 +187,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         } else {
             app.theme.dim()
         };
+        let inc_style = if inc == " ✗ " {
+            app.theme.error()
+        } else {
+            app.theme.key()
+        };
         Row::new(vec![
-            Span::raw(inc),
+            Span::styled(inc, inc_style),
             Span::raw(kind),
             Span::raw(name),
             Span::raw(clip(&masked(&m.token, app.reveal_tokens), token_w as usize)),
@@ -212,11 +229,33 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     f.render_stateful_widget(table, table_area, &mut state);
     if let Some(w) = warn_area {
         let dup = report.markers.iter().any(|m| m.duplicate);
-        let text = if dup {
-            "⚠ a mailbox's marker appears more than once: a fork that includes it is refused (forkmail never guesses)"
-        } else {
-            "⚠ invalid markers are ignored by forks"
-        };
-        f.render_widget(Paragraph::new(Line::styled(text, app.theme.warn())), w);
+        let invalid = report.markers.iter().any(|m| !m.valid);
+        f.render_widget(
+            Paragraph::new(Line::styled(warning(dup, invalid), app.theme.warn())),
+            w,
+        );
+    }
+}
+
+/// The warning under the table. It fits the pane at 80 columns (78 inside
+/// the borders): forks leave these mailboxes out (` ✗ ` in the IN column).
+pub fn warning(dup: bool, invalid: bool) -> &'static str {
+    match (dup, invalid) {
+        (true, true) => "⚠ ✗ duplicate/invalid markers: never forked (forkmail won't guess)",
+        (true, false) => {
+            "⚠ ✗ duplicate marker: never forked (forkmail won't patch an ambiguous one)"
+        }
+        _ => "⚠ ✗ invalid markers: never forked",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn warnings_fit_inside_an_80_column_pane() {
+        for (d, i) in [(true, true), (true, false), (false, true)] {
+            let w = super::warning(d, i);
+            assert!(w.chars().count() <= 78, "{} > 78: {w}", w.chars().count());
+        }
     }
 }

@@ -22,6 +22,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             app.catalog.filter
         )
     };
+    let title = match app.catalog.errors.len() {
+        0 => title,
+        n => format!("{title} · ⚠ {n} broken (snapshot.json unreadable)"),
+    };
     let block = pane_block(app, Pane::Snapshots, title);
     if visible.is_empty() {
         let text = if app.catalog.snapshots.is_empty() {

@@ -8,13 +8,14 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::App;
 use crate::tui::keymap;
 
-/// Draw the hint bar: the hinted bindings of the active scopes, as many as fit.
+/// Draw the hint bar: the hinted bindings of the active scopes that apply
+/// to the selection, most important first, as many as fit.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let mut spans = Vec::new();
     let mut used = 0usize;
     let mut seen: Vec<&str> = Vec::new();
     for b in keymap::hints(app.mode, app.screen, app.focus) {
-        if seen.contains(&b.desc) {
+        if seen.contains(&b.desc) || !app.hint_applies(b.action) {
             continue;
         }
         seen.push(b.desc);
@@ -23,10 +24,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             .first()
             .map(|k| keymap::display_key(k))
             .unwrap_or_default();
-        let desc = b.desc.split(':').next().unwrap_or(b.desc);
+        let desc = keymap::hint_label(b);
         let width = key.chars().count() + desc.chars().count() + 3;
         if used + width > area.width as usize {
-            break;
+            continue; // a shorter, less important one may still fit
         }
         used += width;
         spans.push(Span::styled(format!(" {key}"), app.theme.key()));
