@@ -570,6 +570,7 @@ mod tests {
                 marker("twice", true, true),
                 marker("twice", true, true),
             ],
+            truncated: false,
             elapsed: Default::default(),
         };
         assert_eq!(exclusion(&report, "ok.box"), None);
