@@ -571,5 +571,15 @@ impl App {
         if self.reload_store() {
             self.dirty = true;
         }
+        // The watcher also sees guest logs grow: a guest keeps writing after
+        // its session is done (its last ack line, a later payload).
+        for s in &mut self.sessions {
+            let before = s.log_tail.len();
+            let last = s.log_tail.last().cloned();
+            s.refresh_log();
+            if s.log_tail.len() != before || s.log_tail.last() != last.as_ref() {
+                self.dirty = true;
+            }
+        }
     }
 }
