@@ -9,6 +9,7 @@ pub mod fork;
 pub mod guest;
 pub mod image;
 pub mod mailbox;
+pub mod sanitize;
 pub mod scan;
 pub mod store;
 pub mod template;

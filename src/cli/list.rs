@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::guest::GuestFault;
 use crate::mailbox::MailboxKind;
+use crate::sanitize::escaped;
 use crate::scan::{ScanOptions, scan_file};
 use crate::store::{ForkInfo, ForkStatus, MEMORY_FILE, Store, ValidName};
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
@@ -16,21 +17,6 @@ use crate::template::{human_size, parse_size};
 use crate::vmm;
 
 use super::TemplateCreateArgs;
-
-/// `s` with control characters escaped: names, tokens and payloads come
-/// from guest memory and must never drive the terminal.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let esc: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            esc
-        })
-        .collect()
-}
 
 pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
     let (snaps, bad) = store.snapshots()?;
@@ -140,13 +126,13 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
             note.push("DUPLICATE".to_string());
         }
         if let Some(p) = &m.problem {
-            note.push(format!("INVALID: {}", printable(p)));
+            note.push(format!("INVALID: {}", escaped(p)));
         }
         println!(
             "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  {}",
             m.kind.label(),
-            printable(m.name.as_deref().unwrap_or("-")),
-            printable(&m.token),
+            escaped(m.name.as_deref().unwrap_or("-")),
+            escaped(&m.token),
             format!("{:#x}", m.offset),
             m.seq,
             m.payload_len,

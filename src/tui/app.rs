@@ -219,7 +219,7 @@ impl App {
     /// Set the status line.
     pub fn say(&mut self, text: impl Into<String>, level: Level) {
         // Messages quote errors, which can quote guest or file contents.
-        let text = super::sanitize::safe_owned(&text.into());
+        let text = crate::sanitize::safe_owned(&text.into());
         self.status = Some((text, level));
         self.status_at = Some(Instant::now());
     }

@@ -14,7 +14,7 @@ use crossterm::event::KeyCode;
 
 use super::app::{Action, App, Level, Mode};
 use super::jobs;
-use super::sanitize::safe_owned;
+use crate::sanitize::safe_owned;
 use crate::scan::ScanReport;
 use crate::store::SnapshotInfo;
 

@@ -14,7 +14,6 @@ pub mod event_loop;
 pub mod forks;
 pub mod jobs;
 pub mod keymap;
-pub mod sanitize;
 pub mod session;
 pub mod terminal;
 pub mod theme;

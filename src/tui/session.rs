@@ -13,9 +13,9 @@ use crossterm::event::KeyCode;
 use super::app::{Action, App, Dialog, Level, Mode, Screen};
 use super::editor::validate;
 use super::jobs;
-use super::sanitize::{safe, safe_owned};
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
 use crate::mailbox::{MailboxKind, name_is_valid};
+use crate::sanitize::{safe, safe_owned};
 use crate::scan::ScanReport;
 use crate::store::{GUEST_LOG, ValidName};
 

@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
 
 use super::{SPINNER, pane_block};
+use crate::sanitize::{safe, safe_owned};
 use crate::store::StageTiming;
 use crate::tui::app::{App, Pane};
 use crate::tui::forks::{ForksState, Inspection};
-use crate::tui::sanitize::{safe, safe_owned};
 
 /// Draw the fork table.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {

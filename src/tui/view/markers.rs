@@ -8,10 +8,10 @@ use ratatui::widgets::{Gauge, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{clip, pane_block};
 use crate::mailbox::MailboxKind;
+use crate::sanitize::{safe, safe_owned};
 use crate::scan::Marker;
 use crate::template::human_size;
 use crate::tui::app::{App, Pane};
-use crate::tui::sanitize::{safe, safe_owned};
 use crate::tui::session::exclusion;
 
 /// Rows the pane would like (borders included).

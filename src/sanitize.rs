@@ -1,4 +1,6 @@
-//! Guest- and file-controlled text on its way to the terminal.
+//! Guest- and file-controlled text on its way to the terminal, for both
+//! renderers: the TUI replaces (layout stays right), the CLI escapes (a QA
+//! engineer sees exactly which bytes were there).
 //!
 //! Mailbox names, tokens, problems, engine details and `guest.log` lines
 //! come from guest memory or from files a guest wrote. ratatui already drops
@@ -13,7 +15,9 @@ use std::borrow::Cow;
 /// Replacement for a character that must not reach the terminal.
 pub const REPLACEMENT: char = '\u{FFFD}';
 
-fn bad(c: char) -> bool {
+/// Whether `c` must not reach a terminal as is: control characters and the
+/// invisible bidi controls that reorder what is shown.
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200E}' | '\u{200F}'            // LRM, RLM
@@ -24,14 +28,14 @@ fn bad(c: char) -> bool {
 
 /// `s` with every control character replaced by `�` (tab by a space).
 pub fn safe(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(bad) {
+    if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
     Cow::Owned(
         s.chars()
             .map(|c| match c {
                 '\t' => ' ',
-                c if bad(c) => REPLACEMENT,
+                c if is_unsafe(c) => REPLACEMENT,
                 c => c,
             })
             .collect(),
@@ -41,6 +45,22 @@ pub fn safe(s: &str) -> Cow<'_, str> {
 /// [`safe`] into an owned `String`.
 pub fn safe_owned(s: &str) -> String {
     safe(s).into_owned()
+}
+
+/// `s` with every unsafe character escaped (`\u{1b}`), for tables on stdout.
+pub fn escaped(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -58,5 +78,14 @@ mod tests {
         let out = safe(evil);
         assert!(!out.chars().any(|c| c.is_control()), "{out:?}");
         assert_eq!(out, "a�]0;pwned�b�[2Jc�d�e�f�g h");
+    }
+
+    #[test]
+    fn escaped_shows_which_bytes_were_there() {
+        assert!(matches!(escaped("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            escaped("a\x1b]0;x\x07\u{202e}b"),
+            "a\\u{1b}]0;x\\u{7}\\u{202e}b"
+        );
     }
 }
