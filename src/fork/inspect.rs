@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use crate::mailbox::{MAILBOX_SIZE, MemoryAt, decode_marker, read_frame};
-use crate::scan::{Marker, ScanOptions, ScanReport, scan_file};
+use crate::mailbox::{MAILBOX_SIZE, MemoryAt};
+use crate::scan::{ScanOptions, ScanReport, decode_mailbox, scan_file};
 use crate::store::{ForkInfo, MEMORY_FILE, Store};
 use crate::vmm::qemu::ProcMem;
 
@@ -29,32 +29,14 @@ pub fn inspect_fork(store: &Store, fork: &ForkInfo) -> Result<ScanReport, String
         })?;
     let template = store
         .snapshot(&fork.meta.source)
-        .map_err(|e| e.to_string())?
-        .memory_path();
-    let mem = ProcMem::open(pid, &template).map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?;
+    let mem = ProcMem::open(pid, &template.memory_path()).map_err(|e| e.to_string())?;
     let mut markers = Vec::new();
     for m in &fork.meta.mailboxes {
-        let mut head = vec![0u8; MAILBOX_SIZE.min(264)];
-        mem.read_exact_at(&mut head, m.offset)
+        let mut page = vec![0u8; MAILBOX_SIZE];
+        mem.read_exact_at(&mut page, m.offset)
             .map_err(|e| format!("read guest memory of pid {pid} at {:#x}: {e}", m.offset))?;
-        let Some(decoded) = decode_marker(&head) else {
-            continue;
-        };
-        let frame = read_frame(&mem, decoded.kind, m.offset)
-            .map_err(|e| format!("read frame at {:#x}: {e}", m.offset))?;
-        markers.push(Marker {
-            kind: decoded.kind,
-            valid: decoded.is_valid(),
-            name: decoded.name,
-            token: decoded.token,
-            offset: m.offset,
-            seq: frame.seq,
-            payload_len: frame.len,
-            payload: frame.payload.and_then(|p| String::from_utf8(p).ok()),
-            duplicate: false,
-            problem: decoded.problem,
-            page_aligned: m.offset.is_multiple_of(4096),
-        });
+        markers.extend(decode_mailbox(&page, m.offset, template.memory_size));
     }
     Ok(ScanReport {
         path: format!("/proc/{pid}/mem").into(),

@@ -256,11 +256,11 @@ fn find_markers(
                 let offset = pos + hit as u64;
                 let whole = (size - offset).min(MAILBOX_SIZE as u64) as usize;
                 let decoded = if rest.len() >= whole {
-                    decode_page(&rest[..whole], offset, size)
+                    decode_mailbox(&rest[..whole], offset, size)
                 } else {
                     let mut page = vec![0u8; whole];
                     read_full(file, path, &mut page, offset)?;
-                    decode_page(&page, offset, size)
+                    decode_mailbox(&page, offset, size)
                 };
                 markers.extend(decoded);
             }
@@ -311,8 +311,9 @@ fn read_full(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()
 }
 
 /// Decode the mailbox whose bytes (up to 4 KiB, less near end of file) are
-/// `page`, found at `offset` of a file of `size` bytes.
-fn decode_page(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
+/// `page`, found at `offset` of a memory file of `size` bytes. `None` when
+/// the bytes do not start with a magic.
+pub fn decode_mailbox(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
     let decoded = decode_marker(page)?;
     let kind = decoded.kind;
     let word = |at: u64| -> u32 {
