@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::guest::GuestFault;
 use crate::mailbox::MailboxKind;
 use crate::sanitize::escaped;
-use crate::scan::{ScanOptions, scan_file};
+use crate::scan::{ScanOptions, scan_cached, scan_file};
 use crate::store::{ForkInfo, ForkStatus, MEMORY_FILE, Store, ValidName};
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
 use crate::template::{human_size, parse_size};
@@ -171,7 +171,12 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     }
     spec.faults = faults;
     let snap = create_sim_template(store, &spec)?;
-    let report = scan_file(&snap.memory_path(), &ScanOptions::default())?;
+    // Through the snapshot's discovery cache: the first fork reuses this scan.
+    let report = scan_cached(
+        &snap.memory_path(),
+        &store.scan_cache_path(&snap.name),
+        &ScanOptions::default(),
+    )?;
     if a.json {
         println!(
             "{}",

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::fork::reflink_supported;
 use crate::image::{ImageSpec, build_image, list_images};
 use crate::mailbox::MailboxKind;
-use crate::scan::{ScanOptions, scan_file};
+use crate::scan::{ScanOptions, scan_cached};
 use crate::store::Store;
 use crate::template::qemu::{QemuTemplateSpec, create_qemu_template};
 use crate::template::{human_size, parse_size};
@@ -89,7 +89,12 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     };
     let t = create_qemu_template(store, &spec, &mut say)?;
     let snap = &t.snapshot;
-    let report = scan_file(&snap.memory_path(), &ScanOptions::default())?;
+    // Through the snapshot's discovery cache: the first fork reuses this scan.
+    let report = scan_cached(
+        &snap.memory_path(),
+        &store.scan_cache_path(&snap.name),
+        &ScanOptions::default(),
+    )?;
     if json {
         println!(
             "{}",
