@@ -5,7 +5,6 @@
 mod cmdline;
 mod page;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -99,14 +98,12 @@ pub fn run_consumer(
         IpAddr::V4(_) => "0.0.0.0:0",
         IpAddr::V6(_) => "[::]:0",
     })?;
-    let mut consumed: HashMap<String, u64> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         for mb in mailboxes {
             if mb.page.seq(mb.kind) == 0 {
                 continue;
             }
             consume_one(mb, cfg, &socket, log)?;
-            *consumed.entry(mb.name.clone()).or_default() += 1;
         }
         std::thread::sleep(cfg.poll_interval);
     }
