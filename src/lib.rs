@@ -5,6 +5,7 @@
 //! two renderers of them.
 
 pub mod cli;
+pub mod files;
 pub mod fork;
 pub mod guest;
 pub mod image;
@@ -14,4 +15,5 @@ pub mod scan;
 pub mod store;
 pub mod template;
 pub mod tui;
+pub mod units;
 pub mod vmm;

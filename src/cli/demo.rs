@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 
 use crate::guest::GuestFault;
 use crate::store::Store;
-use crate::template::human_size;
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
+use crate::units::human_size;
 
 /// The demo store's root: the given store, else `$FORKMAIL_STORE`, else
 /// `<data dir>/forkmail-demo` — so demo templates never mix into a

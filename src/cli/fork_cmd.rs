@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, run_session};
 use crate::store::Store;
-use crate::template::human_size;
+use crate::units::human_size;
 
 use super::ForkArgs;
 

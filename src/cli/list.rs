@@ -13,7 +13,7 @@ use crate::sanitize::escaped;
 use crate::scan::{ScanOptions, scan_cached, scan_file};
 use crate::store::{ForkInfo, ForkStatus, MEMORY_FILE, Store, ValidName};
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
-use crate::template::{human_size, parse_size};
+use crate::units::{human_size, parse_size};
 use crate::vmm;
 
 use super::TemplateCreateArgs;

@@ -12,7 +12,7 @@ use crate::mailbox::MailboxKind;
 use crate::scan::{ScanOptions, scan_cached};
 use crate::store::Store;
 use crate::template::qemu::{QemuTemplateSpec, create_qemu_template};
-use crate::template::{human_size, parse_size};
+use crate::units::{human_size, parse_size};
 use crate::vmm::qemu::{AccelChoice, decide_accel, qemu_binary, qemu_version};
 
 use super::{ImageBuildArgs, TemplateCreateArgs};

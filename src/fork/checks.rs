@@ -27,8 +27,8 @@ pub(super) fn preflight(
         .len();
     let searched = format!(
         "searched {} of data in {}",
-        crate::template::human_size(discovery.data_bytes),
-        crate::template::human_size(discovery.file_size)
+        crate::units::human_size(discovery.data_bytes),
+        crate::units::human_size(discovery.file_size)
     );
     let mut offsets = Vec::with_capacity(planned.len());
     for p in planned {

@@ -451,8 +451,8 @@ fn copy_stage(
     e.detail = Some(format!(
         "{}: {} of data in {}",
         stats.method.label(),
-        crate::template::human_size(stats.data_bytes),
-        crate::template::human_size(stats.size)
+        crate::units::human_size(stats.data_bytes),
+        crate::units::human_size(stats.size)
     ));
     s.emit(e);
     Ok(fork_memory.to_path_buf())

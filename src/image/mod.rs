@@ -355,7 +355,7 @@ pub fn build_image(
             say(format!(
                 "  fetched {} ({})",
                 d.file_name().unwrap_or_default().to_string_lossy(),
-                crate::template::human_size(size)
+                crate::units::human_size(size)
             ));
         }
     }

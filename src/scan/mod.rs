@@ -196,22 +196,13 @@ pub fn scan_file(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanErro
     })
 }
 
-/// Open `path` for reading only if it is a regular file. Checked before the
-/// open (a FIFO would block it forever) and after (the path may be swapped).
+/// Open `path` for reading only if it is a regular file, without blocking
+/// on a FIFO (see [`crate::files::open_regular`]).
 pub fn open_regular(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let not_regular = || std::io::Error::other("not a regular file");
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_regular());
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_regular());
-    }
-    Ok(file)
+    crate::files::open_regular(path).map_err(|e| match e {
+        crate::files::ReadError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    })
 }
 
 /// Every marker in the data extents, decoded in the same pass. Consecutive

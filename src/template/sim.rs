@@ -191,11 +191,11 @@ fn check_free_space(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateEr
         return Err(TemplateError::Invalid(format!(
             "template {} needs {} of data ({}% of {}) but {} has only {} free",
             spec.name,
-            super::human_size(need),
+            crate::units::human_size(need),
             spec.data_percent,
-            super::human_size(spec.memory_size),
+            crate::units::human_size(spec.memory_size),
             dir.display(),
-            super::human_size(free)
+            crate::units::human_size(free)
         )));
     }
     Ok(())

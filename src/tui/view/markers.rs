@@ -10,9 +10,9 @@ use super::{clip, pane_block};
 use crate::mailbox::MailboxKind;
 use crate::sanitize::{safe, safe_owned};
 use crate::scan::Marker;
-use crate::template::human_size;
 use crate::tui::app::{App, Pane};
 use crate::tui::session::exclusion;
+use crate::units::human_size;
 
 /// Rows the pane would like (borders included).
 pub fn wanted_height(app: &App) -> u16 {

@@ -9,9 +9,9 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 
 use super::{SPINNER, clip, pane_block};
 use crate::fork::{Stage, Status};
-use crate::template::human_size;
 use crate::tui::app::{App, Pane};
 use crate::tui::session::{AckState, SessionView};
+use crate::units::human_size;
 
 /// Draw the session list.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {

@@ -6,8 +6,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Row, Table, TableState};
 
 use super::{age, clip, pane_block};
-use crate::template::human_size;
 use crate::tui::app::{App, Pane};
+use crate::units::human_size;
 
 /// Draw the snapshot table.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
