@@ -120,6 +120,18 @@ pub enum ImageError {
     Cpio(#[from] CpioError),
 }
 
+impl crate::error::Kinded for ImageError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ImageError::Missing { .. } | ImageError::DynamicGuest { .. } => ErrorKind::BadRequest,
+            ImageError::NoSuchImage { .. } => ErrorKind::NotFound,
+            ImageError::Store(e) => e.kind(),
+            _ => ErrorKind::Io,
+        }
+    }
+}
+
 const APT_HINT: &str = "; on Debian/Ubuntu run `apt-get update` first; elsewhere pass --kernel, --modules and --busybox (a static busybox) yourself";
 
 fn run(cmd: &mut Command) -> Result<String, ImageError> {
