@@ -150,6 +150,7 @@ fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     try_kind!(
         crate::fork::ForkError,
+        crate::fork::LifecycleError,
         crate::files::ReadError,
         crate::mailbox::ValidationError,
         crate::scan::ScanError,

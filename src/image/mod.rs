@@ -490,15 +490,15 @@ mod tests {
     #[test]
     fn initrd_refuses_a_dynamic_guest() {
         let d = tempfile::tempdir().unwrap();
-        let me = std::env::current_exe().unwrap();
-        if elf_is_dynamic(&std::fs::read(&me).unwrap()) != Some(true) {
-            return;
-        }
+        let dynamic = d.path().join("forkmail-guest");
+        std::fs::write(&dynamic, guest_binary::synthetic_elf(true)).unwrap();
+        let busybox = d.path().join("busybox");
+        std::fs::write(&busybox, guest_binary::synthetic_elf(false)).unwrap();
         let err = write_initrd(
             &InitrdInputs {
-                busybox: &me,
+                busybox: &busybox,
                 modules: &[],
-                guest: &me,
+                guest: &dynamic,
             },
             &d.path().join("initrd.img"),
         )
