@@ -140,7 +140,9 @@ pub fn kind_of(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     None
 }
 
-fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+/// The kind of `e` itself when it is one of forkmail's typed errors (whose
+/// messages already include their causes).
+pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     macro_rules! try_kind {
         ($($t:ty),* $(,)?) => {
             $(if let Some(x) = e.downcast_ref::<$t>() {

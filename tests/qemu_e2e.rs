@@ -449,4 +449,63 @@ fn qemu_template_and_three_forks() {
         .collect();
     assert!(left.is_empty(), "rm leaves nothing on disk: {left:?}");
     assert_eq!(sha256(&tpl_memory), before);
+
+    template_creation_rolls_back_on_ctrl_c(&store);
+}
+
+/// Ctrl-C while a QEMU template boots: QEMU is stopped, nothing is kept,
+/// the name is free again, and the exit status is 130.
+fn template_creation_rolls_back_on_ctrl_c(store: &Path) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(FORKMAIL)
+        .arg("--store")
+        .arg(store)
+        .args([
+            "template",
+            "create",
+            "half",
+            "--vmm",
+            "qemu",
+            "--memory",
+            "256M",
+            "--mailbox",
+            "app",
+        ])
+        .env_remove("FORKMAIL_STORE")
+        .env("XDG_STATE_HOME", store.with_file_name("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn template create");
+    let stdout = child.stdout.take().expect("stdout");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        eprintln!("{line}");
+        if line.starts_with("booting") {
+            break;
+        }
+    }
+    let snapshots = format!("{}/snapshots/", store.display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_mentioning(&snapshots).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert!(
+        processes_mentioning(&snapshots).is_empty(),
+        "QEMU is not orphaned"
+    );
+    let left: Vec<_> = std::fs::read_dir(store.join("snapshots"))
+        .expect("snapshots dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("half"))
+        .collect();
+    assert!(left.is_empty(), "nothing half-made is kept: {left:?}");
 }

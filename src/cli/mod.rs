@@ -98,18 +98,18 @@ pub fn report_error(e: &anyhow::Error) -> i32 {
     kind_of(e.as_ref()).map_or(1, ErrorKind::exit_code)
 }
 
-/// An error and its causes on one line, each cause once: many of the
-/// library's messages already include their cause.
+/// An error on one line: the contexts added on the way up, then the first
+/// of forkmail's typed errors, whose message already includes its causes
+/// (what, where and why); other errors' causes are appended.
 pub fn error_chain(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        parts.push(cause.to_string());
+        if crate::error::known_kind(cause).is_some() {
+            break;
         }
     }
-    msg
+    parts.join(": ")
 }
 
 /// Initialise file logging. Returns a guard that flushes on drop.

@@ -159,8 +159,9 @@ pub enum Dialog {
         snapshot: String,
         /// Fork name being typed.
         name: String,
-        /// What will be sent, one line per included mailbox.
-        mailboxes: Vec<String>,
+        /// What will be sent, one line per included mailbox, and whether
+        /// the engine would refuse that mailbox's payload.
+        mailboxes: Vec<(String, bool)>,
         /// Mailboxes that cannot be forked, one "name: reason" line each.
         excluded: Vec<String>,
         /// Why the last attempt was refused.

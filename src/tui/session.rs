@@ -344,7 +344,7 @@ impl App {
                 let text = m.payload.as_deref().unwrap_or("");
                 let bad = check_payload(text, m.wait_for_ack).problem.is_some();
                 let warn = if bad { " ✗ invalid payload" } else { "" };
-                format!("{} ({ack}{warn})", m.name)
+                (format!("{} ({ack}{warn})", m.name), bad)
             })
             .collect();
         self.dialog = Some(Dialog::Fork {

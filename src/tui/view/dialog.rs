@@ -34,12 +34,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ));
             } else {
                 lines.push(Line::styled("mailboxes:", t.dim()));
-                for m in mailboxes {
-                    let style = if m.contains('✗') {
-                        t.error()
-                    } else {
-                        t.key()
-                    };
+                for (m, bad) in mailboxes {
+                    let style = if *bad { t.error() } else { t.key() };
                     lines.push(Line::styled(format!("  • {m}"), style));
                 }
             }

@@ -187,7 +187,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         } else {
             app.theme.dim()
         };
-        let inc_style = if inc == " ✗ " {
+        let excluded = matches!((m.kind, &m.name), (MailboxKind::Fork, Some(n)) if exclusion(report, n).is_some());
+        let inc_style = if excluded {
             app.theme.error()
         } else {
             app.theme.key()

@@ -45,6 +45,7 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
                     app.theme.warn(),
                 ),
                 Some(Ok(_)) => ("✓", "done", app.theme.ok()),
+                Some(Err(_)) if s.cancelled => ("⊘", "cancelled", app.theme.warn()),
                 Some(Err(_)) => ("✗", "failed", app.theme.error()),
             };
             let name_w = width.saturating_sub(state.len() + 3);
