@@ -225,19 +225,29 @@ impl<'a> Forks<'a> {
     }
 
     fn vmm_alive(&self, info: &ForkInfo) -> bool {
-        let Some(process) = &info.meta.process else {
-            return false;
-        };
+        self.with_vm(info, |driver, vm| match driver {
+            Some(d) => d.is_alive(vm),
+            None => vm.process.is_alive(),
+        })
+        .unwrap_or(false)
+    }
+
+    /// Run `f` on the fork's recorded VMM and its driver (`None` when no
+    /// driver is registered for its kind). `None` when no VMM was recorded.
+    fn with_vm<T>(
+        &self,
+        info: &ForkInfo,
+        f: impl FnOnce(Option<&dyn crate::vmm::Vmm>, &RunningVm) -> T,
+    ) -> Option<T> {
+        let process = info.meta.process.as_ref()?;
         let memory = info.vm_memory();
         let vm = RunningVm {
             dir: &info.dir,
             process,
             memory: &memory,
         };
-        match (self.drivers)(info.meta.vmm) {
-            Ok(d) => d.is_alive(&vm),
-            Err(_) => process.is_alive(),
-        }
+        let driver = (self.drivers)(info.meta.vmm).ok();
+        Some(f(driver.as_deref(), &vm))
     }
 
     /// Stop fork `name`'s VMM (it stays on disk). `Ok(true)` when one ran.
@@ -370,19 +380,11 @@ impl<'a> Forks<'a> {
     }
 
     fn stop_vmm(&self, info: &ForkInfo) -> Result<bool, LifecycleError> {
-        let Some(process) = &info.meta.process else {
-            return Ok(false);
-        };
-        let memory = info.vm_memory();
-        let vm = RunningVm {
-            dir: &info.dir,
-            process,
-            memory: &memory,
-        };
-        match (self.drivers)(info.meta.vmm) {
-            Ok(d) => Ok(d.stop(&vm, STOP_GRACE)?),
-            Err(_) => Ok(process.stop(STOP_GRACE)),
-        }
+        let stopped = self.with_vm(info, |driver, vm| match driver {
+            Some(d) => d.stop(vm, STOP_GRACE),
+            None => Ok(vm.process.stop(STOP_GRACE)),
+        });
+        Ok(stopped.transpose()?.unwrap_or(false))
     }
 
     /// Stop processes whose arguments name a path inside `dir` exactly.

@@ -106,14 +106,19 @@ mod tests {
     use crate::mailbox::encode_fork_marker;
     use std::os::unix::fs::FileExt;
 
-    #[test]
-    fn cache_is_reused_until_the_file_changes() {
-        let d = tempfile::tempdir().unwrap();
+    /// A 1 MiB memory file with one marker, and where its cache entry goes.
+    fn fixture(d: &tempfile::TempDir) -> (std::fs::File, std::path::PathBuf, std::path::PathBuf) {
         let mem = d.path().join("memory");
         let f = std::fs::File::create(&mem).unwrap();
         f.set_len(1 << 20).unwrap();
         f.write_all_at(&encode_fork_marker("a", "t"), 4096).unwrap();
-        let cache = d.path().join("cache/memory.json");
+        (f, mem, d.path().join("cache/memory.json"))
+    }
+
+    #[test]
+    fn cache_is_reused_until_the_file_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let (f, mem, cache) = fixture(&d);
         let r1 = scan_cached(&mem, &cache, &ScanOptions::default()).unwrap();
         assert!(cache.exists());
         assert_eq!(r1.markers.len(), 1);
@@ -141,11 +146,7 @@ mod tests {
     #[test]
     fn an_entry_of_another_format_version_is_not_trusted() {
         let d = tempfile::tempdir().unwrap();
-        let mem = d.path().join("memory");
-        let f = std::fs::File::create(&mem).unwrap();
-        f.set_len(1 << 20).unwrap();
-        f.write_all_at(&encode_fork_marker("a", "t"), 4096).unwrap();
-        let cache = d.path().join("cache/memory.json");
+        let (_f, mem, cache) = fixture(&d);
         scan_cached(&mem, &cache, &ScanOptions::default()).unwrap();
         let mut e: Entry = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
         e.report.markers.clear();
