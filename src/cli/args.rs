@@ -140,7 +140,7 @@ pub struct TemplateCreateArgs {
     /// Also arm a resume-network mailbox with this token.
     #[arg(long, value_name = "TOKEN")]
     pub resume_network_token: Option<String>,
-    /// Make the simulated guest misbehave for a mailbox: NAME=no-ack|slow:MS|bad-ack.
+    /// Make the simulated guest misbehave for a mailbox: NAME=no-ack|slow:MS|bad-ack|crash.
     #[arg(long = "guest-fault", value_name = "NAME=KIND")]
     pub guest_faults: Vec<String>,
     /// Leave a stray second copy of a mailbox's marker (duplicate marker QA).

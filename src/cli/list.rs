@@ -207,7 +207,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     for f in &a.guest_faults {
         let (name, kind) = f.split_once('=').ok_or_else(|| {
             UsageError(format!(
-                "--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack"
+                "--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack|crash"
             ))
         })?;
         let kind: GuestFault = kind.parse().map_err(UsageError)?;

@@ -198,6 +198,18 @@ fn a_resume_that_fails_rolls_back_and_leaves_no_vm() {
 }
 
 #[test]
+fn a_panic_in_a_stage_rolls_the_fork_back() {
+    let rig = rig();
+    let script = Arc::new(Script {
+        panic_on_resume: true,
+        ..Script::default()
+    });
+    let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::Internal, Stage::Restore);
+    assert!(ran.result.unwrap_err().message.contains("scripted panic"));
+}
+
+#[test]
 fn a_patch_into_the_paused_guest_that_fails_aborts_the_vm() {
     let rig = rig();
     let script = Arc::new(Script {

@@ -34,6 +34,8 @@ pub struct Script {
     pub fail_resume: bool,
     /// Writes into the paused guest's memory fail (zero-copy).
     pub fail_memory_write: bool,
+    /// `resume` panics (a bug in a driver).
+    pub panic_on_resume: bool,
     /// The guest.
     pub guest: Guest,
     /// Calls seen: "start", "resume", "abort".
@@ -70,6 +72,7 @@ impl Default for Script {
             fail_start: false,
             fail_resume: false,
             fail_memory_write: false,
+            panic_on_resume: false,
             guest: Guest::Silent,
             calls: Mutex::new(Vec::new()),
             processes: Mutex::new(Vec::new()),
@@ -181,6 +184,12 @@ impl PausedVm for FakePaused {
     }
     fn resume(mut self: Box<Self>) -> Result<ProcessRecord, VmmError> {
         self.script.call("resume");
+        if self.script.panic_on_resume {
+            // Unwinding drops this paused VM: its process is killed like an abort would.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("scripted panic in resume");
+        }
         if self.script.fail_resume {
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -83,7 +83,23 @@ pub fn run_session_with(
     };
     let mut rb = Rollback::default();
     let mut stage = Stage::Validate;
-    match drive(store, req, drivers, &s, &mut rb, &mut stage) {
+    // A panic anywhere in a stage (a driver, a sink) is a failure like any
+    // other: the fork is rolled back, nothing half-made stays.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drive(store, req, drivers, &s, &mut rb, &mut stage)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(ForkError::new(
+            ErrorKind::Internal,
+            format!("internal error (a bug in forkmail): {what}"),
+        ))
+    });
+    match ran {
         Ok(outcome) => Ok(outcome),
         Err(err) => {
             // A cancel noticed inside a stage reads as whatever that stage
@@ -158,6 +174,22 @@ impl Session<'_> {
     fn begin(&self, stage: Stage, current: &mut Stage) {
         *current = stage;
         self.emit(Happening::StageStarted(stage));
+        if stage != Stage::Restore {
+            self.hold_if_asked(stage);
+        }
+    }
+
+    /// Crash tests only: with `FORKMAIL_HOLD_AT=<stage>` the session waits
+    /// in that stage until cancelled (or killed), so a test can kill it
+    /// exactly there: at the start of copy (its directory made), preflight,
+    /// patch and ack; in restore once the VM is started, paused. Unset, this
+    /// costs one environment lookup.
+    fn hold_if_asked(&self, stage: Stage) {
+        if std::env::var("FORKMAIL_HOLD_AT").is_ok_and(|v| v == stage.label()) {
+            while !self.cancelled() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 
     fn timings(&self) -> Vec<StageTiming> {
@@ -424,6 +456,7 @@ fn copy(
     rb.dir = Some(owned);
     record.dir = dir.clone();
     s.emit(Happening::CopyStarted { dir: dir.clone() });
+    s.hold_if_asked(Stage::Copy);
 
     let copy_err = |e: CopyError| match e {
         CopyError::Cancelled => ForkError::cancelled(),
@@ -516,6 +549,7 @@ fn restore(
     let memory = paused.memory().is_some();
     rb.vm = Vm::Paused(paused);
     saved.map_err(super::error::from_kinded)?;
+    s.hold_if_asked(Stage::Restore);
     s.check_cancel()?;
     if req.zero_copy {
         s.begin(Stage::Patch, stage);

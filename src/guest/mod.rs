@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use cmdline::{MAILBOX_PARAM, default_gateway, encode_mailbox_param, parse_mailbox_params};
 pub use page::MailboxPage;
 
-use crate::mailbox::{MailboxKind, format_ack, runtime_magic};
+use crate::mailbox::{MailboxKind, ack_port_of, format_ack, runtime_magic};
 
 /// How a simulated guest misbehaves for one mailbox (QA of failure paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,8 @@ pub enum GuestFault {
     Slow(u64),
     /// Send acks that must not count (wrong mailbox, free text).
     BadAck,
+    /// Exit (status 1) as soon as the payload is read: a guest that dies.
+    Crash,
 }
 
 impl std::str::FromStr for GuestFault {
@@ -36,13 +38,14 @@ impl std::str::FromStr for GuestFault {
         match s {
             "no-ack" => Ok(GuestFault::NoAck),
             "bad-ack" => Ok(GuestFault::BadAck),
+            "crash" => Ok(GuestFault::Crash),
             _ => match s.strip_prefix("slow:") {
                 Some(ms) => ms
                     .parse()
                     .map(GuestFault::Slow)
                     .map_err(|_| format!("slow:MS needs milliseconds, got {ms:?}")),
                 None => Err(format!(
-                    "unknown guest fault {s:?} (expected no-ack, slow:MS or bad-ack)"
+                    "unknown guest fault {s:?} (expected no-ack, slow:MS, bad-ack or crash)"
                 )),
             },
         }
@@ -133,14 +136,21 @@ fn consume_one(
     let text = String::from_utf8_lossy(&buf).into_owned();
     writeln!(log, "forkmail-guest: mailbox={} payload={}", mb.name, text)?;
     log.flush()?;
+    if mb.fault == Some(GuestFault::Crash) {
+        writeln!(
+            log,
+            "forkmail-guest: mailbox={} fault=crash: exiting",
+            mb.name
+        )?;
+        log.flush()?;
+        return Err(std::io::Error::other("injected fault: the guest crashed"));
+    }
     if let Some(dir) = &cfg.apply_dir {
         let _ = std::fs::create_dir_all(dir);
         let _ = std::fs::write(dir.join(format!("{}.json", mb.name)), &buf);
     }
-    let ack_port = serde_json::from_slice::<serde_json::Value>(&buf)
-        .ok()
-        .and_then(|v| v.get("ack_port").and_then(|p| p.as_u64()))
-        .and_then(|p| u16::try_from(p).ok());
+    // Any object that fits the frame, however deep (the host's own parser).
+    let ack_port = ack_port_of(&buf);
     // Reset seq before acking: once the host hears the ack, the frame is free.
     mb.page.clear_seq(kind);
     if let Some(port) = ack_port {
@@ -178,7 +188,8 @@ fn consume_one(
                 socket.send_to(format_ack(&mb.name).as_bytes(), to)?;
                 writeln!(log, "forkmail-guest: mailbox={} ack sent to {to}", mb.name)?;
             }
-            None => {
+            // Handled before the ack: the guest is gone by now.
+            Some(GuestFault::Crash) | None => {
                 socket.send_to(format_ack(&mb.name).as_bytes(), to)?;
                 writeln!(log, "forkmail-guest: mailbox={} ack sent to {to}", mb.name)?;
             }

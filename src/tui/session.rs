@@ -496,6 +496,14 @@ impl App {
         if in_store || in_session {
             return Some(format!("fork {name} already exists: choose another name"));
         }
+        if let Some(r) = self.catalog.cached(snapshot)
+            && r.truncated
+        {
+            return Some(format!(
+                "discovery stopped at {} markers, so a copy of any mailbox could be hidden: fork from the CLI with --token NAME=TOKEN",
+                r.markers.len()
+            ));
+        }
         for m in self.included_mailboxes(snapshot) {
             let text = m.payload.as_deref().unwrap_or("");
             if let Some(p) = check_payload(text, m.wait_for_ack).problem {

@@ -135,7 +135,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .iter()
         .filter(|m| m.duplicate || !m.valid)
         .count();
-    let (table_area, warn_area) = if warn_count > 0 {
+    let (table_area, warn_area) = if warn_count > 0 || report.truncated {
         let [a, b] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
         (a, Some(b))
     } else {
@@ -231,12 +231,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if let Some(w) = warn_area {
         let dup = report.markers.iter().any(|m| m.duplicate);
         let invalid = report.markers.iter().any(|m| !m.valid);
-        f.render_widget(
-            Paragraph::new(Line::styled(warning(dup, invalid), app.theme.warn())),
-            w,
-        );
+        let text = if report.truncated {
+            TRUNCATED
+        } else {
+            warning(dup, invalid)
+        };
+        f.render_widget(Paragraph::new(Line::styled(text, app.theme.error())), w);
     }
 }
+
+/// The warning for a scan that hit the marker cap: a guest flooded its
+/// memory with markers, so a copy of any mailbox could be hidden.
+pub const TRUNCATED: &str = "⚠ scan stopped at 65536 markers: more may hide; forks need a --token";
 
 /// The warning under the table. It fits the pane at 80 columns (78 inside
 /// the borders): forks leave these mailboxes out (` ✗ ` in the IN column).
@@ -254,6 +260,7 @@ pub fn warning(dup: bool, invalid: bool) -> &'static str {
 mod tests {
     #[test]
     fn warnings_fit_inside_an_80_column_pane() {
+        assert!(super::TRUNCATED.chars().count() <= 78);
         for (d, i) in [(true, true), (true, false), (false, true)] {
             let w = super::warning(d, i);
             assert!(w.chars().count() <= 78, "{} > 78: {w}", w.chars().count());
