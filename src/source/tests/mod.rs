@@ -433,3 +433,18 @@ fn central_snapshots_alone_are_a_hypeman_data_directory_but_a_forkmail_store_is_
     let err = open_source(store.path()).unwrap_err();
     assert_eq!(err.kind(), "not-a-source", "{err}");
 }
+
+#[test]
+fn an_area_that_cannot_be_listed_is_one_problem_and_the_rest_still_lists() {
+    let fx = hypeman();
+    std::fs::remove_dir_all(fx.root.join("snapshots")).unwrap();
+    mkfifo(&fx.root.join("snapshots"));
+    let list = open_source(&fx.root).unwrap().list();
+    let p = list.last().unwrap().problem().unwrap();
+    assert_eq!(
+        (p.error.kind(), p.origin),
+        ("list-dir", Origin::HypemanSnapshot)
+    );
+    assert_eq!(p.path, fx.root.join("snapshots"));
+    assert_eq!(by_id(&list, "fc-web").name, "web");
+}
