@@ -5,6 +5,7 @@
 //! two renderers of them.
 
 pub mod cli;
+pub mod error;
 pub mod files;
 pub mod fork;
 pub mod guest;

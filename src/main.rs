@@ -1,29 +1,34 @@
-//! The `forkmail` binary: TUI by default, plus subcommands.
+//! The `forkmail` binary: TUI by default, plus subcommands (and, hidden, the
+//! simulated guest the sim VMM starts: the same binary, so nothing else has
+//! to be built or installed).
 
 use clap::Parser;
 
 use forkmail::cli::{Cli, Command};
 
 fn main() {
+    forkmail::vmm::sim::this_program_hosts_the_guest();
+    // Everything forkmail creates is the user's own: a store, a fork's
+    // memory copy, a guest log holding payloads, QEMU's sockets.
+    // SAFETY: umask has no memory-safety preconditions.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
-    let _log = forkmail::cli::init_logging();
+    // The simulated guest writes its own log; it must not share the CLI's.
+    let _log = match &cli.command {
+        Some(Command::SimGuest(_)) => None,
+        _ => forkmail::cli::init_logging(),
+    };
     let code = match &cli.command {
         None => run_tui(&cli, false),
         Some(Command::Demo { no_tui: false }) => run_tui(&cli, true),
         Some(cmd) => forkmail::cli::run(&cli, cmd),
     };
-    match code {
-        Ok(c) => std::process::exit(c),
-        Err(e) => {
-            eprintln!("forkmail: error: {}", forkmail::cli::error_chain(&e));
-            std::process::exit(1);
-        }
-    }
+    std::process::exit(code.unwrap_or_else(|e| forkmail::cli::report_error(&e)));
 }
 
 fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
     let store = if demo {
-        forkmail::cli::ensure_demo_store(cli.store.as_deref(), &mut std::io::stdout())?
+        forkmail::cli::open_demo_store(cli.store.as_deref())?
     } else {
         forkmail::cli::open_store(cli.store.as_deref())?
     };

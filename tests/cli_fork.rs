@@ -402,8 +402,14 @@ fn ctrl_c_mid_session_rolls_back() {
         seen.push(serde_json::from_str(&line.unwrap()).unwrap());
     }
     let status = child.wait().unwrap();
-    assert!(!status.success());
+    // The exit status comes from the error's kind, at every stage.
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "Ctrl-C in the ack stage exits 130"
+    );
     assert_eq!(seen.last().unwrap()["stage"], "failed");
+    assert_eq!(seen.last().unwrap()["kind"], "cancelled");
     assert!(
         seen.iter()
             .any(|e| e["stage"] == "rollback" && e["status"] == "ok")

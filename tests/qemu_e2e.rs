@@ -429,7 +429,7 @@ fn qemu_template_and_three_forks() {
     assert_eq!(processes_mentioning(&store_s).len(), qemus_before);
 
     for (name, _, _) in forks {
-        let pid = processes_mentioning(&format!("forks/{name}/"));
+        let pid = processes_mentioning(&format!("{store_s}/forks/{name}/"));
         assert_eq!(pid.len(), 1, "fork {name} runs one QEMU");
         ok(&store, &["rm", name]);
         assert!(!store.join(format!("forks/{name}")).exists());

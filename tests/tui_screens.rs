@@ -7,9 +7,11 @@ mod common;
 
 use common::{app_on, demo_like_store, render, settle};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use forkmail::fork::{SessionEvent, Stage, Status};
+use forkmail::error::ErrorKind;
+use forkmail::fork::{CopyMethod, ForkError, Happening, SessionEvent, Stage};
 use forkmail::tui::app::{Action, App, Msg, Screen};
 use forkmail::tui::session::SessionView;
+use forkmail::vmm::VmmKind;
 
 fn key(app: &mut App, c: char) {
     app.on_event(Event::Key(KeyEvent::new(
@@ -149,16 +151,19 @@ fn drafts_persist_per_snapshot_and_mailbox() {
     assert_eq!(d.payload, " {}");
 }
 
-fn ev(fork: &str, stage: Stage, status: Status, ms: u64) -> SessionEvent {
-    SessionEvent::new(fork, stage, status, ms)
+fn ev(fork: &str, ms: u64, what: Happening) -> SessionEvent {
+    SessionEvent {
+        fork: fork.into(),
+        elapsed_ms: ms,
+        what,
+    }
 }
 
 fn fake_session(app: &mut App, id: u64, fork: &str, snapshot: &str, mbs: &[&str]) {
-    let log = app.store.forks_dir().join(fork).join("guest.log");
     let names = mbs.iter().map(|m| m.to_string()).collect();
     let now = app.clock.instant();
     app.sessions
-        .push(SessionView::new(id, fork, snapshot, names, log, now));
+        .push(SessionView::new(id, fork, snapshot, names, now));
     app.session_sel = app.sessions.len() - 1;
     app.show(Screen::Sessions);
 }
@@ -169,24 +174,51 @@ fn feed(app: &mut App, id: u64, events: Vec<SessionEvent>) {
     }
 }
 
-fn through_restore(fork: &str) -> Vec<SessionEvent> {
-    let mut v = vec![ev(fork, Stage::Validate, Status::Started, 0)];
-    let mut ok = ev(fork, Stage::Validate, Status::Ok, 2);
-    ok.detail = Some("2 mailbox(es) valid".into());
-    v.push(ok);
-    v.push(ev(fork, Stage::Copy, Status::Started, 2));
-    let mut copy = ev(fork, Stage::Copy, Status::Ok, 40);
-    copy.detail = Some("sparse copy: 30.8 MiB of data in 1.0 GiB".into());
-    v.push(copy);
-    for (stage, at) in [
-        (Stage::Preflight, 41),
-        (Stage::Patch, 42),
-        (Stage::Restore, 45),
-    ] {
-        v.push(ev(fork, stage, Status::Started, at));
-        v.push(ev(fork, stage, Status::Ok, at + 1));
-    }
-    v
+fn copy_started(app: &App, fork: &str, ms: u64) -> SessionEvent {
+    ev(
+        fork,
+        ms,
+        Happening::CopyStarted {
+            dir: app.store.forks_dir().join(fork),
+        },
+    )
+}
+
+fn through_restore(app: &App, fork: &str) -> Vec<SessionEvent> {
+    vec![
+        ev(fork, 0, Happening::StageStarted(Stage::Validate)),
+        ev(fork, 2, Happening::Validated { mailboxes: 2 }),
+        copy_started(app, fork, 2),
+        ev(
+            fork,
+            40,
+            Happening::Copied {
+                method: CopyMethod::Sparse,
+                data_bytes: 32_296_140,
+                size: 1 << 30,
+            },
+        ),
+        ev(fork, 41, Happening::StageStarted(Stage::Preflight)),
+        ev(fork, 42, Happening::Preflighted { markers: 2 }),
+        ev(fork, 42, Happening::StageStarted(Stage::Patch)),
+        ev(
+            fork,
+            43,
+            Happening::Patched {
+                frames: 2,
+                into_paused_guest: false,
+            },
+        ),
+        ev(fork, 45, Happening::StageStarted(Stage::Restore)),
+        ev(
+            fork,
+            46,
+            Happening::Restored {
+                vmm: VmmKind::Sim,
+                pid: 4242,
+            },
+        ),
+    ]
 }
 
 #[test]
@@ -194,19 +226,21 @@ fn sessions_in_progress() {
     let (_d, mut app, _rx) = small_app();
     // One session copying...
     fake_session(&mut app, 1, "web-copying", "web", &["app.config"]);
-    let mut p = ev("web-copying", Stage::Copy, Status::Progress, 20);
-    p.bytes = Some(12 << 20);
-    p.total = Some(30 << 20);
-    feed(
-        &mut app,
-        1,
-        vec![
-            ev("web-copying", Stage::Validate, Status::Started, 0),
-            ev("web-copying", Stage::Validate, Status::Ok, 2),
-            ev("web-copying", Stage::Copy, Status::Started, 2),
-            p,
-        ],
-    );
+    let f = "web-copying";
+    let events = vec![
+        ev(f, 0, Happening::StageStarted(Stage::Validate)),
+        ev(f, 2, Happening::Validated { mailboxes: 1 }),
+        copy_started(&app, f, 2),
+        ev(
+            f,
+            20,
+            Happening::CopyProgress {
+                bytes: 12 << 20,
+                total: 30 << 20,
+            },
+        ),
+    ];
+    feed(&mut app, 1, events);
     // ...and one waiting for its acks: one acked, one counting down.
     fake_session(
         &mut app,
@@ -215,19 +249,29 @@ fn sessions_in_progress() {
         "web",
         &["app.config", "secrets.v1"],
     );
-    let mut events = through_restore("web-acking");
-    events.push(ev("web-acking", Stage::Ack, Status::Started, 46));
+    let f = "web-acking";
+    let mut events = through_restore(&app, f);
+    events.push(ev(f, 46, Happening::StageStarted(Stage::Ack)));
     for (mb, port) in [("app.config", 40001u16), ("secrets.v1", 40002)] {
-        let mut a = ev("web-acking", Stage::Ack, Status::Started, 46);
-        a.mailbox = Some(mb.into());
-        a.ack_port = Some(port);
-        a.deadline_ms = Some(5000);
-        events.push(a);
+        events.push(ev(
+            f,
+            46,
+            Happening::AckWaiting {
+                mailbox: mb.into(),
+                port,
+                deadline_ms: 5000,
+            },
+        ));
     }
-    let mut acked = ev("web-acking", Stage::Ack, Status::Ok, 50);
-    acked.mailbox = Some("app.config".into());
-    acked.detail = Some("acked after 4 ms".into());
-    events.push(acked);
+    events.push(ev(
+        f,
+        50,
+        Happening::Acked {
+            mailbox: "app.config".into(),
+            port: 40001,
+            after_ms: 4,
+        },
+    ));
     feed(&mut app, 2, events);
     assert!(
         app.needs_tick(),
@@ -243,29 +287,37 @@ fn failed_session_shows_error_and_rollback() {
     let (_d, mut app, _rx) = small_app();
     let f = "silent-000001";
     fake_session(&mut app, 1, f, "silent", &["app.config"]);
-    let mut events = through_restore(f);
-    let mut a = ev(f, Stage::Ack, Status::Started, 46);
-    a.mailbox = Some("app.config".into());
-    a.ack_port = Some(40003);
-    a.deadline_ms = Some(5000);
-    events.push(ev(f, Stage::Ack, Status::Started, 46));
-    events.push(a);
-    let reason = "no ack from the guest within 5000 ms on port 40003";
-    let mut fail = ev(f, Stage::Ack, Status::Failed, 5047);
-    fail.mailbox = Some("app.config".into());
-    fail.error = Some(reason.into());
-    events.push(fail);
-    events.push(ev(f, Stage::Rollback, Status::Started, 5047));
-    let mut rb = ev(f, Stage::Rollback, Status::Ok, 5060);
-    rb.detail = Some("stopped VMM pid 4242; removed the fork".into());
-    events.push(rb);
-    let mut failed = ev(f, Stage::Failed, Status::Failed, 5060);
-    failed.error = Some(format!("mailbox app.config: {reason}"));
-    events.push(failed);
+    let mut events = through_restore(&app, f);
+    events.push(ev(f, 46, Happening::StageStarted(Stage::Ack)));
+    events.push(ev(
+        f,
+        46,
+        Happening::AckWaiting {
+            mailbox: "app.config".into(),
+            port: 40003,
+            deadline_ms: 5000,
+        },
+    ));
+    let err = ForkError::mailbox(
+        ErrorKind::AckTimeout,
+        "app.config",
+        "no ack from the guest within 5000 ms on port 40003",
+    )
+    .at(Stage::Ack);
+    events.push(ev(f, 5047, Happening::StageFailed(err.clone())));
+    events.push(ev(f, 5047, Happening::StageStarted(Stage::Rollback)));
+    events.push(ev(
+        f,
+        5060,
+        Happening::RolledBack {
+            notes: vec!["stopped VMM pid 4242".into(), "removed the fork".into()],
+        },
+    ));
+    events.push(ev(f, 5060, Happening::Failed(err.clone())));
     feed(&mut app, 1, events);
     app.on_msg(Msg::SessionEnd {
         id: 1,
-        result: Err(format!("mailbox app.config: {reason}")),
+        result: Err(err),
     });
     assert!(!app.needs_tick(), "nothing animates once the session ended");
     insta::assert_snapshot!(render(&mut app, 100, 30));
@@ -459,12 +511,17 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
         while !cancel.load(std::sync::atomic::Ordering::Relaxed) {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        let mut e = SessionEvent::new("web-sig", Stage::Rollback, Status::Ok, 9);
-        e.detail = Some("fork directory removed".into());
+        let e = ev(
+            "web-sig",
+            9,
+            Happening::RolledBack {
+                notes: vec!["fork directory removed".into()],
+            },
+        );
         let _ = tx.send(Msg::Session { id: 7, event: e });
         let _ = tx.send(Msg::SessionEnd {
             id: 7,
-            result: Err("cancelled".into()),
+            result: Err(ForkError::cancelled()),
         });
     });
     let n = forkmail::tui::event_loop::finish_sessions(

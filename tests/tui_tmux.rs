@@ -56,11 +56,10 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
         // Forks left running by the test are stopped and removed.
-        if let Ok(store) = forkmail::store::Store::open(self.dir.join("store"))
-            && let Ok(forks) = store.forks()
-        {
-            for f in forks {
-                let _ = forkmail::cli::remove_fork(f);
+        if let Ok(store) = forkmail::store::Store::open(self.dir.join("store")) {
+            let forks = forkmail::fork::Forks::new(&store);
+            for f in forks.list().unwrap_or_default() {
+                let _ = forks.remove(&f.name);
             }
         }
     }

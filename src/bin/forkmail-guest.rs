@@ -1,8 +1,9 @@
 //! forkmail-guest: the reference guest agent of the fork-mailbox contract.
 //!
-//! `forkmail-guest sim ...` plays a restored guest for the built-in simulator:
-//! it maps the mailboxes the template armed in the fork's memory file and
-//! runs the same consumer a real guest runs.
+//! `forkmail-guest sim ...` plays a restored guest for the built-in simulator
+//! (the same code `forkmail sim-guest` runs): it maps the mailboxes the
+//! template armed in the fork's memory file and runs the same consumer a
+//! real guest runs.
 //!
 //! `forkmail-guest vm` is the agent inside a real VM (started by the image's
 //! `/init`): it arms the mailboxes named on the kernel command line
@@ -24,8 +25,8 @@ use forkmail::guest::{
     ArmedMailbox, ConsumerConfig, MailboxPage, arm_fork_mailbox, default_gateway,
     parse_mailbox_params, run_consumer,
 };
-use forkmail::mailbox::{MailboxKind, runtime_magic};
-use forkmail::vmm::sim::read_state;
+use forkmail::mailbox::MailboxKind;
+use forkmail::vmm::sim::{GuestArgs, run_guest};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Mode {
     /// Act as the restored guest of a simulated fork.
+    #[command(alias = "sim-guest")]
     Sim {
         /// The fork's memory file.
         #[arg(long)]
@@ -51,6 +53,9 @@ enum Mode {
         /// Guest log to append to.
         #[arg(long)]
         log: PathBuf,
+        /// Map the memory privately (zero-copy fork).
+        #[arg(long)]
+        private: bool,
     },
     /// Run as the agent inside a real VM: arm the mailboxes named on the
     /// kernel command line and consume payloads.
@@ -68,6 +73,7 @@ enum Mode {
 }
 
 fn main() {
+    forkmail::vmm::sim::this_program_hosts_the_guest();
     if let Err(e) = run() {
         eprintln!("forkmail-guest: error: {e:#}");
         std::process::exit(1);
@@ -76,7 +82,17 @@ fn main() {
 
 fn run() -> Result<()> {
     match Cli::parse().mode {
-        Mode::Sim { memory, state, log } => sim(memory, state, log),
+        Mode::Sim {
+            memory,
+            state,
+            log,
+            private,
+        } => run_guest(&GuestArgs {
+            memory,
+            state,
+            log,
+            private,
+        }),
         Mode::Vm {
             cmdline,
             apply_dir,
@@ -133,71 +149,5 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
         apply_dir: Some(apply_dir),
     };
     run_consumer(&armed, &cfg, &mut out, &stop)?;
-    Ok(())
-}
-
-fn sim(memory: PathBuf, state: PathBuf, log_path: PathBuf) -> Result<()> {
-    let state = read_state(&state)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&memory)
-        .with_context(|| format!("open memory file {}", memory.display()))?;
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("open guest log {}", log_path.display()))?;
-    let mut armed = Vec::new();
-    for mb in &state.mailboxes {
-        let page = MailboxPage::map_file(&file, mb.offset)
-            .with_context(|| format!("map mailbox {} at {:#x}", mb.name, mb.offset))?;
-        // A real guest knows its own buffer; the simulated one checks that
-        // the marker it armed is still where it left it.
-        let mut head = vec![0u8; 256];
-        page.read(0, &mut head);
-        // Compared against a marker built at run time, not decoded with the
-        // contract's constants: this binary also runs inside real VMs, and the
-        // plain magic strings in it would show up as stray markers in the
-        // guest's memory.
-        let mut want = runtime_magic(MailboxKind::Fork);
-        want.extend_from_slice(mb.name.as_bytes());
-        want.push(0);
-        want.extend_from_slice(mb.token.as_bytes());
-        let exact = head.starts_with(&want) && head.get(want.len()).is_none_or(|b| *b == 0);
-        if !exact {
-            bail!(
-                "mailbox {} at {:#x}: marker is not there",
-                mb.name,
-                mb.offset
-            );
-        }
-        armed.push(ArmedMailbox {
-            kind: MailboxKind::Fork,
-            name: mb.name.clone(),
-            page,
-            fault: mb.fault,
-        });
-    }
-    let names: Vec<&str> = armed.iter().map(|m| m.name.as_str()).collect();
-    writeln!(
-        log,
-        "forkmail-guest: resumed pid={} mailboxes={}",
-        std::process::id(),
-        names.join(",")
-    )?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handler")?;
-    }
-    println!("ready");
-    std::io::stdout().flush()?;
-    let cfg = ConsumerConfig {
-        ack_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        poll_interval: Duration::from_micros(500),
-        apply_dir: None,
-    };
-    run_consumer(&armed, &cfg, &mut log, &stop)?;
-    writeln!(log, "forkmail-guest: stopped")?;
     Ok(())
 }

@@ -91,6 +91,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Clean up after crashes: stop and remove interrupted and broken forks.
+    Gc {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the simulated guest of a fork (started by the sim VMM, not by people).
+    #[command(name = "sim-guest", hide = true)]
+    SimGuest(SimGuestArgs),
+}
+
+/// Arguments of the hidden `sim-guest` subcommand.
+#[derive(Debug, Args)]
+pub struct SimGuestArgs {
+    /// The memory file.
+    #[arg(long)]
+    pub memory: PathBuf,
+    /// The sim state file.
+    #[arg(long)]
+    pub state: PathBuf,
+    /// The guest log.
+    #[arg(long)]
+    pub log: PathBuf,
+    /// Map the memory privately (zero-copy fork).
+    #[arg(long)]
+    pub private: bool,
 }
 
 /// `template` subcommands.
@@ -193,7 +219,7 @@ pub struct ForkArgs {
     /// Stop after patch: keep the patched fork on disk, do not start it.
     #[arg(long)]
     pub no_restore: bool,
-    /// Map the template privately and patch the paused guest (qemu only).
+    /// Map the template privately and patch the paused guest (no copy).
     #[arg(long)]
     pub zero_copy: bool,
     /// Print one JSON object per event line.

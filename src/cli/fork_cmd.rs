@@ -1,22 +1,49 @@
 //! `forkmail fork`: build a request from flags, run the session, render its
-//! events as lines (or JSON lines), roll back on Ctrl-C.
+//! events as lines (or JSON lines), roll back on Ctrl-C/SIGTERM/SIGHUP.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context, Result, bail};
-
-use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, run_session};
-use crate::store::Store;
-use crate::units::human_size;
+use anyhow::Result;
 
 use super::ForkArgs;
+use super::signals::cancel_flag;
+use crate::error::UsageError;
+use crate::files::{ReadError, read_bounded};
+use crate::fork::{ForkRequest, Forks, Happening, MailboxSpec, SessionEvent};
+use crate::mailbox::{FORK_MAX_PAYLOAD, ValidationError};
+use crate::sanitize::escaped;
+use crate::store::Store;
+use crate::units::human_size;
+use crate::{errln, outln};
 
 /// Split `NAME=VALUE` (the first `=`).
-fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
+fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
     text.split_once('=')
-        .with_context(|| format!("{flag} {text:?}: expected NAME=VALUE"))
+        .ok_or_else(|| UsageError(format!("{flag} {text:?}: expected NAME=VALUE")))
+}
+
+/// The payload given as `@FILE`: at most what can fit a frame is read.
+fn payload_file(name: &str, file: &str) -> Result<String> {
+    match read_bounded(
+        std::path::Path::new(file),
+        FORK_MAX_PAYLOAD as u64,
+        "a payload",
+    ) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            UsageError(format!(
+                "--payload {name}: payload file {file} is not UTF-8"
+            ))
+            .into()
+        }),
+        Err(ReadError::TooLarge { .. }) => Err(ValidationError::PayloadTooLarge {
+            name: name.into(),
+            len: FORK_MAX_PAYLOAD + 1,
+            after_injection: false,
+        }
+        .into()),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("--payload {name}: cannot read payload file {file}"))),
+    }
 }
 
 /// Build the mailbox list from `--payload`, `--ack`, `--token`, in the
@@ -27,8 +54,7 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
     for p in &a.payloads {
         let (name, value) = split_kv("--payload", p)?;
         let payload = match value.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file)
-                .with_context(|| format!("--payload {name}: cannot read payload file {file}"))?,
+            Some(file) => payload_file(name, file)?,
             None => value.to_string(),
         };
         specs.push(MailboxSpec {
@@ -43,10 +69,9 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
         let (name, timeout) = match ack.split_once('=') {
             Some((n, t)) => (
                 n,
-                Some(
-                    t.parse::<i64>()
-                        .with_context(|| format!("--ack {ack:?}: timeout must be milliseconds"))?,
-                ),
+                Some(t.parse::<i64>().map_err(|_| {
+                    UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
+                })?),
             ),
             None => (ack.as_str(), None),
         };
@@ -57,7 +82,10 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
             found = true;
         }
         if !found {
-            bail!("--ack {name}: no --payload given for mailbox {name:?}");
+            return Err(UsageError(format!(
+                "--ack {name}: no --payload given for mailbox {name:?}"
+            ))
+            .into());
         }
     }
     for t in &a.tokens {
@@ -68,7 +96,10 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
             found = true;
         }
         if !found {
-            bail!("--token {name}: no --payload given for mailbox {name:?}");
+            return Err(UsageError(format!(
+                "--token {name}: no --payload given for mailbox {name:?}"
+            ))
+            .into());
         }
     }
     Ok(specs)
@@ -80,18 +111,13 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
     req.mailboxes = mailbox_specs(a)?;
     req.restore = !a.no_restore;
     req.zero_copy = a.zero_copy;
-    let cancel = Arc::new(AtomicBool::new(false));
     // A closed terminal (SIGHUP) rolls back like Ctrl-C: no half-made fork stays.
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&cancel)).context("install signal handler")?;
-    }
+    let cancel = cancel_flag()?;
     let json = a.json;
     let sink = move |e: SessionEvent| {
         let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the session: its outcome still
+        // counts (and its exit status says it).
         if json {
             if let Ok(line) = serde_json::to_string(&e) {
                 let _ = writeln!(out, "{line}");
@@ -101,67 +127,74 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
         }
         let _ = out.flush();
     };
-    match run_session(store, &req, &sink, &cancel) {
+    match Forks::new(store).create(&req, &sink, &cancel) {
         Ok(outcome) => {
             if !json {
-                match outcome.pid {
-                    Some(pid) => println!(
+                let _ = match outcome.pid() {
+                    Some(pid) => outln!(
                         "fork {} is running (pid {pid}); `forkmail stop {}` stops it, `forkmail rm {}` removes it",
-                        outcome.name, outcome.name, outcome.name
+                        outcome.name,
+                        outcome.name,
+                        outcome.name
                     ),
-                    None => println!(
+                    None => outln!(
                         "fork {} patched at {} (not restored)",
                         outcome.name,
                         outcome.dir.display()
                     ),
-                }
+                };
             }
             Ok(0)
         }
-        Err(reason) => {
-            eprintln!("forkmail: fork of {} failed: {reason}", a.snapshot);
-            Ok(if reason == "cancelled" { 130 } else { 1 })
+        Err(err) => {
+            errln!(
+                "forkmail: fork of {} failed ({}): {}",
+                escaped(&a.snapshot),
+                err.kind,
+                escaped(&err.message)
+            );
+            Ok(err.kind.exit_code())
         }
     }
 }
 
-/// One human line per interesting event.
-fn human_line(e: &SessionEvent) -> Option<String> {
+/// One human line per interesting event; guest-controlled text escaped.
+pub fn human_line(e: &SessionEvent) -> Option<String> {
     let t = format!("{:>6} ms", e.elapsed_ms);
-    let stage = e.stage.label();
+    let stage = e.stage().label();
     let mb = e
-        .mailbox
-        .as_deref()
-        .map(|m| format!(" [{m}]"))
+        .mailbox()
+        .map(|m| format!(" [{}]", escaped(m)))
         .unwrap_or_default();
-    Some(match e.status {
-        Status::Started => match (e.stage, e.ack_port) {
-            (Stage::Ack, Some(port)) => format!(
-                "{t}  {stage:<9} …{mb} waiting on 127.0.0.1:{port} (deadline {} ms)",
-                e.deadline_ms.unwrap_or(0)
-            ),
-            (Stage::Ack, None) => return None,
-            _ => format!("{t}  {stage:<9} …"),
-        },
-        Status::Progress => match (e.bytes, e.total) {
-            (Some(b), Some(total)) if e.stage == Stage::Copy => {
-                if b != total {
-                    return None;
-                }
-                format!("{t}  {stage:<9} {} / {}", human_size(b), human_size(total))
+    let detail = e
+        .detail()
+        .map(|d| format!(" {}", escaped(&d)))
+        .unwrap_or_default();
+    Some(match &e.what {
+        Happening::StageStarted(_) => format!("{t}  {stage:<9} …"),
+        Happening::CopyStarted { .. } => format!("{t}  {stage:<9} …"),
+        Happening::AckWaiting {
+            port, deadline_ms, ..
+        } => format!("{t}  {stage:<9} …{mb} waiting on port {port} (deadline {deadline_ms} ms)"),
+        Happening::CopyProgress { bytes, total } => {
+            if bytes != total {
+                return None;
             }
-            _ => format!(
-                "{t}  {stage:<9} ·{mb} {}",
-                e.detail.clone().unwrap_or_default()
-            ),
-        },
-        Status::Ok => format!(
-            "{t}  {stage:<9} ok{mb} {}",
-            e.detail.clone().unwrap_or_default()
-        ),
-        Status::Failed => format!(
-            "{t}  {stage:<9} FAILED{mb} {}",
-            e.error.clone().unwrap_or_default()
-        ),
+            format!(
+                "{t}  {stage:<9} {} / {}",
+                human_size(*bytes),
+                human_size(*total)
+            )
+        }
+        Happening::FrameWritten { .. } | Happening::DatagramIgnored { .. } => {
+            format!("{t}  {stage:<9} ·{mb}{detail}")
+        }
+        Happening::StageFailed(err) | Happening::Failed(err) => {
+            format!("{t}  {stage:<9} FAILED{mb} {}", escaped(&err.message))
+        }
+        Happening::RollbackFailed { error } => {
+            format!("{t}  {stage:<9} FAILED {}", escaped(error))
+        }
+        _ => format!("{t}  {stage:<9} ok{mb}{detail}"),
     })
 }

@@ -1,27 +1,28 @@
 //! Listing and housekeeping commands: snapshots, markers, forks, stop, rm,
-//! template create, paths.
+//! gc, template create (sim), paths.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde_json::json;
 
+use super::TemplateCreateArgs;
+use crate::error::UsageError;
+use crate::fork::{ForkEntry, Forks};
 use crate::guest::GuestFault;
 use crate::mailbox::MailboxKind;
 use crate::sanitize::escaped;
-use crate::scan::{ScanOptions, scan_cached, scan_file};
-use crate::store::{ForkInfo, ForkStatus, MEMORY_FILE, Store, ValidName};
+use crate::scan::{ScanOptions, ScanReport, scan_cached};
+use crate::store::{MEMORY_FILE, Store, StoreError, ValidName};
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
 use crate::units::{human_size, parse_size};
-use crate::vmm;
-
-use super::TemplateCreateArgs;
+use crate::{errln, outln};
 
 pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
     let (snaps, bad) = store.snapshots()?;
     for e in &bad {
-        eprintln!("warning: {e}");
+        errln!("warning: {}", escaped(&e.to_string()));
     }
     if json {
         let arr: Vec<_> = snaps
@@ -34,78 +35,114 @@ pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&arr)?);
+        super::output::json(&arr)?;
         return Ok(0);
     }
     if snaps.is_empty() {
-        println!(
+        outln!(
             "no snapshots in {} (try `forkmail demo --no-tui` or `forkmail template create`)",
             store.root().display()
-        );
+        )?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<24} {:<5} {:>10} {:>10}  CREATED",
-        "NAME", "VMM", "MEMORY", "ON DISK"
-    );
+        "NAME",
+        "VMM",
+        "MEMORY",
+        "ON DISK"
+    )?;
     for s in snaps {
-        println!(
+        outln!(
             "{:<24} {:<5} {:>10} {:>10}  {}",
             s.name,
             s.meta.vmm.label(),
             human_size(s.memory_size),
             human_size(s.allocated),
-            s.meta.created_at
-        );
+            escaped(&s.meta.created_at)
+        )?;
     }
     Ok(0)
 }
 
-/// A store snapshot name, a snapshot directory, or a raw memory file.
-fn resolve_memory(store: Option<&Path>, target: &str) -> Result<PathBuf> {
+/// A store snapshot name, a snapshot directory, or a raw memory file; with
+/// the discovery cache entry it uses.
+fn resolve_memory(store: Option<&Path>, target: &str) -> Result<(PathBuf, Option<PathBuf>)> {
+    let store = super::open_store(store).ok();
     if ValidName::new(target).is_ok()
-        && let Ok(store) = super::open_store(store)
+        && let Some(store) = &store
     {
         match store.snapshot(target) {
-            Ok(snap) => return Ok(snap.memory_path()),
-            Err(crate::store::StoreError::NoSuchSnapshot { .. }) => {}
+            Ok(snap) => {
+                return Ok((snap.memory_path(), Some(store.scan_cache_path(&snap.name))));
+            }
+            Err(StoreError::NoSuchSnapshot { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
     let p = PathBuf::from(target);
-    if p.is_dir() {
+    let path = if p.is_dir() {
         let m = p.join(MEMORY_FILE);
-        if m.is_file() {
-            return Ok(m);
+        if !m.exists() {
+            return Err(UsageError(format!(
+                "{} is a directory without a memory file",
+                p.display()
+            ))
+            .into());
         }
-        bail!("{} is a directory without a memory file", p.display());
-    }
-    if p.is_file() {
-        return Ok(p);
-    }
-    bail!("{target:?} is neither a snapshot in the store, a snapshot directory nor a memory file")
+        m
+    } else if std::fs::symlink_metadata(&p).is_ok() {
+        p
+    } else {
+        return Err(StoreError::NoSuchSnapshot {
+            name: target.into(),
+            store: store.map(|s| s.root().to_path_buf()).unwrap_or_default(),
+        }
+        .into());
+    };
+    let cache = store.map(|s| s.scan_cache_path_for_file(&path));
+    Ok((path, cache))
+}
+
+/// Discovery through the one cache (a raw file outside the store too).
+fn discover(path: &Path, cache: Option<&Path>) -> Result<ScanReport> {
+    let opts = ScanOptions::default();
+    Ok(match cache {
+        Some(c) => scan_cached(path, c, &opts)?,
+        None => crate::scan::scan_file(path, &opts)?,
+    })
 }
 
 pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<i32> {
-    let path = resolve_memory(store, target)?;
-    let report = scan_file(&path, &ScanOptions::default())?;
+    let (path, cache) = resolve_memory(store, target)?;
+    let report = discover(&path, cache.as_deref())?;
+    if report.truncated {
+        errln!(
+            "warning: discovery stopped at {} markers; more may be in the file (a fork refuses to patch a mailbox found without its token)",
+            report.markers.len()
+        );
+    }
     if json {
         let arr: Vec<_> = report
             .markers
             .iter()
             .map(|m| {
-                json!({
+                let mut v = json!({
                     "kind": m.kind.label(), "name": m.name, "token": m.token,
                     "offset": m.offset, "seq": m.seq, "payload_len": m.payload_len,
                     "payload": m.payload, "duplicate": m.duplicate, "valid": m.valid,
                     "problem": m.problem, "page_aligned": m.page_aligned,
-                })
+                });
+                if report.truncated {
+                    v["scan_truncated"] = json!(true);
+                }
+                v
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&arr)?);
+        super::output::json(&arr)?;
         return Ok(0);
     }
-    eprintln!(
+    errln!(
         "scanned {} of data in {} ({} extents) in {:.1} ms",
         human_size(report.data_bytes),
         human_size(report.file_size),
@@ -113,13 +150,18 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
         report.elapsed.as_secs_f64() * 1e3
     );
     if report.markers.is_empty() {
-        println!("no markers in {}", path.display());
+        outln!("no markers in {}", path.display())?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  NOTE",
-        "KIND", "NAME", "TOKEN", "OFFSET", "SEQ", "LEN"
-    );
+        "KIND",
+        "NAME",
+        "TOKEN",
+        "OFFSET",
+        "SEQ",
+        "LEN"
+    )?;
     for m in &report.markers {
         let mut note = Vec::new();
         if m.duplicate {
@@ -128,7 +170,7 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
         if let Some(p) = &m.problem {
             note.push(format!("INVALID: {}", escaped(p)));
         }
-        println!(
+        outln!(
             "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  {}",
             m.kind.label(),
             escaped(m.name.as_deref().unwrap_or("-")),
@@ -137,7 +179,7 @@ pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<
             m.seq,
             m.payload_len,
             note.join("; ")
-        );
+        )?;
     }
     Ok(0)
 }
@@ -147,10 +189,10 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         return super::qemu_cmd::template_create(store, a);
     }
     if a.vmm != "sim" {
-        bail!("--vmm {}: expected sim or qemu", a.vmm);
+        bail!(UsageError(format!("--vmm {}: expected sim or qemu", a.vmm)));
     }
     let mut spec = SimTemplateSpec::new(&a.name);
-    spec.memory_size = parse_size(&a.memory).map_err(anyhow::Error::msg)?;
+    spec.memory_size = parse_size(&a.memory).map_err(UsageError)?;
     spec.data_percent = a.data_percent;
     spec.resume_network_token = a.resume_network_token.clone();
     spec.stray_copies = a.stray_copies.clone();
@@ -163,10 +205,12 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     }
     let mut faults = BTreeMap::new();
     for f in &a.guest_faults {
-        let (name, kind) = f.split_once('=').with_context(|| {
-            format!("--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack")
+        let (name, kind) = f.split_once('=').ok_or_else(|| {
+            UsageError(format!(
+                "--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack"
+            ))
         })?;
-        let kind: GuestFault = kind.parse().map_err(anyhow::Error::msg)?;
+        let kind: GuestFault = kind.parse().map_err(UsageError)?;
         faults.insert(name.to_string(), kind);
     }
     spec.faults = faults;
@@ -178,196 +222,168 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         &ScanOptions::default(),
     )?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "name": snap.name, "path": snap.dir, "memory_size": snap.memory_size,
-                "allocated": snap.allocated,
-                "markers": report.markers.iter().map(|m| json!({
-                    "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
-                })).collect::<Vec<_>>(),
-            }))?
-        );
+        super::output::json(&json!({
+            "name": snap.name, "path": snap.dir, "memory_size": snap.memory_size,
+            "allocated": snap.allocated,
+            "markers": report.markers.iter().map(|m| json!({
+                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
+            })).collect::<Vec<_>>(),
+        }))?;
     } else {
-        println!(
+        outln!(
             "created snapshot {} ({} memory, {} on disk) at {}",
             snap.name,
             human_size(snap.memory_size),
             human_size(snap.allocated),
             snap.dir.display()
-        );
-        for m in &report.markers {
-            match m.kind {
-                MailboxKind::Fork => println!(
-                    "  fork mailbox {:<20} token {}  at {:#x}",
-                    m.name.as_deref().unwrap_or(""),
-                    m.token,
-                    m.offset
-                ),
-                MailboxKind::ResumeNetwork => {
-                    println!(
-                        "  resume-network mailbox token {}  at {:#x}",
-                        m.token, m.offset
-                    )
-                }
-            }
-        }
+        )?;
+        print_markers(&report)?;
     }
     Ok(0)
 }
 
-/// Live status of a fork: its recorded status, corrected by process liveness.
-pub fn fork_status(f: &ForkInfo) -> &'static str {
-    match f.meta.status {
-        ForkStatus::Creating => "creating",
-        ForkStatus::Patched => "patched",
-        ForkStatus::Stopped => "stopped",
-        ForkStatus::Running => match f.meta.pid {
-            Some(pid) if vmm::process::is_alive(pid, &f.dir) => "running",
-            _ => "exited",
-        },
+/// The markers of a new template, one line each.
+pub(super) fn print_markers(report: &ScanReport) -> Result<()> {
+    for m in &report.markers {
+        match m.kind {
+            MailboxKind::Fork => outln!(
+                "  fork mailbox {:<20} token {}  at {:#x}",
+                escaped(m.name.as_deref().unwrap_or("")),
+                escaped(&m.token),
+                m.offset
+            )?,
+            MailboxKind::ResumeNetwork => outln!(
+                "  resume-network mailbox token {}  at {:#x}",
+                escaped(&m.token),
+                m.offset
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn fork_json(f: &ForkEntry) -> serde_json::Value {
+    match &f.info {
+        Some(i) => json!({
+            "name": f.name, "source": i.meta.source, "status": f.status.label(),
+            "vmm": i.meta.vmm, "pid": f.live_pid(), "zero_copy": i.meta.zero_copy,
+            "created_at": i.meta.created_at, "path": f.dir,
+            "mailboxes": i.meta.mailboxes, "stages": i.meta.stages,
+        }),
+        None => json!({
+            "name": f.name, "status": f.status.label(), "path": f.dir,
+            "error": f.problem,
+        }),
     }
 }
 
 pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
-    let forks = store.forks()?;
-    let broken = store.broken_forks()?;
+    let forks = Forks::new(store).list()?;
     if json {
-        let mut arr: Vec<_> = forks
-            .iter()
-            .map(|f| {
-                json!({
-                    "name": f.name, "source": f.meta.source, "status": fork_status(f),
-                    "vmm": f.meta.vmm, "pid": f.meta.pid, "zero_copy": f.meta.zero_copy,
-                    "created_at": f.meta.created_at, "path": f.dir,
-                    "mailboxes": f.meta.mailboxes, "stages": f.meta.stages,
-                })
-            })
-            .collect();
-        arr.extend(
-            broken
-                .iter()
-                .map(|(name, e)| json!({"name": name, "status": "broken", "error": e.to_string()})),
-        );
-        println!("{}", serde_json::to_string_pretty(&arr)?);
+        super::output::json(&forks.iter().map(fork_json).collect::<Vec<_>>())?;
         return Ok(0);
     }
-    for (name, e) in &broken {
-        eprintln!("warning: fork {name} is broken ({e}); `forkmail rm {name}` removes it");
+    for f in forks.iter().filter(|f| f.info.is_none()) {
+        errln!(
+            "warning: fork {} is broken ({}); `forkmail rm {}` removes it",
+            f.name,
+            escaped(f.problem.as_deref().unwrap_or("no record")),
+            f.name
+        );
     }
     if forks.is_empty() {
-        println!("no forks");
+        outln!("no forks")?;
         return Ok(0);
     }
-    println!(
-        "{:<28} {:<20} {:<9} {:>8}  MAILBOXES",
-        "NAME", "SOURCE", "STATUS", "PID"
-    );
+    outln!(
+        "{:<28} {:<20} {:<11} {:>8}  MAILBOXES",
+        "NAME",
+        "SOURCE",
+        "STATUS",
+        "PID"
+    )?;
     for f in &forks {
-        let mbs: Vec<String> = f
-            .meta
-            .mailboxes
-            .iter()
-            .map(|m| format!("{}{}", m.name, if m.acked { " (acked)" } else { "" }))
-            .collect();
-        println!(
-            "{:<28} {:<20} {:<9} {:>8}  {}",
+        let (source, mbs) = match &f.info {
+            Some(i) => (
+                i.meta.source.clone(),
+                i.meta
+                    .mailboxes
+                    .iter()
+                    .map(|m| format!("{}{}", m.name, if m.acked { " (acked)" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            None => ("-".into(), String::new()),
+        };
+        outln!(
+            "{:<28} {:<20} {:<11} {:>8}  {}",
             f.name,
-            f.meta.source,
-            fork_status(f),
-            f.meta
-                .pid
+            escaped(&source),
+            f.status.label(),
+            f.live_pid()
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
-            mbs.join(", ")
-        );
+            escaped(&mbs)
+        )?;
     }
     Ok(0)
-}
-
-/// Stop fork `f` if it runs; record it as stopped. Returns whether it ran.
-pub fn stop_fork(f: &mut ForkInfo) -> Result<bool> {
-    // qemu: a clean QMP `quit` first; signals are the fallback.
-    let quit = f.meta.vmm == crate::store::VmmKind::Qemu
-        && f.meta.pid.is_some_and(|pid| {
-            vmm::process::is_alive(pid, &f.dir)
-                && vmm::qemu::quit_over_qmp(pid, &f.dir, std::time::Duration::from_secs(3))
-        });
-    let was = quit
-        || match f.meta.pid {
-            Some(pid) => vmm::process::stop(pid, &f.dir, std::time::Duration::from_secs(5)),
-            None => false,
-        };
-    if f.meta.status == ForkStatus::Running {
-        f.meta.status = ForkStatus::Stopped;
-        f.save()?;
-    }
-    Ok(was)
 }
 
 pub(super) fn stop(store: &Store, name: &str) -> Result<i32> {
-    let mut f = store.fork(name)?;
-    if stop_fork(&mut f)? {
-        println!("stopped {name}");
+    if Forks::new(store).stop(name)? {
+        outln!("stopped {name}")?;
     } else {
-        println!("{name} was not running");
+        outln!("{name} was not running")?;
     }
     Ok(0)
 }
 
-/// Stop (if needed) and remove fork `f`.
-pub fn remove_fork(mut f: ForkInfo) -> Result<()> {
-    stop_fork(&mut f)?;
-    std::fs::remove_dir_all(&f.dir).with_context(|| format!("remove {}", f.dir.display()))
-}
-
-/// A fork whose fork.json is missing or broken: stop whatever runs from its
-/// directory, then remove it.
-fn remove_broken(dir: &Path) -> Result<()> {
-    for pid in vmm::process::pids_mentioning(dir) {
-        vmm::process::stop(pid, dir, std::time::Duration::from_secs(5));
-    }
-    std::fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))
-}
-
 pub(super) fn rm(store: &Store, name: &str) -> Result<i32> {
-    match store.fork(name) {
-        Ok(f) => remove_fork(f)?,
-        Err(e @ crate::store::StoreError::NoSuchFork { .. }) => {
-            let dir = store.fork_dir(&ValidName::new(name)?);
-            if !dir.is_dir() {
-                return Err(e.into());
-            }
-            eprintln!("warning: fork {name} has no fork.json; removing it anyway");
-            remove_broken(&dir)?;
-        }
-        Err(e @ crate::store::StoreError::BadMeta { .. }) => {
-            let dir = store.fork_dir(&ValidName::new(name)?);
-            eprintln!("warning: {e}; removing it anyway");
-            remove_broken(&dir)?;
-        }
-        Err(e) => return Err(e.into()),
+    let forks = Forks::new(store);
+    if let Ok(entry) = forks.get(name)
+        && entry.info.is_none()
+    {
+        errln!(
+            "warning: fork {name} is broken ({}); removing it anyway",
+            escaped(entry.problem.as_deref().unwrap_or("no record"))
+        );
     }
-    println!("removed {name}");
+    let stopped = forks.remove(name)?;
+    if stopped {
+        outln!("stopped and removed {name}")?;
+    } else {
+        outln!("removed {name}")?;
+    }
+    Ok(0)
+}
+
+pub(super) fn gc(store: &Store, json: bool) -> Result<i32> {
+    let removed = Forks::new(store).gc()?;
+    if json {
+        super::output::json(&json!({ "removed": removed }))?;
+    } else if removed.is_empty() {
+        outln!("nothing to clean up")?;
+    } else {
+        for r in &removed {
+            outln!("removed {}", escaped(r))?;
+        }
+    }
     Ok(0)
 }
 
 pub(super) fn paths(store: Option<&Path>, json: bool) -> Result<i32> {
     let store = Store::resolve_root(store)?;
-    let demo = super::demo_store_root(None).ok();
+    let demo = crate::template::demo::demo_store_root(None).ok();
     let log = super::log_path();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"store": store, "demo_store": demo, "log": log}))?
-        );
+        super::output::json(&json!({"store": store, "demo_store": demo, "log": log}))?;
     } else {
-        println!("store:      {}", store.display());
+        outln!("store:      {}", store.display())?;
         if let Some(d) = demo {
-            println!("demo store: {}", d.display());
+            outln!("demo store: {}", d.display())?;
         }
         if let Some(l) = log {
-            println!("log:        {}", l.display());
+            outln!("log:        {}", l.display())?;
         }
     }
     Ok(0)

@@ -2,20 +2,22 @@
 //! Engine logic lives in the library; this only parses, calls and prints.
 
 mod args;
-mod demo;
 mod fork_cmd;
 mod list;
+pub mod output;
 mod qemu_cmd;
+mod signals;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 pub use args::*;
-pub use demo::{demo_store_root, ensure_demo_store};
-pub use list::{fork_status, remove_fork, stop_fork};
 
+use crate::error::{ErrorKind, kind_of};
+use crate::sanitize::escaped;
 use crate::store::Store;
+use crate::{errln, outln};
 
 /// Where the log file goes: `$XDG_STATE_HOME/forkmail/forkmail.log`.
 pub fn log_path() -> Option<PathBuf> {
@@ -30,29 +32,70 @@ pub fn open_store(explicit: Option<&Path>) -> Result<Store> {
     Store::open(&root).with_context(|| format!("open store {}", root.display()))
 }
 
+/// Open (creating it if missing) the demo store, saying what was made.
+pub fn open_demo_store(explicit: Option<&Path>) -> Result<Store> {
+    let mut failed = None;
+    let store = crate::template::demo::ensure_demo_store(explicit, &mut |snap, about| {
+        if let Err(e) = outln!(
+            "created {:<11} {:>9} ({} on disk)  {about}",
+            snap.name,
+            crate::units::human_size(snap.memory_size),
+            crate::units::human_size(snap.allocated)
+        ) {
+            failed.get_or_insert(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    Ok(store)
+}
+
 /// Run a non-TUI subcommand. Returns the process exit code.
 pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
+    let store = || open_store(cli.store.as_deref());
     match command {
-        Command::Snapshots { json } => list::snapshots(&open_store(cli.store.as_deref())?, *json),
+        Command::Snapshots { json } => list::snapshots(&store()?, *json),
         Command::Markers { target, json } => list::markers(cli.store.as_deref(), target, *json),
         Command::Template {
             action: TemplateAction::Create(a),
-        } => list::template_create(&open_store(cli.store.as_deref())?, a),
-        Command::Fork(a) => fork_cmd::fork(&open_store(cli.store.as_deref())?, a),
-        Command::Forks { json } => list::forks(&open_store(cli.store.as_deref())?, *json),
-        Command::Stop { fork } => list::stop(&open_store(cli.store.as_deref())?, fork),
-        Command::Rm { fork } => list::rm(&open_store(cli.store.as_deref())?, fork),
+        } => list::template_create(&store()?, a),
+        Command::Fork(a) => fork_cmd::fork(&store()?, a),
+        Command::Forks { json } => list::forks(&store()?, *json),
+        Command::Stop { fork } => list::stop(&store()?, fork),
+        Command::Rm { fork } => list::rm(&store()?, fork),
+        Command::Gc { json } => list::gc(&store()?, *json),
         Command::Demo { .. } => {
-            let store = ensure_demo_store(cli.store.as_deref(), &mut std::io::stdout())?;
-            println!("demo store ready: {}", store.root().display());
+            let s = open_demo_store(cli.store.as_deref())?;
+            outln!("demo store ready: {}", s.root().display())?;
             Ok(0)
         }
         Command::Image {
             action: ImageAction::Build(a),
-        } => qemu_cmd::image_build(&open_store(cli.store.as_deref())?, a),
-        Command::Doctor { json } => qemu_cmd::doctor(&open_store(cli.store.as_deref())?, *json),
+        } => qemu_cmd::image_build(&store()?, a),
+        Command::Doctor { json } => qemu_cmd::doctor(&store()?, *json),
         Command::Paths { json } => list::paths(cli.store.as_deref(), *json),
+        Command::SimGuest(a) => {
+            crate::vmm::sim::run_guest(&crate::vmm::sim::GuestArgs {
+                memory: a.memory.clone(),
+                state: a.state.clone(),
+                log: a.log.clone(),
+                private: a.private,
+            })?;
+            Ok(0)
+        }
     }
+}
+
+/// Report a command's failure on stderr and give its exit code: from the
+/// error's kind (README: "Exit status"), 1 when it has none. A closed
+/// stdout is not a failure.
+pub fn report_error(e: &anyhow::Error) -> i32 {
+    if output::is_broken_pipe(e) {
+        return 0;
+    }
+    errln!("forkmail: error: {}", escaped(&error_chain(e)));
+    kind_of(e.as_ref()).map_or(1, ErrorKind::exit_code)
 }
 
 /// An error and its causes on one line, each cause once: many of the
@@ -73,7 +116,7 @@ pub fn error_chain(e: &anyhow::Error) -> String {
 pub fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = log_path()?;
     let dir = path.parent()?;
-    std::fs::create_dir_all(dir).ok()?;
+    crate::store::private_dir(dir).ok()?;
     let appender = tracing_appender::rolling::never(dir, "forkmail.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("FORKMAIL_LOG")

@@ -6,16 +6,18 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
+use super::signals::cancel_flag;
+use super::{ImageBuildArgs, TemplateCreateArgs};
+use crate::error::UsageError;
 use crate::fork::reflink_supported;
-use crate::image::{ImageSpec, build_image, list_images};
-use crate::mailbox::MailboxKind;
+use crate::image::{ImageSpec, build_image, list_images, load_image};
 use crate::scan::{ScanOptions, scan_cached};
 use crate::store::Store;
+use crate::template::common::check_armed;
 use crate::template::qemu::{QemuTemplateSpec, create_qemu_template};
 use crate::units::{human_size, parse_size};
 use crate::vmm::qemu::{AccelChoice, decide_accel, qemu_binary, qemu_version};
-
-use super::{ImageBuildArgs, TemplateCreateArgs};
+use crate::{errln, outln};
 
 pub(super) fn image_build(store: &Store, a: &ImageBuildArgs) -> Result<i32> {
     let spec = ImageSpec {
@@ -29,27 +31,24 @@ pub(super) fn image_build(store: &Store, a: &ImageBuildArgs) -> Result<i32> {
     let json = a.json;
     let mut say = |line: String| {
         if json {
-            eprintln!("{line}");
+            errln!("{line}");
         } else {
-            println!("{line}");
+            let _ = outln!("{line}");
         }
     };
     let img = build_image(store, &spec, &mut say)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "name": img.name, "path": img.dir, "kernel": img.kernel(), "initrd": img.initrd(),
-                "meta": img.meta,
-            }))?
-        );
+        super::output::json(&json!({
+            "name": img.name, "path": img.dir, "kernel": img.kernel(), "initrd": img.initrd(),
+            "meta": img.meta,
+        }))?;
     } else {
-        println!(
+        outln!(
             "built image {} at {} (initramfs {})",
             img.name,
             img.dir.display(),
             human_size(img.meta.initrd_size)
-        );
+        )?;
     }
     Ok(0)
 }
@@ -57,11 +56,12 @@ pub(super) fn image_build(store: &Store, a: &ImageBuildArgs) -> Result<i32> {
 pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
     if !a.guest_faults.is_empty() || !a.stray_copies.is_empty() || a.resume_network_token.is_some()
     {
-        anyhow::bail!(
-            "--guest-fault, --stray-copy and --resume-network-token are simulator options; a qemu guest arms only fork mailboxes"
-        );
+        return Err(UsageError(
+            "--guest-fault, --stray-copy and --resume-network-token are simulator options; a qemu guest arms only fork mailboxes".into(),
+        )
+        .into());
     }
-    let accel: AccelChoice = a.accel.parse().map_err(anyhow::Error::msg)?;
+    let accel: AccelChoice = a.accel.parse().map_err(UsageError)?;
     let mailboxes = a
         .mailboxes
         .iter()
@@ -71,23 +71,34 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
             None => (m.clone(), None),
         })
         .collect();
+    if a.mailboxes.is_empty() {
+        // Before the image is looked up: the request itself cannot work.
+        return Err(
+            UsageError("a qemu template needs at least one --mailbox NAME[:TOKEN]".into()).into(),
+        );
+    }
+    let image = load_image(store, &a.image)?;
     let spec = QemuTemplateSpec {
         name: a.name.clone(),
-        image: a.image.clone(),
+        image: image.name.clone(),
+        kernel: image.kernel(),
+        initrd: image.initrd(),
         mailboxes,
-        memory_size: parse_size(&a.memory).map_err(anyhow::Error::msg)?,
+        memory_size: parse_size(&a.memory).map_err(UsageError)?,
         accel,
         boot_timeout: Duration::from_secs(a.boot_timeout),
     };
     let json = a.json;
     let mut say = |line: String| {
         if json {
-            eprintln!("{line}");
+            errln!("{line}");
         } else {
-            println!("{line}");
+            let _ = outln!("{line}");
         }
     };
-    let t = create_qemu_template(store, &spec, &mut say)?;
+    // Ctrl-C, SIGTERM, SIGHUP: QEMU is shut down, nothing is kept.
+    let cancel = cancel_flag()?;
+    let t = create_qemu_template(store, &spec, &cancel, &mut say)?;
     let snap = &t.snapshot;
     // Through the snapshot's discovery cache: the first fork reuses this scan.
     let report = scan_cached(
@@ -95,51 +106,29 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         &store.scan_cache_path(&snap.name),
         &ScanOptions::default(),
     )?;
+    // Every armed mailbox must be found exactly once, or forks would fail later.
+    check_armed(&report, &t.mailboxes)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "name": snap.name, "path": snap.dir, "vmm": "qemu", "memory_size": snap.memory_size,
-                "allocated": snap.allocated,
-                "boot_to_armed_ms": t.timings.boot_to_armed.as_secs_f64() * 1000.0,
-                "standby_snapshot_ms": t.timings.standby_snapshot.as_secs_f64() * 1000.0,
-                "accel_reason": t.accel_reason,
-                "markers": report.markers.iter().map(|m| json!({
-                    "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
-                    "page_aligned": m.page_aligned,
-                })).collect::<Vec<_>>(),
-            }))?
-        );
+        super::output::json(&json!({
+            "name": snap.name, "path": snap.dir, "vmm": "qemu", "memory_size": snap.memory_size,
+            "allocated": snap.allocated,
+            "boot_to_armed_ms": t.timings.boot_to_armed.as_secs_f64() * 1000.0,
+            "standby_snapshot_ms": t.timings.standby_snapshot.as_secs_f64() * 1000.0,
+            "accel_reason": t.accel_reason,
+            "markers": report.markers.iter().map(|m| json!({
+                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
+                "page_aligned": m.page_aligned,
+            })).collect::<Vec<_>>(),
+        }))?;
     } else {
-        println!(
+        outln!(
             "created qemu snapshot {} ({} memory, {} on disk) at {}",
             snap.name,
             human_size(snap.memory_size),
             human_size(snap.allocated),
             snap.dir.display()
-        );
-        for m in &report.markers {
-            if m.kind == MailboxKind::Fork {
-                println!(
-                    "  fork mailbox {:<20} token {}  at {:#x}",
-                    m.name.as_deref().unwrap_or(""),
-                    m.token,
-                    m.offset
-                );
-            }
-        }
-    }
-    // Every armed mailbox must be found exactly once, or forks would fail later.
-    for (name, token) in &t.mailboxes {
-        let n = report
-            .fork_markers(name)
-            .filter(|m| &m.token == token)
-            .count();
-        if n != 1 {
-            anyhow::bail!(
-                "mailbox {name}: found {n} times in the snapshot's memory (expected exactly once)"
-            );
-        }
+        )?;
+        super::list::print_markers(&report)?;
     }
     Ok(0)
 }
@@ -216,20 +205,17 @@ pub(super) fn doctor(store: &Store, json: bool) -> Result<i32> {
     }
     let all_ok = checks.iter().all(|c| c["ok"] == true);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": checks}))?
-        );
+        super::output::json(&json!({"ok": all_ok, "checks": checks}))?;
     } else {
         for c in &checks {
             let mark = if c["ok"] == true { "ok  " } else { "warn" };
-            println!(
+            outln!(
                 "{mark} {:<8} {}",
                 c["check"].as_str().unwrap_or(""),
                 c["detail"].as_str().unwrap_or("")
-            );
+            )?;
             if let Some(t) = c["todo"].as_str().filter(|t| !t.is_empty()) {
-                println!("     {:<8} → {t}", "");
+                outln!("     {:<8} → {t}", "")?;
             }
         }
     }

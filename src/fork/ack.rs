@@ -1,10 +1,42 @@
-//! Waiting for a guest's UDP ack on a socket bound to an ephemeral port.
+//! Waiting for a guest's UDP ack on a socket bound to an ephemeral port,
+//! counting only datagrams from the fork's own guest.
+//!
+//! The address alone proves nothing on a host (every local process can send
+//! from 127.0.0.1, and a second fork's guest can be handed the first fork's
+//! port), so for a local VMM the *sending socket* must belong to the fork's
+//! VMM process: the datagram's source port leads to a socket inode in
+//! `/proc/net/udp` (or `udp6`), and that inode must be among the VMM's open
+//! files. A guest on a TAP network is checked by its own address instead.
+//! Whatever does not count is reported and ignored, never fatal.
 
-use std::io::ErrorKind;
+use std::io::ErrorKind as IoKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::mailbox::is_ack_for;
+use crate::mailbox::check_ack;
+use crate::vmm::{AckSender, ProcessRecord};
+
+/// Larger than any UDP datagram, so nothing is ever cut short.
+const RECV_BUFFER: usize = 65_536;
+
+impl AckSender {
+    /// Whether a datagram from `from` was sent by this sender; `Err` says why not.
+    pub fn verify(&self, from: SocketAddr) -> Result<(), String> {
+        match self {
+            AckSender::Anyone => Ok(()),
+            AckSender::Address(ip) if from.ip() == *ip => Ok(()),
+            AckSender::Address(ip) => Err(format!("not from the guest's address {ip}")),
+            AckSender::Process(p) => match socket_owner_matches(from, p) {
+                Some(true) => Ok(()),
+                Some(false) => Err(format!(
+                    "its socket does not belong to the fork's VMM (pid {})",
+                    p.pid
+                )),
+                None => Err("no local socket sent it".into()),
+            },
+        }
+    }
+}
 
 /// A bound ack socket for one mailbox.
 #[derive(Debug)]
@@ -20,17 +52,22 @@ pub enum AckOutcome {
     Acked(Duration),
     /// The deadline passed; `ignored` datagrams did not count.
     TimedOut {
-        /// Datagrams that arrived but were not a valid ack.
+        /// Datagrams that arrived but did not count.
         ignored: usize,
     },
-    /// The session was cancelled.
-    Cancelled,
+    /// `should_stop` said so (cancel, another ack failed, the guest died).
+    Stopped,
 }
 
 impl AckWaiter {
     /// Bind a UDP socket on 127.0.0.1 with an ephemeral port.
     pub fn bind() -> std::io::Result<AckWaiter> {
-        let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+        AckWaiter::bind_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Bind a UDP socket on `addr` with an ephemeral port.
+    pub fn bind_on(addr: IpAddr) -> std::io::Result<AckWaiter> {
+        let socket = UdpSocket::bind(SocketAddr::new(addr, 0))?;
         let port = socket.local_addr()?.port();
         Ok(AckWaiter { socket, port })
     }
@@ -40,44 +77,53 @@ impl AckWaiter {
         self.port
     }
 
-    /// Wait until a datagram from `sender` acks `mailbox`, `timeout` passes,
-    /// or `should_stop` returns true. Datagrams from other addresses, and ones that do
-    /// not parse as a valid ack for this mailbox, are ignored.
+    /// Wait until `sender` acks `mailbox`, `timeout` passes, or
+    /// `should_stop` returns true (checked every 50 ms). Every datagram that
+    /// does not count goes to `ignored` with its source and the reason.
     pub fn wait(
         &self,
         mailbox: &str,
-        sender: IpAddr,
+        sender: &AckSender,
         timeout: Duration,
         should_stop: &dyn Fn() -> bool,
+        ignored: &dyn Fn(SocketAddr, String),
     ) -> std::io::Result<AckOutcome> {
         let start = Instant::now();
         let deadline = start + timeout;
-        let mut buf = [0u8; 2048];
-        let mut ignored = 0;
+        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut ignored_count = 0;
         loop {
             if should_stop() {
-                return Ok(AckOutcome::Cancelled);
+                return Ok(AckOutcome::Stopped);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(AckOutcome::TimedOut { ignored });
+                return Ok(AckOutcome::TimedOut {
+                    ignored: ignored_count,
+                });
             }
-            // Short slices so a cancel is noticed promptly.
+            // Short slices so a cancel (or a dead guest) is noticed promptly.
             let slice = (deadline - now).min(Duration::from_millis(50));
             self.socket
                 .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    if from.ip() == sender && is_ack_for(&buf[..n], mailbox) {
-                        return Ok(AckOutcome::Acked(start.elapsed()));
+                    let verdict = sender
+                        .verify(from)
+                        .and_then(|()| check_ack(&buf[..n], mailbox).map_err(|r| r.to_string()));
+                    match verdict {
+                        Ok(()) => return Ok(AckOutcome::Acked(start.elapsed())),
+                        Err(reason) => {
+                            ignored_count += 1;
+                            tracing::info!(mailbox, %from, %reason, "ignored datagram");
+                            ignored(from, reason);
+                        }
                     }
-                    ignored += 1;
-                    tracing::debug!(mailbox, %from, "ignored datagram");
                 }
                 Err(e)
                     if matches!(
                         e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                        IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
                     ) => {}
                 Err(e) => return Err(e),
             }
@@ -85,71 +131,203 @@ impl AckWaiter {
     }
 }
 
+/// Whether the local UDP socket that sent from `from` is open in the
+/// recorded process. `None` when no local socket has that address.
+fn socket_owner_matches(from: SocketAddr, owner: &ProcessRecord) -> Option<bool> {
+    let inodes = udp_socket_inodes(from);
+    if inodes.is_empty() {
+        return None;
+    }
+    if !owner.is_alive() {
+        return Some(false);
+    }
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{}/fd", owner.pid)) else {
+        return Some(false);
+    };
+    let owned = rd.filter_map(|e| e.ok()).any(|e| {
+        std::fs::read_link(e.path()).is_ok_and(|target| {
+            let t = target.to_string_lossy();
+            inodes.iter().any(|i| t == format!("socket:[{i}]"))
+        })
+    });
+    Some(owned)
+}
+
+/// Inodes of the UDP sockets bound to `from`'s port on its address or on
+/// the wildcard address (a socket bound to 0.0.0.0 sends from 127.0.0.1).
+fn udp_socket_inodes(from: SocketAddr) -> Vec<u64> {
+    let (table, addrs): (&str, Vec<String>) = match from.ip() {
+        IpAddr::V4(ip) => (
+            "/proc/net/udp",
+            vec![hex_v4(ip), hex_v4(Ipv4Addr::UNSPECIFIED)],
+        ),
+        IpAddr::V6(ip) => (
+            "/proc/net/udp6",
+            vec![
+                hex_v6(ip.octets()),
+                hex_v6([0; 16]),
+                // A v4 sender seen through a dual-stack socket.
+                ip.to_ipv4_mapped()
+                    .map(|v4| hex_v6(v4.to_ipv6_mapped().octets()))
+                    .unwrap_or_default(),
+            ],
+        ),
+    };
+    let text =
+        crate::files::read_text_bounded(std::path::Path::new(table), 64 << 20, "a socket table")
+            .unwrap_or_default();
+    let port = format!("{:04X}", from.port());
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (addr, p) = f.get(1)?.split_once(':')?;
+            if p != port || !addrs.iter().any(|a| a == addr) {
+                return None;
+            }
+            f.get(9)?.parse().ok()
+        })
+        .collect()
+}
+
+/// `/proc/net/udp`'s form of an IPv4 address: the 32-bit value in host
+/// (little-endian) order, as hex.
+fn hex_v4(ip: Ipv4Addr) -> String {
+    format!("{:08X}", u32::from_ne_bytes(ip.octets()))
+}
+
+/// `/proc/net/udp6`'s form: four 32-bit words, each in host order.
+fn hex_v6(o: [u8; 16]) -> String {
+    o.chunks(4)
+        .map(|c| format!("{:08X}", u32::from_ne_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
-    fn send(to: u16, from: IpAddr, text: &str) {
-        let s = UdpSocket::bind(SocketAddr::new(from, 0)).unwrap();
-        s.send_to(text.as_bytes(), (Ipv4Addr::LOCALHOST, to))
+    fn send_from(socket: &UdpSocket, to: u16, text: &str) {
+        socket
+            .send_to(text.as_bytes(), (Ipv4Addr::LOCALHOST, to))
             .unwrap();
     }
 
-    #[test]
-    fn valid_ack_from_expected_sender_counts() {
-        let w = AckWaiter::bind().unwrap();
-        send(
-            w.port(),
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            "stage=applied mailbox=a\n",
-        );
+    fn wait(w: &AckWaiter, sender: &AckSender, ms: u64) -> (AckOutcome, Vec<String>) {
+        let seen = Mutex::new(Vec::new());
         let out = w
             .wait(
                 "a",
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-                Duration::from_secs(5),
+                sender,
+                Duration::from_millis(ms),
                 &|| false,
+                &|_, r| seen.lock().unwrap().push(r),
             )
             .unwrap();
+        (out, seen.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_socket_of_this_process_is_found_by_its_source_port() {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let me = ProcessRecord::capture(std::process::id()).unwrap();
+        let from = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            s.local_addr().unwrap().port(),
+        );
+        assert_eq!(socket_owner_matches(from, &me), Some(true));
+    }
+
+    #[test]
+    fn an_ack_from_the_vmm_process_counts() {
+        let w = AckWaiter::bind().unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        send_from(&s, w.port(), "stage=applied mailbox=a\n");
+        let me = ProcessRecord::capture(std::process::id()).unwrap();
+        let (out, _) = wait(&w, &AckSender::Process(me), 5000);
         assert!(matches!(out, AckOutcome::Acked(_)));
     }
 
     #[test]
-    fn ack_from_wrong_sender_is_ignored() {
+    fn a_forged_ack_from_another_process_is_ignored_and_reported() {
         let w = AckWaiter::bind().unwrap();
-        // 127.0.0.2 is loopback too, but not the expected sender.
-        send(
-            w.port(),
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
-            "stage=applied mailbox=a",
-        );
-        send(
-            w.port(),
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            "stage=applied mailbox=a.b",
-        );
-        let out = w
-            .wait(
-                "a",
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-                Duration::from_millis(300),
-                &|| false,
-            )
-            .unwrap();
-        assert_eq!(out, AckOutcome::TimedOut { ignored: 2 });
+        // Another process sends a perfect ack from 127.0.0.1 and keeps its
+        // socket open, as a forger reading /proc/net/udp would.
+        let forger = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'stage=applied mailbox=a', ('127.0.0.1', {})); time.sleep(3)",
+                w.port()
+            ))
+            .spawn();
+        let mut forger = match forger {
+            Ok(c) => Some(c),
+            Err(_) => {
+                // No python: a socket of this process, checked against
+                // another process's record, is just as foreign.
+                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                send_from(&s, w.port(), "stage=applied mailbox=a");
+                std::mem::forget(s);
+                None
+            }
+        };
+        let mut other = ProcessRecord::capture(std::process::id()).unwrap();
+        other.pid = 1;
+        let (out, why) = wait(&w, &AckSender::Process(other), 2000);
+        if let Some(f) = forger.as_mut() {
+            let _ = f.kill();
+            let _ = f.wait();
+        }
+        assert_eq!(out, AckOutcome::TimedOut { ignored: 1 });
+        assert!(why[0].contains("does not belong"), "{why:?}");
     }
 
     #[test]
-    fn cancel_ends_the_wait() {
+    fn ack_from_wrong_address_or_for_another_mailbox_is_ignored() {
+        let w = AckWaiter::bind().unwrap();
+        let s2 = UdpSocket::bind("127.0.0.2:0").unwrap();
+        send_from(&s2, w.port(), "stage=applied mailbox=a");
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        send_from(&s, w.port(), "stage=applied mailbox=a.b");
+        let (out, why) = wait(
+            &w,
+            &AckSender::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            300,
+        );
+        assert_eq!(out, AckOutcome::TimedOut { ignored: 2 });
+        assert!(why[0].contains("address"), "{why:?}");
+        assert_eq!(why[1], "not for this mailbox");
+    }
+
+    #[test]
+    fn a_datagram_larger_than_2_kib_is_judged_whole() {
+        let w = AckWaiter::bind().unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Valid in its first 2048 bytes, invalid as a whole.
+        let text = format!(
+            "stage=applied mailbox=a x={}\n{}",
+            "y".repeat(2020),
+            "z".repeat(100)
+        );
+        assert!(text.len() > 2048);
+        send_from(&s, w.port(), &text);
+        let (out, why) = wait(&w, &AckSender::Anyone, 300);
+        assert_eq!(out, AckOutcome::TimedOut { ignored: 1 }, "{why:?}");
+    }
+
+    #[test]
+    fn stop_ends_the_wait() {
         let w = AckWaiter::bind().unwrap();
         let out = w
             .wait(
                 "a",
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                &AckSender::Anyone,
                 Duration::from_secs(30),
                 &|| true,
+                &|_, _| {},
             )
             .unwrap();
-        assert_eq!(out, AckOutcome::Cancelled);
+        assert_eq!(out, AckOutcome::Stopped);
     }
 }

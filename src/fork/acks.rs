@@ -1,80 +1,120 @@
 //! The ack stage: every mailbox's ack awaited in parallel, each with its
-//! own deadline; the first failure stops the other waits.
+//! own deadline; the first failure stops the other waits, and so does the
+//! guest's VMM exiting (the session fails at once with its status).
 
-use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::vmm::Vmm;
+use super::ack::AckOutcome;
+use super::session::Session;
+use super::{ForkError, Happening, PlannedMailbox};
+use crate::error::ErrorKind;
+use crate::vmm::{AckSender, ProcessRecord};
 
-use super::session::{Session, StageError};
-use super::{AckOutcome, PlannedMailbox, Stage, Status};
+/// How one mailbox's wait ended, before the stage decides what to report.
+enum Waited {
+    NotAwaited,
+    Acked,
+    Failed(ForkError),
+    /// Stopped because something else ended the stage.
+    Stopped,
+}
 
-/// Wait for every ack in parallel, each with its own deadline.
+/// Wait for every ack in parallel. Returns, per planned mailbox, whether it
+/// acked.
 pub(super) fn ack_stage(
     s: &Session,
     planned: &[PlannedMailbox],
-    driver: &dyn Vmm,
-) -> Result<Vec<bool>, StageError> {
-    let waiting: Vec<_> = planned.iter().filter(|p| p.ack.is_some()).collect();
-    if waiting.is_empty() {
-        s.start(Stage::Ack);
-        s.ok(Stage::Ack, Some("no mailbox waits for an ack".into()));
+    sender: &AckSender,
+    guest: Option<&ProcessRecord>,
+) -> Result<Vec<bool>, ForkError> {
+    let waiting = planned.iter().filter(|p| p.ack.is_some()).count();
+    if waiting == 0 {
+        s.emit(Happening::AcksDone { count: 0 });
         return Ok(vec![false; planned.len()]);
     }
-    s.start(Stage::Ack);
-    let sender: IpAddr = driver.ack_sender();
     let failed = AtomicBool::new(false);
-    let results: Vec<Result<bool, StageError>> = std::thread::scope(|scope| {
+    let guest_gone: Mutex<Option<String>> = Mutex::new(None);
+    let stop = || {
+        if s.cancelled() || failed.load(Ordering::Relaxed) {
+            return true;
+        }
+        if let Some(g) = guest
+            && !g.is_alive()
+        {
+            if let Ok(mut gone) = guest_gone.lock()
+                && gone.is_none()
+            {
+                *gone = Some(g.exit_status().unwrap_or_else(|| "status unknown".into()));
+            }
+            return true;
+        }
+        false
+    };
+    let results: Vec<Waited> = std::thread::scope(|scope| {
         let handles: Vec<_> = planned
             .iter()
             .map(|p| {
-                let failed = &failed;
-                scope.spawn(move || -> Result<bool, StageError> {
+                let (failed, stop) = (&failed, &stop);
+                scope.spawn(move || -> Waited {
                     let Some((waiter, timeout)) = &p.ack else {
-                        return Ok(false);
+                        return Waited::NotAwaited;
                     };
-                    let mut e = s.event(Stage::Ack, Status::Started);
-                    e.mailbox = Some(p.name.clone());
-                    e.ack_port = Some(waiter.port());
-                    e.deadline_ms = Some(*timeout);
-                    s.emit(e);
-                    let out = waiter
-                        .wait(&p.name, sender, Duration::from_millis(*timeout), &|| {
-                            s.cancel.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed)
+                    s.emit(Happening::AckWaiting {
+                        mailbox: p.name.clone(),
+                        port: waiter.port(),
+                        deadline_ms: *timeout,
+                    });
+                    let ignored = |from, reason| {
+                        s.emit(Happening::DatagramIgnored {
+                            mailbox: p.name.clone(),
+                            port: waiter.port(),
+                            from,
+                            reason,
                         })
-                        .map_err(|e| StageError::at(&p.name, format!("ack socket: {e}")))?;
+                    };
+                    let out = waiter.wait(
+                        &p.name,
+                        sender,
+                        Duration::from_millis(*timeout),
+                        stop,
+                        &ignored,
+                    );
                     match out {
-                        AckOutcome::Acked(took) => {
-                            let mut e = s.event(Stage::Ack, Status::Ok);
-                            e.mailbox = Some(p.name.clone());
-                            e.ack_port = Some(waiter.port());
-                            e.detail = Some(format!("acked after {} ms", took.as_millis()));
-                            s.emit(e);
-                            Ok(true)
+                        Ok(AckOutcome::Acked(took)) => {
+                            s.emit(Happening::Acked {
+                                mailbox: p.name.clone(),
+                                port: waiter.port(),
+                                after_ms: took.as_millis() as u64,
+                            });
+                            Waited::Acked
                         }
-                        AckOutcome::TimedOut { ignored } => {
+                        Ok(AckOutcome::TimedOut { ignored }) => {
                             failed.store(true, Ordering::Relaxed);
-                            Err(StageError::at(
+                            let note = if ignored > 0 {
+                                format!(" ({ignored} datagram(s) ignored: not a valid ack from the fork's guest)")
+                            } else {
+                                String::new()
+                            };
+                            Waited::Failed(ForkError::mailbox(
+                                ErrorKind::AckTimeout,
                                 &p.name,
                                 format!(
-                                    "no ack from the guest within {timeout} ms on port {}{}",
-                                    waiter.port(),
-                                    if ignored > 0 {
-                                        format!(" ({ignored} datagram(s) ignored: not a valid ack)")
-                                    } else {
-                                        String::new()
-                                    }
+                                    "no ack from the guest within {timeout} ms on port {}{note}",
+                                    waiter.port()
                                 ),
                             ))
                         }
-                        AckOutcome::Cancelled if s.cancel.load(Ordering::Relaxed) => {
-                            Err(StageError::at(&p.name, "cancelled"))
+                        Ok(AckOutcome::Stopped) => Waited::Stopped,
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            Waited::Failed(ForkError::mailbox(
+                                ErrorKind::Io,
+                                &p.name,
+                                format!("ack socket: {e}"),
+                            ))
                         }
-                        AckOutcome::Cancelled => Err(StageError::at(
-                            &p.name,
-                            "stopped waiting: another mailbox's ack failed",
-                        )),
                     }
                 })
             })
@@ -82,30 +122,39 @@ pub(super) fn ack_stage(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(StageError::new("ack waiter panicked")))
+                h.join().unwrap_or_else(|_| {
+                    Waited::Failed(ForkError::new(ErrorKind::Internal, "ack waiter panicked"))
+                })
             })
             .collect()
     });
+    // What ended the stage, in order of precedence: a real failure of one
+    // mailbox, then the guest exiting, then a cancel.
     let mut acked = Vec::with_capacity(results.len());
-    let mut errors = Vec::new();
+    let mut first_failure = None;
+    let mut stopped = false;
     for r in results {
         match r {
-            Ok(a) => acked.push(a),
-            Err(e) => errors.push(e),
+            Waited::Acked => acked.push(true),
+            Waited::NotAwaited => acked.push(false),
+            Waited::Failed(e) => {
+                first_failure.get_or_insert(e);
+            }
+            Waited::Stopped => stopped = true,
         }
     }
-    // Report the ack that really failed, not the ones stopped because of it.
-    if !errors.is_empty() {
-        let i = errors
-            .iter()
-            .position(|e| !e.message.starts_with("stopped waiting"))
-            .unwrap_or(0);
-        return Err(errors.swap_remove(i));
+    if let Some(e) = first_failure {
+        return Err(e);
     }
-    s.ok(
-        Stage::Ack,
-        Some(format!("{} ack(s) received", waiting.len())),
-    );
+    if stopped {
+        if let Some(status) = guest_gone.lock().ok().and_then(|g| g.clone()) {
+            return Err(ForkError::new(
+                ErrorKind::GuestExited,
+                format!("guest exited ({status}) before it acked"),
+            ));
+        }
+        return Err(ForkError::cancelled());
+    }
+    s.emit(Happening::AcksDone { count: waiting });
     Ok(acked)
 }

@@ -1,24 +1,39 @@
-//! The fork session engine: `validate → copy → preflight → patch → restore →
-//! ack → done`, or `rollback → failed` on any error. It emits typed
-//! [`SessionEvent`]s and never draws or prints.
+//! The fork engine: the session (`validate → copy → preflight → patch →
+//! restore → ack → done`, or `rollback → failed`), its typed events and
+//! errors, and the fork lifecycle (list, stop, remove, inspect, clean up).
+//! It never draws or prints: the CLI and the TUI render its events.
 
 mod ack;
 mod acks;
 mod checks;
 mod copy;
+mod error;
 mod event;
-mod inspect;
+pub mod lifecycle;
+mod ownership;
 mod plan;
+pub mod record;
 mod session;
+mod stage;
 
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+pub(crate) mod fake_vmm;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use ack::{AckOutcome, AckWaiter};
-pub use copy::{CopyMethod, CopyStats, copy_memory, reflink_supported};
-pub use event::{SessionEvent, Stage, Status};
-pub use inspect::inspect_fork;
+pub use copy::{CopyError, CopyMethod, CopyStats, copy_memory, reflink_supported};
+pub use error::ForkError;
+pub use event::{Happening, SessionEvent, WireEvent};
+pub use lifecycle::{ForkEntry, Forks, LifecycleError, LiveStatus};
+pub use ownership::session_running;
 pub use plan::{PlannedMailbox, resolve_mailboxes};
-pub use session::{ForkOutcome, run_session};
+pub use record::{ForkInfo, ForkMeta, ForkStatus, PatchedMailbox, StageTiming};
+pub use session::{Drivers, ForkOutcome, run_session, run_session_with};
+pub use stage::{Stage, Status};
 
 use crate::scan::ScanReport;
 
@@ -27,7 +42,8 @@ use crate::scan::ScanReport;
 pub struct MailboxSpec {
     /// Mailbox name.
     pub name: String,
-    /// Token; looked up by discovery when `None`.
+    /// Token; looked up by discovery when `None`, else the marker is found
+    /// by its exact bytes.
     pub token: Option<String>,
     /// JSON payload text.
     pub payload: Option<String>,
@@ -48,10 +64,12 @@ pub struct ForkRequest {
     pub mailboxes: Vec<MailboxSpec>,
     /// Restore the fork (false: stop after patch, keep it for inspection).
     pub restore: bool,
-    /// Map the template privately and patch the paused guest (qemu only).
+    /// Map the template privately and patch the paused guest.
     pub zero_copy: bool,
-    /// Discovery already done on the source (e.g. the TUI's cached scan).
-    /// Offsets from it are re-verified in the fork before any write.
+    /// Address the ack sockets bind (default 127.0.0.1).
+    pub ack_bind: Option<IpAddr>,
+    /// Discovery already done on the source (e.g. the TUI's). Offsets from
+    /// it are re-verified in the fork before any write.
     pub discovery: Option<Arc<ScanReport>>,
 }
 
@@ -64,6 +82,7 @@ impl ForkRequest {
             mailboxes: Vec::new(),
             restore: true,
             zero_copy: false,
+            ack_bind: None,
             discovery: None,
         }
     }

@@ -2,9 +2,11 @@
 //! rule, in Hypeman's order), then ack sockets and the exact frame bytes —
 //! all before any write. Finding each marker is preflight's job.
 
-use crate::mailbox::{MailboxRequest, frame_payload, validate_request};
+use std::net::IpAddr;
 
-use super::{AckWaiter, MailboxSpec};
+use super::{AckWaiter, ForkError, MailboxSpec};
+use crate::error::ErrorKind;
+use crate::mailbox::{MailboxRequest, frame_payload, validate_request};
 
 /// Stand-in token for rules 4 and 5 when the caller gave none: discovery
 /// supplies the real one in preflight, and discovered tokens always follow
@@ -20,13 +22,16 @@ pub struct PlannedMailbox {
     pub token: Option<String>,
     /// The exact bytes that go into the frame (ack_port injected).
     pub frame: Vec<u8>,
-    /// Ack socket and deadline, when waiting for an ack.
+    /// Ack socket and deadline in ms, when waiting for an ack.
     pub ack: Option<(AckWaiter, u64)>,
 }
 
-/// Apply the contract's validation, bind ack sockets and build each frame.
-/// Errors are messages for the `validate` stage.
-pub fn resolve_mailboxes(specs: &[MailboxSpec]) -> Result<Vec<PlannedMailbox>, String> {
+/// Apply the contract's validation, bind ack sockets on `ack_bind` and
+/// build each frame.
+pub fn resolve_mailboxes(
+    specs: &[MailboxSpec],
+    ack_bind: IpAddr,
+) -> Result<Vec<PlannedMailbox>, ForkError> {
     let requests: Vec<MailboxRequest> = specs
         .iter()
         .map(|s| MailboxRequest {
@@ -37,22 +42,22 @@ pub fn resolve_mailboxes(specs: &[MailboxSpec]) -> Result<Vec<PlannedMailbox>, S
             ack_timeout_ms: s.ack_timeout_ms,
         })
         .collect();
-    validate_request(&requests).map_err(|e| e.to_string())?;
+    validate_request(&requests)?;
     let mut planned = Vec::with_capacity(requests.len());
     for (r, s) in requests.iter().zip(specs) {
         let ack = if r.wait_for_ack {
-            let w = AckWaiter::bind().map_err(|e| {
-                format!(
-                    "mailbox {}: cannot bind an ack socket on 127.0.0.1: {e}",
-                    r.name
+            let w = AckWaiter::bind_on(ack_bind).map_err(|e| {
+                ForkError::mailbox(
+                    ErrorKind::Io,
+                    &r.name,
+                    format!("cannot bind an ack socket on {ack_bind}: {e}"),
                 )
             })?;
             Some((w, r.effective_timeout_ms()))
         } else {
             None
         };
-        let frame =
-            frame_payload(r, ack.as_ref().map(|(w, _)| w.port())).map_err(|e| e.to_string())?;
+        let frame = frame_payload(r, ack.as_ref().map(|(w, _)| w.port()))?;
         planned.push(PlannedMailbox {
             name: r.name.clone(),
             token: s.token.clone(),

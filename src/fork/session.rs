@@ -1,23 +1,32 @@
-//! One fork session, start to finish, with rollback on any failure.
+//! One fork session: a sequence of stage functions, each small, with what
+//! rollback must undo kept explicit in [`Rollback`].
+//!
+//! `validate → copy → preflight → patch → restore → ack → done`; any error
+//! (or a cancel) stamps the stage it happened in, runs rollback (stop the
+//! VM, remove the fork directory if it still is the one this session made)
+//! and ends in `failed`.
 
-use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::scan::{ScanOptions, scan_cached};
-use crate::store::{
-    ForkInfo, ForkMeta, ForkStatus, MEMORY_FILE, PatchedMailbox, STATE_FILE, SnapshotInfo,
-    StageTiming, Store, ValidName, now_rfc3339,
-};
-use crate::vmm::{self, PausedVm, RestoreRequest};
-
 use super::acks::ack_stage;
 use super::checks::{patch_all, preflight};
+use super::ownership::{ClaimError, OwnedDir};
+use super::record::{ForkInfo, ForkMeta, ForkStatus, PatchedMailbox, StageTiming};
 use super::{
-    ForkRequest, SessionEvent, Stage, Status, copy_memory, generate_fork_name, resolve_mailboxes,
+    CopyError, ForkError, ForkRequest, Happening, PlannedMailbox, SessionEvent, Stage, copy_memory,
+    generate_fork_name, resolve_mailboxes,
 };
+use crate::error::ErrorKind;
+use crate::scan::{ScanOptions, ScanReport, scan_cached};
+use crate::store::{
+    FORK_META, GUEST_LOG, MEMORY_FILE, STATE_FILE, SnapshotInfo, Store, ValidName, now_rfc3339,
+    write_json_atomic,
+};
+use crate::vmm::{PausedVm, ProcessRecord, RestoreRequest, RunningVm, Vmm, VmmError, VmmKind};
 
 /// What a successful session produced.
 #[derive(Debug, Clone)]
@@ -26,12 +35,74 @@ pub struct ForkOutcome {
     pub name: String,
     /// Fork directory.
     pub dir: PathBuf,
-    /// VMM pid, when restored.
-    pub pid: Option<u32>,
+    /// The VMM process, when restored.
+    pub process: Option<ProcessRecord>,
 }
+
+impl ForkOutcome {
+    /// The VMM's pid, when restored.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+}
+
+/// Where the engine gets a VMM driver for a snapshot's kind.
+pub type Drivers<'a> = &'a (dyn Fn(VmmKind) -> Result<Box<dyn Vmm>, VmmError> + Sync);
 
 type Sink<'a> = &'a (dyn Fn(SessionEvent) + Sync);
 
+/// Run one fork session with the registered drivers. Events go to `sink`
+/// (from this thread and from ack threads); `cancel` aborts at the next
+/// check and rolls back. The error has already been emitted as events.
+pub fn run_session(
+    store: &Store,
+    req: &ForkRequest,
+    sink: Sink,
+    cancel: &AtomicBool,
+) -> Result<ForkOutcome, ForkError> {
+    run_session_with(store, req, sink, cancel, &crate::vmm::driver)
+}
+
+/// [`run_session`] with the drivers given (tests pass a fake VMM).
+pub fn run_session_with(
+    store: &Store,
+    req: &ForkRequest,
+    sink: Sink,
+    cancel: &AtomicBool,
+    drivers: Drivers,
+) -> Result<ForkOutcome, ForkError> {
+    let s = Session {
+        fork: req
+            .fork_name
+            .clone()
+            .unwrap_or_else(|| generate_fork_name(&req.snapshot)),
+        started: Instant::now(),
+        sink,
+        cancel,
+        timings: Mutex::new(Vec::new()),
+    };
+    let mut rb = Rollback::default();
+    let mut stage = Stage::Validate;
+    match drive(store, req, drivers, &s, &mut rb, &mut stage) {
+        Ok(outcome) => Ok(outcome),
+        Err(err) => {
+            // A cancel noticed inside a stage reads as whatever that stage
+            // was doing; it is a cancel all the same.
+            let err = if s.cancelled() && err.kind != ErrorKind::Cancelled {
+                ForkError::cancelled()
+            } else {
+                err
+            }
+            .at(stage);
+            s.emit(Happening::StageFailed(err.clone()));
+            rb.run(&s);
+            s.emit(Happening::Failed(err.clone()));
+            Err(err)
+        }
+    }
+}
+
+/// The session's own state, shared with its stage functions.
 pub(super) struct Session<'a> {
     pub(super) fork: String,
     started: Instant,
@@ -44,176 +115,251 @@ impl Session<'_> {
     pub(super) fn ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
-    pub(super) fn event(&self, stage: Stage, status: Status) -> SessionEvent {
-        SessionEvent::new(&self.fork, stage, status, self.ms())
-    }
-    pub(super) fn emit(&self, e: SessionEvent) {
-        if e.status == Status::Ok
-            && e.mailbox.is_none()
-            && let Ok(mut t) = self.timings.lock()
-        {
+
+    pub(super) fn emit(&self, what: Happening) {
+        let e = SessionEvent {
+            fork: self.fork.clone(),
+            elapsed_ms: self.ms(),
+            what,
+        };
+        // A stage's end (its one "ok" without a mailbox) is its timing.
+        let ends_stage = matches!(
+            e.what,
+            Happening::Validated { .. }
+                | Happening::Copied { .. }
+                | Happening::ZeroCopy
+                | Happening::Preflighted { .. }
+                | Happening::Patched { .. }
+                | Happening::Restored { .. }
+                | Happening::AcksDone { .. }
+                | Happening::Done
+        );
+        if ends_stage && let Ok(mut t) = self.timings.lock() {
             t.push(StageTiming {
-                stage: e.stage.label().into(),
+                stage: e.stage(),
                 elapsed_ms: e.elapsed_ms,
             });
         }
         (self.sink)(e)
     }
-    pub(super) fn start(&self, stage: Stage) {
-        self.emit(self.event(stage, Status::Started));
+
+    pub(super) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
-    pub(super) fn ok(&self, stage: Stage, detail: Option<String>) {
-        let mut e = self.event(stage, Status::Ok);
-        e.detail = detail;
-        self.emit(e);
-    }
-    pub(super) fn check_cancel(&self) -> Result<(), StageError> {
-        if self.cancel.load(Ordering::Relaxed) {
-            Err(StageError::new("cancelled"))
+
+    fn check_cancel(&self) -> Result<(), ForkError> {
+        if self.cancelled() {
+            Err(ForkError::cancelled())
         } else {
             Ok(())
         }
     }
-}
 
-#[derive(Debug)]
-pub(super) struct StageError {
-    pub(super) message: String,
-    pub(super) mailbox: Option<String>,
-}
-
-impl StageError {
-    pub(super) fn new(m: impl Into<String>) -> StageError {
-        StageError {
-            message: m.into(),
-            mailbox: None,
-        }
+    fn begin(&self, stage: Stage, current: &mut Stage) {
+        *current = stage;
+        self.emit(Happening::StageStarted(stage));
     }
-    pub(super) fn at(mailbox: &str, m: impl Into<String>) -> StageError {
-        StageError {
-            message: m.into(),
-            mailbox: Some(mailbox.into()),
-        }
+
+    fn timings(&self) -> Vec<StageTiming> {
+        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
     }
 }
 
-/// What rollback must undo.
+/// What rollback must undo, kept as the stages make it.
 #[derive(Default)]
-struct Undo {
-    fork_dir: Option<PathBuf>,
-    pid: Option<u32>,
-    paused: Option<Box<dyn PausedVm>>,
+struct Rollback {
+    dir: Option<OwnedDir>,
+    vm: Vm,
 }
 
-/// Run one fork session. Events go to `sink` (from this thread and from ack
-/// threads); `cancel` aborts at the next check and rolls back. Returns the
-/// outcome or the error message of the failed stage (already emitted).
-pub fn run_session(
-    store: &Store,
-    req: &ForkRequest,
-    sink: Sink,
-    cancel: &AtomicBool,
-) -> Result<ForkOutcome, String> {
-    let fork = req
-        .fork_name
-        .clone()
-        .unwrap_or_else(|| generate_fork_name(&req.snapshot));
-    let s = Session {
-        fork,
-        started: Instant::now(),
-        sink,
-        cancel,
-        timings: Mutex::new(Vec::new()),
-    };
-    let mut undo = Undo::default();
-    let mut stage = Stage::Validate;
-    match drive(store, req, &s, &mut undo, &mut stage) {
-        Ok(outcome) => Ok(outcome),
-        Err(err) => {
-            let mut e = s.event(stage, Status::Failed);
-            e.error = Some(err.message.clone());
-            e.mailbox = err.mailbox.clone();
-            s.emit(e);
-            rollback(&s, undo);
-            let mut e = s.event(Stage::Failed, Status::Failed);
-            e.error = Some(match &err.mailbox {
-                Some(m) if !err.message.starts_with(&format!("mailbox {m}")) => {
-                    format!("mailbox {m}: {}", err.message)
+/// The fork's VM as far as it got.
+#[derive(Default)]
+enum Vm {
+    #[default]
+    None,
+    /// Started and loaded, not yet run.
+    Paused(Box<dyn PausedVm>),
+    /// Running: stopped through its driver.
+    Running {
+        driver: Arc<dyn Vmm>,
+        process: ProcessRecord,
+        dir: PathBuf,
+        memory: PathBuf,
+    },
+}
+
+impl Rollback {
+    fn run(self, s: &Session) {
+        s.emit(Happening::StageStarted(Stage::Rollback));
+        let mut notes = Vec::new();
+        match self.vm {
+            Vm::None => {}
+            Vm::Paused(p) => {
+                p.abort();
+                notes.push("stopped the paused VM".to_string());
+            }
+            Vm::Running {
+                driver,
+                process,
+                dir,
+                memory,
+            } => {
+                let vm = RunningVm {
+                    dir: &dir,
+                    process: &process,
+                    memory: &memory,
+                };
+                match driver.stop(&vm, Duration::from_secs(3)) {
+                    Ok(true) => notes.push(format!("stopped VMM pid {}", process.pid)),
+                    Ok(false) => notes.push(format!("VMM pid {} had exited", process.pid)),
+                    Err(e) => notes.push(format!("could not stop VMM pid {}: {e}", process.pid)),
                 }
-                _ => err.message.clone(),
-            });
-            let msg = e.error.clone().unwrap_or_default();
-            s.emit(e);
-            Err(msg)
-        }
-    }
-}
-
-fn rollback(s: &Session, undo: Undo) {
-    s.start(Stage::Rollback);
-    let mut notes = Vec::new();
-    if let Some(p) = undo.paused {
-        p.abort();
-        notes.push("stopped the paused VM".to_string());
-    }
-    if let (Some(pid), Some(dir)) = (undo.pid, undo.fork_dir.as_ref())
-        && vmm::process::stop(pid, dir, Duration::from_secs(3))
-    {
-        notes.push(format!("stopped VMM pid {pid}"));
-    }
-    if let Some(dir) = undo.fork_dir {
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => notes.push(format!("removed {}", dir.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                let mut ev = s.event(Stage::Rollback, Status::Failed);
-                ev.error = Some(format!("cannot remove {}: {e}", dir.display()));
-                s.emit(ev);
-                return;
             }
         }
+        if let Some(dir) = self.dir {
+            let path = dir.path().to_path_buf();
+            match dir.remove() {
+                Ok(true) => notes.push(format!("removed {}", path.display())),
+                Ok(false) => notes.push(format!(
+                    "left {} alone: it is no longer the directory this session made",
+                    path.display()
+                )),
+                Err(e) => {
+                    s.emit(Happening::RollbackFailed {
+                        error: format!("cannot remove {}: {e}", path.display()),
+                    });
+                    return;
+                }
+            }
+        }
+        if notes.is_empty() {
+            notes.push("nothing was written".into());
+        }
+        s.emit(Happening::RolledBack { notes });
     }
-    if notes.is_empty() {
-        notes.push("nothing was written".into());
-    }
-    s.ok(Stage::Rollback, Some(notes.join("; ")));
+}
+
+/// What validate found.
+struct Plan {
+    snapshot: SnapshotInfo,
+    driver: Arc<dyn Vmm>,
+    planned: Vec<PlannedMailbox>,
+    discovery: Arc<ScanReport>,
+}
+
+/// What copy made.
+struct Made {
+    dir: PathBuf,
+    /// The memory file the VM runs on (the fork's copy, or the template's).
+    run_memory: PathBuf,
+    record: ForkInfo,
 }
 
 fn drive(
     store: &Store,
     req: &ForkRequest,
+    drivers: Drivers,
     s: &Session,
-    undo: &mut Undo,
+    rb: &mut Rollback,
     stage: &mut Stage,
-) -> Result<ForkOutcome, StageError> {
-    // validate
-    *stage = Stage::Validate;
-    s.start(Stage::Validate);
-    let name = ValidName::new(&s.fork).map_err(|e| StageError::new(format!("fork name: {e}")))?;
+) -> Result<ForkOutcome, ForkError> {
+    s.begin(Stage::Validate, stage);
+    let plan = validate(store, req, drivers, s)?;
+    s.check_cancel()?;
+
+    *stage = Stage::Copy;
+    let mut made = copy(store, req, &plan, s, rb)?;
+    s.check_cancel()?;
+
+    s.begin(Stage::Preflight, stage);
+    let offsets = preflight(s, &plan.planned, &made.run_memory, &plan.discovery)?;
+    s.emit(Happening::Preflighted {
+        markers: offsets.len(),
+    });
+    s.check_cancel()?;
+
+    if !req.zero_copy {
+        s.begin(Stage::Patch, stage);
+        patch_file(s, &made.dir.join(MEMORY_FILE), &plan.planned, &offsets)?;
+    }
+    made.record.meta.mailboxes = patched_mailboxes(&plan.planned, &offsets);
+
+    if !req.restore {
+        made.record.meta.status = ForkStatus::Patched;
+        finish(s, &mut made.record)?;
+        rb.dir = None;
+        return Ok(ForkOutcome {
+            name: s.fork.clone(),
+            dir: made.dir,
+            process: None,
+        });
+    }
+    s.check_cancel()?;
+
+    s.begin(Stage::Restore, stage);
+    let process = restore(req, &plan, &mut made, &offsets, s, rb, stage)?;
+    s.check_cancel()?;
+
+    s.begin(Stage::Ack, stage);
+    let sender = plan.driver.ack_sender(&process);
+    let acked = ack_stage(s, &plan.planned, &sender, Some(&process)).map_err(|e| {
+        if e.kind == ErrorKind::GuestExited {
+            with_log_tail(e, &made.dir.join(GUEST_LOG))
+        } else {
+            e
+        }
+    })?;
+    for (m, a) in made.record.meta.mailboxes.iter_mut().zip(acked) {
+        m.acked = a;
+    }
+    made.record.meta.status = ForkStatus::Running;
+    finish(s, &mut made.record)?;
+    rb.dir = None;
+    rb.vm = Vm::None;
+    Ok(ForkOutcome {
+        name: s.fork.clone(),
+        dir: made.dir,
+        process: Some(process),
+    })
+}
+
+/// validate: names, the snapshot, the driver, every contract rule, ack
+/// sockets, frames, discovery. Nothing is written.
+fn validate(
+    store: &Store,
+    req: &ForkRequest,
+    drivers: Drivers,
+    s: &Session,
+) -> Result<Plan, ForkError> {
+    let bad = |m: String| ForkError::new(ErrorKind::BadRequest, m);
+    ValidName::new(&s.fork).map_err(|e| bad(format!("fork name: {e}")))?;
     let snapshot = store
         .snapshot(&req.snapshot)
-        .map_err(|e| StageError::new(e.to_string()))?;
+        .map_err(super::error::from_kinded)?;
     if snapshot.meta.kind != "standby" {
-        return Err(StageError::new(format!(
-            "snapshot {} is {:?}, not a standby snapshot",
+        return Err(bad(format!(
+            "snapshot {} is {:?}, not a standby snapshot: mailboxes need a fork that resumes",
             snapshot.name, snapshot.meta.kind
         )));
     }
-    let driver = vmm::driver(snapshot.meta.vmm).map_err(|e| StageError::new(e.to_string()))?;
+    let driver: Arc<dyn Vmm> =
+        Arc::from(drivers(snapshot.meta.vmm).map_err(super::error::from_kinded)?);
     if req.zero_copy && !driver.supports_zero_copy() {
-        return Err(StageError::new(format!(
+        return Err(bad(format!(
             "zero-copy forks need a VMM that maps memory privately; {} cannot",
             snapshot.meta.vmm.label()
         )));
     }
-    let fork_dir = store.fork_dir(&name);
-    if fork_dir.exists() {
-        return Err(StageError::new(format!(
-            "fork {} already exists at {}",
-            s.fork,
-            fork_dir.display()
-        )));
+    driver
+        .check_restorable(&snapshot.meta.vmm_config)
+        .map_err(super::error::from_kinded)?;
+    if store.forks_dir().join(&s.fork).exists() {
+        return Err(bad(format!("fork {} already exists", s.fork)));
     }
+    let planned = resolve_mailboxes(
+        &req.mailboxes,
+        req.ack_bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    )?;
     let discovery = match &req.discovery {
         Some(d) => Arc::clone(d),
         None => Arc::new(
@@ -225,84 +371,195 @@ fn drive(
                     ..Default::default()
                 },
             )
-            .map_err(|e| StageError::new(e.to_string()))?,
+            .map_err(super::error::from_kinded)?,
         ),
     };
-    let planned = resolve_mailboxes(&req.mailboxes).map_err(StageError::new)?;
-    s.ok(
-        Stage::Validate,
-        Some(format!("{} mailbox(es) valid", planned.len())),
-    );
-    s.check_cancel()?;
+    s.emit(Happening::Validated {
+        mailboxes: planned.len(),
+    });
+    Ok(Plan {
+        snapshot,
+        driver,
+        planned,
+        discovery,
+    })
+}
 
-    // copy
-    *stage = Stage::Copy;
-    s.start(Stage::Copy);
-    std::fs::create_dir(&fork_dir).map_err(|e| {
-        StageError::new(format!(
-            "cannot create fork directory {}: {e}",
-            fork_dir.display()
-        ))
-    })?;
-    undo.fork_dir = Some(fork_dir.clone());
-    let mut meta = ForkMeta {
-        source: snapshot.name.clone(),
-        vmm: snapshot.meta.vmm,
-        created_at: now_rfc3339(),
-        status: ForkStatus::Creating,
-        zero_copy: req.zero_copy,
-        pid: None,
-        mailboxes: Vec::new(),
-        stages: Vec::new(),
-        vmm_config: snapshot.meta.vmm_config.clone(),
-    };
-    let info = ForkInfo {
+/// copy: claim the fork directory (with its record), copy the device state
+/// and, unless zero-copy, the memory file.
+fn copy(
+    store: &Store,
+    req: &ForkRequest,
+    plan: &Plan,
+    s: &Session,
+    rb: &mut Rollback,
+) -> Result<Made, ForkError> {
+    let snap = &plan.snapshot;
+    let mut record = ForkInfo {
         name: s.fork.clone(),
-        dir: fork_dir.clone(),
-        meta: meta.clone(),
+        dir: PathBuf::new(),
+        meta: ForkMeta {
+            source: snap.name.clone(),
+            vmm: snap.meta.vmm,
+            created_at: now_rfc3339(),
+            status: ForkStatus::Creating,
+            zero_copy: req.zero_copy,
+            pid: None,
+            process: None,
+            memory: req.zero_copy.then(|| snap.memory_path()),
+            mailboxes: Vec::new(),
+            stages: Vec::new(),
+            vmm_config: snap.meta.vmm_config.clone(),
+        },
     };
-    info.save().map_err(|e| StageError::new(e.to_string()))?;
-    let fork_memory = fork_dir.join(MEMORY_FILE);
-    let run_memory = copy_stage(s, &snapshot, &fork_dir, &fork_memory, req.zero_copy)?;
-    s.check_cancel()?;
+    let meta = record.meta.clone();
+    let owned = OwnedDir::create(&store.forks_dir(), &s.fork, |dir| {
+        write_json_atomic(&dir.join(FORK_META), &meta).map_err(|e| e.to_string())
+    })
+    .map_err(|e| match e {
+        ClaimError::Exists(_) => ForkError::new(ErrorKind::BadRequest, e.to_string()),
+        ClaimError::Io { .. } => ForkError::new(ErrorKind::Io, e.to_string()),
+    })?;
+    let dir = owned.path().to_path_buf();
+    rb.dir = Some(owned);
+    record.dir = dir.clone();
+    s.emit(Happening::CopyStarted { dir: dir.clone() });
 
-    // preflight
-    *stage = Stage::Preflight;
-    s.start(Stage::Preflight);
-    let offsets = preflight(&planned, &run_memory, &discovery)?;
-    s.ok(
-        Stage::Preflight,
-        Some(format!(
-            "{} marker(s) verified, every payload fits",
-            offsets.len()
-        )),
-    );
-    s.check_cancel()?;
+    let copy_err = |e: CopyError| match e {
+        CopyError::Cancelled => ForkError::cancelled(),
+        CopyError::Source(e) => super::error::from_kinded(e),
+        CopyError::Io { .. } => ForkError::new(ErrorKind::Io, e.to_string()),
+    };
+    let state_src = snap.state_path();
+    if std::fs::symlink_metadata(&state_src).is_ok() {
+        copy_memory(&state_src, &dir.join(STATE_FILE), s.cancel, &mut |_, _| {})
+            .map_err(copy_err)?;
+    }
+    if req.zero_copy {
+        s.emit(Happening::ZeroCopy);
+        return Ok(Made {
+            run_memory: snap.memory_path(),
+            dir,
+            record,
+        });
+    }
+    let mut last = Instant::now();
+    let mut progress = |done: u64, total: u64| {
+        if done == total || last.elapsed() >= Duration::from_millis(50) {
+            last = Instant::now();
+            s.emit(Happening::CopyProgress { bytes: done, total });
+        }
+    };
+    let fork_memory = dir.join(MEMORY_FILE);
+    let stats = copy_memory(&snap.memory_path(), &fork_memory, s.cancel, &mut progress)
+        .map_err(copy_err)?;
+    s.emit(Happening::Copied {
+        method: stats.method,
+        data_bytes: stats.data_bytes,
+        size: stats.size,
+    });
+    Ok(Made {
+        run_memory: fork_memory,
+        dir,
+        record,
+    })
+}
 
+/// patch (copy mode): the fork's own file, before any VM exists.
+fn patch_file(
+    s: &Session,
+    memory: &Path,
+    planned: &[PlannedMailbox],
+    offsets: &[u64],
+) -> Result<(), ForkError> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(memory)
+        .map_err(|e| ForkError::new(ErrorKind::Io, format!("open {}: {e}", memory.display())))?;
+    patch_all(s, &mut f, planned, offsets)?;
+    s.emit(Happening::Patched {
+        frames: planned.len(),
+        into_paused_guest: false,
+    });
+    Ok(())
+}
+
+/// restore: start the VM paused, record its process before it runs, patch
+/// it (zero-copy), resume it.
+fn restore(
+    req: &ForkRequest,
+    plan: &Plan,
+    made: &mut Made,
+    offsets: &[u64],
+    s: &Session,
+    rb: &mut Rollback,
+    stage: &mut Stage,
+) -> Result<ProcessRecord, ForkError> {
+    let vmm_err = |e: VmmError| super::error::from_kinded(e);
+    let state = made.dir.join(STATE_FILE);
     let restore_req = RestoreRequest {
-        snapshot: &snapshot,
-        fork_dir: &fork_dir,
-        memory: &run_memory,
+        snapshot_dir: &plan.snapshot.dir,
+        vmm_config: &plan.snapshot.meta.vmm_config,
+        state: &state,
+        fork_dir: &made.dir,
+        memory: &made.run_memory,
+        guest_log: &made.dir.join(GUEST_LOG),
         zero_copy: req.zero_copy,
     };
-    // patch (copy mode: the fork's own file, before the VM exists)
-    *stage = Stage::Patch;
-    if !req.zero_copy {
-        s.start(Stage::Patch);
-        let mut f = File::options()
-            .write(true)
-            .read(true)
-            .open(&fork_memory)
-            .map_err(|e| StageError::new(format!("open {}: {e}", fork_memory.display())))?;
-        patch_all(s, &mut f, &planned, &offsets)?;
-        s.ok(
-            Stage::Patch,
-            Some(format!("{} frame(s) written", planned.len())),
-        );
+    let mut paused = plan.driver.start_paused(&restore_req).map_err(vmm_err)?;
+    // Recorded before the guest runs: if this process dies from here on,
+    // the fork's VMM can still be found and stopped.
+    made.record.meta.process = paused.process();
+    made.record.meta.pid = made.record.meta.process.as_ref().map(|p| p.pid);
+    let saved = made.record.save();
+    let memory = paused.memory().is_some();
+    rb.vm = Vm::Paused(paused);
+    saved.map_err(super::error::from_kinded)?;
+    s.check_cancel()?;
+    if req.zero_copy {
+        s.begin(Stage::Patch, stage);
+        let Vm::Paused(p) = &mut rb.vm else {
+            return Err(ForkError::new(ErrorKind::Internal, "paused VM missing"));
+        };
+        let mem = p.memory().filter(|_| memory).ok_or_else(|| {
+            ForkError::new(
+                ErrorKind::VmmFailed,
+                "the VMM offers no access to the paused guest's memory",
+            )
+        })?;
+        patch_all(s, mem, &plan.planned, offsets)?;
+        s.emit(Happening::Patched {
+            frames: plan.planned.len(),
+            into_paused_guest: true,
+        });
+        *stage = Stage::Restore;
+        s.check_cancel()?;
     }
-    meta.mailboxes = planned
+    let Vm::Paused(p) = std::mem::take(&mut rb.vm) else {
+        return Err(ForkError::new(ErrorKind::Internal, "paused VM missing"));
+    };
+    let process = p.resume().map_err(vmm_err)?;
+    rb.vm = Vm::Running {
+        driver: Arc::clone(&plan.driver),
+        process: process.clone(),
+        dir: made.dir.clone(),
+        memory: made.run_memory.clone(),
+    };
+    made.record.meta.process = Some(process.clone());
+    made.record.meta.pid = Some(process.pid);
+    made.record.save().map_err(super::error::from_kinded)?;
+    s.emit(Happening::Restored {
+        vmm: plan.snapshot.meta.vmm,
+        pid: process.pid,
+    });
+    Ok(process)
+}
+
+fn patched_mailboxes(planned: &[PlannedMailbox], offsets: &[u64]) -> Vec<PatchedMailbox> {
+    planned
         .iter()
-        .zip(&offsets)
+        .zip(offsets)
         .map(|(p, off)| PatchedMailbox {
             name: p.name.clone(),
             offset: *off,
@@ -310,150 +567,29 @@ fn drive(
             ack_port: p.ack.as_ref().map(|(w, _)| w.port()),
             acked: false,
         })
-        .collect();
-
-    if !req.restore {
-        meta.status = ForkStatus::Patched;
-        finish(s, &fork_dir, meta)?;
-        undo.fork_dir = None;
-        return Ok(ForkOutcome {
-            name: s.fork.clone(),
-            dir: fork_dir,
-            pid: None,
-        });
-    }
-    s.check_cancel()?;
-
-    // restore
-    *stage = Stage::Restore;
-    s.start(Stage::Restore);
-    let paused = driver
-        .start_paused(&restore_req)
-        .map_err(|e| StageError::new(e.to_string()))?;
-    undo.pid = paused.pid();
-    undo.paused = Some(paused);
-    if req.zero_copy {
-        *stage = Stage::Patch;
-        s.start(Stage::Patch);
-        let mem = undo
-            .paused
-            .as_mut()
-            .and_then(|p| p.memory())
-            .ok_or_else(|| {
-                StageError::new("the VMM offers no access to the paused guest's memory")
-            })?;
-        patch_all(s, mem, &planned, &offsets)?;
-        s.ok(
-            Stage::Patch,
-            Some(format!(
-                "{} frame(s) written into the paused guest",
-                planned.len()
-            )),
-        );
-        *stage = Stage::Restore;
-    }
-    let paused = undo
-        .paused
-        .take()
-        .ok_or_else(|| StageError::new("internal: paused VM missing"))?;
-    let pid = paused
-        .resume()
-        .map_err(|e| StageError::new(e.to_string()))?;
-    undo.pid = Some(pid);
-    meta.pid = Some(pid);
-    meta.status = ForkStatus::Running;
-    ForkInfo {
-        name: s.fork.clone(),
-        dir: fork_dir.clone(),
-        meta: meta.clone(),
-    }
-    .save()
-    .map_err(|e| StageError::new(e.to_string()))?;
-    s.ok(
-        Stage::Restore,
-        Some(format!("{} running, pid {pid}", snapshot.meta.vmm.label())),
-    );
-
-    // ack
-    *stage = Stage::Ack;
-    let acked = ack_stage(s, &planned, driver.as_ref())?;
-    for (m, a) in meta.mailboxes.iter_mut().zip(acked) {
-        m.acked = a;
-    }
-    finish(s, &fork_dir, meta)?;
-    undo.fork_dir = None;
-    undo.pid = None;
-    Ok(ForkOutcome {
-        name: s.fork.clone(),
-        dir: fork_dir,
-        pid: Some(pid),
-    })
+        .collect()
 }
 
-fn finish(s: &Session, fork_dir: &Path, mut meta: ForkMeta) -> Result<(), StageError> {
-    meta.stages = s.timings.lock().map(|t| t.clone()).unwrap_or_default();
-    meta.stages.push(StageTiming {
-        stage: "done".into(),
+fn finish(s: &Session, record: &mut ForkInfo) -> Result<(), ForkError> {
+    record.meta.stages = s.timings();
+    record.meta.stages.push(StageTiming {
+        stage: Stage::Done,
         elapsed_ms: s.ms(),
     });
-    ForkInfo {
-        name: s.fork.clone(),
-        dir: fork_dir.to_path_buf(),
-        meta,
-    }
-    .save()
-    .map_err(|e| StageError::new(e.to_string()))?;
-    s.ok(Stage::Done, None);
+    record.save().map_err(super::error::from_kinded)?;
+    s.emit(Happening::Done);
     Ok(())
 }
 
-/// Copy memory (unless zero-copy) and the VMM state. Returns the memory
-/// file the VM will run on.
-fn copy_stage(
-    s: &Session,
-    snapshot: &SnapshotInfo,
-    fork_dir: &Path,
-    fork_memory: &Path,
-    zero_copy: bool,
-) -> Result<PathBuf, StageError> {
-    let state_src = snapshot.state_path();
-    if state_src.exists() {
-        std::fs::copy(&state_src, fork_dir.join(STATE_FILE))
-            .map_err(|e| StageError::new(format!("copy {}: {e}", state_src.display())))?;
+/// A guest-exited error with the last lines of the guest's log.
+fn with_log_tail(mut e: ForkError, log: &Path) -> ForkError {
+    let tail = crate::files::tail_text(log, 2048);
+    let lines: Vec<&str> = tail.lines().rev().take(3).collect();
+    if !lines.is_empty() {
+        let lines: Vec<&str> = lines.into_iter().rev().collect();
+        let tail = format!("; guest log ends with: {}", lines.join(" | "));
+        e.message.push_str(&tail);
+        e.reason.push_str(&tail);
     }
-    if zero_copy {
-        s.ok(
-            Stage::Copy,
-            Some("zero-copy: the fork maps the template's memory privately".into()),
-        );
-        return Ok(snapshot.memory_path());
-    }
-    let mut last = Instant::now();
-    let mut progress = |done: u64, total: u64| {
-        if done == total || last.elapsed() >= Duration::from_millis(50) {
-            last = Instant::now();
-            let mut e = s.event(Stage::Copy, Status::Progress);
-            e.bytes = Some(done);
-            e.total = Some(total);
-            s.emit(e);
-        }
-    };
-    let stats = copy_memory(
-        &snapshot.memory_path(),
-        fork_memory,
-        s.cancel,
-        &mut progress,
-    )
-    .map_err(|e| StageError::new(format!("copy {}: {e}", snapshot.memory_path().display())))?;
-    let mut e = s.event(Stage::Copy, Status::Ok);
-    e.bytes = Some(stats.data_bytes);
-    e.total = Some(stats.data_bytes);
-    e.detail = Some(format!(
-        "{}: {} of data in {}",
-        stats.method.label(),
-        crate::units::human_size(stats.data_bytes),
-        crate::units::human_size(stats.size)
-    ));
-    s.emit(e);
-    Ok(fork_memory.to_path_buf())
+    e
 }

@@ -25,6 +25,17 @@ impl MailboxPage {
     /// Map the mailbox at `offset` of `file` shared, so writes by the host
     /// (and ours) go to the same page cache pages.
     pub fn map_file(file: &std::fs::File, offset: u64) -> std::io::Result<MailboxPage> {
+        Self::map(file, offset, true)
+    }
+
+    /// Map the mailbox at `offset` of `file` privately (copy-on-write): the
+    /// simulator's zero-copy guest. The host writes the frame through
+    /// `/proc/PID/mem`; neither side ever writes the file.
+    pub fn map_file_private(file: &std::fs::File, offset: u64) -> std::io::Result<MailboxPage> {
+        Self::map(file, offset, false)
+    }
+
+    fn map(file: &std::fs::File, offset: u64, shared: bool) -> std::io::Result<MailboxPage> {
         let page = 4096u64;
         let base = offset / page * page;
         let delta = (offset - base) as usize;
@@ -40,10 +51,13 @@ impl MailboxPage {
         // goes through volatile operations on bytes, and the length was
         // checked against the file size above.
         let mut map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(base)
-                .len(len)
-                .map_mut(file)?
+            let mut opts = memmap2::MmapOptions::new();
+            opts.offset(base).len(len);
+            if shared {
+                opts.map_mut(file)?
+            } else {
+                opts.map_copy(file)?
+            }
         };
         // SAFETY: delta < len, so the pointer is inside the mapping.
         let ptr = unsafe { NonNull::new_unchecked(map.as_mut_ptr().add(delta)) };

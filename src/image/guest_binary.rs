@@ -56,15 +56,38 @@ pub fn find_static_guest() -> Result<PathBuf, ImageError> {
     })
 }
 
+/// A minimal 64-bit little-endian ELF image with one program header:
+/// `PT_INTERP` (a dynamically linked program) or `PT_LOAD` (a static one).
+#[cfg(test)]
+pub(crate) fn synthetic_elf(interp: bool) -> Vec<u8> {
+    let mut e = vec![0u8; 64 + 56];
+    e[..4].copy_from_slice(b"\x7fELF");
+    e[4] = 2; // 64-bit
+    e[5] = 1; // little-endian
+    e[6] = 1; // version
+    e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    e[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    let p_type: u32 = if interp { 3 } else { 1 };
+    e[64..68].copy_from_slice(&p_type.to_le_bytes());
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn elf_interp_is_detected() {
-        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        // Test binaries are linked dynamically by default.
-        assert!(elf_is_dynamic(&me).is_some());
+    fn a_loader_request_is_what_makes_a_binary_dynamic() {
+        assert_eq!(elf_is_dynamic(&synthetic_elf(true)), Some(true));
+        assert_eq!(elf_is_dynamic(&synthetic_elf(false)), Some(false));
         assert_eq!(elf_is_dynamic(b"not an elf"), None);
+        let mut truncated = synthetic_elf(true);
+        truncated.truncate(66);
+        assert_eq!(
+            elf_is_dynamic(&truncated),
+            None,
+            "a cut header is not trusted"
+        );
     }
 }

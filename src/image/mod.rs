@@ -120,6 +120,18 @@ pub enum ImageError {
     Cpio(#[from] CpioError),
 }
 
+impl crate::error::Kinded for ImageError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ImageError::Missing { .. } | ImageError::DynamicGuest { .. } => ErrorKind::BadRequest,
+            ImageError::NoSuchImage { .. } => ErrorKind::NotFound,
+            ImageError::Store(e) => e.kind(),
+            _ => ErrorKind::Io,
+        }
+    }
+}
+
 const APT_HINT: &str = "; on Debian/Ubuntu run `apt-get update` first; elsewhere pass --kernel, --modules and --busybox (a static busybox) yourself";
 
 fn run(cmd: &mut Command) -> Result<String, ImageError> {
@@ -478,15 +490,15 @@ mod tests {
     #[test]
     fn initrd_refuses_a_dynamic_guest() {
         let d = tempfile::tempdir().unwrap();
-        let me = std::env::current_exe().unwrap();
-        if elf_is_dynamic(&std::fs::read(&me).unwrap()) != Some(true) {
-            return;
-        }
+        let dynamic = d.path().join("forkmail-guest");
+        std::fs::write(&dynamic, guest_binary::synthetic_elf(true)).unwrap();
+        let busybox = d.path().join("busybox");
+        std::fs::write(&busybox, guest_binary::synthetic_elf(false)).unwrap();
         let err = write_initrd(
             &InitrdInputs {
-                busybox: &me,
+                busybox: &busybox,
                 modules: &[],
-                guest: &me,
+                guest: &dynamic,
             },
             &d.path().join("initrd.img"),
         )

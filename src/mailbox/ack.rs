@@ -33,14 +33,44 @@ pub fn parse_ack_fields(datagram: &[u8]) -> Option<Vec<(&str, &str)>> {
     }
 }
 
+/// Why a datagram does not acknowledge a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckReject {
+    /// Not one line of space-separated `key=value` fields (or a key twice).
+    Malformed,
+    /// `stage` is missing or not exactly `applied`.
+    WrongStage,
+    /// `mailbox` is missing or names another mailbox.
+    OtherMailbox,
+}
+
+impl std::fmt::Display for AckReject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AckReject::Malformed => "not one line of key=value fields",
+            AckReject::WrongStage => "stage is not applied",
+            AckReject::OtherMailbox => "not for this mailbox",
+        })
+    }
+}
+
 /// Whether `datagram` acknowledges mailbox `name`: it parses completely,
 /// `stage` is exactly `applied` and `mailbox` is exactly `name`.
-pub fn is_ack_for(datagram: &[u8], name: &str) -> bool {
-    let Some(fields) = parse_ack_fields(datagram) else {
-        return false;
-    };
+pub fn check_ack(datagram: &[u8], name: &str) -> Result<(), AckReject> {
+    let fields = parse_ack_fields(datagram).ok_or(AckReject::Malformed)?;
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-    get("stage") == Some(ACK_STAGE_APPLIED) && get("mailbox") == Some(name)
+    if get("stage") != Some(ACK_STAGE_APPLIED) {
+        return Err(AckReject::WrongStage);
+    }
+    if get("mailbox") != Some(name) {
+        return Err(AckReject::OtherMailbox);
+    }
+    Ok(())
+}
+
+/// Whether `datagram` acknowledges mailbox `name` (see [`check_ack`]).
+pub fn is_ack_for(datagram: &[u8], name: &str) -> bool {
+    check_ack(datagram, name).is_ok()
 }
 
 #[cfg(test)]

@@ -193,16 +193,32 @@ mod tests {
     }
 
     #[test]
-    fn fork_payload_is_at_most_3832_bytes() {
+    fn fork_payload_is_at_most_3832_bytes_and_ends_the_page() {
         let mut mem = vec![0u8; MAILBOX_SIZE];
-        assert!(write_frame(&mut mem, MailboxKind::Fork, 0, &[b' '; 3832]).is_ok());
+        let full = [b'x'; 3832];
+        write_frame(&mut mem, MailboxKind::Fork, 0, &full).unwrap();
+        assert_eq!(
+            mem[MAILBOX_SIZE - 1],
+            b'x',
+            "the last payload byte is the page's last"
+        );
+        let f = read_frame(&mem, MailboxKind::Fork, 0).unwrap();
+        assert_eq!(f.payload.as_deref(), Some(&full[..]));
+        let before = mem.clone();
         assert!(write_frame(&mut mem, MailboxKind::Fork, 0, &[b' '; 3833]).is_err());
-        assert_eq!(264 + 3832, MAILBOX_SIZE);
+        assert_eq!(mem, before, "a refused frame writes nothing");
     }
 
     #[test]
-    fn resume_network_payload_is_at_most_4024_bytes() {
-        assert_eq!(72 + RESUME_NETWORK_MAX_PAYLOAD, MAILBOX_SIZE);
+    fn resume_network_payload_is_at_most_4024_bytes_and_ends_the_page() {
+        let mut mem = vec![0u8; MAILBOX_SIZE];
+        let full = [b'y'; 4024];
+        write_frame(&mut mem, MailboxKind::ResumeNetwork, 0, &full).unwrap();
+        assert_eq!(mem[MAILBOX_SIZE - 1], b'y');
+        assert_eq!(&mem[68..72], &4024u32.to_le_bytes());
+        let before = mem.clone();
+        assert!(write_frame(&mut mem, MailboxKind::ResumeNetwork, 0, &[b' '; 4025]).is_err());
+        assert_eq!(mem, before);
     }
 
     #[test]

@@ -6,10 +6,12 @@ mod ack;
 mod frame;
 mod layout;
 mod marker;
+mod payload;
 mod request;
 
 pub use ack::*;
 pub use frame::*;
 pub use layout::*;
 pub use marker::*;
+pub use payload::*;
 pub use request::*;

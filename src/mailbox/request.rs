@@ -1,11 +1,13 @@
-//! Fork request validation (Hypeman's rules, in Hypeman's order) and
-//! ack_port injection.
+//! Fork request validation (Hypeman's rules, in Hypeman's order) and the
+//! frame bytes (ack_port injection): the only implementation, used by the
+//! engine and, through [`super::check_payload`], by the editor.
 
-use serde_json::{Map, Value};
 use thiserror::Error;
 
 use super::layout::*;
 use super::marker::name_is_valid;
+use super::payload::{PayloadProblem, check_object, inject_ack_port};
+use crate::error::{ErrorKind, Kinded};
 
 /// One mailbox of a fork request, as the caller gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +89,12 @@ pub enum ValidationError {
         after_injection: bool,
     },
     /// Rule 8.
-    #[error("mailbox {name}: payload must be a JSON object ({reason})")]
+    #[error("mailbox {name}: {problem}")]
     NotAnObject {
         /// Mailbox name.
         name: String,
-        /// Parse error or the JSON type found.
-        reason: String,
+        /// Why: a syntax error (with its position) or the JSON type found.
+        problem: PayloadProblem,
     },
     /// Rule 9.
     #[error("mailbox {name}: ack timeout {ms} ms is out of range (0..={MAX_ACK_TIMEOUT_MS})")]
@@ -102,6 +104,32 @@ pub enum ValidationError {
         /// The requested timeout.
         ms: i64,
     },
+}
+
+impl ValidationError {
+    /// The mailbox the error is about (all but rule 1).
+    pub fn mailbox(&self) -> Option<&str> {
+        match self {
+            ValidationError::TooManyMailboxes { .. } => None,
+            ValidationError::InvalidName { name }
+            | ValidationError::DuplicateName { name }
+            | ValidationError::BlankToken { name }
+            | ValidationError::TokenTooLong { name, .. }
+            | ValidationError::MissingPayload { name }
+            | ValidationError::PayloadTooLarge { name, .. }
+            | ValidationError::NotAnObject { name, .. }
+            | ValidationError::AckTimeoutOutOfRange { name, .. } => Some(name),
+        }
+    }
+}
+
+impl Kinded for ValidationError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ValidationError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            _ => ErrorKind::BadRequest,
+        }
+    }
 }
 
 /// Check a fork request against the contract's rules, in Hypeman's order:
@@ -148,9 +176,9 @@ pub fn validate_request(mailboxes: &[MailboxRequest]) -> Result<(), ValidationEr
                 after_injection: false,
             });
         }
-        parse_object(payload).map_err(|reason| ValidationError::NotAnObject {
+        check_object(payload).map_err(|problem| ValidationError::NotAnObject {
             name: m.name.clone(),
-            reason,
+            problem,
         })?;
         if m.wait_for_ack
             && let Some(ms) = m.ack_timeout_ms
@@ -165,30 +193,10 @@ pub fn validate_request(mailboxes: &[MailboxRequest]) -> Result<(), ValidationEr
     Ok(())
 }
 
-/// Parse `text` as a JSON object, or say why it is not one.
-pub fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("found {}", json_type(&other))),
-        Err(e) => Err(format!("not valid JSON: {e}")),
-    }
-}
-
-/// Name of a JSON value's type, for messages.
-pub fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The bytes that go into the frame for mailbox `m`: the payload as given,
-/// or — with wait_for_ack — the object re-serialized with the top-level
-/// `"ack_port"` set to `ack_port` (overwriting any caller value).
+/// or — with wait_for_ack — the object with the top-level `"ack_port"` set
+/// to `ack_port` (overwriting any caller value; every other value's text
+/// kept exactly, see [`super::inject_ack_port`]).
 ///
 /// Fails when the result exceeds 3832 bytes; call after [`validate_request`].
 pub fn frame_payload(
@@ -202,17 +210,12 @@ pub fn frame_payload(
             name: m.name.clone(),
         })?;
     let bytes = match (m.wait_for_ack, ack_port) {
-        (true, Some(port)) => {
-            let mut obj = parse_object(payload).map_err(|reason| ValidationError::NotAnObject {
+        (true, Some(port)) => inject_ack_port(payload, port)
+            .map_err(|problem| ValidationError::NotAnObject {
                 name: m.name.clone(),
-                reason,
-            })?;
-            obj.insert("ack_port".into(), Value::from(port));
-            serde_json::to_vec(&Value::Object(obj)).map_err(|e| ValidationError::NotAnObject {
-                name: m.name.clone(),
-                reason: e.to_string(),
+                problem,
             })?
-        }
+            .into_bytes(),
         _ => payload.as_bytes().to_vec(),
     };
     if bytes.len() > FORK_MAX_PAYLOAD {
@@ -223,15 +226,6 @@ pub fn frame_payload(
         });
     }
     Ok(bytes)
-}
-
-/// Bytes ack_port injection adds to `payload` for a 5-digit port (the worst
-/// case), for budgets shown before a port is bound. `None` if not an object.
-pub fn injection_overhead(payload: &str) -> Option<usize> {
-    let mut obj = parse_object(payload).ok()?;
-    obj.insert("ack_port".into(), Value::from(65535u16));
-    let with = serde_json::to_vec(&Value::Object(obj)).ok()?.len();
-    Some(with.saturating_sub(payload.len()))
 }
 
 #[cfg(test)]
@@ -381,7 +375,7 @@ mod tests {
         let mut m = mb("a", r#"{"ack_port":1,"x":{"ack_port":2}}"#);
         m.wait_for_ack = true;
         let out = frame_payload(&m, Some(40000)).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["ack_port"], 40000);
         assert_eq!(v["x"]["ack_port"], 2);
     }
@@ -391,7 +385,7 @@ mod tests {
         let mut m = mb("a", r#"{"x":1}"#);
         m.wait_for_ack = true;
         let out = frame_payload(&m, Some(40000)).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["x", "ack_port"], "only ack_port is added");
     }
@@ -415,14 +409,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn injection_overhead_counts_worst_case_port() {
-        assert_eq!(
-            injection_overhead("{}"),
-            Some(r#"{"ack_port":65535}"#.len() - 2)
-        );
-        assert_eq!(injection_overhead("[]"), None);
     }
 }

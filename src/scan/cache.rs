@@ -1,34 +1,69 @@
-//! A scan result remembered per memory file, keyed by its size and mtime.
-//! Snapshots never change after creation, so a fork reuses the discovery of
-//! its source; the fork engine re-verifies every offset before writing.
+//! The one discovery cache: a scan result remembered per memory file, keyed
+//! by the cache format version and the file's identity (size, mtime, inode,
+//! device). Snapshots never change after creation, so the engine, `forkmail
+//! markers` and the TUI all reuse the same result; the fork engine
+//! re-verifies every offset before writing.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::{ScanError, ScanOptions, ScanReport, scan_file};
 
+/// Version of the cache entries' format; bumped whenever `ScanReport` or
+/// the scan's rules change, so an older entry is never trusted.
+pub const CACHE_FORMAT: u32 = 2;
+
+/// Largest cache entry read (a report of the 65,536-marker cap fits).
+const MAX_ENTRY_BYTES: u64 = 128 << 20;
+
+/// Identity of a memory file's contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// Apparent size.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Inode.
+    pub inode: u64,
+    /// Device.
+    pub dev: u64,
+}
+
+impl FileIdentity {
+    /// Stat `path`.
+    pub fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        let md = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            size: md.len(),
+            mtime_ns: md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+            inode: md.ino(),
+            dev: md.dev(),
+        })
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
-    size: u64,
-    mtime_ns: i128,
-    inode: u64,
+    format: u32,
+    identity: FileIdentity,
     report: ScanReport,
 }
 
-fn key(path: &Path) -> std::io::Result<(u64, i128, u64)> {
-    let md = std::fs::metadata(path)?;
-    Ok((
-        md.len(),
-        md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
-        md.ino(),
-    ))
+/// Whether a usable cached report of `path` is in `cache_file`, without
+/// scanning (the TUI shows cached results at once).
+pub fn cached_report(path: &Path, cache_file: &Path) -> Option<ScanReport> {
+    let id = FileIdentity::of(path).ok()?;
+    let bytes =
+        crate::files::read_bounded(cache_file, MAX_ENTRY_BYTES, "a scan cache entry").ok()?;
+    let e: Entry = serde_json::from_slice(&bytes).ok()?;
+    (e.format == CACHE_FORMAT && e.identity == id && e.report.path == path).then_some(e.report)
 }
 
-/// Scan `path`, or reuse the result cached in `cache_file` when the memory
-/// file's size, mtime and inode still match. A cache that cannot be read or
-/// written is ignored: the scan result is what counts.
+/// Scan `path`, or reuse the result cached in `cache_file` when the format
+/// and the memory file's identity still match. A cache that cannot be read
+/// or written is ignored: the scan result is what counts.
 pub fn scan_cached(
     path: &Path,
     cache_file: &Path,
@@ -38,36 +73,31 @@ pub fn scan_cached(
         path: path.to_path_buf(),
         source,
     };
-    let (size, mtime_ns, inode) = key(path).map_err(open_err)?;
-    if let Ok(text) = std::fs::read(cache_file)
-        && let Ok(e) = serde_json::from_slice::<Entry>(&text)
-        && e.size == size
-        && e.mtime_ns == mtime_ns
-        && e.inode == inode
-        && e.report.path == path
-    {
-        return Ok(e.report);
+    let id = FileIdentity::of(path).map_err(open_err)?;
+    if let Some(report) = cached_report(path, cache_file) {
+        return Ok(report);
     }
     let report = scan_file(path, opts)?;
     // Only cache if the file did not change while it was scanned.
-    if key(path).ok() == Some((size, mtime_ns, inode)) {
-        let entry = Entry {
-            size,
-            mtime_ns,
-            inode,
-            report: report.clone(),
-        };
-        if let Some(dir) = cache_file.parent()
-            && std::fs::create_dir_all(dir).is_ok()
-            && let Ok(bytes) = serde_json::to_vec(&entry)
-        {
-            let tmp: PathBuf = cache_file.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, cache_file);
-            }
-        }
+    if FileIdentity::of(path).ok() == Some(id) {
+        store_entry(cache_file, id, &report);
     }
     Ok(report)
+}
+
+fn store_entry(cache_file: &Path, identity: FileIdentity, report: &ScanReport) {
+    let Some(dir) = cache_file.parent() else {
+        return;
+    };
+    if crate::store::private_dir(dir).is_err() {
+        return;
+    }
+    let entry = Entry {
+        format: CACHE_FORMAT,
+        identity,
+        report: report.clone(),
+    };
+    let _ = crate::store::write_json_atomic(cache_file, &entry);
 }
 
 #[cfg(test)]
@@ -99,6 +129,29 @@ mod tests {
         );
         // Changing the file invalidates it.
         f.set_len(2 << 20).unwrap();
+        assert_eq!(
+            scan_cached(&mem, &cache, &ScanOptions::default())
+                .unwrap()
+                .markers
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_entry_of_another_format_version_is_not_trusted() {
+        let d = tempfile::tempdir().unwrap();
+        let mem = d.path().join("memory");
+        let f = std::fs::File::create(&mem).unwrap();
+        f.set_len(1 << 20).unwrap();
+        f.write_all_at(&encode_fork_marker("a", "t"), 4096).unwrap();
+        let cache = d.path().join("cache/memory.json");
+        scan_cached(&mem, &cache, &ScanOptions::default()).unwrap();
+        let mut e: Entry = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        e.report.markers.clear();
+        e.format = CACHE_FORMAT - 1;
+        std::fs::write(&cache, serde_json::to_vec(&e).unwrap()).unwrap();
+        assert!(cached_report(&mem, &cache).is_none());
         assert_eq!(
             scan_cached(&mem, &cache, &ScanOptions::default())
                 .unwrap()

@@ -7,6 +7,7 @@
 //! mid-scan yields an error instead of a `SIGBUS`.
 
 mod cache;
+mod exact;
 mod extents;
 pub mod stream;
 
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use thiserror::Error;
 
-pub use cache::scan_cached;
+pub use cache::{CACHE_FORMAT, FileIdentity, cached_report, scan_cached};
+pub use exact::find_exact;
 pub use extents::{Extent, data_extents};
 pub use stream::{Compression, detect_compression, scan_any, scan_compressed, scan_reader};
 
@@ -130,6 +132,19 @@ impl Default for ScanOptions<'_> {
             buffer_size: DEFAULT_BUFFER_SIZE,
             cancel: None,
             progress: None,
+        }
+    }
+}
+
+impl crate::error::Kinded for ScanError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ScanError::Cancelled => ErrorKind::Cancelled,
+            ScanError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            _ => ErrorKind::Io,
         }
     }
 }
@@ -293,7 +308,12 @@ fn find_markers(
     Ok((markers, false))
 }
 
-fn read_full(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<(), ScanError> {
+pub(crate) fn read_full(
+    file: &File,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<(), ScanError> {
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], offset + got as u64) {

@@ -5,17 +5,27 @@
 //! <store>/forks/<name>/{fork.json,memory,state,guest.log,...}
 //! <store>/images/<name>/...
 //! <store>/drafts/<snapshot>/<mailbox>.json
+//! <store>/cache/scan/...
 //! ```
+//!
+//! Everything forkmail creates under the store is owner-only: directories
+//! 0700, files 0600 (guest logs and drafts hold payloads; memory copies hold
+//! a guest's RAM).
 
 mod meta;
 mod name;
 
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 pub use meta::*;
 pub use name::*;
+
+use crate::error::{ErrorKind, Kinded};
+use crate::files::ReadError;
 
 /// Errors of store access.
 #[derive(Debug, Error)]
@@ -70,7 +80,55 @@ pub enum StoreError {
     /// No store directory could be determined.
     #[error("cannot find a data directory: set --store, FORKMAIL_STORE or HOME")]
     NoHome,
+    /// A file that cannot be read safely (FIFO, device, too large).
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
+
+impl Kinded for StoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::InvalidName(_) | StoreError::Exists { .. } | StoreError::NoHome => {
+                ErrorKind::BadRequest
+            }
+            StoreError::NoSuchSnapshot { .. } | StoreError::NoSuchFork { .. } => {
+                ErrorKind::NotFound
+            }
+            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            StoreError::Io { .. } | StoreError::BadMeta { .. } => ErrorKind::Io,
+            StoreError::Read(e) => e.kind(),
+        }
+    }
+}
+
+/// Create directory `path` owner-only (0700), with missing parents.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// Create the new file `path` owner-only (0600); fails if it exists.
+pub fn private_file(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// The store's own subdirectories.
+const SUBDIRS: [&str; 6] = [
+    "snapshots",
+    "forks",
+    "drafts",
+    "cache",
+    "images",
+    "sessions",
+];
 
 /// Shorthand to attach a path to an I/O error.
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -87,12 +145,22 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (and create if missing) the store at `root`.
+    /// Open (and create if missing) the store at `root`. A root forkmail
+    /// creates is 0700; its own subdirectories are made (or tightened to)
+    /// 0700 either way.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
-        for sub in ["snapshots", "forks"] {
+        if !root.exists() {
+            private_dir(&root).map_err(io_at(&root))?;
+        }
+        for sub in SUBDIRS {
             let p = root.join(sub);
-            std::fs::create_dir_all(&p).map_err(io_at(&p))?;
+            private_dir(&p).map_err(io_at(&p))?;
+            let md = std::fs::metadata(&p).map_err(io_at(&p))?;
+            if md.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io_at(&p))?;
+            }
         }
         let root = std::fs::canonicalize(&root).map_err(io_at(&root))?;
         Ok(Store { root })
@@ -139,6 +207,22 @@ impl Store {
             .join(format!("{name}.json"))
     }
 
+    /// Where the discovery result of a memory file outside the store is
+    /// remembered (keyed by its path; the entry holds the path too).
+    pub fn scan_cache_path_for_file(&self, path: &Path) -> PathBuf {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in canonical.as_os_str().as_encoded_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.root
+            .join("cache")
+            .join("scan")
+            .join("files")
+            .join(format!("{h:016x}.json"))
+    }
+
     /// Directory of snapshot `name` (not checked for existence).
     pub fn snapshot_dir(&self, name: &ValidName) -> PathBuf {
         self.snapshots_dir().join(name.as_str())
@@ -179,48 +263,18 @@ impl Store {
         Ok((ok, bad))
     }
 
-    /// Load fork `name`.
-    pub fn fork(&self, name: &str) -> Result<ForkInfo, StoreError> {
-        let valid = ValidName::new(name)?;
-        let dir = self.fork_dir(&valid);
-        if !dir.join(FORK_META).is_file() {
-            return Err(StoreError::NoSuchFork {
-                name: name.into(),
-                store: self.root.clone(),
-            });
-        }
-        ForkInfo::load(&dir)
+    /// Every directory under `<root>/forks` whose name follows the naming
+    /// rule, sorted by name. What each holds is the fork engine's business
+    /// ([`crate::fork::lifecycle`]).
+    pub fn fork_dirs(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut dirs = list_dirs(&self.forks_dir())?;
+        dirs.sort();
+        Ok(dirs)
     }
 
-    /// Every fork with its metadata, sorted by name.
-    pub fn forks(&self) -> Result<Vec<ForkInfo>, StoreError> {
-        let mut out = Vec::new();
-        for dir in list_dirs(&self.forks_dir())? {
-            if let Ok(f) = ForkInfo::load(&dir) {
-                out.push(f);
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
-    }
-}
-
-impl Store {
-    /// Fork directories whose `fork.json` is missing or does not parse, with
-    /// why: shown as broken so they can still be removed.
-    pub fn broken_forks(&self) -> Result<Vec<(String, StoreError)>, StoreError> {
-        let mut out = Vec::new();
-        for dir in list_dirs(&self.forks_dir())? {
-            if let Err(e) = ForkInfo::load(&dir) {
-                let name = dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                out.push((name, e));
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+    /// `<root>/sessions`.
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.root.join("sessions")
     }
 }
 
@@ -238,7 +292,10 @@ fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| ValidName::new(n).is_ok());
-        if name_ok && path.is_dir() {
+        // A symlink is never a snapshot or fork: following it could lead
+        // anywhere (and `rm` would act there).
+        let real_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if name_ok && real_dir {
             out.push(path);
         }
     }

@@ -3,83 +3,39 @@
 //! its mailboxes armed, then take a standby snapshot: `stop`, migrate only
 //! the device state (`x-ignore-shared`) to `state`, `quit`.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::TemplateError;
+use super::common::{SnapshotDraft, check_mailboxes};
 use crate::guest::encode_mailbox_param;
-use crate::image::{ImageError, load_image};
-use crate::mailbox::{MAX_MAILBOXES, name_is_valid, token_problem};
-use crate::store::{
-    MEMORY_FILE, SNAPSHOT_META, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, StoreError,
-    ValidName, VmmKind, now_rfc3339, write_json_atomic,
-};
-use crate::vmm::VmmError;
+use crate::mailbox::MAX_MAILBOXES;
+use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, now_rfc3339};
 use crate::vmm::qemu::{
     Accel, AccelChoice, INITRD_FILE, KERNEL_FILE, QemuConfig, QemuProcess, RunPaths, SERIAL_LOG,
     decide_accel, host_tsc_khz, qemu_binary, qemu_version, shell_quote,
 };
-use crate::vmm::qmp::QmpError;
+use crate::vmm::{VmmError, VmmKind};
 
 /// The line prefix the agent prints once every mailbox is armed.
 pub const ARMED_LINE: &str = "forkmail-guest: armed";
 /// Longest kernel command line on x86 (COMMAND_LINE_SIZE - 1).
 const MAX_CMDLINE: usize = 2047;
 
-/// Errors of qemu template creation.
-#[derive(Debug, thiserror::Error)]
-pub enum QemuTemplateError {
-    /// A request that cannot work.
-    #[error("{0}")]
-    Invalid(String),
-    /// The image is missing or broken.
-    #[error(transparent)]
-    Image(#[from] ImageError),
-    /// Store access.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// QEMU failed.
-    #[error(transparent)]
-    Vmm(#[from] VmmError),
-    /// The guest did not arm in time or died.
-    #[error("template {name}: {reason}; serial console ({log}) ends with: {tail}")]
-    Boot {
-        /// Template.
-        name: String,
-        /// What happened.
-        reason: String,
-        /// The serial log.
-        log: PathBuf,
-        /// Its last lines.
-        tail: String,
-    },
-    /// The standby snapshot failed.
-    #[error("standby snapshot of {name}: {source}")]
-    Snapshot {
-        /// Template.
-        name: String,
-        /// Cause.
-        source: QmpError,
-    },
-    /// Filesystem error.
-    #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-}
-
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct QemuTemplateSpec {
     /// Snapshot name.
     pub name: String,
-    /// Guest image name.
+    /// Name of the guest image booted (recorded in `vmm_config`).
     pub image: String,
+    /// The kernel to boot.
+    pub kernel: PathBuf,
+    /// The initramfs.
+    pub initrd: PathBuf,
     /// Mailboxes: name and token (generated when `None`).
     pub mailboxes: Vec<(String, Option<String>)>,
     /// Guest RAM in bytes (a multiple of 1 MiB).
@@ -112,56 +68,14 @@ pub struct QemuTemplate {
     pub timings: QemuTemplateTimings,
 }
 
-fn random_token() -> String {
-    let v: u64 = rand::random();
-    format!("{v:016x}")
-}
-
-/// Check the mailbox list and fill in missing tokens.
-pub fn resolve_template_mailboxes(
-    wanted: &[(String, Option<String>)],
-) -> Result<Vec<(String, String)>, QemuTemplateError> {
-    if wanted.is_empty() {
-        return Err(QemuTemplateError::Invalid(
-            "a qemu template needs at least one --mailbox NAME[:TOKEN]".into(),
-        ));
-    }
-    if wanted.len() > MAX_MAILBOXES {
-        return Err(QemuTemplateError::Invalid(format!(
-            "{} mailboxes requested; a fork can patch at most {MAX_MAILBOXES}",
-            wanted.len()
-        )));
-    }
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for (name, token) in wanted {
-        if !name_is_valid(name) {
-            return Err(QemuTemplateError::Invalid(format!(
-                "mailbox name {name:?} must match ^[A-Za-z0-9._:-]{{1,64}}$"
-            )));
-        }
-        if !seen.insert(name.clone()) {
-            return Err(QemuTemplateError::Invalid(format!(
-                "mailbox {name:?} is named twice"
-            )));
-        }
-        let token = token.clone().unwrap_or_else(random_token);
-        if let Some(p) = token_problem(&token) {
-            return Err(QemuTemplateError::Invalid(format!("mailbox {name}: {p}")));
-        }
-        out.push((name.clone(), token));
-    }
-    Ok(out)
-}
-
 /// Hard-link (else copy) `from` to `to`.
-fn link_or_copy(from: &Path, to: &Path) -> Result<(), QemuTemplateError> {
+fn link_or_copy(from: &Path, to: &Path) -> Result<(), TemplateError> {
     if std::fs::hard_link(from, to).is_ok() {
         return Ok(());
     }
     std::fs::copy(from, to)
         .map(|_| ())
-        .map_err(|source| QemuTemplateError::Io {
+        .map_err(|source| TemplateError::Io {
             context: format!("copy {} to {}", from.display(), to.display()),
             source,
         })
@@ -169,8 +83,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), QemuTemplateError> {
 
 /// The last `n` lines of a log file, joined for an error message.
 pub fn log_tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
+    let text = crate::files::tail_text(path, 16 << 10);
     let mut lines: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -186,29 +99,29 @@ pub fn log_tail(path: &Path, n: usize) -> String {
     }
 }
 
-/// Create a qemu template. `say` receives progress lines.
+/// Create a qemu template. `say` receives progress lines; `cancel` stops
+/// the boot (QEMU is shut down and nothing is kept).
 pub fn create_qemu_template(
     store: &Store,
     spec: &QemuTemplateSpec,
+    cancel: &AtomicBool,
     say: &mut dyn FnMut(String),
-) -> Result<QemuTemplate, QemuTemplateError> {
-    let valid = ValidName::new(&spec.name)?;
-    let mailboxes = resolve_template_mailboxes(&spec.mailboxes)?;
+) -> Result<QemuTemplate, TemplateError> {
+    if spec.mailboxes.is_empty() {
+        return Err(TemplateError::Invalid(
+            "a qemu template needs at least one --mailbox NAME[:TOKEN]".into(),
+        ));
+    }
+    let mailboxes = check_mailboxes(&spec.mailboxes, MAX_MAILBOXES, &mut rand::rng())?;
     if spec.memory_size < (64 << 20) || !spec.memory_size.is_multiple_of(1 << 20) {
-        return Err(QemuTemplateError::Invalid(format!(
+        return Err(TemplateError::Invalid(format!(
             "--memory {}: a qemu guest needs at least 64 MiB, in whole MiB",
             spec.memory_size
         )));
     }
-    let image = load_image(store, &spec.image)?;
-    let dir = store.snapshot_dir(&valid);
-    if dir.exists() {
-        return Err(StoreError::Exists {
-            what: "snapshot",
-            name: spec.name.clone(),
-            path: dir,
-        }
-        .into());
+    for (what, p) in [("kernel", &spec.kernel), ("initramfs", &spec.initrd)] {
+        crate::files::open_regular(p)
+            .map_err(|e| TemplateError::Invalid(format!("{what}: {e}")))?;
     }
     let decision = decide_accel(spec.accel);
     say(format!(
@@ -234,7 +147,7 @@ pub fn create_qemu_template(
     }
     let append = append.join(" ");
     if append.len() > MAX_CMDLINE {
-        return Err(QemuTemplateError::Invalid(format!(
+        return Err(TemplateError::Invalid(format!(
             "the kernel command line would be {} bytes (limit {MAX_CMDLINE}); use fewer or shorter mailbox names and tokens",
             append.len()
         )));
@@ -253,15 +166,10 @@ pub fn create_qemu_template(
         kernel: KERNEL_FILE.into(),
         initrd: INITRD_FILE.into(),
         append,
-        image: image.name.clone(),
+        image: spec.image.clone(),
     };
-
-    std::fs::create_dir_all(&dir).map_err(|source| QemuTemplateError::Io {
-        context: format!("create {}", dir.display()),
-        source,
-    })?;
-    let result = boot_and_snapshot(&dir, &cfg, &image, spec, say);
-    match result {
+    let draft = SnapshotDraft::begin(store, &spec.name)?;
+    match boot_and_snapshot(draft.dir(), &cfg, spec, cancel, say) {
         Ok(timings) => {
             let meta = SnapshotMeta {
                 kind: "standby".into(),
@@ -270,9 +178,8 @@ pub fn create_qemu_template(
                 memory_size: spec.memory_size,
                 vmm_config: serde_json::to_value(&cfg).unwrap_or_else(|_| json!({})),
             };
-            write_json_atomic(&dir.join(SNAPSHOT_META), &meta)?;
             Ok(QemuTemplate {
-                snapshot: SnapshotInfo::load(&dir)?,
+                snapshot: draft.commit(&meta)?,
                 mailboxes,
                 accel_reason: decision.reason,
                 timings,
@@ -280,14 +187,13 @@ pub fn create_qemu_template(
         }
         Err(mut e) => {
             // Keep the serial log of a failed boot for diagnosis: the
-            // half-made snapshot directory is removed.
+            // half-made snapshot directory goes with the draft.
             let keep = std::env::temp_dir().join(format!("forkmail-{}-serial.log", spec.name));
-            if std::fs::copy(dir.join(SERIAL_LOG), &keep).is_ok()
-                && let QemuTemplateError::Boot { log, .. } = &mut e
+            if std::fs::copy(draft.dir().join(SERIAL_LOG), &keep).is_ok()
+                && let TemplateError::Boot { log, .. } = &mut e
             {
                 *log = keep;
             }
-            let _ = std::fs::remove_dir_all(&dir);
             Err(e)
         }
     }
@@ -296,19 +202,19 @@ pub fn create_qemu_template(
 fn boot_and_snapshot(
     dir: &Path,
     cfg: &QemuConfig,
-    image: &crate::image::ImageInfo,
     spec: &QemuTemplateSpec,
+    cancel: &AtomicBool,
     say: &mut dyn FnMut(String),
-) -> Result<QemuTemplateTimings, QemuTemplateError> {
-    link_or_copy(&image.kernel(), &dir.join(KERNEL_FILE))?;
-    link_or_copy(&image.initrd(), &dir.join(INITRD_FILE))?;
+) -> Result<QemuTemplateTimings, TemplateError> {
+    link_or_copy(&spec.kernel, &dir.join(KERNEL_FILE))?;
+    link_or_copy(&spec.initrd, &dir.join(INITRD_FILE))?;
     let memory = dir.join(MEMORY_FILE);
-    let f = std::fs::File::create(&memory).map_err(|source| QemuTemplateError::Io {
+    let f = crate::store::private_file(&memory).map_err(|source| TemplateError::Io {
         context: format!("create {}", memory.display()),
         source,
     })?;
     f.set_len(spec.memory_size)
-        .map_err(|source| QemuTemplateError::Io {
+        .map_err(|source| TemplateError::Io {
             context: format!("size {}", memory.display()),
             source,
         })?;
@@ -321,24 +227,27 @@ fn boot_and_snapshot(
         incoming: false,
     };
     say(format!(
-        "booting image {} ({} MiB, {})",
-        image.name,
+        "booting {} ({} MiB, {})",
+        spec.kernel.display(),
         spec.memory_size >> 20,
         cfg.accel.label()
     ));
     let started = Instant::now();
-    let mut proc = QemuProcess::spawn(cfg, &paths)?;
+    let mut proc = QemuProcess::spawn(cfg, &paths, &dir.join(crate::store::GUEST_LOG))?;
     let serial = dir.join(SERIAL_LOG);
-    let boot_err = |reason: String, serial: &Path| QemuTemplateError::Boot {
+    let boot_err = |reason: String, serial: &Path| TemplateError::Boot {
         name: spec.name.clone(),
         reason,
         log: serial.to_path_buf(),
         tail: log_tail(serial, 6),
     };
-    // Wait for the armed line, a dead agent, or a dead QEMU.
+    // Wait for the armed line, a dead agent, a dead QEMU, or a cancel.
     loop {
-        let text = std::fs::read(&serial).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
+        if cancel.load(Ordering::Relaxed) {
+            proc.shutdown(None);
+            return Err(TemplateError::Cancelled);
+        }
+        let text = crate::files::tail_text(&serial, 1 << 20);
         if text.contains(ARMED_LINE) {
             break;
         }
@@ -399,7 +308,7 @@ fn boot_and_snapshot(
     let standby_snapshot = t0.elapsed();
     if let Err(source) = snap {
         proc.shutdown(Some(qmp));
-        return Err(QemuTemplateError::Snapshot {
+        return Err(TemplateError::Snapshot {
             name: spec.name.clone(),
             source,
         });
@@ -424,23 +333,6 @@ fn boot_and_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mailboxes_are_checked_and_tokens_generated() {
-        let ok =
-            resolve_template_mailboxes(&[("app".into(), Some("tok".into())), ("a:b".into(), None)])
-                .unwrap();
-        assert_eq!(ok[0], ("app".to_string(), "tok".to_string()));
-        assert_eq!(ok[1].1.len(), 16);
-        for bad in [
-            vec![],
-            vec![("bad name".to_string(), None)],
-            vec![("a".to_string(), None), ("a".to_string(), None)],
-            vec![("a".to_string(), Some("   ".to_string()))],
-        ] {
-            assert!(resolve_template_mailboxes(&bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn log_tail_skips_blank_lines() {

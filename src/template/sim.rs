@@ -4,22 +4,25 @@
 //! telling the simulated guest what it armed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 
+pub use super::common::generate_token;
+
+use super::TemplateError;
+use super::common::{SnapshotDraft, check_mailboxes};
 use crate::guest::GuestFault;
 use crate::mailbox::{
     MAILBOX_SIZE, RESUME_NETWORK_MAX_TOKEN_LEN, encode_fork_marker, encode_resume_network_marker,
-    name_is_valid, token_problem,
 };
 use crate::store::{
-    MEMORY_FILE, SNAPSHOT_META, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, StoreError,
-    ValidName, VmmKind, now_rfc3339, write_json_atomic,
+    MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, ValidName, now_rfc3339,
+    private_file, write_json_atomic,
 };
+use crate::vmm::VmmKind;
 use crate::vmm::sim::{SimMailbox, SimResumeNetwork, SimState};
 
 /// Most mailboxes one simulated guest arms.
@@ -63,61 +66,14 @@ impl SimTemplateSpec {
     }
 }
 
-/// Why a template cannot be made.
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    /// Bad input.
-    #[error("{0}")]
-    Invalid(String),
-    /// Store problem.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// I/O with the path.
-    #[error("{path}: {source}")]
-    Io {
-        /// Path.
-        path: std::path::PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-}
-
-/// A random token: 32 hex characters.
-pub fn generate_token(rng: &mut impl RngCore) -> String {
-    let mut b = [0u8; 16];
-    rng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn check(spec: &SimTemplateSpec) -> Result<(), TemplateError> {
     let bad = |m: String| Err(TemplateError::Invalid(m));
-    if spec.mailboxes.len() > MAX_TEMPLATE_MAILBOXES {
-        return bad(format!(
-            "{} mailboxes: a simulated guest arms at most {MAX_TEMPLATE_MAILBOXES}",
-            spec.mailboxes.len()
-        ));
-    }
     if spec.memory_size < 16 << 20 {
         return bad("memory must be at least 16 MiB".into());
     }
-    let mut seen = BTreeSet::new();
-    for (name, token) in &spec.mailboxes {
-        if !name_is_valid(name) {
-            return bad(format!(
-                "mailbox name {name:?} breaks the rule ^[A-Za-z0-9._:-]{{1,64}}$"
-            ));
-        }
-        if !seen.insert(name.as_str()) {
-            return bad(format!("mailbox {name:?} given twice"));
-        }
-        if let Some(t) = token
-            && let Some(p) = token_problem(t)
-        {
-            return bad(format!("mailbox {name}: {p}"));
-        }
-    }
+    let names: BTreeSet<&str> = spec.mailboxes.iter().map(|(n, _)| n.as_str()).collect();
     for name in spec.faults.keys().chain(spec.stray_copies.iter()) {
-        if !seen.contains(name.as_str()) {
+        if !names.contains(name.as_str()) {
             return bad(format!("{name:?} is not one of the template's mailboxes"));
         }
     }
@@ -141,37 +97,23 @@ pub fn create_sim_template(
     store: &Store,
     spec: &SimTemplateSpec,
 ) -> Result<SnapshotInfo, TemplateError> {
-    let name = ValidName::new(&spec.name)?;
+    ValidName::new(&spec.name)?;
     check(spec)?;
-    let final_dir = store.snapshot_dir(&name);
-    if final_dir.exists() {
-        return Err(StoreError::Exists {
-            what: "snapshot",
-            name: spec.name.clone(),
-            path: final_dir,
-        }
-        .into());
-    }
+    let mut rng = match spec.seed {
+        Some(s) => SmallRng::seed_from_u64(s),
+        None => SmallRng::from_os_rng(),
+    };
+    let mailboxes = check_mailboxes(&spec.mailboxes, MAX_TEMPLATE_MAILBOXES, &mut rng)?;
+    let draft = SnapshotDraft::begin(store, &spec.name)?;
     check_free_space(&store.snapshots_dir(), spec)?;
-    let tmp = store
-        .snapshots_dir()
-        .join(format!(".tmp-{}-{}", name, std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|source| TemplateError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    let res = build(&tmp, spec).and_then(|()| {
-        std::fs::rename(&tmp, &final_dir).map_err(|source| TemplateError::Io {
-            path: final_dir.clone(),
-            source,
-        })
-    });
-    if let Err(e) = res {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    Ok(SnapshotInfo::load(&final_dir)?)
+    build(draft.dir(), spec, &mailboxes, &mut rng)?;
+    draft.commit(&SnapshotMeta {
+        kind: "standby".into(),
+        vmm: VmmKind::Sim,
+        created_at: now_rfc3339(),
+        memory_size: spec.memory_size,
+        vmm_config: serde_json::Value::Null,
+    })
 }
 
 /// Refuse a template whose data would not fit on the store's filesystem
@@ -201,17 +143,18 @@ fn check_free_space(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateEr
     Ok(())
 }
 
-fn build(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
+fn build(
+    dir: &Path,
+    spec: &SimTemplateSpec,
+    mailboxes: &[(String, String)],
+    rng: &mut SmallRng,
+) -> Result<(), TemplateError> {
     let mem_path = dir.join(MEMORY_FILE);
     let io = |source| TemplateError::Io {
-        path: mem_path.clone(),
+        context: mem_path.display().to_string(),
         source,
     };
-    let mut rng = match spec.seed {
-        Some(s) => SmallRng::seed_from_u64(s),
-        None => SmallRng::from_os_rng(),
-    };
-    let file = File::create_new(&mem_path).map_err(io)?;
+    let file = private_file(&mem_path).map_err(io)?;
     file.set_len(spec.memory_size).map_err(io)?;
     let pages = spec.memory_size / PAGE;
 
@@ -241,16 +184,16 @@ fn build(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
         mailboxes: Vec::new(),
         resume_network: None,
     };
-    for (name, token) in &spec.mailboxes {
-        let token = token.clone().unwrap_or_else(|| generate_token(&mut rng));
-        let offset = pick_page(&mut rng);
+    for (name, token) in mailboxes {
+        let token = token.clone();
+        let offset = pick_page(rng);
         let mut page = vec![0u8; MAILBOX_SIZE];
         let marker = encode_fork_marker(name, &token);
         page[..marker.len()].copy_from_slice(&marker);
         file.write_all_at(&page, offset).map_err(io)?;
         if spec.stray_copies.contains(name) {
             // A stray copy of the marker bytes, as a memcpy'd buffer would leave.
-            file.write_all_at(&page, pick_page(&mut rng)).map_err(io)?;
+            file.write_all_at(&page, pick_page(rng)).map_err(io)?;
         }
         state.mailboxes.push(SimMailbox {
             name: name.clone(),
@@ -260,7 +203,7 @@ fn build(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
         });
     }
     if let Some(token) = &spec.resume_network_token {
-        let offset = pick_page(&mut rng);
+        let offset = pick_page(rng);
         let mut page = vec![0u8; MAILBOX_SIZE];
         let marker = encode_resume_network_marker(token);
         page[..marker.len()].copy_from_slice(&marker);
@@ -272,13 +215,5 @@ fn build(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
     }
     file.sync_all().map_err(io)?;
     write_json_atomic(&dir.join(STATE_FILE), &state)?;
-    let meta = SnapshotMeta {
-        kind: "standby".into(),
-        vmm: VmmKind::Sim,
-        created_at: now_rfc3339(),
-        memory_size: spec.memory_size,
-        vmm_config: serde_json::Value::Null,
-    };
-    write_json_atomic(&dir.join(SNAPSHOT_META), &meta)?;
     Ok(())
 }

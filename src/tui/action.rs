@@ -104,8 +104,8 @@ pub enum Msg {
         snapshot: String,
         /// The memory file's identity when the scan started.
         key: FileKey,
-        /// Report or error text.
-        result: Result<Arc<ScanReport>, String>,
+        /// Report or why not.
+        result: Result<Arc<ScanReport>, super::catalog::ScanFailure>,
     },
     /// A session event.
     Session {
@@ -118,8 +118,8 @@ pub enum Msg {
     SessionEnd {
         /// Session id.
         id: u64,
-        /// Fork name or the reason of failure.
-        result: Result<String, String>,
+        /// Fork name or the failure.
+        result: Result<String, crate::fork::ForkError>,
     },
     /// Something changed under the store.
     StoreChanged,
@@ -132,6 +132,8 @@ pub enum Msg {
     },
     /// A stop/remove finished.
     ForkOp {
+        /// The fork.
+        fork: String,
         /// What happened.
         message: String,
         /// Whether it worked.

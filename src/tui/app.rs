@@ -540,10 +540,13 @@ impl App {
                 key,
                 result,
             } => {
-                if let Err(e) = result.as_ref().map(|_| ()).map_err(|e| e.as_str())
-                    && e != "cancelled"
+                if let Err(e) = &result
+                    && e.kind != crate::error::ErrorKind::Cancelled
                 {
-                    self.say(format!("scan of {snapshot} failed: {e}"), Level::Error);
+                    self.say(
+                        format!("scan of {snapshot} failed: {}", e.message),
+                        Level::Error,
+                    );
                 }
                 self.catalog.finish_scan(&snapshot, key, result);
                 self.selection_changed();
@@ -557,7 +560,9 @@ impl App {
                 self.dirty = false;
             }
             Msg::Inspected { fork, result } => self.forks.inspected(&fork, result),
-            Msg::ForkOp { message, ok } => {
+            Msg::ForkOp { fork, message, ok } => {
+                // What was said about this fork no longer applies.
+                self.forks.inspections.remove(&fork);
                 self.forks.pending = self.forks.pending.saturating_sub(1);
                 self.say(message, if ok { Level::Ok } else { Level::Error });
                 self.reload_store();

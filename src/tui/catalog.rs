@@ -1,12 +1,10 @@
-//! The snapshot list, its name filter, and the per-snapshot scan cache.
-//!
-//! A scan result is cached under the memory file's identity (size and
-//! mtime); revisiting a snapshot is instant, and a changed memory file is
-//! scanned again.
+//! The snapshot list, its name filter, and what the TUI keeps of each
+//! snapshot's discovery for display. Discovery itself goes through the one
+//! on-disk cache the engine and `forkmail markers` use (scans run off the
+//! UI task, with progress); revisiting a snapshot is instant, and a changed
+//! memory file is scanned again.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,31 +12,21 @@ use crossterm::event::KeyCode;
 
 use super::app::{Action, App, Level, Mode};
 use super::jobs;
+use crate::error::ErrorKind;
 use crate::sanitize::safe_owned;
 use crate::scan::ScanReport;
 use crate::store::SnapshotInfo;
 
-/// Identity of a memory file's contents: size and modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileKey {
-    /// Apparent size.
-    pub size: u64,
-    /// mtime, seconds.
-    pub mtime: i64,
-    /// mtime, nanoseconds.
-    pub mtime_ns: i64,
-}
+/// Identity of a memory file's contents (the discovery cache's key).
+pub use crate::scan::FileIdentity as FileKey;
 
-impl FileKey {
-    /// Stat `path`.
-    pub fn of(path: &Path) -> Option<FileKey> {
-        let md = std::fs::metadata(path).ok()?;
-        Some(FileKey {
-            size: md.len(),
-            mtime: md.mtime(),
-            mtime_ns: md.mtime_nsec(),
-        })
-    }
+/// Why a scan did not produce a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanFailure {
+    /// What kind of failure (a cancel is not shown as one).
+    pub kind: ErrorKind,
+    /// What, where and why (sanitized).
+    pub message: String,
 }
 
 /// A running scan.
@@ -68,7 +56,7 @@ pub struct Catalog {
     /// Selected row among the visible ones.
     pub sel: usize,
     cache: HashMap<String, (FileKey, Arc<ScanReport>)>,
-    /// Scan failures by snapshot.
+    /// Scan failures by snapshot (sanitized messages).
     pub failed: HashMap<String, String>,
     /// The running scan.
     pub scan_job: Option<ScanJob>,
@@ -107,7 +95,7 @@ impl Catalog {
         &mut self,
         snapshot: &str,
         key: FileKey,
-        result: Result<Arc<ScanReport>, String>,
+        result: Result<Arc<ScanReport>, ScanFailure>,
     ) {
         // A scan that was superseded (the selection moved on) is dropped even
         // if it finished: only the current job's result is cached.
@@ -124,8 +112,8 @@ impl Catalog {
                 self.failed.remove(snapshot);
                 self.cache.insert(snapshot.to_string(), (key, r));
             }
-            Err(e) if e != "cancelled" => {
-                self.failed.insert(snapshot.to_string(), e);
+            Err(e) if e.kind != ErrorKind::Cancelled => {
+                self.failed.insert(snapshot.to_string(), e.message);
             }
             Err(_) => {}
         }
@@ -215,7 +203,7 @@ impl App {
         };
         let name = snap.name.clone();
         let path = snap.memory_path();
-        let Some(key) = FileKey::of(&path) else {
+        let Ok(key) = FileKey::of(&path) else {
             self.catalog
                 .failed
                 .insert(name, format!("{}: cannot read", path.display()));
@@ -241,12 +229,15 @@ impl App {
             total: 0,
             cancel: Arc::clone(&cancel),
         });
-        jobs::spawn_scan(self.tx.clone(), name, path, key, cancel);
+        let cache = self.store.scan_cache_path(&name);
+        jobs::spawn_scan(self.tx.clone(), name, path, cache, key, cancel);
     }
 
     /// Forget the selected snapshot's scan and scan it again.
     pub fn rescan(&mut self) {
         if let Some(name) = self.catalog.selected().map(|s| s.name.clone()) {
+            // `r` means scan again: the remembered result goes too.
+            let _ = std::fs::remove_file(self.store.scan_cache_path(&name));
             self.catalog.forget(&name);
             if let Some(j) = self.catalog.scan_job.take() {
                 j.cancel.store(true, Ordering::Relaxed);

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::app::{Action, App, Exit, Level, Mode, Pane};
 use crate::mailbox::{
-    DEFAULT_ACK_TIMEOUT_MS, FORK_MAX_PAYLOAD, MailboxKind, json_type, name_is_valid,
+    DEFAULT_ACK_TIMEOUT_MS, MailboxKind, PayloadCheck, check_payload, name_is_valid,
 };
 use crate::store::write_json_atomic;
 
@@ -37,76 +37,6 @@ impl Default for Draft {
     }
 }
 
-/// What is wrong with a payload, if anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    /// Not JSON.
-    Syntax {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// JSON, but not an object.
-    NotObject(&'static str),
-    /// Bigger than the frame once serialized (and ack_port injected).
-    OverBudget,
-}
-
-/// Live validation result of a payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validation {
-    /// The problem, if any.
-    pub problem: Option<Problem>,
-    /// Bytes of the payload as typed.
-    pub typed_bytes: usize,
-    /// Bytes the frame will hold: the text as typed, or with an ack the
-    /// object re-serialized compactly with `"ack_port"` (5 digits, worst case).
-    pub sent_bytes: usize,
-    /// Whether ack_port injection is counted.
-    pub with_ack: bool,
-}
-
-/// Check `text` the way the fork will: JSON object, size within 3832 bytes
-/// after ack_port injection.
-pub fn validate(text: &str, wait_for_ack: bool) -> Validation {
-    let mut v = Validation {
-        problem: None,
-        typed_bytes: text.len(),
-        sent_bytes: text.len(),
-        with_ack: wait_for_ack,
-    };
-    match serde_json::from_str::<Value>(text) {
-        Err(e) => {
-            let full = e.to_string();
-            let message = match full.rsplit_once(" at line ") {
-                Some((m, _)) => m.to_string(),
-                None => full,
-            };
-            v.problem = Some(Problem::Syntax {
-                line: e.line(),
-                column: e.column(),
-                message,
-            });
-        }
-        Ok(Value::Object(mut map)) => {
-            if wait_for_ack {
-                map.insert("ack_port".into(), Value::from(65535u16));
-                v.sent_bytes = serde_json::to_vec(&Value::Object(map))
-                    .map(|b| b.len())
-                    .unwrap_or(usize::MAX);
-            }
-            if v.sent_bytes > FORK_MAX_PAYLOAD {
-                v.problem = Some(Problem::OverBudget);
-            }
-        }
-        Ok(other) => v.problem = Some(Problem::NotObject(json_type(&other))),
-    }
-    v
-}
-
 /// The editor of one mailbox's payload.
 pub struct Editor {
     /// Snapshot name.
@@ -115,8 +45,8 @@ pub struct Editor {
     pub mailbox: String,
     /// The text area.
     pub textarea: TextArea<'static>,
-    /// Validation of the current text.
-    pub validation: Validation,
+    /// The engine's verdict on the current text ([`check_payload`]).
+    pub validation: PayloadCheck,
     /// The text as last loaded or saved (saving is skipped when unchanged).
     saved_text: String,
 }
@@ -130,7 +60,7 @@ impl Editor {
             snapshot: snapshot.into(),
             mailbox: mailbox.into(),
             textarea,
-            validation: validate(&draft.payload, draft.wait_for_ack),
+            validation: check_payload(&draft.payload, draft.wait_for_ack),
             saved_text: draft.payload.clone(),
         }
     }
@@ -154,10 +84,14 @@ impl App {
     pub fn draft(&mut self, snapshot: &str, mailbox: &str) -> &mut Draft {
         let key = (snapshot.to_string(), mailbox.to_string());
         if !self.drafts.contains_key(&key) {
-            let loaded = std::fs::read(draft_path(self, snapshot, mailbox))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Draft>(&b).ok())
-                .unwrap_or_default();
+            let loaded = crate::files::read_bounded(
+                &draft_path(self, snapshot, mailbox),
+                crate::files::MAX_METADATA_BYTES,
+                "a draft",
+            )
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Draft>(&b).ok())
+            .unwrap_or_default();
             self.drafts.insert(key.clone(), loaded);
         }
         self.drafts.entry(key).or_default()
@@ -217,7 +151,7 @@ impl App {
         let draft = self.draft(snap, mb).clone();
         let res = path
             .parent()
-            .map(std::fs::create_dir_all)
+            .map(crate::store::private_dir)
             .unwrap_or(Ok(()))
             .map_err(|e| e.to_string())
             .and_then(|_| write_json_atomic(&path, &draft).map_err(|e| e.to_string()));
@@ -268,7 +202,7 @@ impl App {
         let (snap, mb, text) = (ed.snapshot.clone(), ed.mailbox.clone(), ed.text());
         let draft = self.draft(&snap, &mb);
         draft.payload = text;
-        let v = validate(&draft.payload, draft.wait_for_ack);
+        let v = check_payload(&draft.payload, draft.wait_for_ack);
         if let Some(ed) = self.editor.as_mut() {
             ed.validation = v;
         }
@@ -340,11 +274,13 @@ impl App {
         };
         let path = draft_path(self, &ed.snapshot, &ed.mailbox).with_extension("edit.json");
         // The mailbox's draft directory exists only once a draft was saved.
+        let _ = std::fs::remove_file(&path);
         let written = path
             .parent()
-            .map(std::fs::create_dir_all)
+            .map(crate::store::private_dir)
             .unwrap_or(Ok(()))
-            .and_then(|_| std::fs::write(&path, ed.text()));
+            .and_then(|_| crate::store::private_file(&path))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, ed.text().as_bytes()));
         if let Err(e) = written {
             self.say(format!("{}: {e}", path.display()), Level::Error);
             return;
@@ -352,16 +288,23 @@ impl App {
         self.exit = Some(Exit::Editor(path));
     }
 
-    /// `$EDITOR` returned: take the file back into the editor.
+    /// `$EDITOR` returned: take the file back into the editor — unless the
+    /// editor failed (e.g. vim's `:cq`): then its text is discarded and the
+    /// draft kept, and the status line says so.
     pub fn editor_returned(&mut self, path: &std::path::Path, outcome: Result<(), String>) {
         self.dirty = true;
         if let Err(e) = outcome {
-            self.say(e, Level::Error);
+            let _ = std::fs::remove_file(path);
+            self.say(
+                format!("{e}: its text was discarded, the draft is unchanged"),
+                Level::Error,
+            );
+            return;
         }
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::files::read_text_bounded(path, 1 << 20, "an edited payload") {
             Ok(t) => t,
             Err(e) => {
-                self.say(format!("{}: {e}", path.display()), Level::Error);
+                self.say(e.to_string(), Level::Error);
                 return;
             }
         };

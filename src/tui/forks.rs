@@ -6,16 +6,26 @@ use std::sync::Arc;
 
 use super::app::{App, Dialog, Level, Mode};
 use super::jobs;
+use crate::fork::{ForkInfo, Forks, LiveStatus};
 use crate::scan::ScanReport;
-use crate::store::{ForkInfo, Store};
+use crate::store::Store;
 
 /// One fork row.
 #[derive(Debug, Clone)]
 pub struct ForkRow {
     /// The fork.
     pub info: ForkInfo,
-    /// Live status (`running`, `exited`, `stopped`, ...).
-    pub status: &'static str,
+    /// What is true of it now.
+    pub status: LiveStatus,
+}
+
+impl ForkRow {
+    /// The VMM's pid, only while it runs (no stale pids).
+    pub fn live_pid(&self) -> Option<u32> {
+        matches!(self.status, LiveStatus::Running | LiveStatus::Creating)
+            .then(|| self.info.meta.process.as_ref().map(|p| p.pid))
+            .flatten()
+    }
 }
 
 /// A memory inspection of a fork.
@@ -56,19 +66,21 @@ pub struct ForksState {
 impl ForksState {
     /// Reload from the store. Returns whether anything changed.
     pub fn reload(&mut self, store: &Store) -> bool {
-        let forks = store.forks().unwrap_or_default();
-        let rows: Vec<ForkRow> = forks
+        let entries = Forks::new(store).list().unwrap_or_default();
+        let rows: Vec<ForkRow> = entries
             .into_iter()
-            .map(|f| ForkRow {
-                status: crate::cli::fork_status(&f),
-                info: f,
+            .filter_map(|e| {
+                Some(ForkRow {
+                    status: e.status,
+                    info: e.info?,
+                })
             })
             .collect();
-        let fp = |r: &[ForkRow]| -> Vec<(String, &'static str, Option<u32>, usize)> {
+        let fp = |r: &[ForkRow]| -> Vec<(String, LiveStatus, Option<u32>, usize)> {
             r.iter()
                 .map(|r| {
                     let acked = r.info.meta.mailboxes.iter().filter(|m| m.acked).count();
-                    (r.info.name.clone(), r.status, r.info.meta.pid, acked)
+                    (r.info.name.clone(), r.status, r.live_pid(), acked)
                 })
                 .collect()
         };

@@ -2,7 +2,7 @@
 //! watcher. Each runs on its own thread and reports through the UI's channel;
 //! a closed channel (the UI left) makes them wind down quietly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,10 +11,12 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::Msg;
-use super::catalog::FileKey;
-use crate::fork::{ForkRequest, run_session};
-use crate::scan::{ScanError, ScanOptions, ScanProgress, scan_file};
-use crate::store::{ForkInfo, Store};
+use super::catalog::{FileKey, ScanFailure};
+use crate::error::Kinded;
+use crate::fork::{ForkInfo, ForkRequest, Forks};
+use crate::sanitize::safe_owned;
+use crate::scan::{ScanOptions, ScanProgress, ScanReport, scan_cached};
+use crate::store::Store;
 
 /// Progress is forwarded at most this often, so a fast scan cannot flood
 /// the UI with redraws.
@@ -23,9 +25,10 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 fn scan_with_progress(
     tx: &UnboundedSender<Msg>,
     snapshot: &str,
-    path: &std::path::Path,
+    path: &Path,
+    cache: &Path,
     cancel: &AtomicBool,
-) -> Result<Arc<crate::scan::ScanReport>, String> {
+) -> Result<Arc<ScanReport>, ScanFailure> {
     let last = Mutex::new(Instant::now());
     let progress = |p: ScanProgress| {
         if let Ok(mut t) = last.lock()
@@ -44,25 +47,29 @@ fn scan_with_progress(
         progress: Some(&progress),
         ..ScanOptions::default()
     };
-    match scan_file(path, &opts) {
-        Ok(r) => Ok(Arc::new(r)),
-        Err(ScanError::Cancelled) => Err("cancelled".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    // The one discovery cache: a snapshot scanned by the CLI, by a fork or
+    // in an earlier run is not scanned again.
+    scan_cached(path, cache, &opts)
+        .map(Arc::new)
+        .map_err(|e| ScanFailure {
+            kind: e.kind(),
+            message: safe_owned(&e.to_string()),
+        })
 }
 
-/// Scan `snapshot`'s memory file off the UI task.
+/// Scan `snapshot`'s memory file off the UI task (through the cache).
 pub fn spawn_scan(
     tx: UnboundedSender<Msg>,
     snapshot: String,
     path: PathBuf,
+    cache: PathBuf,
     key: FileKey,
     cancel: Arc<AtomicBool>,
 ) {
     let spawned = std::thread::Builder::new()
         .name(format!("scan-{snapshot}"))
         .spawn(move || {
-            let result = scan_with_progress(&tx, &snapshot, &path, &cancel);
+            let result = scan_with_progress(&tx, &snapshot, &path, &cache, &cancel);
             tracing::info!(snapshot, ok = result.is_ok(), "scan finished");
             let _ = tx.send(Msg::ScanDone {
                 snapshot,
@@ -75,12 +82,15 @@ pub fn spawn_scan(
     }
 }
 
-/// Scan a fork's memory (inspection: were the mailboxes consumed?).
+/// Read a fork's memory (inspection: were the mailboxes consumed?).
 pub fn spawn_inspect(tx: UnboundedSender<Msg>, store: Store, info: ForkInfo) {
     let _ = std::thread::Builder::new()
         .name(format!("inspect-{}", info.name))
         .spawn(move || {
-            let result = crate::fork::inspect_fork(&store, &info).map(Arc::new);
+            let result = Forks::new(&store)
+                .inspect(&info)
+                .map(Arc::new)
+                .map_err(|e| safe_owned(&e.to_string()));
             let _ = tx.send(Msg::Inspected {
                 fork: info.name.clone(),
                 result,
@@ -103,8 +113,10 @@ pub fn spawn_session(
             let sink = move |event| {
                 let _ = sink_tx.send(Msg::Session { id, event });
             };
-            let result = run_session(&store, &req, &sink, &cancel).map(|o| o.name);
-            tracing::info!(id, ?result, "fork session ended");
+            let result = Forks::new(&store)
+                .create(&req, &sink, &cancel)
+                .map(|o| o.name);
+            tracing::info!(id, ok = result.is_ok(), "fork session ended");
             let _ = tx.send(Msg::SessionEnd { id, result });
         });
     if let Err(e) = spawned {
@@ -117,26 +129,27 @@ pub fn spawn_fork_op(tx: UnboundedSender<Msg>, store: Store, fork: String, remov
     let _ = std::thread::Builder::new()
         .name(format!("fork-op-{fork}"))
         .spawn(move || {
-            let result = store
-                .fork(&fork)
-                .map_err(anyhow::Error::from)
-                .and_then(|mut f| {
-                    if remove {
-                        crate::cli::remove_fork(f).map(|_| format!("removed {fork}"))
+            let forks = Forks::new(&store);
+            let result = if remove {
+                forks.remove(&fork).map(|_| format!("removed {fork}"))
+            } else {
+                forks.stop(&fork).map(|ran| {
+                    if ran {
+                        format!("stopped {fork}")
                     } else {
-                        crate::cli::stop_fork(&mut f).map(|ran| {
-                            if ran {
-                                format!("stopped {fork}")
-                            } else {
-                                format!("{fork} was not running")
-                            }
-                        })
+                        format!("{fork} was not running")
                     }
-                });
+                })
+            };
             let msg = match result {
-                Ok(message) => Msg::ForkOp { message, ok: true },
+                Ok(message) => Msg::ForkOp {
+                    fork,
+                    message,
+                    ok: true,
+                },
                 Err(e) => Msg::ForkOp {
-                    message: format!("{fork}: {e:#}"),
+                    message: format!("{fork}: {e}"),
+                    fork,
                     ok: false,
                 },
             };

@@ -2,7 +2,6 @@
 //! off the UI task, and folding its [`SessionEvent`]s into a view model.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,10 +10,11 @@ use std::time::Instant;
 use crossterm::event::KeyCode;
 
 use super::app::{Action, App, Dialog, Level, Mode, Screen};
-use super::editor::validate;
 use super::jobs;
-use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name};
-use crate::mailbox::{MailboxKind, name_is_valid};
+use crate::fork::{
+    ForkError, ForkRequest, Happening, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name,
+};
+use crate::mailbox::{MailboxKind, check_payload, name_is_valid};
 use crate::sanitize::{safe, safe_owned};
 use crate::scan::ScanReport;
 use crate::store::{GUEST_LOG, ValidName};
@@ -86,12 +86,16 @@ pub struct SessionView {
     pub last_event_at: Instant,
     /// Final error.
     pub error: Option<String>,
-    /// `None` while running; the fork name or the failure when ended.
+    /// `None` while running; the fork name or the failure (sanitized) when ended.
     pub outcome: Option<Result<String, String>>,
     /// Last lines of the guest log.
     pub log_tail: Vec<String>,
-    /// The guest log file.
-    pub log_path: PathBuf,
+    /// The guest log file, once the engine made the fork's directory.
+    pub log_path: Option<PathBuf>,
+    /// Datagrams on the ack ports that did not count (forged, crossed, bad).
+    pub ignored: usize,
+    /// The session was cancelled (not failed).
+    pub cancelled: bool,
     /// Set to cancel (the engine rolls back).
     pub cancel: Arc<AtomicBool>,
     /// Detail scroll.
@@ -100,14 +104,7 @@ pub struct SessionView {
 
 impl SessionView {
     /// A session about to start.
-    pub fn new(
-        id: u64,
-        fork: &str,
-        snapshot: &str,
-        mailboxes: Vec<String>,
-        log: PathBuf,
-        now: Instant,
-    ) -> Self {
+    pub fn new(id: u64, fork: &str, snapshot: &str, mailboxes: Vec<String>, now: Instant) -> Self {
         SessionView {
             id,
             fork: fork.into(),
@@ -121,7 +118,9 @@ impl SessionView {
             error: None,
             outcome: None,
             log_tail: Vec::new(),
-            log_path: log,
+            log_path: None,
+            ignored: 0,
+            cancelled: false,
             cancel: Arc::new(AtomicBool::new(false)),
             scroll: 0,
         }
@@ -154,70 +153,84 @@ impl SessionView {
             .next_back()
     }
 
-    /// Fold one event in. `now` is the UI clock (for countdowns).
+    /// Fold one event in. `now` is the UI clock (for countdowns). Every
+    /// string kept for drawing goes through the sanitizer: names, details
+    /// and errors can quote guest memory.
     pub fn apply(&mut self, e: &SessionEvent, now: Instant) {
         self.elapsed_ms = self.elapsed_ms.max(e.elapsed_ms);
         self.last_event_at = now;
-        if e.stage == Stage::Copy
-            && let (Some(b), Some(t)) = (e.bytes, e.total)
-        {
-            self.copy = Some((b, t));
-        }
-        if e.stage == Stage::Ack
-            && let Some(mb) = &e.mailbox
-        {
-            match e.status {
-                Status::Started => self.acks.push(AckRow {
-                    mailbox: safe_owned(mb),
-                    port: e.ack_port,
-                    deadline_ms: e.deadline_ms.unwrap_or(0),
+        match &e.what {
+            Happening::CopyStarted { dir } => {
+                // From here on the fork directory is this session's own.
+                self.log_path = Some(dir.join(GUEST_LOG));
+            }
+            Happening::CopyProgress { bytes, total } => self.copy = Some((*bytes, *total)),
+            Happening::Copied { data_bytes, .. } => self.copy = Some((*data_bytes, *data_bytes)),
+            Happening::AckWaiting {
+                mailbox,
+                port,
+                deadline_ms,
+            } => {
+                self.acks.push(AckRow {
+                    mailbox: safe_owned(mailbox),
+                    port: Some(*port),
+                    deadline_ms: *deadline_ms,
                     started_at: now,
                     state: AckState::Waiting,
-                }),
-                Status::Ok | Status::Failed => {
-                    let state = if e.status == Status::Ok {
-                        AckState::Acked(e.detail.as_deref().map_or("acked".into(), safe_owned))
-                    } else {
-                        AckState::Failed(e.error.as_deref().map_or("failed".into(), safe_owned))
-                    };
-                    let mb = safe(mb);
-                    if let Some(a) = self.acks.iter_mut().find(|a| a.mailbox == mb) {
-                        a.state = state;
-                    }
-                }
-                Status::Progress => {}
-            }
-            if e.status != Status::Failed {
+                });
                 return;
             }
+            Happening::Acked { mailbox, .. } => {
+                let detail = e.detail().unwrap_or_else(|| "acked".into());
+                self.set_ack(mailbox, AckState::Acked(safe_owned(&detail)));
+                return;
+            }
+            Happening::DatagramIgnored { .. } => {
+                self.ignored += 1;
+                return;
+            }
+            Happening::StageFailed(err) if err.stage == Stage::Ack => {
+                if let Some(mb) = &err.mailbox {
+                    self.set_ack(mb, AckState::Failed(safe_owned(&err.reason)));
+                }
+            }
+            _ => {}
         }
-        let row = self.stages.entry(e.stage).or_insert(StageRow {
-            status: e.status,
+        let stage = e.stage();
+        let status = e.status();
+        let row = self.stages.entry(stage).or_insert(StageRow {
+            status,
             started_ms: e.elapsed_ms,
             elapsed_ms: e.elapsed_ms,
             detail: None,
             error: None,
         });
-        row.status = e.status;
+        row.status = status;
         row.elapsed_ms = e.elapsed_ms;
-        // Details and errors can quote guest memory (names, tokens, payloads).
-        if let Some(d) = &e.detail {
-            row.detail = Some(match &e.mailbox {
-                Some(m) => format!("[{}] {}", safe(m), safe(d)),
-                None => safe_owned(d),
+        if let Some(d) = e.detail() {
+            row.detail = Some(match e.mailbox() {
+                Some(m) => format!("[{}] {}", safe(m), safe(&d)),
+                None => safe_owned(&d),
             });
         }
-        let error = e.error.as_deref().map(safe_owned);
-        if error.is_some() {
-            row.error = error.clone();
+        if let Some(err) = e.error() {
+            row.error = Some(safe_owned(&err.message));
+            if matches!(e.what, Happening::Failed(_)) {
+                self.error = Some(safe_owned(&err.message));
+                self.cancelled = err.is_cancelled();
+            }
         }
-        if e.stage == Stage::Failed {
-            self.error = error;
+    }
+
+    fn set_ack(&mut self, mailbox: &str, state: AckState) {
+        let mb = safe(mailbox);
+        if let Some(a) = self.acks.iter_mut().find(|a| a.mailbox == mb) {
+            a.state = state;
         }
     }
 
     /// The session ended.
-    pub fn end(&mut self, result: Result<String, String>) {
+    pub fn end(&mut self, result: Result<String, ForkError>) {
         for a in self
             .acks
             .iter_mut()
@@ -225,7 +238,10 @@ impl SessionView {
         {
             a.state = AckState::Failed("abandoned".into());
         }
-        let result = result.map_err(|e| safe_owned(&e));
+        let result = result.map_err(|e| {
+            self.cancelled = e.is_cancelled();
+            safe_owned(&e.message)
+        });
         if let Err(e) = &result
             && self.error.is_none()
         {
@@ -236,20 +252,13 @@ impl SessionView {
     }
 
     /// Re-read the tail of the guest log (kept when the fork is removed).
+    /// Only the session's own fork directory is read: until the engine says
+    /// it made one, there is no log to show.
     pub fn refresh_log(&mut self) {
-        let Ok(mut f) = std::fs::File::open(&self.log_path) else {
+        let Some(path) = &self.log_path else {
             return;
         };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let start = len.saturating_sub(4096);
-        if f.seek(SeekFrom::Start(start)).is_err() {
-            return;
-        }
-        let mut buf = Vec::new();
-        if f.read_to_end(&mut buf).is_err() {
-            return;
-        }
-        let text = String::from_utf8_lossy(&buf);
+        let text = crate::files::tail_text(path, 4096);
         let lines: Vec<&str> = text.lines().collect();
         let skip = lines.len().saturating_sub(LOG_TAIL);
         // Guest-written: never let its control characters reach the terminal.
@@ -333,7 +342,7 @@ impl App {
                     "no ack".into()
                 };
                 let text = m.payload.as_deref().unwrap_or("");
-                let bad = validate(text, m.wait_for_ack).problem.is_some();
+                let bad = check_payload(text, m.wait_for_ack).problem.is_some();
                 let warn = if bad { " ✗ invalid payload" } else { "" };
                 format!("{} ({ack}{warn})", m.name)
             })
@@ -414,18 +423,20 @@ impl App {
                 self.dialog = None;
                 self.mode = Mode::Normal;
             }
-            (Dialog::Fork { snapshot, name, .. }, Action::Confirm) => match ValidName::new(&name) {
-                Ok(_) => {
-                    self.dialog = None;
-                    self.mode = Mode::Normal;
-                    self.start_fork(&snapshot, &name);
-                }
-                Err(e) => {
-                    if let Some(Dialog::Fork { error, .. }) = self.dialog.as_mut() {
-                        *error = Some(e.to_string());
+            (Dialog::Fork { snapshot, name, .. }, Action::Confirm) => {
+                match self.fork_refusal(&snapshot, &name) {
+                    None => {
+                        self.dialog = None;
+                        self.mode = Mode::Normal;
+                        self.start_fork(&snapshot, &name);
+                    }
+                    Some(why) => {
+                        if let Some(Dialog::Fork { error, .. }) = self.dialog.as_mut() {
+                            *error = Some(safe_owned(&why));
+                        }
                     }
                 }
-            },
+            }
             (
                 Dialog::Fork {
                     snapshot,
@@ -470,6 +481,30 @@ impl App {
         }
     }
 
+    /// Why forking `snapshot` as `name` would fail for what is known now: an
+    /// invalid or used fork name, an included payload the engine would
+    /// refuse. `None` when it may start.
+    pub fn fork_refusal(&mut self, snapshot: &str, name: &str) -> Option<String> {
+        if let Err(e) = ValidName::new(name) {
+            return Some(e.to_string());
+        }
+        let in_store = std::fs::symlink_metadata(self.store.forks_dir().join(name)).is_ok();
+        let in_session = self
+            .sessions
+            .iter()
+            .any(|s| s.fork == name && s.is_running());
+        if in_store || in_session {
+            return Some(format!("fork {name} already exists: choose another name"));
+        }
+        for m in self.included_mailboxes(snapshot) {
+            let text = m.payload.as_deref().unwrap_or("");
+            if let Some(p) = check_payload(text, m.wait_for_ack).problem {
+                return Some(format!("mailbox {}: {p}", m.name));
+            }
+        }
+        None
+    }
+
     /// Start a session forking `snapshot` as `fork`.
     pub fn start_fork(&mut self, snapshot: &str, fork: &str) {
         let mut req = ForkRequest::new(snapshot);
@@ -478,9 +513,8 @@ impl App {
         req.discovery = self.catalog.cached(snapshot).cloned();
         let id = self.next_session_id;
         self.next_session_id += 1;
-        let log = self.store.forks_dir().join(fork).join(GUEST_LOG);
         let names = req.mailboxes.iter().map(|m| m.name.clone()).collect();
-        let view = SessionView::new(id, fork, snapshot, names, log, self.clock.instant());
+        let view = SessionView::new(id, fork, snapshot, names, self.clock.instant());
         let cancel = Arc::clone(&view.cancel);
         self.sessions.push(view);
         self.session_sel = self.sessions.len() - 1;
@@ -494,17 +528,18 @@ impl App {
         let now = self.clock.instant();
         if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
             s.apply(&event, now);
-            if matches!(event.stage, Stage::Restore | Stage::Ack | Stage::Done) {
+            if matches!(event.stage(), Stage::Restore | Stage::Ack | Stage::Done) {
                 s.refresh_log();
             }
         }
     }
 
     /// A session ended.
-    pub fn session_end(&mut self, id: u64, result: Result<String, String>) {
+    pub fn session_end(&mut self, id: u64, result: Result<String, ForkError>) {
         let msg = match &result {
             Ok(f) => (format!("fork {f} is running"), Level::Ok),
-            Err(e) => (format!("fork failed: {e}"), Level::Error),
+            Err(e) if e.is_cancelled() => ("fork cancelled; rolled back".to_string(), Level::Info),
+            Err(e) => (format!("fork failed: {}", e.message), Level::Error),
         };
         if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
             s.end(result);
@@ -540,6 +575,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn marker(name: &str, valid: bool, duplicate: bool) -> crate::scan::Marker {
         crate::scan::Marker {
@@ -585,6 +621,14 @@ mod tests {
         !s.chars().any(|c| c.is_control())
     }
 
+    fn ev(elapsed_ms: u64, what: Happening) -> SessionEvent {
+        SessionEvent {
+            fork: "f".into(),
+            elapsed_ms,
+            what,
+        }
+    }
+
     #[test]
     fn guest_log_and_event_text_never_carry_control_characters() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -595,7 +639,16 @@ mod tests {
         )
         .expect("write log");
         let now = Instant::now();
-        let mut s = SessionView::new(1, "f", "snap", vec![], log, now);
+        let mut s = SessionView::new(1, "f", "snap", vec![], now);
+        s.apply(
+            &ev(
+                0,
+                Happening::CopyStarted {
+                    dir: dir.path().to_path_buf(),
+                },
+            ),
+            now,
+        );
         s.refresh_log();
         assert_eq!(s.log_tail.len(), 4, "{:?}", s.log_tail);
         assert!(
@@ -605,17 +658,33 @@ mod tests {
         );
         assert_eq!(s.log_tail[1], "�]0;owned�title");
 
-        let mut e = SessionEvent::new("f", Stage::Ack, Status::Started, 1);
-        e.mailbox = Some("mb\x1b[31m".into());
-        s.apply(&e, now);
-        let mut e = SessionEvent::new("f", Stage::Ack, Status::Failed, 2);
-        e.mailbox = Some("mb\x1b[31m".into());
-        e.error = Some("guest said \x1b[5m".into());
-        s.apply(&e, now);
-        let mut e = SessionEvent::new("f", Stage::Patch, Status::Ok, 3);
-        e.detail = Some("wrote \x1b[1mframe".into());
-        s.apply(&e, now);
-        s.end(Err("boom\x1b[0m".into()));
+        let evil = "mb\x1b[31m";
+        s.apply(
+            &ev(
+                1,
+                Happening::AckWaiting {
+                    mailbox: evil.into(),
+                    port: 1,
+                    deadline_ms: 10,
+                },
+            ),
+            now,
+        );
+        let err =
+            ForkError::mailbox(ErrorKind::AckTimeout, evil, "guest said \x1b[5m").at(Stage::Ack);
+        s.apply(&ev(2, Happening::StageFailed(err)), now);
+        s.apply(
+            &ev(
+                3,
+                Happening::FrameWritten {
+                    mailbox: evil.into(),
+                    bytes: 3,
+                    offset: 0,
+                },
+            ),
+            now,
+        );
+        s.end(Err(ForkError::new(ErrorKind::Io, "boom\x1b[0m")));
         assert!(s.acks.iter().all(|a| no_controls(&a.mailbox)));
         assert!(matches!(&s.acks[0].state, AckState::Failed(t) if no_controls(t)));
         for r in s.stages.values() {
@@ -624,5 +693,31 @@ mod tests {
         }
         assert!(s.error.as_deref().is_some_and(no_controls));
         assert!(matches!(&s.outcome, Some(Err(t)) if no_controls(t)));
+    }
+
+    #[test]
+    fn a_session_shows_no_log_before_it_made_its_own_directory() {
+        // Another fork's directory of the same name holds a log: it is not shown.
+        let now = Instant::now();
+        let mut s = SessionView::new(1, "taken", "snap", vec![], now);
+        s.refresh_log();
+        assert!(s.log_tail.is_empty());
+        assert!(s.log_path.is_none());
+        let err = ForkError::new(ErrorKind::BadRequest, "fork taken already exists");
+        s.apply(&ev(1, Happening::StageFailed(err.clone())), now);
+        s.end(Err(err));
+        assert!(s.log_path.is_none() && s.log_tail.is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_session_says_so() {
+        let now = Instant::now();
+        let mut s = SessionView::new(1, "f", "snap", vec![], now);
+        s.apply(
+            &ev(1, Happening::Failed(ForkError::cancelled().at(Stage::Ack))),
+            now,
+        );
+        s.end(Err(ForkError::cancelled()));
+        assert!(s.cancelled);
     }
 }

@@ -1,18 +1,28 @@
-//! VMM drivers: one trait, one file per driver. `sim` is built in; `qemu`
-//! runs real guests.
+//! VMM drivers: one trait that covers everything a driver does, one module
+//! per driver, one registry ([`registry`]). `sim` is built in; `qemu` runs
+//! real guests.
+//!
+//! Drivers know nothing of the store or the mailbox contract: the engine
+//! hands them paths and the snapshot's `vmm_config`, and gets back a paused
+//! VM it can patch, then resume.
 
 pub mod process;
 pub mod qemu;
 pub mod qmp;
+pub mod registry;
 pub mod sim;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use thiserror::Error;
 
+pub use process::ProcessRecord;
+pub use registry::{VmmKind, driver};
+
+use crate::error::{ErrorKind, Kinded};
 use crate::mailbox::MemoryAt;
-use crate::store::{SnapshotInfo, VmmKind};
 
 /// Errors of a VMM driver.
 #[derive(Debug, Error)]
@@ -36,6 +46,9 @@ pub enum VmmError {
     /// This driver cannot do what was asked.
     #[error("{0}")]
     Unsupported(String),
+    /// The VM is not running (inspection of a stopped zero-copy fork).
+    #[error("{0}")]
+    NotRunning(String),
     /// Other I/O.
     #[error("{context}: {source}")]
     Io {
@@ -46,53 +59,128 @@ pub enum VmmError {
     },
 }
 
+impl Kinded for VmmError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            VmmError::Unsupported(_) => ErrorKind::BadRequest,
+            VmmError::NotRunning(_) => ErrorKind::NotFound,
+            _ => ErrorKind::VmmFailed,
+        }
+    }
+}
+
 /// What a driver needs to restore a fork.
 pub struct RestoreRequest<'a> {
-    /// The source snapshot.
-    pub snapshot: &'a SnapshotInfo,
-    /// The fork's directory (logs, sockets, pid live here).
+    /// The source snapshot's directory (kernel and initrd of a qemu
+    /// snapshot are relative to it).
+    pub snapshot_dir: &'a Path,
+    /// The snapshot's `vmm_config` from `snapshot.json`.
+    pub vmm_config: &'a serde_json::Value,
+    /// Device state to load (the fork's copy of the snapshot's `state`).
+    pub state: &'a Path,
+    /// The fork's directory (logs, sockets live here).
     pub fork_dir: &'a Path,
     /// The memory file the VM runs on: the fork's copy, or in zero-copy mode
     /// the template's file (mapped privately, never written).
     pub memory: &'a Path,
-    /// Zero-copy mode.
+    /// Where the guest's console or log goes.
+    pub guest_log: &'a Path,
+    /// Zero-copy mode: map `memory` privately.
     pub zero_copy: bool,
+}
+
+/// Who may ack a fork's mailboxes (checked for every datagram by the
+/// engine's ack waiter).
+#[derive(Debug, Clone)]
+pub enum AckSender {
+    /// A socket owned by this process (a local VMM: the simulator's guest,
+    /// QEMU's user-mode network).
+    Process(ProcessRecord),
+    /// This address (a guest on a TAP or bridge network).
+    Address(IpAddr),
+    /// Anyone (tests of the parser only).
+    Anyone,
+}
+
+/// A fork's VMM as recorded in its metadata: enough to find it again,
+/// check it, read its memory and stop it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunningVm<'a> {
+    /// The fork's directory.
+    pub dir: &'a Path,
+    /// The VMM process.
+    pub process: &'a ProcessRecord,
+    /// The memory file the VM maps (the template's, for zero-copy forks).
+    pub memory: &'a Path,
 }
 
 /// A VMM driver.
 pub trait Vmm: Send + Sync {
     /// Which VMM this is.
     fn kind(&self) -> VmmKind;
+
     /// Whether forks can map the template privately and be patched in place.
     fn supports_zero_copy(&self) -> bool {
         false
     }
-    /// The address guest acks come from.
-    fn ack_sender(&self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+
+    /// Who may send the fork's acks: by default a socket of the VMM
+    /// process itself (the simulator's guest; QEMU's user-mode network).
+    fn ack_sender(&self, process: &ProcessRecord) -> AckSender {
+        AckSender::Process(process.clone())
     }
-    /// Start the VM from the fork and load its state, leaving it paused.
+
+    /// Whether this driver can restore a snapshot with this `vmm_config`;
+    /// asked at `validate`, before anything is copied.
+    fn check_restorable(&self, _vmm_config: &serde_json::Value) -> Result<(), VmmError> {
+        Ok(())
+    }
+
+    /// Start the VM from the fork and load its state, leaving it paused:
+    /// the guest has not run a single instruction when this returns.
     fn start_paused(&self, req: &RestoreRequest) -> Result<Box<dyn PausedVm>, VmmError>;
+
+    /// Whether the fork's VMM is running (exactly that process).
+    fn is_alive(&self, vm: &RunningVm) -> bool {
+        vm.process.is_alive()
+    }
+
+    /// Stop the fork's VMM; `Ok(true)` when one was running. Only the
+    /// recorded process is ever signalled.
+    fn stop(&self, vm: &RunningVm, grace: Duration) -> Result<bool, VmmError> {
+        Ok(vm.process.stop(grace))
+    }
+
+    /// The guest memory of the running fork, addressed by memory-file
+    /// offsets (inspection of a zero-copy fork, whose memory lives only in
+    /// its VMM's private mapping).
+    fn open_memory(&self, vm: &RunningVm) -> Result<Box<dyn MemoryAt>, VmmError> {
+        if !self.is_alive(vm) {
+            return Err(VmmError::NotRunning(format!(
+                "the VMM of {} (pid {}) is not running",
+                vm.dir.display(),
+                vm.process.pid
+            )));
+        }
+        let mem = qemu::ProcMem::open(vm.process.pid, vm.memory).map_err(|e| VmmError::Io {
+            context: format!("guest memory of pid {}", vm.process.pid),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(Box::new(mem))
+    }
 }
 
 /// A restored VM that has not run yet.
 pub trait PausedVm: Send {
-    /// Process id of the VMM process, once there is one.
-    fn pid(&self) -> Option<u32>;
+    /// The VMM process, once there is one: recorded before the guest runs,
+    /// so a crash from here on leaves a fork whose VMM can still be found.
+    fn process(&self) -> Option<ProcessRecord>;
     /// Guest memory of the paused VM, for zero-copy patching.
     fn memory(&mut self) -> Option<&mut dyn MemoryAt> {
         None
     }
-    /// Let the guest run. Returns the pid to record for stop.
-    fn resume(self: Box<Self>) -> Result<u32, VmmError>;
-    /// Kill whatever was started.
+    /// Let the guest run. Returns the process to record for stop.
+    fn resume(self: Box<Self>) -> Result<ProcessRecord, VmmError>;
+    /// Tear down whatever was started.
     fn abort(self: Box<Self>);
-}
-
-/// The driver for `kind`.
-pub fn driver(kind: VmmKind) -> Result<Box<dyn Vmm>, VmmError> {
-    match kind {
-        VmmKind::Sim => Ok(Box::new(sim::SimVmm::new())),
-        VmmKind::Qemu => Ok(Box::new(qemu::QemuVmm::new())),
-    }
 }

@@ -8,12 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::pane_block;
-use crate::mailbox::FORK_MAX_PAYLOAD;
+use crate::mailbox::{FORK_MAX_PAYLOAD, PayloadCheck, PayloadProblem};
 use crate::tui::app::{App, Mode, Pane};
-use crate::tui::editor::{Problem, Validation};
 
 /// The validation line: what is wrong, or the byte budget.
-pub fn validation_line<'a>(app: &App, v: &Validation) -> Line<'a> {
+pub fn validation_line<'a>(app: &App, v: &PayloadCheck) -> Line<'a> {
     let t = &app.theme;
     let budget = if v.with_ack {
         format!("{} / {FORK_MAX_PAYLOAD} bytes incl. ack_port", v.sent_bytes)
@@ -25,7 +24,7 @@ pub fn validation_line<'a>(app: &App, v: &Validation) -> Line<'a> {
             Span::styled(" ✓ JSON object ", t.ok()),
             Span::styled(format!("· {budget} "), t.dim()),
         ]),
-        Some(Problem::Syntax {
+        Some(PayloadProblem::Syntax {
             line,
             column,
             message,
@@ -33,14 +32,22 @@ pub fn validation_line<'a>(app: &App, v: &Validation) -> Line<'a> {
             format!(" ✗ syntax error at line {line}, column {column}: {message} "),
             t.error(),
         )),
-        Some(Problem::NotObject(found)) => Line::from(Span::styled(
+        Some(PayloadProblem::NotObject(found)) => Line::from(Span::styled(
             format!(" ✗ must be a JSON object (found {found}) "),
             t.error(),
         )),
-        Some(Problem::OverBudget) => Line::from(Span::styled(
+        Some(PayloadProblem::TooLarge {
+            len,
+            after_injection,
+        }) => Line::from(Span::styled(
             format!(
-                " ✗ over budget: {budget} ({} too many) ",
-                v.sent_bytes.saturating_sub(FORK_MAX_PAYLOAD)
+                " ✗ over budget: {len} / {FORK_MAX_PAYLOAD} bytes {} ({} too many) ",
+                if *after_injection {
+                    "incl. ack_port"
+                } else {
+                    "as typed"
+                },
+                len.saturating_sub(FORK_MAX_PAYLOAD)
             ),
             t.error(),
         )),

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
 
 use super::{SPINNER, pane_block};
+use crate::fork::{LiveStatus, StageTiming};
 use crate::sanitize::{safe, safe_owned};
-use crate::store::StageTiming;
 use crate::tui::app::{App, Pane};
 use crate::tui::forks::{ForksState, Inspection};
 
@@ -28,8 +28,8 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     }
     let rows = app.forks.rows.iter().map(|r| {
         let style = match r.status {
-            "running" => app.theme.ok(),
-            "creating" => app.theme.warn(),
+            LiveStatus::Running => app.theme.ok(),
+            LiveStatus::Creating | LiveStatus::Interrupted => app.theme.warn(),
             _ => app.theme.dim(),
         };
         let mbs: Vec<String> = r
@@ -42,11 +42,9 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
         Row::new(vec![
             Span::raw(r.info.name.clone()),
             Span::raw(safe_owned(&r.info.meta.source)),
-            Span::styled(r.status, style),
+            Span::styled(r.status.label(), style),
             Span::raw(
-                r.info
-                    .meta
-                    .pid
+                r.live_pid()
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into()),
             ),
@@ -87,7 +85,7 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
         Span::styled(" source ", t.dim()),
         Span::raw(safe_owned(&row.info.meta.source)),
         Span::styled("  status ", t.dim()),
-        Span::raw(row.status),
+        Span::raw(row.status.label()),
         Span::styled("  created ", t.dim()),
         Span::raw(safe_owned(&row.info.meta.created_at)),
     ])];
@@ -149,7 +147,7 @@ pub fn stage_durations(stages: &[StageTiming]) -> Vec<String> {
         .map(|s| {
             let took = s.elapsed_ms.saturating_sub(prev);
             prev = prev.max(s.elapsed_ms);
-            format!("{} {took} ms", safe(&s.stage))
+            format!("{} {took} ms", s.stage.label())
         })
         .collect()
 }
@@ -157,18 +155,19 @@ pub fn stage_durations(stages: &[StageTiming]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fork::Stage;
 
     #[test]
     fn stage_times_are_durations_not_time_since_start() {
-        let t = |stage: &str, ms| StageTiming {
-            stage: stage.into(),
+        let t = |stage, ms| StageTiming {
+            stage,
             elapsed_ms: ms,
         };
         let got = stage_durations(&[
-            t("validate", 1),
-            t("copy", 45),
-            t("restore", 49),
-            t("done", 50),
+            t(Stage::Validate, 1),
+            t(Stage::Copy, 45),
+            t(Stage::Restore, 49),
+            t(Stage::Done, 50),
         ]);
         assert_eq!(
             got,

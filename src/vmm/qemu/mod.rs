@@ -26,9 +26,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::mailbox::MemoryAt;
-use crate::store::{STATE_FILE, VmmKind};
 use crate::vmm::qmp::{Qmp, QmpError};
-use crate::vmm::{PausedVm, RestoreRequest, Vmm, VmmError};
+use crate::vmm::{PausedVm, ProcessRecord, RestoreRequest, RunningVm, Vmm, VmmError, VmmKind};
 
 /// The serial console log in a fork or template directory.
 pub const SERIAL_LOG: &str = "serial.log";
@@ -71,31 +70,35 @@ impl Vmm for QemuVmm {
         true
     }
 
+    fn check_restorable(&self, vmm_config: &serde_json::Value) -> Result<(), VmmError> {
+        config_of(vmm_config).map(|_| ())
+    }
+
     fn start_paused(&self, req: &RestoreRequest) -> Result<Box<dyn PausedVm>, VmmError> {
-        let cfg = config_of(&req.snapshot.meta.vmm_config)?;
-        let state = {
-            let own = req.fork_dir.join(STATE_FILE);
-            if own.is_file() {
-                own
-            } else {
-                req.snapshot.state_path()
-            }
-        };
-        if !state.is_file() {
+        let cfg = config_of(req.vmm_config)?;
+        if !req.state.is_file() {
             return Err(VmmError::Start {
                 what: "QEMU".into(),
-                reason: format!("device state {} is missing", state.display()),
+                reason: format!("device state {} is missing", req.state.display()),
             });
         }
         let paths = RunPaths {
             run_dir: req.fork_dir,
-            base_dir: &req.snapshot.dir,
+            base_dir: req.snapshot_dir,
             memory: req.memory,
             share: !req.zero_copy,
             incoming: true,
         };
-        let mut proc = QemuProcess::spawn(&cfg, &paths)?;
-        match load_state(&mut proc, &state) {
+        let mut proc = QemuProcess::spawn(&cfg, &paths, req.guest_log)?;
+        let record = match ProcessRecord::capture(proc.pid()) {
+            Ok(r) => r,
+            Err(e) => {
+                let err = proc.failure("QEMU", e);
+                proc.shutdown(None);
+                return Err(err);
+            }
+        };
+        match load_state(&mut proc, req.state) {
             Ok(qmp) => {
                 let mem = if req.zero_copy {
                     match ProcMem::open(proc.pid(), req.memory) {
@@ -109,13 +112,30 @@ impl Vmm for QemuVmm {
                 } else {
                     None
                 };
-                Ok(Box::new(QemuPaused { proc, qmp, mem }))
+                Ok(Box::new(QemuPaused {
+                    proc,
+                    qmp,
+                    mem,
+                    record,
+                }))
             }
             Err(e) => {
                 proc.shutdown(None);
                 Err(e)
             }
         }
+    }
+
+    /// A clean QMP `quit` first; signals to the recorded process only as the
+    /// fallback.
+    fn stop(&self, vm: &RunningVm, grace: Duration) -> Result<bool, VmmError> {
+        if !vm.process.is_alive() {
+            return Ok(false);
+        }
+        if quit_over_qmp(vm.process, vm.dir, grace.min(Duration::from_secs(3))) {
+            return Ok(true);
+        }
+        Ok(vm.process.stop(grace))
     }
 }
 
@@ -141,20 +161,24 @@ struct QemuPaused {
     proc: QemuProcess,
     qmp: Qmp,
     mem: Option<ProcMem>,
+    record: ProcessRecord,
 }
 
 impl PausedVm for QemuPaused {
-    fn pid(&self) -> Option<u32> {
-        Some(self.proc.pid())
+    fn process(&self) -> Option<ProcessRecord> {
+        Some(self.record.clone())
     }
 
     fn memory(&mut self) -> Option<&mut dyn MemoryAt> {
         self.mem.as_mut().map(|m| m as &mut dyn MemoryAt)
     }
 
-    fn resume(self: Box<Self>) -> Result<u32, VmmError> {
+    fn resume(self: Box<Self>) -> Result<ProcessRecord, VmmError> {
         let QemuPaused {
-            mut proc, mut qmp, ..
+            mut proc,
+            mut qmp,
+            record,
+            ..
         } = *self;
         let res = qmp.execute("cont", None).and_then(|_| {
             let st = qmp.execute("query-status", None)?;
@@ -168,7 +192,10 @@ impl PausedVm for QemuPaused {
             }
         });
         match res {
-            Ok(()) => Ok(proc.detach()),
+            Ok(()) => {
+                proc.detach();
+                Ok(record)
+            }
             Err(e) => {
                 let err = proc.failure("QEMU resume", e);
                 proc.shutdown(Some(qmp));

@@ -7,9 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::store::GUEST_LOG;
-use crate::vmm::VmmError;
 use crate::vmm::qmp::Qmp;
+use crate::vmm::{ProcessRecord, VmmError};
 
 /// A QEMU process started by forkmail.
 pub struct QemuProcess {
@@ -22,7 +21,11 @@ pub struct QemuProcess {
 impl QemuProcess {
     /// Start QEMU detached from the terminal (own process group; it outlives
     /// `forkmail`), output to `qemu.log`, and link `guest.log` to the serial log.
-    pub fn spawn(cfg: &QemuConfig, paths: &RunPaths) -> Result<QemuProcess, VmmError> {
+    pub fn spawn(
+        cfg: &QemuConfig,
+        paths: &RunPaths,
+        guest_log: &Path,
+    ) -> Result<QemuProcess, VmmError> {
         let run_dir = paths.run_dir.to_path_buf();
         let qmp = run_dir.join(QMP_SOCKET);
         if qmp.as_os_str().len() > MAX_SOCKET_PATH {
@@ -37,10 +40,9 @@ impl QemuProcess {
         for stale in [QMP_SOCKET, SERIAL_LOG] {
             let _ = std::fs::remove_file(run_dir.join(stale));
         }
-        let link = run_dir.join(GUEST_LOG);
-        if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(SERIAL_LOG, &link).map_err(|source| VmmError::Io {
-                context: format!("link {} to {SERIAL_LOG}", link.display()),
+        if guest_log != run_dir.join(SERIAL_LOG) && std::fs::symlink_metadata(guest_log).is_err() {
+            std::os::unix::fs::symlink(SERIAL_LOG, guest_log).map_err(|source| VmmError::Io {
+                context: format!("link {} to {SERIAL_LOG}", guest_log.display()),
                 source,
             })?;
         }
@@ -113,7 +115,7 @@ impl QemuProcess {
 
     /// The last lines of `qemu.log`, formatted for an error message.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.run_dir.join(QEMU_LOG)).unwrap_or_default();
+        let text = crate::files::tail_text(&self.run_dir.join(QEMU_LOG), 4096);
         let lines: Vec<&str> = text.lines().rev().take(4).collect();
         if lines.is_empty() {
             String::new()
@@ -160,22 +162,14 @@ impl QemuProcess {
 }
 
 /// Ask the QEMU of the fork at `fork_dir` to quit over its QMP socket and
-/// wait up to `grace` for `pid` to go. Returns whether it is gone. Callers
-/// fall back to signals ([`crate::vmm::process::stop`]).
-pub fn quit_over_qmp(pid: u32, fork_dir: &Path, grace: Duration) -> bool {
+/// wait up to `grace` for the recorded process to go. Returns whether it is
+/// gone. Callers fall back to signals ([`ProcessRecord::stop`]).
+pub fn quit_over_qmp(process: &ProcessRecord, fork_dir: &Path, grace: Duration) -> bool {
     let sock = fork_dir.join(QMP_SOCKET);
     let Ok(mut q) = Qmp::connect(&sock, Duration::from_millis(500), || true) else {
         return false;
     };
     q.set_timeout(grace);
     let _ = q.execute("quit", None);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        crate::vmm::process::reap(pid);
-        if !crate::vmm::process::is_alive(pid, fork_dir) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
+    process.wait_gone(grace)
 }

@@ -1,0 +1,407 @@
+//! The engine's every branch with the fake VMM (`fake_vmm.rs`, a test
+//! double): success in copy, zero-copy and no-restore modes; each stage's
+//! failure and its rollback; cancel at each stage; a guest that dies; the
+//! first failed ack stopping the others. Real files, real processes for the
+//! "VM", real UDP acks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::fake_vmm::{FakeVmm, Guest, Script};
+use super::*;
+use crate::error::ErrorKind;
+use crate::mailbox::encode_fork_marker;
+use crate::scan::{ScanOptions, scan_file};
+use crate::store::{STATE_FILE, Store};
+use crate::template::sim::{SimTemplateSpec, create_sim_template};
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: Store,
+}
+
+fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let mut spec = SimTemplateSpec::new("t");
+    spec.memory_size = 16 << 20;
+    spec.data_percent = 0.5;
+    spec.seed = Some(3);
+    spec.mailboxes = vec![
+        ("a".into(), Some("tok-a".into())),
+        ("b".into(), Some("tok-b".into())),
+    ];
+    create_sim_template(&store, &spec).unwrap();
+    Rig { _dir: dir, store }
+}
+
+/// A request for fork `f` of `t`: (mailbox, ack timeout in ms or 0 for no ack).
+fn req(mbs: &[(&str, i64)]) -> ForkRequest {
+    let mut r = ForkRequest::new("t");
+    r.fork_name = Some("f".into());
+    r.mailboxes = mbs
+        .iter()
+        .map(|(name, ack)| MailboxSpec {
+            name: name.to_string(),
+            token: None,
+            payload: Some(format!(r#"{{"for":"{name}"}}"#)),
+            wait_for_ack: *ack > 0,
+            ack_timeout_ms: (*ack > 0).then_some(*ack),
+        })
+        .collect();
+    r
+}
+
+struct Ran {
+    result: Result<ForkOutcome, ForkError>,
+    events: Vec<SessionEvent>,
+}
+
+/// Run a session with `script`'s fake VMM; `hook` sees every event and may
+/// set the cancel flag (or touch the store) at the moment it wants.
+fn run(
+    rig: &Rig,
+    req: &ForkRequest,
+    script: &Arc<Script>,
+    hook: impl Fn(&SessionEvent, &AtomicBool) + Sync,
+) -> Ran {
+    let events = Mutex::new(Vec::new());
+    let cancel = AtomicBool::new(false);
+    let sink = |e: SessionEvent| {
+        hook(&e, &cancel);
+        events.lock().unwrap().push(e);
+    };
+    let s = Arc::clone(script);
+    let drivers = move |_kind| -> Result<Box<dyn crate::vmm::Vmm>, crate::vmm::VmmError> {
+        Ok(Box::new(FakeVmm(Arc::clone(&s))))
+    };
+    let result = run_session_with(&rig.store, req, &sink, &cancel, &drivers);
+    Ran {
+        result,
+        events: events.into_inner().unwrap(),
+    }
+}
+
+/// Nothing left behind: no fork directory (hidden ones included), no VM
+/// process, a rollback event, and the final event a failure of `kind` at
+/// `stage`.
+fn assert_rolled_back(rig: &Rig, ran: &Ran, script: &Script, kind: ErrorKind, stage: Stage) {
+    let err = ran.result.as_ref().expect_err("the session must fail");
+    assert_eq!((err.kind, err.stage), (kind, stage), "{err:?}");
+    let left: Vec<_> = std::fs::read_dir(rig.store.forks_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(script.nothing_running(), "a VM process is still running");
+    assert!(
+        ran.events
+            .iter()
+            .any(|e| matches!(e.what, Happening::RolledBack { .. })),
+        "rolled back"
+    );
+    let last = ran.events.last().unwrap();
+    assert!(matches!(&last.what, Happening::Failed(e) if e.kind == kind && e.stage == stage));
+}
+
+fn template_bytes(rig: &Rig) -> Vec<u8> {
+    std::fs::read(rig.store.snapshot("t").unwrap().memory_path()).unwrap()
+}
+
+#[test]
+fn a_copy_fork_runs_every_stage_and_records_them() {
+    let rig = rig();
+    let script = Script::acking(&["a", "b"]);
+    let before = template_bytes(&rig);
+    let ran = run(&rig, &req(&[("a", 5000), ("b", 5000)]), &script, |_, _| {});
+    let out = ran.result.expect("done");
+    let info = ForkInfo::load(&out.dir).unwrap();
+    assert_eq!(info.meta.status, ForkStatus::Running);
+    let stages: Vec<Stage> = info.meta.stages.iter().map(|s| s.stage).collect();
+    assert_eq!(stages, Stage::PIPELINE);
+    assert!(info.meta.mailboxes.iter().all(|m| m.acked));
+    assert_eq!(info.meta.process, out.process);
+    assert_eq!(
+        template_bytes(&rig),
+        before,
+        "the template is never written"
+    );
+    // The frames are in the fork's own file.
+    let report = scan_file(&out.dir.join("memory"), &ScanOptions::default()).unwrap();
+    assert!(report.markers.iter().all(|m| m.seq == 1));
+    // Stop and remove through the lifecycle: the VM process goes too.
+    let s = Arc::clone(&script);
+    let drivers = move |_| -> Result<Box<dyn crate::vmm::Vmm>, crate::vmm::VmmError> {
+        Ok(Box::new(FakeVmm(Arc::clone(&s))))
+    };
+    let forks = Forks::with_drivers(&rig.store, &drivers);
+    assert_eq!(forks.get("f").unwrap().status, LiveStatus::Running);
+    assert!(forks.remove("f").unwrap());
+    assert!(script.nothing_running());
+}
+
+#[test]
+fn a_zero_copy_fork_patches_the_paused_guest_and_never_the_template() {
+    let rig = rig();
+    let script = Script::acking(&["a"]);
+    let before = template_bytes(&rig);
+    let mut r = req(&[("a", 5000)]);
+    r.zero_copy = true;
+    let ran = run(&rig, &r, &script, |_, _| {});
+    let out = ran.result.expect("done");
+    assert!(ran.events.iter().any(|e| matches!(
+        e.what,
+        Happening::Patched {
+            into_paused_guest: true,
+            ..
+        }
+    )));
+    assert!(!out.dir.join("memory").exists(), "nothing copied");
+    assert_eq!(template_bytes(&rig), before);
+    out.process.unwrap().stop(std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn no_restore_keeps_the_patched_fork_and_starts_nothing() {
+    let rig = rig();
+    let script = Script::acking(&[]);
+    let mut r = req(&[("a", 0)]);
+    r.restore = false;
+    let out = run(&rig, &r, &script, |_, _| {}).result.expect("done");
+    assert_eq!(
+        ForkInfo::load(&out.dir).unwrap().meta.status,
+        ForkStatus::Patched
+    );
+    assert!(script.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_restore_that_fails_rolls_back() {
+    let rig = rig();
+    let script = Arc::new(Script {
+        fail_start: true,
+        ..Script::default()
+    });
+    let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::VmmFailed, Stage::Restore);
+}
+
+#[test]
+fn a_resume_that_fails_rolls_back_and_leaves_no_vm() {
+    let rig = rig();
+    let script = Arc::new(Script {
+        fail_resume: true,
+        ..Script::default()
+    });
+    let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::VmmFailed, Stage::Restore);
+}
+
+#[test]
+fn a_patch_into_the_paused_guest_that_fails_aborts_the_vm() {
+    let rig = rig();
+    let script = Arc::new(Script {
+        fail_memory_write: true,
+        ..Script::default()
+    });
+    let mut r = req(&[("a", 5000)]);
+    r.zero_copy = true;
+    let ran = run(&rig, &r, &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::Io, Stage::Patch);
+    assert!(script.calls.lock().unwrap().contains(&"abort"));
+}
+
+#[test]
+fn the_first_failed_ack_stops_the_other_waits() {
+    let rig = rig();
+    let script = Arc::new(Script::default()); // a silent guest
+    let ran = run(&rig, &req(&[("a", 100), ("b", 30_000)]), &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::AckTimeout, Stage::Ack);
+    let err = ran.result.unwrap_err();
+    assert_eq!(
+        err.mailbox.as_deref(),
+        Some("a"),
+        "the ack that failed is reported"
+    );
+    let last = ran.events.last().unwrap();
+    assert!(
+        last.elapsed_ms < 30_000,
+        "b's wait ended with a's failure, not at its own deadline"
+    );
+}
+
+#[test]
+fn a_guest_that_dies_fails_the_session_at_once() {
+    let rig = rig();
+    let script = Arc::new(Script {
+        guest: Guest::Dies,
+        ..Script::default()
+    });
+    let ran = run(&rig, &req(&[("a", 30_000)]), &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::GuestExited, Stage::Ack);
+    let err = ran.result.unwrap_err();
+    assert!(err.message.contains("guest exited"), "{}", err.message);
+    assert!(ran.events.last().unwrap().elapsed_ms < 30_000);
+}
+
+#[test]
+fn cancel_at_every_stage_rolls_back() {
+    type Trigger = fn(&Happening) -> bool;
+    let cases: [(Stage, Trigger); 6] = [
+        (Stage::Validate, |h| {
+            matches!(h, Happening::StageStarted(Stage::Validate))
+        }),
+        (Stage::Copy, |h| matches!(h, Happening::CopyStarted { .. })),
+        (Stage::Preflight, |h| {
+            matches!(h, Happening::StageStarted(Stage::Preflight))
+        }),
+        (Stage::Patch, |h| {
+            matches!(h, Happening::StageStarted(Stage::Patch))
+        }),
+        (Stage::Restore, |h| {
+            matches!(h, Happening::StageStarted(Stage::Restore))
+        }),
+        (Stage::Ack, |h| matches!(h, Happening::AckWaiting { .. })),
+    ];
+    // Independent sessions: run side by side.
+    std::thread::scope(|scope| {
+        for (stage, trigger) in cases {
+            scope.spawn(move || {
+                let rig = rig();
+                let script = Arc::new(Script::default());
+                let ran = run(&rig, &req(&[("a", 30_000)]), &script, |e, cancel| {
+                    if trigger(&e.what) {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                });
+                assert_rolled_back(&rig, &ran, &script, ErrorKind::Cancelled, stage);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_copy_that_fails_rolls_back_without_hanging_on_a_fifo() {
+    let rig = rig();
+    let state = rig.store.snapshot("t").unwrap().dir.join(STATE_FILE);
+    std::fs::remove_file(&state).unwrap();
+    let c = std::ffi::CString::new(state.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let script = Arc::new(Script::default());
+    let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
+    assert_rolled_back(&rig, &ran, &script, ErrorKind::BadRequest, Stage::Copy);
+    assert!(ran.result.unwrap_err().message.contains("FIFO"));
+}
+
+#[test]
+fn a_missing_marker_fails_preflight_before_anything_is_written() {
+    let rig = rig();
+    let script = Arc::new(Script::default());
+    let ran = run(&rig, &req(&[("a", 0), ("nope", 0)]), &script, |_, _| {});
+    assert_rolled_back(
+        &rig,
+        &ran,
+        &script,
+        ErrorKind::MarkerMissing,
+        Stage::Preflight,
+    );
+    assert!(
+        !ran.events
+            .iter()
+            .any(|e| matches!(e.what, Happening::FrameWritten { .. }))
+    );
+}
+
+#[test]
+fn rollback_never_removes_a_fork_made_after_its_own_was_removed() {
+    let rig = rig();
+    let script = Arc::new(Script::default());
+    let forks_dir = rig.store.forks_dir();
+    let ran = run(&rig, &req(&[("a", 150)]), &script, |e, _| {
+        if matches!(e.what, Happening::AckWaiting { .. }) {
+            // Someone removes the fork behind the session's back and a new,
+            // healthy fork takes the name.
+            std::fs::remove_dir_all(forks_dir.join("f")).unwrap();
+            std::fs::create_dir(forks_dir.join("f")).unwrap();
+            std::fs::write(forks_dir.join("f/fork.json"), b"{}").unwrap();
+        }
+    });
+    let err = ran.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AckTimeout);
+    assert!(
+        forks_dir.join("f/fork.json").is_file(),
+        "B survives A's rollback"
+    );
+    assert!(script.nothing_running());
+}
+
+#[test]
+fn requests_that_cannot_work_fail_at_validate_and_create_nothing() {
+    let rig = rig();
+    let script = Arc::new(Script::default());
+    let mut bad_name = req(&[("a", 0)]);
+    bad_name.fork_name = Some("Bad_Name".into());
+    let mut missing = req(&[("a", 0)]);
+    missing.snapshot = "absent".into();
+    let mut rule = req(&[("a", 0)]);
+    rule.mailboxes[0].payload = Some("[1]".into());
+    for (r, kind) in [
+        (bad_name, ErrorKind::BadRequest),
+        (missing, ErrorKind::NotFound),
+        (rule, ErrorKind::BadRequest),
+    ] {
+        let ran = run(&rig, &r, &script, |_, _| {});
+        let err = ran.result.unwrap_err();
+        assert_eq!((err.kind, err.stage), (kind, Stage::Validate), "{err:?}");
+        assert_eq!(std::fs::read_dir(rig.store.forks_dir()).unwrap().count(), 0);
+    }
+    assert!(script.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_truncated_scan_is_refused_unless_the_token_is_given() {
+    let rig = rig();
+    let snap = rig.store.snapshot("t").unwrap();
+    let mut report = scan_file(&snap.memory_path(), &ScanOptions::default()).unwrap();
+    report.truncated = true;
+    let report = Arc::new(report);
+    let script = Arc::new(Script::default());
+    let mut r = req(&[("a", 0)]);
+    r.restore = false;
+    r.discovery = Some(Arc::clone(&report));
+    let ran = run(&rig, &r, &script, |_, _| {});
+    assert_rolled_back(
+        &rig,
+        &ran,
+        &script,
+        ErrorKind::ScanTruncated,
+        Stage::Preflight,
+    );
+    r.mailboxes[0].token = Some("tok-a".into());
+    run(&rig, &r, &script, |_, _| {})
+        .result
+        .expect("found by its exact bytes");
+}
+
+#[test]
+fn a_token_with_bytes_after_it_is_found_by_its_exact_bytes() {
+    let rig = rig();
+    let snap = rig.store.snapshot("t").unwrap();
+    let report = scan_file(&snap.memory_path(), &ScanOptions::default()).unwrap();
+    let a = report.fork_markers("a").next().unwrap().offset;
+    // The guest did not zero its buffer after the token.
+    let marker = encode_fork_marker("a", "tok-a");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(snap.memory_path())
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"GARBAGE", a + marker.len() as u64).unwrap();
+    let script = Arc::new(Script::default());
+    let mut r = req(&[("a", 0)]);
+    r.restore = false;
+    r.mailboxes[0].token = Some("tok-a".into());
+    let out = run(&rig, &r, &script, |_, _| {}).result.expect("patched");
+    let info = ForkInfo::load(&out.dir).unwrap();
+    assert_eq!(info.meta.mailboxes[0].offset, a);
+}

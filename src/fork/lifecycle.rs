@@ -1,0 +1,395 @@
+//! The fork lifecycle as library API — create, list with live status, stop,
+//! remove, inspect, clean up after a crash — used identically by the CLI
+//! and the TUI.
+//!
+//! Only a fork's recorded VMM process is ever signalled, and only after it
+//! is proven to be that process ([`crate::vmm::ProcessRecord`]). A fork whose
+//! session is still running is busy: `stop` and `rm` refuse it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::ownership::{CREATING_PREFIX, session_running, try_lock};
+use super::record::{ForkInfo, ForkStatus};
+use super::session::{Drivers, ForkOutcome, run_session_with};
+use super::{ForkError, ForkRequest, SessionEvent};
+use crate::error::{ErrorKind, Kinded};
+use crate::mailbox::MAILBOX_SIZE;
+use crate::scan::{ScanError, ScanOptions, ScanReport, decode_mailbox, scan_file};
+use crate::store::{FORK_META, Store, StoreError, ValidName};
+use crate::vmm::{ProcessRecord, RunningVm, VmmError};
+
+/// How long a VMM gets to stop before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What is true of a fork now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveStatus {
+    /// Its session is running.
+    Creating,
+    /// Its session died before it finished (e.g. `kill -9`).
+    Interrupted,
+    /// Patched, never restored.
+    Patched,
+    /// Its VMM runs.
+    Running,
+    /// Its VMM is gone without `forkmail stop`.
+    Exited,
+    /// Stopped with `forkmail stop`.
+    Stopped,
+    /// Its `fork.json` is missing or unreadable.
+    Broken,
+}
+
+impl LiveStatus {
+    /// Lowercase label (as in `forks --json`).
+    pub fn label(self) -> &'static str {
+        match self {
+            LiveStatus::Creating => "creating",
+            LiveStatus::Interrupted => "interrupted",
+            LiveStatus::Patched => "patched",
+            LiveStatus::Running => "running",
+            LiveStatus::Exited => "exited",
+            LiveStatus::Stopped => "stopped",
+            LiveStatus::Broken => "broken",
+        }
+    }
+}
+
+/// One fork as listed.
+#[derive(Debug, Clone)]
+pub struct ForkEntry {
+    /// Its name.
+    pub name: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// What is true now.
+    pub status: LiveStatus,
+    /// Its record, unless broken.
+    pub info: Option<ForkInfo>,
+    /// Why it is broken.
+    pub problem: Option<String>,
+}
+
+impl ForkEntry {
+    /// The VMM pid, only while it runs (no stale pids).
+    pub fn live_pid(&self) -> Option<u32> {
+        (self.status == LiveStatus::Running || self.status == LiveStatus::Creating)
+            .then(|| self.info.as_ref()?.meta.process.as_ref().map(|p| p.pid))
+            .flatten()
+    }
+}
+
+/// Why a lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// Store access.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The fork's session is still running.
+    #[error(
+        "fork {0} is still being created by a running session; cancel that session first (Ctrl-C where it runs, or `x` in the TUI)"
+    )]
+    Busy(String),
+    /// The VMM could not be reached.
+    #[error(transparent)]
+    Vmm(#[from] VmmError),
+    /// Reading the fork's memory failed.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// Removing failed.
+    #[error("remove {path}: {source}")]
+    Remove {
+        /// The directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl Kinded for LifecycleError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LifecycleError::Store(e) => e.kind(),
+            LifecycleError::Busy(_) => ErrorKind::Busy,
+            LifecycleError::Vmm(e) => e.kind(),
+            LifecycleError::Scan(e) => e.kind(),
+            LifecycleError::Remove { .. } => ErrorKind::Io,
+        }
+    }
+}
+
+/// The forks of a store.
+pub struct Forks<'a> {
+    store: &'a Store,
+    drivers: Drivers<'a>,
+}
+
+impl<'a> Forks<'a> {
+    /// The forks of `store`, with the registered VMM drivers.
+    pub fn new(store: &'a Store) -> Forks<'a> {
+        Forks {
+            store,
+            drivers: &crate::vmm::driver,
+        }
+    }
+
+    /// The forks of `store` with the drivers given (tests).
+    pub fn with_drivers(store: &'a Store, drivers: Drivers<'a>) -> Forks<'a> {
+        Forks { store, drivers }
+    }
+
+    /// Run a fork session (see [`super::run_session`]).
+    pub fn create(
+        &self,
+        req: &ForkRequest,
+        sink: &(dyn Fn(SessionEvent) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<ForkOutcome, ForkError> {
+        run_session_with(self.store, req, sink, cancel, self.drivers)
+    }
+
+    /// Every fork with its live status, broken ones included, sorted by name.
+    pub fn list(&self) -> Result<Vec<ForkEntry>, StoreError> {
+        Ok(self
+            .store
+            .fork_dirs()?
+            .into_iter()
+            .map(|dir| self.entry_at(&dir))
+            .collect())
+    }
+
+    /// Fork `name` with its live status.
+    pub fn get(&self, name: &str) -> Result<ForkEntry, StoreError> {
+        let valid = ValidName::new(name)?;
+        let dir = self.store.fork_dir(&valid);
+        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            return Err(StoreError::NoSuchFork {
+                name: name.into(),
+                store: self.store.root().to_path_buf(),
+            });
+        }
+        Ok(self.entry_at(&dir))
+    }
+
+    fn entry_at(&self, dir: &Path) -> ForkEntry {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match ForkInfo::load(dir) {
+            Ok(info) => ForkEntry {
+                status: self.status(&info),
+                name,
+                dir: dir.to_path_buf(),
+                info: Some(info),
+                problem: None,
+            },
+            Err(e) => ForkEntry {
+                status: if session_running(dir) {
+                    LiveStatus::Creating
+                } else {
+                    LiveStatus::Broken
+                },
+                name,
+                dir: dir.to_path_buf(),
+                info: None,
+                problem: Some(if dir.join(FORK_META).exists() {
+                    e.to_string()
+                } else {
+                    format!("{} is missing", dir.join(FORK_META).display())
+                }),
+            },
+        }
+    }
+
+    /// What is true of `info` now.
+    pub fn status(&self, info: &ForkInfo) -> LiveStatus {
+        match info.meta.status {
+            ForkStatus::Creating if session_running(&info.dir) => LiveStatus::Creating,
+            ForkStatus::Creating => LiveStatus::Interrupted,
+            ForkStatus::Patched => LiveStatus::Patched,
+            ForkStatus::Stopped => LiveStatus::Stopped,
+            ForkStatus::Running => {
+                if self.vmm_alive(info) {
+                    LiveStatus::Running
+                } else {
+                    LiveStatus::Exited
+                }
+            }
+        }
+    }
+
+    fn vmm_alive(&self, info: &ForkInfo) -> bool {
+        let Some(process) = &info.meta.process else {
+            return false;
+        };
+        let memory = info.vm_memory();
+        let vm = RunningVm {
+            dir: &info.dir,
+            process,
+            memory: &memory,
+        };
+        match (self.drivers)(info.meta.vmm) {
+            Ok(d) => d.is_alive(&vm),
+            Err(_) => process.is_alive(),
+        }
+    }
+
+    /// Stop fork `name`'s VMM (it stays on disk). `Ok(true)` when one ran.
+    pub fn stop(&self, name: &str) -> Result<bool, LifecycleError> {
+        let entry = self.get(name)?;
+        let _lock = self.lock(&entry)?;
+        let Some(mut info) = entry.info else {
+            return Ok(self.stop_strays(&entry.dir) > 0);
+        };
+        let ran = self.stop_vmm(&info)?;
+        if info.meta.status == ForkStatus::Running {
+            info.meta.status = ForkStatus::Stopped;
+            info.save()?;
+        }
+        Ok(ran)
+    }
+
+    /// Remove fork `name`: stop its VMM (the recorded one, and any process
+    /// still running from its directory), then delete the directory.
+    /// Returns whether a VMM was stopped.
+    pub fn remove(&self, name: &str) -> Result<bool, LifecycleError> {
+        let entry = self.get(name)?;
+        let _lock = self.lock(&entry)?;
+        let mut stopped = match &entry.info {
+            Some(info) => self.stop_vmm(info)?,
+            None => false,
+        };
+        // A session killed between starting its VMM and recording it, or a
+        // fork.json lost: processes running from this directory, exactly.
+        stopped |= self.stop_strays(&entry.dir) > 0;
+        std::fs::remove_dir_all(&entry.dir).map_err(|source| LifecycleError::Remove {
+            path: entry.dir.clone(),
+            source,
+        })?;
+        Ok(stopped)
+    }
+
+    /// Clean up after crashes: remove every interrupted or broken fork
+    /// (stopping its VMM) and the hidden directories of sessions that died
+    /// while making one. Returns what was removed.
+    pub fn gc(&self) -> Result<Vec<String>, LifecycleError> {
+        let mut removed = Vec::new();
+        for entry in self.list()? {
+            if matches!(entry.status, LiveStatus::Interrupted | LiveStatus::Broken) {
+                self.remove(&entry.name)?;
+                removed.push(entry.name);
+            }
+        }
+        let forks_dir = self.store.forks_dir();
+        if let Ok(rd) = std::fs::read_dir(&forks_dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let path = e.path();
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir && name.starts_with(CREATING_PREFIX) && !session_running(&path) {
+                    self.stop_strays(&path);
+                    std::fs::remove_dir_all(&path)
+                        .map_err(|source| LifecycleError::Remove { path, source })?;
+                    removed.push(name);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The markers in a fork's memory now (were its mailboxes consumed?). A
+    /// copy fork is scanned from its own memory file; a zero-copy fork's
+    /// memory lives only inside its running VMM, so its patched mailboxes are
+    /// read through the driver.
+    pub fn inspect(&self, info: &ForkInfo) -> Result<ScanReport, LifecycleError> {
+        if !info.meta.zero_copy {
+            return Ok(scan_file(&info.vm_memory(), &ScanOptions::default())?);
+        }
+        let started = Instant::now();
+        let process = info.meta.process.as_ref().ok_or_else(|| {
+            VmmError::NotRunning(format!(
+                "zero-copy fork {}: its memory lived only inside its VMM, which never ran",
+                info.name
+            ))
+        })?;
+        let memory = info.vm_memory();
+        let vm = RunningVm {
+            dir: &info.dir,
+            process,
+            memory: &memory,
+        };
+        let driver = (self.drivers)(info.meta.vmm)?;
+        let mem = driver.open_memory(&vm).map_err(|e| match e {
+            VmmError::NotRunning(_) => VmmError::NotRunning(format!(
+                "zero-copy fork {}: its memory lived only inside its VMM, which is not running",
+                info.name
+            )),
+            other => other,
+        })?;
+        let size = std::fs::metadata(&memory).map(|m| m.len()).unwrap_or(0);
+        let mut markers = Vec::new();
+        for m in &info.meta.mailboxes {
+            let mut page = vec![0u8; MAILBOX_SIZE];
+            mem.read_exact_at(&mut page, m.offset)
+                .map_err(|source| VmmError::Io {
+                    context: format!(
+                        "read guest memory of pid {} at {:#x}",
+                        process.pid, m.offset
+                    ),
+                    source,
+                })?;
+            markers.extend(decode_mailbox(&page, m.offset, size));
+        }
+        Ok(ScanReport {
+            path: format!("/proc/{}/mem", process.pid).into(),
+            file_size: 0,
+            data_bytes: 0,
+            extents: 0,
+            markers,
+            truncated: false,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Refuse a fork whose session runs; otherwise hold its lock while the
+    /// operation runs, so no session can claim it meanwhile.
+    fn lock(&self, entry: &ForkEntry) -> Result<Option<std::fs::File>, LifecycleError> {
+        match try_lock(&entry.dir) {
+            Ok(Some(f)) => Ok(Some(f)),
+            Ok(None) => Err(LifecycleError::Busy(entry.name.clone())),
+            // The lock is a safety net; a directory that cannot be opened
+            // is still removable.
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn stop_vmm(&self, info: &ForkInfo) -> Result<bool, LifecycleError> {
+        let Some(process) = &info.meta.process else {
+            return Ok(false);
+        };
+        let memory = info.vm_memory();
+        let vm = RunningVm {
+            dir: &info.dir,
+            process,
+            memory: &memory,
+        };
+        match (self.drivers)(info.meta.vmm) {
+            Ok(d) => Ok(d.stop(&vm, STOP_GRACE)?),
+            Err(_) => Ok(process.stop(STOP_GRACE)),
+        }
+    }
+
+    /// Stop processes whose arguments name a path inside `dir` exactly.
+    fn stop_strays(&self, dir: &Path) -> usize {
+        crate::vmm::process::processes_in_dir(dir)
+            .iter()
+            .filter(|p: &&ProcessRecord| p.stop(STOP_GRACE))
+            .count()
+    }
+}

@@ -1,0 +1,222 @@
+//! A fork directory owned by the session that made it.
+//!
+//! The directory is made under a hidden temporary name, locked (`flock` on
+//! the directory itself), given its `fork.json`, and only then renamed into
+//! place — atomically, refusing to replace anything. So a fork never
+//! appears without its record, and for as long as the session runs its lock
+//! says so: `rm` refuses a fork whose session is running, and a fork left
+//! `creating` with nobody holding the lock is an interrupted session.
+//! Rollback removes the directory only if it is still the one the session
+//! made (same device and inode): a fork made later under the same name is
+//! never touched.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Prefix of a fork directory that is still being made.
+pub const CREATING_PREFIX: &str = ".creating-";
+
+/// A fork directory this session made and holds locked.
+#[derive(Debug)]
+pub struct OwnedDir {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    /// Holds the session lock until dropped.
+    _lock: File,
+}
+
+/// Why the directory could not be claimed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// A fork of that name exists.
+    #[error("fork {0} already exists")]
+    Exists(String),
+    /// Anything else.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Cause.
+        source: io::Error,
+    },
+}
+
+fn io_err(context: String) -> impl FnOnce(io::Error) -> ClaimError {
+    move |source| ClaimError::Io { context, source }
+}
+
+/// Take `flock(LOCK_EX | LOCK_NB)` on directory `dir`. `Ok(None)` when
+/// someone else holds it.
+pub fn try_lock(dir: &Path) -> io::Result<Option<File>> {
+    let f = File::open(dir)?;
+    // SAFETY: flock on a valid descriptor.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(f));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether a session holds `dir` (a fork being made right now).
+pub fn session_running(dir: &Path) -> bool {
+    matches!(try_lock(dir), Ok(None))
+}
+
+impl OwnedDir {
+    /// Make fork directory `final_path` (in `forks_dir`): create a hidden
+    /// directory, lock it, let `fill` write its first files (the record),
+    /// then rename it into place without replacing anything.
+    pub fn create(
+        forks_dir: &Path,
+        name: &str,
+        fill: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<OwnedDir, ClaimError> {
+        let final_path = forks_dir.join(name);
+        if std::fs::symlink_metadata(&final_path).is_ok() {
+            return Err(ClaimError::Exists(name.into()));
+        }
+        let tmp = forks_dir.join(format!(
+            "{CREATING_PREFIX}{name}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        crate::store::private_dir(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
+        let claimed = (|| {
+            let lock = try_lock(&tmp)
+                .map_err(io_err(format!("lock {}", tmp.display())))?
+                .ok_or_else(|| ClaimError::Io {
+                    context: format!("lock {}", tmp.display()),
+                    source: io::Error::other("held by another process"),
+                })?;
+            fill(&tmp).map_err(|e| ClaimError::Io {
+                context: format!("write the record in {}", tmp.display()),
+                source: io::Error::other(e),
+            })?;
+            rename_noreplace(&tmp, &final_path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    ClaimError::Exists(name.into())
+                } else {
+                    io_err(format!("rename {} into place", tmp.display()))(e)
+                }
+            })?;
+            let md = std::fs::symlink_metadata(&final_path)
+                .map_err(io_err(format!("stat {}", final_path.display())))?;
+            Ok(OwnedDir {
+                path: final_path.clone(),
+                dev: md.dev(),
+                ino: md.ino(),
+                _lock: lock,
+            })
+        })();
+        if claimed.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        claimed
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `path` still is the directory this session made.
+    pub fn still_ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
+
+    /// Remove the directory if it still is ours. `Ok(false)` when it is gone
+    /// or was replaced (then it is left alone).
+    pub fn remove(self) -> io::Result<bool> {
+        if !self.still_ours() {
+            return Ok(false);
+        }
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::other("NUL in path"))
+    };
+    let (a, b) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths relative to the cwd (absolute here).
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        // A filesystem without RENAME_NOREPLACE: renaming a directory onto
+        // an existing non-empty one fails anyway; an empty one is the race
+        // we cannot close there.
+        if std::fs::symlink_metadata(to).is_ok() {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        return std::fs::rename(from, to);
+    }
+    Err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_dir_is_locked_and_removed_only_while_it_is_ours() {
+        let d = tempfile::tempdir().unwrap();
+        let owned = OwnedDir::create(d.path(), "x", |dir| {
+            std::fs::write(dir.join("fork.json"), b"{}").map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert!(owned.path().join("fork.json").is_file());
+        assert!(session_running(owned.path()));
+        assert!(matches!(
+            OwnedDir::create(d.path(), "x", |_| Ok(())),
+            Err(ClaimError::Exists(_))
+        ));
+        // Someone removes it and makes another `x`: rollback leaves it alone.
+        std::fs::remove_dir_all(owned.path()).unwrap();
+        std::fs::create_dir(d.path().join("x")).unwrap();
+        std::fs::write(d.path().join("x/keep"), b"B").unwrap();
+        assert!(!owned.still_ours());
+        assert!(!owned.remove().unwrap());
+        assert!(d.path().join("x/keep").is_file());
+        // No hidden leftovers.
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("x")]);
+    }
+
+    #[test]
+    fn the_lock_goes_with_the_owner() {
+        let d = tempfile::tempdir().unwrap();
+        let owned = OwnedDir::create(d.path(), "y", |_| Ok(())).unwrap();
+        let path = owned.path().to_path_buf();
+        drop(owned);
+        assert!(!session_running(&path));
+    }
+}
