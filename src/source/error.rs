@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use super::MemoryFormat;
+use crate::error::{ErrorKind, Kinded};
 use crate::files::ReadError;
 use crate::scan::ScanError;
 
@@ -105,9 +106,11 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    /// A stable kebab-case name of the error's type, for `--json` output and
-    /// for renderers that must not parse messages.
-    pub fn kind(&self) -> &'static str {
+    /// A stable kebab-case name of exactly what went wrong (`bad-metadata`,
+    /// `not-a-regular-file`, ...), finer than its [`ErrorKind`]: problem
+    /// entries carry it as `problem` in JSON, so renderers need not parse
+    /// messages.
+    pub fn problem(&self) -> &'static str {
         match self {
             SourceError::Open { .. } => "open",
             SourceError::NotASource { .. } => "not-a-source",
@@ -128,6 +131,32 @@ impl SourceError {
             SourceError::Ambiguous { .. } => "ambiguous",
             SourceError::NotScannable { .. } => "not-scannable",
             SourceError::Scan(_) => "scan",
+        }
+    }
+}
+
+impl Kinded for SourceError {
+    /// Contents that are not what they should be count as I/O, as a broken
+    /// `snapshot.json` does in the store; asking for the impossible (a path
+    /// that is no source, an ambiguous name, a scan of a QEMU stream) is a
+    /// bad request.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SourceError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            SourceError::NotFound { .. } => ErrorKind::NotFound,
+            SourceError::NotASource { .. }
+            | SourceError::Ambiguous { .. }
+            | SourceError::NotScannable { .. } => ErrorKind::BadRequest,
+            SourceError::Unreadable(e) => e.kind(),
+            SourceError::Scan(e) => e.kind(),
+            SourceError::Open { .. }
+            | SourceError::ListDir { .. }
+            | SourceError::BadMetadata { .. }
+            | SourceError::NoMemory { .. }
+            | SourceError::BadMemoryFile { .. }
+            | SourceError::UnknownKind { .. } => ErrorKind::Io,
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::SourceError;
+use crate::error::Kinded;
 use crate::scan::Compression;
 
 /// The shape a source was recognised by.
@@ -242,7 +243,9 @@ pub struct SourceSnapshot {
     pub read_only: bool,
 }
 
-/// An entry that looked like a snapshot but could not be read.
+/// An entry that looked like a snapshot but could not be read. Serializes
+/// `kind` (the [`crate::error::ErrorKind`]), `problem`
+/// ([`SourceError::problem`]) and `reason` (the message) instead of the error.
 #[derive(Debug)]
 pub struct SourceProblem {
     /// The entry's directory or file.
@@ -257,19 +260,21 @@ pub struct SourceProblem {
 
 impl Serialize for SourceProblem {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("SourceProblem", 5)?;
+        let mut st = s.serialize_struct("SourceProblem", 6)?;
         st.serialize_field("path", &self.path.to_string_lossy())?;
         st.serialize_field("id", &self.id)?;
         st.serialize_field("origin", &self.origin)?;
-        st.serialize_field("kind", self.error.kind())?;
+        st.serialize_field("kind", &Kinded::kind(&self.error))?;
+        st.serialize_field("problem", self.error.problem())?;
         st.serialize_field("reason", &self.error.to_string())?;
         st.end()
     }
 }
 
 /// One entry of [`super::Source::list`]: a snapshot, or why one could not be
-/// read. JSON: `{"entry": "snapshot", ...}` or `{"entry": "problem", "kind":
-/// ..., "reason": ...}`.
+/// read. JSON: `{"entry": "snapshot", ...}` or `{"entry": "problem", "path",
+/// "id", "origin", "kind": <ErrorKind, snake_case>, "problem": <kebab-case,
+/// finer>, "reason": <message>}`.
 // A listing holds tens of entries; boxing the common variant would cost
 // every caller a deref for no measurable gain.
 #[allow(clippy::large_enum_variant)]

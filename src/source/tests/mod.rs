@@ -191,7 +191,7 @@ fn unreadable_entries_are_listed_with_the_reason_never_hidden() {
     let problems: Vec<_> = list
         .iter()
         .filter_map(Listed::problem)
-        .map(|p| (p.id.clone().unwrap(), p.error.kind()))
+        .map(|p| (p.id.clone().unwrap(), p.error.problem()))
         .collect();
     let expected = [
         ("broken-meta", "bad-metadata"),
@@ -270,7 +270,7 @@ fn qemu_streams_and_stopped_snapshots_are_listed_but_never_scanned() {
         let snap = source.find(id).unwrap();
         assert!(!snap.scannable());
         let err = snap.scan(&ScanOptions::default()).unwrap_err();
-        assert_eq!(err.kind(), "not-scannable", "{err}");
+        assert_eq!(err.problem(), "not-scannable", "{err}");
     }
     let err = source
         .find("qemu-vm")
@@ -291,9 +291,17 @@ fn find_takes_an_id_or_an_unambiguous_name() {
         matches!(&err, SourceError::Ambiguous { ids, .. } if ids == &["ch-api", "snap-zst"]),
         "{err}"
     );
-    assert_eq!(source.find("nothing").unwrap_err().kind(), "not-found");
+    let missing = source.find("nothing").unwrap_err();
+    assert_eq!(missing.problem(), "not-found");
+    use crate::error::{ErrorKind, Kinded};
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "exit code 4");
+    let qemu = source
+        .find("qemu-vm")
+        .unwrap()
+        .scan(&ScanOptions::default());
+    assert_eq!(qemu.unwrap_err().kind(), ErrorKind::BadRequest);
     assert_eq!(
-        source.find("broken-meta").unwrap_err().kind(),
+        source.find("broken-meta").unwrap_err().problem(),
         "bad-metadata"
     );
 }
@@ -326,7 +334,8 @@ fn listing_serializes_to_json_with_kinds_derived_from_types() {
     assert_eq!(entry("snap-stopped")["memory"], serde_json::Value::Null);
     let fifo = entry("fifo-memory");
     assert_eq!(fifo["entry"], "problem");
-    assert_eq!(fifo["kind"], "not-a-regular-file");
+    assert_eq!(fifo["kind"], "bad_request");
+    assert_eq!(fifo["problem"], "not-a-regular-file");
     assert!(fifo["reason"].as_str().unwrap().contains("FIFO"));
 }
 
@@ -431,7 +440,7 @@ fn central_snapshots_alone_are_a_hypeman_data_directory_but_a_forkmail_store_is_
         std::fs::create_dir_all(store.path().join(d)).unwrap();
     }
     let err = open_source(store.path()).unwrap_err();
-    assert_eq!(err.kind(), "not-a-source", "{err}");
+    assert_eq!(err.problem(), "not-a-source", "{err}");
 }
 
 #[test]
@@ -442,7 +451,7 @@ fn an_area_that_cannot_be_listed_is_one_problem_and_the_rest_still_lists() {
     let list = open_source(&fx.root).unwrap().list();
     let p = list.last().unwrap().problem().unwrap();
     assert_eq!(
-        (p.error.kind(), p.origin),
+        (p.error.problem(), p.origin),
         ("list-dir", Origin::HypemanSnapshot)
     );
     assert_eq!(p.path, fx.root.join("snapshots"));

@@ -97,7 +97,7 @@ fn a_fifo_in_a_snapshot_directory_is_a_problem_not_a_hang() {
     std::fs::write(d.path().join("state"), b"s").unwrap();
     let list = open_source(d.path()).unwrap().list();
     let p = list[0].problem().unwrap();
-    assert_eq!(p.error.kind(), "not-a-regular-file");
+    assert_eq!(p.error.problem(), "not-a-regular-file");
 }
 
 #[test]
@@ -139,13 +139,13 @@ fn things_that_are_not_sources_say_why() {
     let fifo = d.path().join("fifo");
     mkfifo(&fifo);
     let err = open_source(&fifo).unwrap_err();
-    assert_eq!(err.kind(), "not-a-source");
+    assert_eq!(err.problem(), "not-a-source");
     assert!(err.to_string().contains("FIFO"), "{err}");
     let empty = d.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let err = open_source(&empty).unwrap_err();
     assert!(err.to_string().contains("guests/"), "{err}");
     let err = open_source(&d.path().join("missing")).unwrap_err();
-    assert_eq!(err.kind(), "open");
+    assert_eq!(err.problem(), "open");
     assert!(err.to_string().contains("missing"), "{err}");
 }
