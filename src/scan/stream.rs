@@ -18,6 +18,8 @@
 //!
 //! A stream's length is known only at its end. The [`ScanReport`] of a stream
 //! therefore says:
+//! - `path`: the file as given (the compressed file), so a cache keyed by
+//!   that file's identity stays valid;
 //! - `file_size`: the uncompressed length, counted to the end of the stream
 //!   (a scan stopped by [`MAX_MARKERS`] still reads to the end to count it);
 //! - `data_bytes`: the same number: holes cannot be skipped in a stream, every
