@@ -13,6 +13,7 @@ pub mod image;
 pub mod mailbox;
 pub mod sanitize;
 pub mod scan;
+pub mod source;
 pub mod store;
 pub mod template;
 pub mod tui;

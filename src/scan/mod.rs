@@ -9,6 +9,7 @@
 mod cache;
 mod exact;
 mod extents;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -23,6 +24,7 @@ use thiserror::Error;
 pub use cache::{CACHE_FORMAT, FileIdentity, cached_report, scan_cached};
 pub use exact::find_exact;
 pub use extents::{Extent, data_extents};
+pub use stream::{Compression, detect_compression, scan_any, scan_compressed, scan_reader};
 
 use crate::mailbox::{
     COMMON_PREFIX, FORK_MAGIC, MAILBOX_SIZE, MailboxKind, RESUME_NETWORK_MAGIC, decode_marker,
@@ -179,6 +181,21 @@ pub enum ScanError {
         expected: u64,
         /// Where the data ended.
         got: u64,
+    },
+    /// A compressed memory file could not be decompressed (corrupt or
+    /// truncated, or its file could not be read).
+    #[error(
+        "memory file {path}: {compression} decompression failed at uncompressed offset {offset:#x}: {source}"
+    )]
+    Decompress {
+        /// File.
+        path: PathBuf,
+        /// Its compression.
+        compression: Compression,
+        /// Uncompressed bytes decoded before the failure.
+        offset: u64,
+        /// Cause.
+        source: std::io::Error,
     },
     /// The cancel flag was set.
     #[error("scan cancelled")]
@@ -367,7 +384,7 @@ pub fn decode_mailbox(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
 
 /// Flag every marker whose identity (fork name, resume-network token) occurs
 /// more than once. Hypeman patched the first match; forkmail refuses to guess.
-fn flag_duplicates(markers: &mut [Marker]) {
+pub(crate) fn flag_duplicates(markers: &mut [Marker]) {
     let mut counts: HashMap<(MailboxKind, String), usize> = HashMap::new();
     for m in markers.iter() {
         let (k, id) = m.identity();

@@ -1,0 +1,190 @@
+//! A snapshot's memory file and device state in a directory: which file it
+//! is, and what it holds (raw RAM, zstd, lz4, a QEMU migration stream), told
+//! by its name and its first bytes. Files are opened read-only, non-blocking,
+//! and must be regular; nothing but the first four bytes is read.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{Hypervisor, MemoryFormat, MemorySize, SourceError};
+use crate::files::{ReadError, open_regular};
+use crate::scan::Compression;
+
+/// A QEMU migration stream starts with `QEVM` (QEMU_VM_FILE_MAGIC).
+pub(super) const QEMU_MAGIC: &[u8; 4] = b"QEVM";
+
+/// Memory file names in a Hypeman `snapshot-latest/`, in Hypeman's own order
+/// of preference: raw before compressed, Cloud Hypervisor before Firecracker.
+pub(super) const HYPEMAN_MEMORY: [&str; 6] = [
+    "memory-ranges",
+    "memory",
+    "memory-ranges.zst",
+    "memory-ranges.lz4",
+    "memory.zst",
+    "memory.lz4",
+];
+
+/// Device-state files in a Hypeman `snapshot-latest/`: Firecracker `state`,
+/// Cloud Hypervisor `config.json` and `state.json`.
+pub(super) const HYPEMAN_DEVICE_STATE: [&str; 3] = ["state", "config.json", "state.json"];
+
+/// What a memory file's name promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expect {
+    /// A raw name (`memory`, `memory-ranges`, `*.mem`): raw RAM, or a QEMU
+    /// stream when it says `QEVM`.
+    Raw,
+    /// A `.zst`/`.lz4` name: the magic must agree.
+    Compressed(Compression),
+    /// No promise (a file given directly): the magic decides.
+    Sniff,
+}
+
+impl Expect {
+    /// What the name `name` promises: compressed by suffix, else raw.
+    pub(super) fn from_name(name: &str) -> (Expect, &str) {
+        if let Some(base) = name.strip_suffix(".zst") {
+            (Expect::Compressed(Compression::Zstd), base)
+        } else if let Some(base) = name.strip_suffix(".lz4") {
+            (Expect::Compressed(Compression::Lz4), base)
+        } else {
+            (Expect::Raw, name)
+        }
+    }
+}
+
+/// A memory file as found: where, what, how large.
+#[derive(Debug, Clone)]
+pub(super) struct MemoryFile {
+    pub(super) path: PathBuf,
+    pub(super) format: MemoryFormat,
+    /// Apparent size of the file itself.
+    pub(super) file_bytes: u64,
+}
+
+impl MemoryFile {
+    /// The guest memory size: the apparent size of raw RAM; for compressed
+    /// RAM, `recorded` (what the compressing tool wrote down) if any.
+    pub(super) fn memory_size(&self, recorded: Option<u64>) -> MemorySize {
+        match self.format {
+            MemoryFormat::Raw => MemorySize::Apparent {
+                bytes: self.file_bytes,
+            },
+            MemoryFormat::Zstd | MemoryFormat::Lz4 => match recorded {
+                Some(bytes) => MemorySize::FromMetadata { bytes },
+                None => MemorySize::Unknown,
+            },
+            MemoryFormat::QemuMigrationStream | MemoryFormat::None => MemorySize::Unknown,
+        }
+    }
+}
+
+/// Whether anything (even a dangling link or a FIFO) is at `path`.
+pub(super) fn exists(path: &Path) -> Result<bool, SourceError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()),
+    }
+}
+
+/// The first of `names` present in `dir`, inspected. The first present
+/// wins even when it is unusable (a FIFO, a directory): the error says so
+/// rather than silently falling back to another file.
+pub(super) fn find_memory(
+    dir: &Path,
+    names: &[&str],
+    hypervisor: Option<&Hypervisor>,
+) -> Result<Option<MemoryFile>, SourceError> {
+    for name in names {
+        let path = dir.join(name);
+        if exists(&path)? {
+            let (expect, _) = Expect::from_name(name);
+            return inspect(&path, expect, hypervisor).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Open `path` read-only and tell its format from `expect`, the hypervisor
+/// (QEMU memory is always a migration stream) and the first four bytes.
+pub(super) fn inspect(
+    path: &Path,
+    expect: Expect,
+    hypervisor: Option<&Hypervisor>,
+) -> Result<MemoryFile, SourceError> {
+    let file = open_regular(path)?;
+    let file_bytes = file
+        .metadata()
+        .map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    let head = read_head(&file, path)?;
+    let found = Compression::from_magic(&head);
+    let format = if hypervisor == Some(&Hypervisor::Qemu) || head == QEMU_MAGIC {
+        MemoryFormat::QemuMigrationStream
+    } else {
+        match (expect, found) {
+            (Expect::Raw, _) | (Expect::Sniff, None) => MemoryFormat::Raw,
+            (Expect::Sniff, Some(c)) => c.into(),
+            (Expect::Compressed(want), Some(c)) if c == want => c.into(),
+            (Expect::Compressed(want), other) => {
+                let holds = match other {
+                    Some(c) => format!("holds {c} data"),
+                    None => format!("does not start with the {want} magic"),
+                };
+                return Err(SourceError::BadMemoryFile {
+                    path: path.to_path_buf(),
+                    reason: format!("named as {want}-compressed memory but {holds}"),
+                });
+            }
+        }
+    };
+    Ok(MemoryFile {
+        path: path.to_path_buf(),
+        format,
+        file_bytes,
+    })
+}
+
+/// Up to the first four bytes of `file`.
+fn read_head(file: &File, path: &Path) -> Result<Vec<u8>, SourceError> {
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < head.len() {
+        match file.read_at(&mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(ReadError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(head[..got].to_vec())
+}
+
+/// The device-state files among `names` present in `dir`; each must be a
+/// regular file (a FIFO would hang the VMM that restores it).
+pub(super) fn device_state(dir: &Path, names: &[&str]) -> Result<Vec<PathBuf>, SourceError> {
+    let mut out = Vec::new();
+    for name in names {
+        let path = dir.join(name);
+        if exists(&path)? {
+            open_regular(&path)?;
+            out.push(path);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,459 @@
+mod fixture;
+mod plain;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::scan::{ScanOptions, ScanProgress, scan_file};
+use fixture::*;
+
+fn snapshots(list: &[Listed]) -> Vec<&SourceSnapshot> {
+    list.iter().filter_map(Listed::snapshot).collect()
+}
+
+fn by_id<'a>(list: &'a [Listed], id: &str) -> &'a SourceSnapshot {
+    snapshots(list)
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no snapshot {id} in {list:#?}"))
+}
+
+fn file_name(p: &Option<std::path::PathBuf>) -> String {
+    p.as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    assert_eq!(source.kind(), SourceKind::HypemanDataDir);
+    let list = source.list();
+    let got: Vec<_> = snapshots(&list)
+        .iter()
+        .map(|s| {
+            (
+                s.id.as_str(),
+                s.name.as_str(),
+                s.origin,
+                s.kind,
+                s.hypervisor.clone(),
+                s.format,
+                file_name(&s.memory),
+                s.memory_size,
+            )
+        })
+        .collect();
+    use Hypervisor::*;
+    use MemoryFormat as F;
+    use Origin::*;
+    let apparent = MemorySize::Apparent { bytes: MEM_SIZE };
+    let standby = SnapshotKind::Standby;
+    assert_eq!(
+        got,
+        vec![
+            (
+                "ch-api",
+                "api",
+                HypemanStandby,
+                standby,
+                CloudHypervisor,
+                F::Raw,
+                "memory-ranges".into(),
+                apparent
+            ),
+            (
+                "ch-packed",
+                "packed",
+                HypemanStandby,
+                standby,
+                CloudHypervisor,
+                F::Zstd,
+                "memory-ranges.zst".into(),
+                MemorySize::Unknown
+            ),
+            (
+                "fc-web",
+                "web",
+                HypemanStandby,
+                standby,
+                Firecracker,
+                F::Raw,
+                "memory".into(),
+                apparent
+            ),
+            (
+                "qemu-vm",
+                "qemu-vm",
+                HypemanStandby,
+                standby,
+                Qemu,
+                F::QemuMigrationStream,
+                "memory".into(),
+                MemorySize::Unknown
+            ),
+            (
+                "snap-lz4",
+                "nightly",
+                HypemanSnapshot,
+                standby,
+                Firecracker,
+                F::Lz4,
+                "memory.lz4".into(),
+                MemorySize::FromMetadata { bytes: MEM_SIZE }
+            ),
+            (
+                "snap-stopped",
+                "cold",
+                HypemanSnapshot,
+                SnapshotKind::Stopped,
+                CloudHypervisor,
+                F::None,
+                String::new(),
+                MemorySize::Unknown
+            ),
+            (
+                "snap-zst",
+                "api",
+                HypemanSnapshot,
+                standby,
+                CloudHypervisor,
+                F::Zstd,
+                "memory-ranges.zst".into(),
+                MemorySize::Unknown
+            ),
+        ]
+    );
+    let web = by_id(&list, "fc-web");
+    assert_eq!(
+        web.created_at.as_deref(),
+        Some("2025-01-02T03:04:05.123456789Z")
+    );
+    assert_eq!(web.memory_file_bytes, Some(MEM_SIZE));
+    assert_eq!(
+        web.dir,
+        fx.root.join("guests/fc-web/snapshots/snapshot-latest")
+    );
+    assert_eq!(web.device_state, vec![web.dir.join("state")]);
+    assert!(
+        snapshots(&list)
+            .iter()
+            .all(|s| s.read_only && s.source == fx.root)
+    );
+    let packed = by_id(&list, "ch-packed");
+    assert_eq!(packed.created_at, None, "a mistyped key counts as absent");
+    let names: Vec<_> = packed
+        .device_state
+        .iter()
+        .map(|p| p.file_name().unwrap())
+        .collect();
+    assert_eq!(names, ["config.json", "state.json"]);
+    let lz4 = by_id(&list, "snap-lz4");
+    let c = lz4.compression.as_ref().unwrap();
+    assert_eq!(c.state.as_deref(), Some("compressed"));
+    assert_eq!(c.algorithm.as_deref(), Some("lz4"));
+    assert_eq!(c.uncompressed_bytes, Some(MEM_SIZE));
+    assert_eq!(
+        lz4.payload_bytes,
+        Some(777),
+        "size_bytes is the whole payload"
+    );
+    assert_eq!(lz4.created_at.as_deref(), Some("2025-02-03T04:05:06Z"));
+    let zst = by_id(&list, "snap-zst");
+    assert_eq!(zst.compression.as_ref().unwrap().level, Some(1));
+    let on_disk = std::fs::metadata(zst.memory.as_ref().unwrap())
+        .unwrap()
+        .len();
+    assert_eq!(zst.memory_file_bytes, Some(on_disk));
+    let stopped = by_id(&list, "snap-stopped");
+    assert!(stopped.memory.is_none() && stopped.device_state.is_empty());
+    assert!(!stopped.scannable());
+    // Not in standby, or still being created: not snapshots, not problems.
+    let all_ids: Vec<_> = list
+        .iter()
+        .map(|l| match l {
+            Listed::Snapshot(s) => s.id.clone(),
+            Listed::Problem(p) => p.id.clone().unwrap_or_default(),
+        })
+        .collect();
+    assert!(!all_ids.contains(&"running".to_string()));
+    assert!(!all_ids.contains(&"snap-creating".to_string()));
+}
+
+#[test]
+fn unreadable_entries_are_listed_with_the_reason_never_hidden() {
+    let fx = hypeman();
+    let list = open_source(&fx.root).unwrap().list();
+    let problems: Vec<_> = list
+        .iter()
+        .filter_map(Listed::problem)
+        .map(|p| (p.id.clone().unwrap(), p.error.problem()))
+        .collect();
+    let expected = [
+        ("broken-meta", "bad-metadata"),
+        ("dir-memory", "not-a-regular-file"),
+        ("fifo-memory", "not-a-regular-file"),
+        ("fifo-meta", "not-a-regular-file"),
+        ("huge-meta", "too-large"),
+        ("no-memory", "no-memory"),
+        ("no-meta", "missing"),
+        ("snap-array", "bad-metadata"),
+        ("snap-liar", "bad-memory-file"),
+        ("snap-paused", "unknown-kind"),
+    ];
+    let expected: Vec<_> = expected.iter().map(|(i, k)| (i.to_string(), *k)).collect();
+    assert_eq!(problems, expected);
+    for p in list.iter().filter_map(Listed::problem) {
+        let reason = p.error.to_string();
+        assert!(
+            reason.contains(&*fx.root.to_string_lossy()),
+            "names where: {reason}"
+        );
+    }
+    let reason = |id: &str| {
+        list.iter()
+            .filter_map(Listed::problem)
+            .find(|p| p.id.as_deref() == Some(id))
+            .unwrap()
+            .error
+            .to_string()
+    };
+    assert!(
+        reason("fifo-memory").contains("a FIFO"),
+        "{}",
+        reason("fifo-memory")
+    );
+    assert!(reason("dir-memory").contains("a directory"));
+    assert!(reason("huge-meta").contains("larger than"));
+    assert!(
+        reason("snap-liar").contains("zstd"),
+        "{}",
+        reason("snap-liar")
+    );
+    assert!(reason("snap-paused").contains("\"Paused\""));
+    assert!(reason("no-memory").contains("memory-ranges"));
+}
+
+#[test]
+fn markers_in_compressed_memory_are_the_raw_files_markers() {
+    let fx = hypeman();
+    let reference = scan_file(&fx.reference, &ScanOptions::default()).unwrap();
+    let offsets: Vec<u64> = reference.markers.iter().map(|m| m.offset).collect();
+    let mut planted: Vec<u64> = planted().iter().map(|(at, _)| *at).collect();
+    planted.sort_unstable();
+    assert_eq!(offsets, planted);
+    let source = open_source(&fx.root).unwrap();
+    for id in ["fc-web", "ch-api", "ch-packed", "snap-lz4", "snap-zst"] {
+        let snap = source.find(id).unwrap();
+        assert!(snap.scannable(), "{id}");
+        let small = ScanOptions {
+            buffer_size: 64 << 10,
+            ..Default::default()
+        };
+        for opts in [ScanOptions::default(), small] {
+            let r = snap.scan(&opts).unwrap();
+            assert_eq!(r.markers, reference.markers, "{id}");
+            assert_eq!(r.file_size, MEM_SIZE, "{id}");
+        }
+    }
+}
+
+#[test]
+fn qemu_streams_and_stopped_snapshots_are_listed_but_never_scanned() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    for id in ["qemu-vm", "snap-stopped"] {
+        let snap = source.find(id).unwrap();
+        assert!(!snap.scannable());
+        let err = snap.scan(&ScanOptions::default()).unwrap_err();
+        assert_eq!(err.problem(), "not-scannable", "{err}");
+    }
+    let err = source
+        .find("qemu-vm")
+        .unwrap()
+        .scan(&ScanOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("migration stream"), "{err}");
+}
+
+#[test]
+fn find_takes_an_id_or_an_unambiguous_name() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    assert_eq!(source.find("web").unwrap().id, "fc-web");
+    assert_eq!(source.find("snap-lz4").unwrap().name, "nightly");
+    let err = source.find("api").unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Ambiguous { ids, .. } if ids == &["ch-api", "snap-zst"]),
+        "{err}"
+    );
+    let missing = source.find("nothing").unwrap_err();
+    assert_eq!(missing.problem(), "not-found");
+    use crate::error::{ErrorKind, Kinded};
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "exit code 4");
+    let qemu = source
+        .find("qemu-vm")
+        .unwrap()
+        .scan(&ScanOptions::default());
+    assert_eq!(qemu.unwrap_err().kind(), ErrorKind::BadRequest);
+    assert_eq!(
+        source.find("broken-meta").unwrap_err().problem(),
+        "bad-metadata"
+    );
+}
+
+#[test]
+fn listing_serializes_to_json_with_kinds_derived_from_types() {
+    let fx = hypeman();
+    let list = open_source(&fx.root).unwrap().list();
+    let v = serde_json::to_value(&list).unwrap();
+    let entry = |id: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let lz4 = entry("snap-lz4");
+    assert_eq!(lz4["entry"], "snapshot");
+    assert_eq!(lz4["format"], "lz4");
+    assert_eq!(lz4["hypervisor"], "firecracker");
+    assert_eq!(lz4["origin"], "hypeman-snapshot");
+    assert_eq!(
+        lz4["memory_size"],
+        serde_json::json!({"from": "metadata", "bytes": MEM_SIZE})
+    );
+    assert_eq!(lz4["read_only"], true);
+    assert_eq!(entry("qemu-vm")["format"], "qemu-migration-stream");
+    assert_eq!(entry("snap-stopped")["kind"], "stopped");
+    assert_eq!(entry("snap-stopped")["memory"], serde_json::Value::Null);
+    let fifo = entry("fifo-memory");
+    assert_eq!(fifo["entry"], "problem");
+    assert_eq!(fifo["kind"], "bad_request");
+    assert_eq!(fifo["problem"], "not-a-regular-file");
+    assert!(fifo["reason"].as_str().unwrap().contains("FIFO"));
+}
+
+/// Walk `root` setting every mode to `f(mode)`.
+fn chmod_tree(root: &Path, f: &dyn Fn(u32) -> u32) {
+    let md = std::fs::symlink_metadata(root).unwrap();
+    if md.is_dir() {
+        for e in std::fs::read_dir(root).unwrap() {
+            chmod_tree(&e.unwrap().path(), f);
+        }
+    }
+    let mode = f(md.permissions().mode());
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every descriptor of this process open on a path under `root`, with its
+/// access mode from `/proc/self/fdinfo` (0 = read-only).
+fn open_under(root: &Path) -> Vec<(std::path::PathBuf, i32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        if !target.starts_with(root) {
+            continue;
+        }
+        let info = std::fs::read_to_string(Path::new("/proc/self/fdinfo").join(e.file_name()));
+        let Ok(info) = info else { continue };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        out.push((target, flags & libc::O_ACCMODE));
+    }
+    out
+}
+
+/// List, find and scan everything the source offers.
+fn use_everything(root: &Path, seen_open: &AtomicUsize) {
+    let source = open_source(root).unwrap();
+    let list = source.list();
+    let check_fds = |_: ScanProgress| {
+        for (path, mode) in open_under(root) {
+            assert_eq!(
+                mode,
+                libc::O_RDONLY,
+                "{} is open for writing",
+                path.display()
+            );
+            seen_open.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let opts = ScanOptions {
+        progress: Some(&check_fds),
+        ..Default::default()
+    };
+    for s in snapshots(&list) {
+        let found = source.find(&s.id).unwrap();
+        if found.scannable() {
+            assert_eq!(found.scan(&opts).unwrap().markers.len(), planted().len());
+        }
+    }
+}
+
+#[test]
+fn listing_and_scanning_change_nothing_in_the_source() {
+    let fx = hypeman();
+    let before = tree_state(&fx.root);
+    let seen = AtomicUsize::new(0);
+    use_everything(&fx.root, &seen);
+    assert_eq!(tree_state(&fx.root), before);
+}
+
+#[test]
+fn a_read_only_source_is_usable_and_nothing_is_opened_for_writing() {
+    let fx = hypeman();
+    chmod_tree(&fx.root, &|m| m & !0o222);
+    let before = tree_state(&fx.root);
+    let seen = AtomicUsize::new(0);
+    use_everything(&fx.root, &seen);
+    assert!(
+        seen.load(Ordering::Relaxed) > 0,
+        "memory files were seen open"
+    );
+    assert_eq!(tree_state(&fx.root), before);
+    chmod_tree(&fx.root, &|m| m | 0o200);
+}
+
+#[test]
+fn central_snapshots_alone_are_a_hypeman_data_directory_but_a_forkmail_store_is_not() {
+    let fx = hypeman();
+    std::fs::remove_dir_all(fx.root.join("guests")).unwrap();
+    let source = open_source(&fx.root).unwrap();
+    assert_eq!(source.kind(), SourceKind::HypemanDataDir);
+    assert!(source.list().iter().all(|l| match l {
+        Listed::Snapshot(s) => s.origin == Origin::HypemanSnapshot,
+        Listed::Problem(p) => p.origin == Origin::HypemanSnapshot,
+    }));
+    let store = tempfile::tempdir().unwrap();
+    for d in ["snapshots/one", "forks"] {
+        std::fs::create_dir_all(store.path().join(d)).unwrap();
+    }
+    let err = open_source(store.path()).unwrap_err();
+    assert_eq!(err.problem(), "not-a-source", "{err}");
+}
+
+#[test]
+fn an_area_that_cannot_be_listed_is_one_problem_and_the_rest_still_lists() {
+    let fx = hypeman();
+    std::fs::remove_dir_all(fx.root.join("snapshots")).unwrap();
+    mkfifo(&fx.root.join("snapshots"));
+    let list = open_source(&fx.root).unwrap().list();
+    let p = list.last().unwrap().problem().unwrap();
+    assert_eq!(
+        (p.error.problem(), p.origin),
+        ("list-dir", Origin::HypemanSnapshot)
+    );
+    assert_eq!(p.path, fx.root.join("snapshots"));
+    assert_eq!(by_id(&list, "fc-web").name, "web");
+}
