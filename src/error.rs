@@ -156,9 +156,11 @@ pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         crate::files::ReadError,
         crate::mailbox::ValidationError,
         crate::scan::ScanError,
+        crate::source::SourceError,
         crate::store::StoreError,
         crate::vmm::VmmError,
         crate::template::TemplateError,
+        crate::transfer::TransferError,
         crate::image::ImageError,
         UsageError,
     );

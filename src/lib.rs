@@ -16,6 +16,7 @@ pub mod scan;
 pub mod source;
 pub mod store;
 pub mod template;
+pub mod transfer;
 pub mod tui;
 pub mod units;
 pub mod vmm;

@@ -14,6 +14,11 @@ pub struct Cli {
     /// Store directory (default: $FORKMAIL_STORE, else $XDG_DATA_HOME/forkmail).
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// A read-only snapshot source: a Hypeman data directory, a snapshot
+    /// directory or a memory file. Repeatable; also $FORKMAIL_SOURCES
+    /// (colon-separated); /var/lib/hypeman is added when it is readable.
+    #[arg(long = "source", global = true, value_name = "DIR")]
+    pub sources: Vec<PathBuf>,
     /// Subcommand; none opens the TUI.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -29,15 +34,15 @@ fn after_help() -> String {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List standby snapshots in the store.
+    /// List snapshots: the store's and every source's, grouped by source.
     Snapshots {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// List every mailbox marker in a snapshot (store name, directory or raw memory file).
+    /// List every mailbox marker in a snapshot (store name, SOURCE/NAME, directory or memory file).
     Markers {
-        /// Snapshot name, snapshot directory, or memory file.
+        /// Store snapshot name, SOURCE/NAME, snapshot directory, or memory file (raw, .zst, .lz4).
         target: String,
         /// Print JSON.
         #[arg(long)]
@@ -51,6 +56,8 @@ pub enum Command {
     },
     /// Fork a snapshot: copy, preflight, patch, restore, wait for acks.
     Fork(ForkArgs),
+    /// Copy a read-only source snapshot into the store, so it can be forked.
+    Import(ImportArgs),
     /// List forks and whether they run.
     Forks {
         /// Print JSON.
@@ -123,7 +130,7 @@ pub struct SimGuestArgs {
 #[derive(Debug, Subcommand)]
 pub enum TemplateAction {
     /// Create a standby snapshot with armed mailboxes.
-    Create(TemplateCreateArgs),
+    Create(Box<TemplateCreateArgs>),
 }
 
 /// Arguments of `template create`.
@@ -134,6 +141,25 @@ pub struct TemplateCreateArgs {
     /// Mailbox to arm, NAME or NAME:TOKEN (token generated when omitted). Repeatable.
     #[arg(long = "mailbox", value_name = "NAME[:TOKEN]")]
     pub mailboxes: Vec<String>,
+    /// Your own guest (qemu): snapshot as soon as this marker is in the guest's memory,
+    /// found by scanning it while it boots. Repeatable; instead of --mailbox.
+    #[arg(long = "wait-for-marker", value_name = "NAME[:TOKEN]")]
+    pub wait_for_markers: Vec<String>,
+    /// Kernel to boot (qemu; with --initrd, instead of --image).
+    #[arg(long, value_name = "PATH", requires = "initrd")]
+    pub kernel: Option<PathBuf>,
+    /// Initramfs to boot (qemu; with --kernel).
+    #[arg(long, value_name = "PATH", requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+    /// More kernel command line (qemu), after console=ttyS0.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Option<String>,
+    /// A raw disk image attached read-only as a virtio block device (qemu).
+    #[arg(long, value_name = "IMG")]
+    pub disk: Option<PathBuf>,
+    /// Address forks' ack sockets bind by default (kept in snapshot.json; default 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub ack_bind: Option<std::net::IpAddr>,
     /// Guest memory size (e.g. 1G, 512M).
     #[arg(long, default_value = "1G", value_name = "SIZE")]
     pub memory: String,
@@ -152,9 +178,9 @@ pub struct TemplateCreateArgs {
     /// VMM of the template.
     #[arg(long, default_value = "sim", value_parser = ["sim", "qemu"])]
     pub vmm: String,
-    /// Guest image to boot (qemu).
-    #[arg(long, default_value = "default", value_name = "NAME")]
-    pub image: String,
+    /// Guest image to boot (qemu; default: "default").
+    #[arg(long, value_name = "NAME", conflicts_with = "kernel")]
+    pub image: Option<String>,
     /// Acceleration (qemu): auto = KVM only when /dev/kvm opens and the CPU has vmx/svm.
     #[arg(long, default_value = "auto", value_parser = ["auto", "kvm", "tcg"])]
     pub accel: String,
@@ -222,7 +248,27 @@ pub struct ForkArgs {
     /// Map the template privately and patch the paused guest (no copy).
     #[arg(long)]
     pub zero_copy: bool,
+    /// Address the ack sockets bind (default: the template's, else 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub ack_bind: Option<std::net::IpAddr>,
+    /// With --no-restore: write the patched memory and a copy of the device
+    /// state to DIR, in the snapshot's own layout (Firecracker: memory + state).
+    #[arg(long, value_name = "DIR", requires = "no_restore")]
+    pub export: Option<PathBuf>,
     /// Print one JSON object per event line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The snapshot: SOURCE/NAME (or SOURCE/ID), or a snapshot directory or memory file.
+    pub snapshot: String,
+    /// Name in the store (default: the snapshot's own name, if it follows the naming rule).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }

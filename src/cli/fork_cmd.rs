@@ -12,6 +12,7 @@ use crate::files::{ReadError, read_bounded};
 use crate::fork::{ForkRequest, Forks, Happening, MailboxSpec, SessionEvent};
 use crate::mailbox::{FORK_MAX_PAYLOAD, ValidationError};
 use crate::sanitize::escaped;
+use crate::source::SourceSet;
 use crate::store::Store;
 use crate::units::human_size;
 use crate::{errln, outln};
@@ -105,12 +106,25 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
     Ok(specs)
 }
 
-pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
+pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i32> {
     let mut req = ForkRequest::new(&a.snapshot);
     req.fork_name = a.name.clone();
     req.mailboxes = mailbox_specs(a)?;
     req.restore = !a.no_restore;
     req.zero_copy = a.zero_copy;
+    req.ack_bind = a.ack_bind;
+    if let Some(dir) = &a.export {
+        // Nothing under a source is ever written, exports included.
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        if sources.contains_path(dir) || parent.is_some_and(|p| sources.contains_path(p)) {
+            return Err(UsageError(format!(
+                "--export {}: that is inside a read-only source; export elsewhere",
+                dir.display()
+            ))
+            .into());
+        }
+        req.export = Some(dir.clone());
+    }
     // A closed terminal (SIGHUP) rolls back like Ctrl-C: no half-made fork stays.
     let cancel = cancel_flag()?;
     let json = a.json;

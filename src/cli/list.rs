@@ -1,8 +1,8 @@
-//! Listing and housekeeping commands: snapshots, markers, forks, stop, rm,
-//! gc, template create (sim), paths.
+//! Listing and housekeeping commands: forks, stop, rm, gc, template create
+//! (sim), paths. Snapshots and markers are in `catalog`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 use serde_json::json;
@@ -14,175 +14,10 @@ use crate::guest::GuestFault;
 use crate::mailbox::MailboxKind;
 use crate::sanitize::escaped;
 use crate::scan::{ScanOptions, ScanReport, scan_cached};
-use crate::store::{MEMORY_FILE, Store, StoreError, ValidName};
+use crate::store::Store;
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
 use crate::units::{human_size, parse_size};
 use crate::{errln, outln};
-
-pub(super) fn snapshots(store: &Store, json: bool) -> Result<i32> {
-    let (snaps, bad) = store.snapshots()?;
-    for e in &bad {
-        errln!("warning: {}", escaped(&e.to_string()));
-    }
-    if json {
-        let arr: Vec<_> = snaps
-            .iter()
-            .map(|s| {
-                json!({
-                    "name": s.name, "vmm": s.meta.vmm, "kind": s.meta.kind,
-                    "memory_size": s.memory_size, "allocated": s.allocated,
-                    "created_at": s.meta.created_at, "path": s.dir,
-                })
-            })
-            .collect();
-        super::output::json(&arr)?;
-        return Ok(0);
-    }
-    if snaps.is_empty() {
-        outln!(
-            "no snapshots in {} (try `forkmail demo --no-tui` or `forkmail template create`)",
-            store.root().display()
-        )?;
-        return Ok(0);
-    }
-    outln!(
-        "{:<24} {:<5} {:>10} {:>10}  CREATED",
-        "NAME",
-        "VMM",
-        "MEMORY",
-        "ON DISK"
-    )?;
-    for s in snaps {
-        outln!(
-            "{:<24} {:<5} {:>10} {:>10}  {}",
-            s.name,
-            s.meta.vmm.label(),
-            human_size(s.memory_size),
-            human_size(s.allocated),
-            escaped(&s.meta.created_at)
-        )?;
-    }
-    Ok(0)
-}
-
-/// A store snapshot name, a snapshot directory, or a raw memory file; with
-/// the discovery cache entry it uses.
-fn resolve_memory(store: Option<&Path>, target: &str) -> Result<(PathBuf, Option<PathBuf>)> {
-    let store = super::open_store(store).ok();
-    if ValidName::new(target).is_ok()
-        && let Some(store) = &store
-    {
-        match store.snapshot(target) {
-            Ok(snap) => {
-                return Ok((snap.memory_path(), Some(store.scan_cache_path(&snap.name))));
-            }
-            Err(StoreError::NoSuchSnapshot { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let p = PathBuf::from(target);
-    let path = if p.is_dir() {
-        let m = p.join(MEMORY_FILE);
-        if !m.exists() {
-            return Err(UsageError(format!(
-                "{} is a directory without a memory file",
-                p.display()
-            ))
-            .into());
-        }
-        m
-    } else if std::fs::symlink_metadata(&p).is_ok() {
-        p
-    } else {
-        return Err(StoreError::NoSuchSnapshot {
-            name: target.into(),
-            store: store.map(|s| s.root().to_path_buf()).unwrap_or_default(),
-        }
-        .into());
-    };
-    let cache = store.map(|s| s.scan_cache_path_for_file(&path));
-    Ok((path, cache))
-}
-
-/// Discovery through the one cache (a raw file outside the store too).
-fn discover(path: &Path, cache: Option<&Path>) -> Result<ScanReport> {
-    let opts = ScanOptions::default();
-    Ok(match cache {
-        Some(c) => scan_cached(path, c, &opts)?,
-        None => crate::scan::scan_file(path, &opts)?,
-    })
-}
-
-pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<i32> {
-    let (path, cache) = resolve_memory(store, target)?;
-    let report = discover(&path, cache.as_deref())?;
-    if report.truncated {
-        errln!(
-            "warning: discovery stopped at {} markers; more may be in the file (a fork refuses to patch a mailbox found without its token)",
-            report.markers.len()
-        );
-    }
-    if json {
-        let arr: Vec<_> = report
-            .markers
-            .iter()
-            .map(|m| {
-                let mut v = json!({
-                    "kind": m.kind.label(), "name": m.name, "token": m.token,
-                    "offset": m.offset, "seq": m.seq, "payload_len": m.payload_len,
-                    "payload": m.payload, "duplicate": m.duplicate, "valid": m.valid,
-                    "problem": m.problem, "page_aligned": m.page_aligned,
-                });
-                if report.truncated {
-                    v["scan_truncated"] = json!(true);
-                }
-                v
-            })
-            .collect();
-        super::output::json(&arr)?;
-        return Ok(0);
-    }
-    errln!(
-        "scanned {} of data in {} ({} extents) in {:.1} ms",
-        human_size(report.data_bytes),
-        human_size(report.file_size),
-        report.extents,
-        report.elapsed.as_secs_f64() * 1e3
-    );
-    if report.markers.is_empty() {
-        outln!("no markers in {}", path.display())?;
-        return Ok(0);
-    }
-    outln!(
-        "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  NOTE",
-        "KIND",
-        "NAME",
-        "TOKEN",
-        "OFFSET",
-        "SEQ",
-        "LEN"
-    )?;
-    for m in &report.markers {
-        let mut note = Vec::new();
-        if m.duplicate {
-            note.push("DUPLICATE".to_string());
-        }
-        if let Some(p) = &m.problem {
-            note.push(format!("INVALID: {}", escaped(p)));
-        }
-        outln!(
-            "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  {}",
-            m.kind.label(),
-            escaped(m.name.as_deref().unwrap_or("-")),
-            escaped(&m.token),
-            format!("{:#x}", m.offset),
-            m.seq,
-            m.payload_len,
-            note.join("; ")
-        )?;
-    }
-    Ok(0)
-}
 
 pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
     if a.vmm == "qemu" {
@@ -190,6 +25,16 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     }
     if a.vmm != "sim" {
         bail!(UsageError(format!("--vmm {}: expected sim or qemu", a.vmm)));
+    }
+    if !a.wait_for_markers.is_empty()
+        || a.kernel.is_some()
+        || a.append.is_some()
+        || a.disk.is_some()
+        || a.image.is_some()
+    {
+        bail!(UsageError(
+            "--wait-for-marker, --kernel, --initrd, --append, --disk and --image boot a real guest: add --vmm qemu".into()
+        ));
     }
     let mut spec = SimTemplateSpec::new(&a.name);
     spec.memory_size = parse_size(&a.memory).map_err(UsageError)?;
@@ -214,6 +59,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         faults.insert(name.to_string(), kind);
     }
     spec.faults = faults;
+    spec.ack_bind = a.ack_bind;
     let snap = create_sim_template(store, &spec)?;
     // Through the snapshot's discovery cache: the first fork reuses this scan.
     let report = scan_cached(

@@ -2,7 +2,9 @@
 //! Engine logic lives in the library; this only parses, calls and prints.
 
 mod args;
+mod catalog;
 mod fork_cmd;
+mod import_cmd;
 mod list;
 pub mod output;
 mod qemu_cmd;
@@ -16,6 +18,7 @@ pub use args::*;
 
 use crate::error::{ErrorKind, kind_of};
 use crate::sanitize::escaped;
+use crate::source::{SourceSet, source_paths};
 use crate::store::Store;
 use crate::{errln, outln};
 
@@ -30,6 +33,12 @@ pub fn log_path() -> Option<PathBuf> {
 pub fn open_store(explicit: Option<&Path>) -> Result<Store> {
     let root = Store::resolve_root(explicit)?;
     Store::open(&root).with_context(|| format!("open store {}", root.display()))
+}
+
+/// The run's read-only sources: `--source`, `$FORKMAIL_SOURCES`, and
+/// `/var/lib/hypeman` when it is readable.
+pub fn open_sources(explicit: &[PathBuf]) -> SourceSet {
+    SourceSet::open(&source_paths(explicit))
 }
 
 /// Open (creating it if missing) the demo store, saying what was made.
@@ -54,13 +63,19 @@ pub fn open_demo_store(explicit: Option<&Path>) -> Result<Store> {
 /// Run a non-TUI subcommand. Returns the process exit code.
 pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
     let store = || open_store(cli.store.as_deref());
+    let sources = || open_sources(&cli.sources);
     match command {
-        Command::Snapshots { json } => list::snapshots(&store()?, *json),
-        Command::Markers { target, json } => list::markers(cli.store.as_deref(), target, *json),
+        Command::Snapshots { json } => catalog::snapshots(&store()?, &sources(), *json),
+        Command::Markers { target, json } => {
+            // Markers of a file outside the store work without one.
+            let store = store().ok();
+            catalog::markers(store.as_ref(), &sources(), target, *json)
+        }
+        Command::Import(a) => import_cmd::import(&store()?, &sources(), a),
         Command::Template {
             action: TemplateAction::Create(a),
         } => list::template_create(&store()?, a),
-        Command::Fork(a) => fork_cmd::fork(&store()?, a),
+        Command::Fork(a) => fork_cmd::fork(&store()?, &sources(), a),
         Command::Forks { json } => list::forks(&store()?, *json),
         Command::Stop { fork } => list::stop(&store()?, fork),
         Command::Rm { fork } => list::rm(&store()?, fork),

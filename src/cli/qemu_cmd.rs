@@ -10,11 +10,12 @@ use super::signals::cancel_flag;
 use super::{ImageBuildArgs, TemplateCreateArgs};
 use crate::error::UsageError;
 use crate::fork::reflink_supported;
-use crate::image::{ImageSpec, build_image, list_images, load_image};
+use crate::image::{DEFAULT_IMAGE, ImageSpec, build_image, list_images, load_image};
 use crate::scan::{ScanOptions, scan_cached};
 use crate::store::Store;
 use crate::template::common::check_armed;
-use crate::template::qemu::{QemuTemplateSpec, create_qemu_template};
+use crate::template::qemu::{QemuGuest, QemuTemplateSpec, create_qemu_template};
+use crate::template::watch::WantedMarker;
 use crate::units::{human_size, parse_size};
 use crate::vmm::qemu::{AccelChoice, decide_accel, qemu_binary, qemu_version};
 use crate::{errln, outln};
@@ -62,31 +63,58 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         .into());
     }
     let accel: AccelChoice = a.accel.parse().map_err(UsageError)?;
-    let mailboxes = a
-        .mailboxes
-        .iter()
-        .map(|m| match m.split_once(':') {
-            // Names may hold ':' too; NAME:TOKEN splits at the first ':' like the sim.
-            Some((n, t)) => (n.to_string(), Some(t.to_string())),
-            None => (m.clone(), None),
-        })
-        .collect();
-    if a.mailboxes.is_empty() {
-        // Before the image is looked up: the request itself cannot work.
-        return Err(
-            UsageError("a qemu template needs at least one --mailbox NAME[:TOKEN]".into()).into(),
-        );
-    }
-    let image = load_image(store, &a.image)?;
+    // Before the image is looked up: the request itself must be able to work.
+    let guest = match (a.mailboxes.is_empty(), a.wait_for_markers.is_empty()) {
+        (true, true) => {
+            return Err(UsageError(
+                "a qemu template needs at least one --mailbox NAME[:TOKEN] (forkmail's agent arms it) or --wait-for-marker NAME[:TOKEN] (your guest arms it)".into(),
+            )
+            .into());
+        }
+        (false, false) => {
+            return Err(UsageError(
+                "--mailbox (forkmail's agent arms the mailboxes) and --wait-for-marker (your guest arms them) do not mix".into(),
+            )
+            .into());
+        }
+        (false, true) => QemuGuest::Agent {
+            mailboxes: a
+                .mailboxes
+                .iter()
+                .map(|m| match m.split_once(':') {
+                    // NAME:TOKEN splits at the first ':' like the sim.
+                    Some((n, t)) => (n.to_string(), Some(t.to_string())),
+                    None => (m.clone(), None),
+                })
+                .collect(),
+        },
+        (true, false) => QemuGuest::Markers {
+            wait_for: a
+                .wait_for_markers
+                .iter()
+                .map(|m| WantedMarker::parse(m))
+                .collect(),
+        },
+    };
+    let (image, kernel, initrd) = match (&a.kernel, &a.initrd) {
+        (Some(k), Some(i)) => (String::new(), k.clone(), i.clone()),
+        _ => {
+            let image = load_image(store, a.image.as_deref().unwrap_or(DEFAULT_IMAGE))?;
+            (image.name.clone(), image.kernel(), image.initrd())
+        }
+    };
     let spec = QemuTemplateSpec {
         name: a.name.clone(),
-        image: image.name.clone(),
-        kernel: image.kernel(),
-        initrd: image.initrd(),
-        mailboxes,
+        image,
+        kernel,
+        initrd,
+        append: a.append.clone(),
+        disk: a.disk.clone(),
+        guest,
         memory_size: parse_size(&a.memory).map_err(UsageError)?,
         accel,
         boot_timeout: Duration::from_secs(a.boot_timeout),
+        ack_bind: a.ack_bind,
     };
     let json = a.json;
     let mut say = |line: String| {

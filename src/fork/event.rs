@@ -74,6 +74,13 @@ pub enum Happening {
         /// Marker offset.
         offset: u64,
     },
+    /// The patched memory and the device state were exported.
+    Exported {
+        /// The export directory.
+        dir: PathBuf,
+        /// Files written there.
+        files: Vec<String>,
+    },
     /// Every frame written.
     Patched {
         /// Frames.
@@ -149,7 +156,7 @@ impl SessionEvent {
             Validated { .. } => Stage::Validate,
             CopyStarted { .. } | CopyProgress { .. } | Copied { .. } | ZeroCopy => Stage::Copy,
             Preflighted { .. } => Stage::Preflight,
-            FrameWritten { .. } | Patched { .. } => Stage::Patch,
+            FrameWritten { .. } | Patched { .. } | Exported { .. } => Stage::Patch,
             Restored { .. } => Stage::Restore,
             AckWaiting { .. } | DatagramIgnored { .. } | Acked { .. } | AcksDone { .. } => {
                 Stage::Ack
@@ -223,6 +230,9 @@ impl SessionEvent {
                     format!("{frames} frame(s) written")
                 }
             }
+            Exported { dir, files } => {
+                format!("exported {} to {}", files.join(" + "), dir.display())
+            }
             Restored { vmm, pid } => format!("{} running, pid {pid}", vmm.label()),
             DatagramIgnored { from, reason, .. } => {
                 format!("ignored a datagram from {from}: {reason}")
@@ -260,7 +270,7 @@ impl SessionEvent {
             pid: None,
         };
         match &self.what {
-            CopyStarted { dir } => w.path = Some(dir.clone()),
+            CopyStarted { dir } | Exported { dir, .. } => w.path = Some(dir.clone()),
             CopyProgress { bytes, total } => (w.bytes, w.total) = (Some(*bytes), Some(*total)),
             Copied { data_bytes, .. } => {
                 (w.bytes, w.total) = (Some(*data_bytes), Some(*data_bytes))

@@ -71,6 +71,10 @@ pub struct ForkRequest {
     /// Discovery already done on the source (e.g. the TUI's). Offsets from
     /// it are re-verified in the fork before any write.
     pub discovery: Option<Arc<ScanReport>>,
+    /// Without restore: also write the patched memory and the snapshot's
+    /// device state to this new (or empty) directory, in the layout of the
+    /// snapshot's VMM ([`crate::transfer::export_fork`]).
+    pub export: Option<std::path::PathBuf>,
 }
 
 impl ForkRequest {
@@ -84,6 +88,7 @@ impl ForkRequest {
             zero_copy: false,
             ack_bind: None,
             discovery: None,
+            export: None,
         }
     }
 }

@@ -202,6 +202,7 @@ impl Session<'_> {
 struct Rollback {
     dir: Option<OwnedDir>,
     vm: Vm,
+    export: Option<crate::transfer::Exported>,
 }
 
 /// The fork's VM as far as it got.
@@ -248,6 +249,10 @@ impl Rollback {
                 }
             }
         }
+        if let Some(out) = self.export {
+            out.undo();
+            notes.push(format!("removed the export in {}", out.dir.display()));
+        }
         if let Some(dir) = self.dir {
             let path = dir.path().to_path_buf();
             match dir.remove() {
@@ -274,7 +279,8 @@ impl Rollback {
 /// What validate found.
 struct Plan {
     snapshot: SnapshotInfo,
-    driver: Arc<dyn Vmm>,
+    /// `None` only for a fork that is not restored and has no driver.
+    driver: Option<Arc<dyn Vmm>>,
     planned: Vec<PlannedMailbox>,
     discovery: Arc<ScanReport>,
 }
@@ -317,9 +323,24 @@ fn drive(
     made.record.meta.mailboxes = patched_mailboxes(&plan.planned, &offsets);
 
     if !req.restore {
+        if let Some(to) = &req.export {
+            let out = crate::transfer::export_fork(
+                &plan.snapshot,
+                &made.dir.join(MEMORY_FILE),
+                to,
+                s.cancel,
+            )
+            .map_err(super::error::from_kinded)?;
+            s.emit(Happening::Exported {
+                dir: out.dir.clone(),
+                files: out.files.clone(),
+            });
+            rb.export = Some(out);
+        }
         made.record.meta.status = ForkStatus::Patched;
         finish(s, &mut made.record)?;
         rb.dir = None;
+        rb.export = None;
         return Ok(ForkOutcome {
             name: s.fork.clone(),
             dir: made.dir,
@@ -333,7 +354,7 @@ fn drive(
     s.check_cancel()?;
 
     s.begin(Stage::Ack, stage);
-    let sender = plan.driver.ack_sender(&process);
+    let sender = plan_driver(&plan)?.ack_sender(&process);
     let acked = ack_stage(s, &plan.planned, &sender, Some(&process)).map_err(|e| {
         if e.kind == ErrorKind::GuestExited {
             with_log_tail(e, &made.dir.join(GUEST_LOG))
@@ -374,24 +395,43 @@ fn validate(
             snapshot.name, snapshot.meta.kind
         )));
     }
-    let driver: Arc<dyn Vmm> =
-        Arc::from(drivers(snapshot.meta.vmm).map_err(super::error::from_kinded)?);
-    if req.zero_copy && !driver.supports_zero_copy() {
-        return Err(bad(format!(
-            "zero-copy forks need a VMM that maps memory privately; {} cannot",
-            snapshot.meta.vmm.label()
-        )));
+    // A fork that is only patched needs no driver (an imported Firecracker
+    // or Cloud Hypervisor snapshot has none); one that runs needs it now,
+    // before anything is copied.
+    let needs_vm = req.restore || req.zero_copy;
+    let driver: Option<Arc<dyn Vmm>> = match drivers(snapshot.meta.vmm) {
+        Ok(d) => Some(Arc::from(d)),
+        Err(_) if !needs_vm => None,
+        Err(e) => return Err(super::error::from_kinded(e)),
+    };
+    if let Some(driver) = driver.as_ref().filter(|_| needs_vm) {
+        if req.zero_copy && !driver.supports_zero_copy() {
+            return Err(bad(format!(
+                "zero-copy forks need a VMM that maps memory privately; {} cannot",
+                snapshot.meta.vmm.label()
+            )));
+        }
+        driver
+            .check_restorable(&snapshot.meta.vmm_config)
+            .map_err(super::error::from_kinded)?;
     }
-    driver
-        .check_restorable(&snapshot.meta.vmm_config)
-        .map_err(super::error::from_kinded)?;
     if store.forks_dir().join(&s.fork).exists() {
         return Err(bad(format!("fork {} already exists", s.fork)));
     }
-    let planned = resolve_mailboxes(
-        &req.mailboxes,
-        req.ack_bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-    )?;
+    if let Some(to) = &req.export {
+        if req.restore || req.zero_copy {
+            return Err(bad(
+                "--export writes a patched copy for another VMM: it needs --no-restore and no --zero-copy".into(),
+            ));
+        }
+        crate::transfer::check_export_target(to).map_err(super::error::from_kinded)?;
+    }
+    // The fork's own choice, else the template's, else the loopback.
+    let ack_bind = req
+        .ack_bind
+        .or(snapshot.meta.ack_bind)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let planned = resolve_mailboxes(&req.mailboxes, ack_bind)?;
     let discovery = match &req.discovery {
         Some(d) => Arc::clone(d),
         None => Arc::new(
@@ -540,7 +580,8 @@ fn restore(
         guest_log: &made.dir.join(GUEST_LOG),
         zero_copy: req.zero_copy,
     };
-    let mut paused = plan.driver.start_paused(&restore_req).map_err(vmm_err)?;
+    let driver = plan_driver(plan)?;
+    let mut paused = driver.start_paused(&restore_req).map_err(vmm_err)?;
     // Recorded before the guest runs: if this process dies from here on,
     // the fork's VMM can still be found and stopped.
     made.record.meta.process = paused.process();
@@ -575,7 +616,7 @@ fn restore(
     };
     let process = p.resume().map_err(vmm_err)?;
     rb.vm = Vm::Running {
-        driver: Arc::clone(&plan.driver),
+        driver: Arc::clone(driver),
         process: process.clone(),
         dir: made.dir.clone(),
         memory: made.run_memory.clone(),
@@ -588,6 +629,16 @@ fn restore(
         pid: process.pid,
     });
     Ok(process)
+}
+
+/// The driver validate found: always there when the fork is restored.
+fn plan_driver(plan: &Plan) -> Result<&Arc<dyn Vmm>, ForkError> {
+    plan.driver.as_ref().ok_or_else(|| {
+        ForkError::new(
+            ErrorKind::Internal,
+            "no VMM driver for a fork that is restored",
+        )
+    })
 }
 
 fn patched_mailboxes(planned: &[PlannedMailbox], offsets: &[u64]) -> Vec<PatchedMailbox> {

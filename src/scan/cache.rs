@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ScanError, ScanOptions, ScanReport, scan_file};
+use super::{ScanError, ScanOptions, ScanReport, scan_any};
 
 /// Version of the cache entries' format; bumped whenever `ScanReport` or
 /// the scan's rules change, so an older entry is never trusted.
@@ -61,8 +61,9 @@ pub fn cached_report(path: &Path, cache_file: &Path) -> Option<ScanReport> {
     (e.format == CACHE_FORMAT && e.identity == id && e.report.path == path).then_some(e.report)
 }
 
-/// Scan `path`, or reuse the result cached in `cache_file` when the format
-/// and the memory file's identity still match. A cache that cannot be read
+/// Scan `path` (raw, or compressed: streamed through its decompressor), or
+/// reuse the result cached in `cache_file` when the format and the memory
+/// file's identity still match. A cache that cannot be read
 /// or written is ignored: the scan result is what counts.
 pub fn scan_cached(
     path: &Path,
@@ -77,7 +78,9 @@ pub fn scan_cached(
     if let Some(report) = cached_report(path, cache_file) {
         return Ok(report);
     }
-    let report = scan_file(path, opts)?;
+    // Raw or zstd/lz4 (told by the magic bytes): one cache for both, keyed
+    // by the identity of the file as it is on disk.
+    let report = scan_any(path, opts)?;
     // Only cache if the file did not change while it was scanned.
     if FileIdentity::of(path).ok() == Some(id) {
         store_entry(cache_file, id, &report);

@@ -24,7 +24,9 @@ use thiserror::Error;
 pub use cache::{CACHE_FORMAT, FileIdentity, cached_report, scan_cached};
 pub use exact::find_exact;
 pub use extents::{Extent, data_extents};
-pub use stream::{Compression, detect_compression, scan_any, scan_compressed, scan_reader};
+pub use stream::{
+    Compression, decompressor, detect_compression, scan_any, scan_compressed, scan_reader,
+};
 
 use crate::mailbox::{
     COMMON_PREFIX, FORK_MAGIC, MAILBOX_SIZE, MailboxKind, RESUME_NETWORK_MAGIC, decode_marker,

@@ -231,6 +231,27 @@ fn scan_open_compressed(
     }
 }
 
+/// The uncompressed bytes of `input`, a `compression`-compressed stream,
+/// with the same limits as a scan: zstd windows capped at
+/// 2^[`ZSTD_WINDOW_LOG_MAX`], lz4 frames read one after the other. For
+/// whoever needs the bytes themselves (an import writes them to a file).
+pub fn decompressor<'a, R: Read + 'a>(
+    input: R,
+    compression: Compression,
+) -> std::io::Result<Box<dyn Read + 'a>> {
+    Ok(match compression {
+        Compression::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::new(input)?;
+            decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Box::new(decoder)
+        }
+        Compression::Lz4 => {
+            let buffered = BufReader::with_capacity(LZ4_INPUT_BUFFER, input);
+            Box::new(Lz4Frames(lz4_flex::frame::FrameDecoder::new(buffered)))
+        }
+    })
+}
+
 /// Scan the uncompressed bytes `reader` yields, as if they were the memory
 /// file `path` (used for the report and errors). `expected_len` is the
 /// length when known in advance, for progress only.

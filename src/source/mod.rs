@@ -25,14 +25,16 @@ mod error;
 mod hypeman;
 mod memory;
 mod plain;
+pub mod set;
 mod types;
 
 use std::path::{Path, PathBuf};
 
 pub use error::SourceError;
+pub use set::{LabeledSource, SourceSet, snapshot_at, source_paths};
 pub use types::*;
 
-use crate::scan::{Compression, ScanOptions, ScanReport, scan_compressed, scan_file};
+use crate::scan::{Compression, ScanOptions, ScanReport, scan_cached, scan_compressed, scan_file};
 
 /// A directory or file forkmail lists snapshots from, read-only.
 #[derive(Debug, Clone)]
@@ -156,6 +158,20 @@ impl SourceSnapshot {
                 self.format,
                 MemoryFormat::Raw | MemoryFormat::Zstd | MemoryFormat::Lz4
             )
+    }
+
+    /// [`SourceSnapshot::scan`] through the one discovery cache: the result
+    /// is remembered in `cache_file` (in the store, never in the source),
+    /// keyed by the memory file's identity.
+    pub fn scan_cached(
+        &self,
+        cache_file: &Path,
+        opts: &ScanOptions,
+    ) -> Result<ScanReport, SourceError> {
+        match &self.memory {
+            Some(path) if self.scannable() => Ok(scan_cached(path, cache_file, opts)?),
+            _ => self.scan(opts),
+        }
     }
 
     /// Discover the markers in this snapshot's memory, read-only: a raw file

@@ -31,9 +31,15 @@ pub struct SnapshotMeta {
     pub created_at: String,
     /// Apparent size of the memory file in bytes.
     pub memory_size: u64,
-    /// VMM-specific fields (e.g. the QEMU command parameters).
+    /// VMM-specific fields (e.g. the QEMU command parameters; an imported
+    /// snapshot's layout and origin).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub vmm_config: serde_json::Value,
+    /// The address forks' ack sockets bind unless a fork says otherwise
+    /// (`--ack-bind`): a guest on a TAP or bridge network cannot reach
+    /// 127.0.0.1. Absent: 127.0.0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_bind: Option<std::net::IpAddr>,
 }
 
 /// A snapshot in the store.

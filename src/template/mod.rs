@@ -8,6 +8,7 @@ pub mod common;
 pub mod demo;
 pub mod qemu;
 pub mod sim;
+pub mod watch;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,22 @@ pub enum TemplateError {
         name: String,
         /// What happened.
         reason: String,
+        /// The serial log.
+        log: PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
+    /// A guest whose markers were waited for did not arm them all in time.
+    #[error(
+        "template {name}: not every marker appeared in the guest's memory within {timeout:?}: {summary}; serial console ({log}) ends with: {tail}"
+    )]
+    MarkersNotArmed {
+        /// Template.
+        name: String,
+        /// How long it waited.
+        timeout: std::time::Duration,
+        /// What is missing and what did appear.
+        summary: String,
         /// The serial log.
         log: PathBuf,
         /// Its last lines.
@@ -76,7 +93,9 @@ impl Kinded for TemplateError {
             TemplateError::Store(e) => e.kind(),
             TemplateError::Vmm(e) => e.kind(),
             TemplateError::Boot { .. } | TemplateError::Snapshot { .. } => ErrorKind::VmmFailed,
-            TemplateError::NotArmed { count: 0, .. } => ErrorKind::MarkerMissing,
+            TemplateError::NotArmed { count: 0, .. } | TemplateError::MarkersNotArmed { .. } => {
+                ErrorKind::MarkerMissing
+            }
             TemplateError::NotArmed { .. } => ErrorKind::MarkerAmbiguous,
             TemplateError::Io { .. } => ErrorKind::Io,
             TemplateError::Cancelled => ErrorKind::Cancelled,

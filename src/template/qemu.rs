@@ -1,7 +1,12 @@
-//! Real templates: boot a guest image under QEMU with its RAM in the
-//! snapshot's raw `memory` file (`share=on`), wait until the agent reports
-//! its mailboxes armed, then take a standby snapshot: `stop`, migrate only
-//! the device state (`x-ignore-shared`) to `state`, `quit`.
+//! Real templates: boot a guest under QEMU with its RAM in the snapshot's
+//! raw `memory` file (`share=on`), wait until its mailboxes are armed, then
+//! take a standby snapshot: `stop`, migrate only the device state
+//! (`x-ignore-shared`) to `state`, `quit`.
+//!
+//! Two kinds of guest ([`QemuGuest`]): forkmail's own agent, told its
+//! mailboxes on the kernel command line, which prints a line once they are
+//! armed; or *any* guest, whose markers forkmail finds itself by scanning
+//! the memory file while the guest boots ([`super::watch`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +16,7 @@ use serde_json::json;
 
 use super::TemplateError;
 use super::common::{SnapshotDraft, check_mailboxes};
+use super::watch::{Sighting, WantedMarker, look};
 use crate::guest::encode_mailbox_param;
 use crate::mailbox::MAX_MAILBOXES;
 use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, now_rfc3339};
@@ -22,28 +28,55 @@ use crate::vmm::{VmmError, VmmKind};
 
 /// The line prefix the agent prints once every mailbox is armed.
 pub const ARMED_LINE: &str = "forkmail-guest: armed";
+/// The disk image's name inside a qemu snapshot directory (when linked).
+pub const DISK_FILE: &str = "disk.img";
 /// Longest kernel command line on x86 (COMMAND_LINE_SIZE - 1).
 const MAX_CMDLINE: usize = 2047;
+
+/// Which guest boots, and how forkmail knows its mailboxes are armed.
+#[derive(Debug, Clone)]
+pub enum QemuGuest {
+    /// forkmail's agent (`forkmail-guest vm`): arms these mailboxes (name,
+    /// token; generated when `None`), named on the kernel command line, and
+    /// prints [`ARMED_LINE`].
+    Agent {
+        /// Mailboxes to arm.
+        mailboxes: Vec<(String, Option<String>)>,
+    },
+    /// Any guest: arms its own mailboxes; the snapshot is taken as soon as
+    /// every one of these markers is in its memory.
+    Markers {
+        /// Markers to wait for.
+        wait_for: Vec<WantedMarker>,
+    },
+}
 
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct QemuTemplateSpec {
     /// Snapshot name.
     pub name: String,
-    /// Name of the guest image booted (recorded in `vmm_config`).
+    /// Name of the guest image booted, "" for a kernel and initramfs given
+    /// directly (recorded in `vmm_config`).
     pub image: String,
     /// The kernel to boot.
     pub kernel: PathBuf,
     /// The initramfs.
     pub initrd: PathBuf,
-    /// Mailboxes: name and token (generated when `None`).
-    pub mailboxes: Vec<(String, Option<String>)>,
+    /// More kernel command line, after `console=ttyS0`.
+    pub append: Option<String>,
+    /// A raw disk image, attached read-only (template and forks alike).
+    pub disk: Option<PathBuf>,
+    /// The guest and how to know it is armed.
+    pub guest: QemuGuest,
     /// Guest RAM in bytes (a multiple of 1 MiB).
     pub memory_size: u64,
     /// `--accel`.
     pub accel: AccelChoice,
-    /// How long the boot may take until the agent reports armed.
+    /// How long the boot may take until the mailboxes are armed.
     pub boot_timeout: Duration,
+    /// Default address of forks' ack sockets, kept in `snapshot.json`.
+    pub ack_bind: Option<std::net::IpAddr>,
 }
 
 /// Timings of a template creation.
@@ -107,19 +140,32 @@ pub fn create_qemu_template(
     cancel: &AtomicBool,
     say: &mut dyn FnMut(String),
 ) -> Result<QemuTemplate, TemplateError> {
-    if spec.mailboxes.is_empty() {
-        return Err(TemplateError::Invalid(
-            "a qemu template needs at least one --mailbox NAME[:TOKEN]".into(),
-        ));
-    }
-    let mailboxes = check_mailboxes(&spec.mailboxes, MAX_MAILBOXES, &mut rand::rng())?;
+    // The agent's mailboxes with their tokens; none yet for a guest whose
+    // markers are waited for (their tokens come from its memory).
+    let mailboxes = match &spec.guest {
+        QemuGuest::Agent { mailboxes } if mailboxes.is_empty() => {
+            return Err(TemplateError::Invalid(
+                "a qemu template needs at least one --mailbox NAME[:TOKEN]".into(),
+            ));
+        }
+        QemuGuest::Agent { mailboxes } => {
+            check_mailboxes(mailboxes, MAX_MAILBOXES, &mut rand::rng())?
+        }
+        QemuGuest::Markers { wait_for } => {
+            check_wanted(wait_for)?;
+            Vec::new()
+        }
+    };
     if spec.memory_size < (64 << 20) || !spec.memory_size.is_multiple_of(1 << 20) {
         return Err(TemplateError::Invalid(format!(
             "--memory {}: a qemu guest needs at least 64 MiB, in whole MiB",
             spec.memory_size
         )));
     }
-    for (what, p) in [("kernel", &spec.kernel), ("initramfs", &spec.initrd)] {
+    for (what, p) in [("kernel", &spec.kernel), ("initramfs", &spec.initrd)]
+        .into_iter()
+        .chain(spec.disk.as_ref().map(|d| ("disk", d)))
+    {
         crate::files::open_regular(p)
             .map_err(|e| TemplateError::Invalid(format!("{what}: {e}")))?;
     }
@@ -136,7 +182,10 @@ pub fn create_qemu_template(
             "{reason}; install it (Debian: apt-get install qemu-system-x86) or set FORKMAIL_QEMU"
         ),
     })?;
-    let mut append = vec!["console=ttyS0".to_string(), "quiet".to_string()];
+    let mut append = vec!["console=ttyS0".to_string()];
+    if matches!(spec.guest, QemuGuest::Agent { .. }) {
+        append.push("quiet".into());
+    }
     if decision.accel == Accel::Tcg
         && let Some(khz) = host_tsc_khz()
     {
@@ -145,6 +194,7 @@ pub fn create_qemu_template(
     for (name, token) in &mailboxes {
         append.push(encode_mailbox_param(name, token));
     }
+    append.extend(spec.append.iter().filter(|a| !a.trim().is_empty()).cloned());
     let append = append.join(" ");
     if append.len() > MAX_CMDLINE {
         return Err(TemplateError::Invalid(format!(
@@ -152,7 +202,7 @@ pub fn create_qemu_template(
             append.len()
         )));
     }
-    let cfg = QemuConfig {
+    let mut cfg = QemuConfig {
         binary,
         qemu_version: version,
         accel: decision.accel,
@@ -167,20 +217,25 @@ pub fn create_qemu_template(
         initrd: INITRD_FILE.into(),
         append,
         image: spec.image.clone(),
+        disk: None,
     };
     let draft = SnapshotDraft::begin(store, &spec.name)?;
+    if let Some(disk) = &spec.disk {
+        cfg.disk = Some(attach_disk(disk, draft.dir())?);
+    }
     match boot_and_snapshot(draft.dir(), &cfg, spec, cancel, say) {
-        Ok(timings) => {
+        Ok((timings, armed)) => {
             let meta = SnapshotMeta {
                 kind: "standby".into(),
                 vmm: VmmKind::Qemu,
                 created_at: now_rfc3339(),
                 memory_size: spec.memory_size,
                 vmm_config: serde_json::to_value(&cfg).unwrap_or_else(|_| json!({})),
+                ack_bind: spec.ack_bind,
             };
             Ok(QemuTemplate {
                 snapshot: draft.commit(&meta)?,
-                mailboxes,
+                mailboxes: armed.unwrap_or(mailboxes),
                 accel_reason: decision.reason,
                 timings,
             })
@@ -190,7 +245,8 @@ pub fn create_qemu_template(
             // half-made snapshot directory goes with the draft.
             let keep = std::env::temp_dir().join(format!("forkmail-{}-serial.log", spec.name));
             if std::fs::copy(draft.dir().join(SERIAL_LOG), &keep).is_ok()
-                && let TemplateError::Boot { log, .. } = &mut e
+                && let TemplateError::Boot { log, .. } | TemplateError::MarkersNotArmed { log, .. } =
+                    &mut e
             {
                 *log = keep;
             }
@@ -199,13 +255,52 @@ pub fn create_qemu_template(
     }
 }
 
+/// Check the markers a template waits for: names by the contract's rule,
+/// each once, tokens valid when given.
+fn check_wanted(wanted: &[WantedMarker]) -> Result<(), TemplateError> {
+    if wanted.is_empty() {
+        return Err(TemplateError::Invalid(
+            "--wait-for-marker needs at least one NAME[:TOKEN]".into(),
+        ));
+    }
+    let given: Vec<(String, Option<String>)> = wanted
+        .iter()
+        .map(|w| (w.name.clone(), w.token.clone()))
+        .collect();
+    check_mailboxes(&given, MAX_MAILBOXES, &mut rand::rng()).map(|_| ())
+}
+
+/// The disk as `vmm_config` names it: hard-linked into the snapshot
+/// directory when it can be (a rebuilt image then never breaks the
+/// template), else by its absolute path. Never copied: disks are large.
+fn attach_disk(disk: &Path, dir: &Path) -> Result<String, TemplateError> {
+    if std::fs::hard_link(disk, dir.join(DISK_FILE)).is_ok() {
+        return Ok(DISK_FILE.into());
+    }
+    let abs = std::fs::canonicalize(disk).map_err(|source| TemplateError::Io {
+        context: format!("disk {}", disk.display()),
+        source,
+    })?;
+    Ok(abs.to_string_lossy().into_owned())
+}
+
+/// How often the memory of a booting guest is scanned at most; a slower
+/// scan waits twice its own time, so scanning never takes more than a
+/// third of the host from the booting guest.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// Mailboxes found armed in a guest's memory: name and token.
+type Armed = Vec<(String, String)>;
+
+/// Boot, wait until armed, snapshot. Returns the timings and, for a guest
+/// whose markers were waited for, the mailboxes found (name, token).
 fn boot_and_snapshot(
     dir: &Path,
     cfg: &QemuConfig,
     spec: &QemuTemplateSpec,
     cancel: &AtomicBool,
     say: &mut dyn FnMut(String),
-) -> Result<QemuTemplateTimings, TemplateError> {
+) -> Result<(QemuTemplateTimings, Option<Armed>), TemplateError> {
     link_or_copy(&spec.kernel, &dir.join(KERNEL_FILE))?;
     link_or_copy(&spec.initrd, &dir.join(INITRD_FILE))?;
     let memory = dir.join(MEMORY_FILE);
@@ -241,24 +336,32 @@ fn boot_and_snapshot(
         log: serial.to_path_buf(),
         tail: log_tail(serial, 6),
     };
-    // Wait for the armed line, a dead agent, a dead QEMU, or a cancel.
-    loop {
+    let mut qmp = None;
+    let mut sighting = Sighting::default();
+    let mut next_look = Instant::now();
+    // Wait for the armed line or the markers, a dead guest, a dead QEMU,
+    // a timeout or a cancel. For markers, the VM is stopped before it counts
+    // (see below), so `qmp` is open and the VM paused after the loop.
+    let armed = loop {
         if cancel.load(Ordering::Relaxed) {
-            proc.shutdown(None);
+            proc.shutdown(qmp);
             return Err(TemplateError::Cancelled);
         }
         let text = crate::files::tail_text(&serial, 1 << 20);
-        if text.contains(ARMED_LINE) {
-            break;
+        if let QemuGuest::Agent { .. } = spec.guest
+            && text.contains(ARMED_LINE)
+        {
+            break None;
         }
         for fatal in [
             "forkmail-init: forkmail-guest exited",
+            "forkmail-init: guest exited",
             "forkmail-guest: error",
             "Kernel panic",
         ] {
             if text.contains(fatal) {
                 let err = boot_err(format!("the guest failed ({fatal:?})"), &serial);
-                proc.shutdown(None);
+                proc.shutdown(qmp);
                 return Err(err);
             }
         }
@@ -269,30 +372,103 @@ fn boot_and_snapshot(
             ));
         }
         if started.elapsed() > spec.boot_timeout {
-            let err = boot_err(
-                format!(
-                    "the agent did not report armed within {:?}",
-                    spec.boot_timeout
+            let err = match &spec.guest {
+                QemuGuest::Agent { .. } => boot_err(
+                    format!(
+                        "the agent did not report armed within {:?}",
+                        spec.boot_timeout
+                    ),
+                    &serial,
                 ),
-                &serial,
-            );
-            proc.shutdown(None);
+                QemuGuest::Markers { .. } => TemplateError::MarkersNotArmed {
+                    name: spec.name.clone(),
+                    timeout: spec.boot_timeout,
+                    summary: sighting.summary(),
+                    log: serial.clone(),
+                    tail: log_tail(&serial, 6),
+                },
+            };
+            proc.shutdown(qmp);
             return Err(err);
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let boot_to_armed = started.elapsed();
-    say(format!(
-        "guest armed after {:.1} s: {}",
-        boot_to_armed.as_secs_f64(),
-        log_tail(&serial, 1)
-    ));
-    let mut qmp = match proc.qmp(Duration::from_secs(10)) {
-        Ok(q) => q,
-        Err(e) => {
-            proc.shutdown(None);
-            return Err(e.into());
+        if let QemuGuest::Markers { wait_for } = &spec.guest
+            && Instant::now() >= next_look
+        {
+            let t = Instant::now();
+            match look(&memory, wait_for, cancel) {
+                Ok(seen) => sighting = seen,
+                Err(e) => {
+                    proc.shutdown(qmp);
+                    return Err(match e {
+                        crate::scan::ScanError::Cancelled => TemplateError::Cancelled,
+                        e => boot_err(format!("cannot read the guest's memory: {e}"), &serial),
+                    });
+                }
+            }
+            next_look = Instant::now() + LOOK_EVERY.max(t.elapsed() * 2);
+            // Seen while the guest runs, a token may still be half written:
+            // stop the guest and look again; what counts is memory at rest.
+            if sighting.complete() {
+                let q = match qmp.take() {
+                    Some(q) => q,
+                    None => match proc.qmp(Duration::from_secs(10)) {
+                        Ok(q) => q,
+                        Err(e) => {
+                            proc.shutdown(None);
+                            return Err(e.into());
+                        }
+                    },
+                };
+                let q = qmp.insert(q);
+                if let Err(source) = q.execute("stop", None) {
+                    proc.shutdown(qmp);
+                    return Err(TemplateError::Snapshot {
+                        name: spec.name.clone(),
+                        source,
+                    });
+                }
+                match look(&memory, wait_for, cancel) {
+                    Ok(at_rest) if at_rest.complete() => break Some(at_rest.armed),
+                    Ok(at_rest) => sighting = at_rest,
+                    Err(_) => {}
+                }
+                if let Err(source) = q.execute("cont", None) {
+                    proc.shutdown(qmp);
+                    return Err(TemplateError::Snapshot {
+                        name: spec.name.clone(),
+                        source,
+                    });
+                }
+            }
         }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let boot_to_armed = started.elapsed();
+    match &armed {
+        None => say(format!(
+            "guest armed after {:.1} s: {}",
+            boot_to_armed.as_secs_f64(),
+            log_tail(&serial, 1)
+        )),
+        Some(found) => say(format!(
+            "markers armed after {:.1} s: {}",
+            boot_to_armed.as_secs_f64(),
+            found
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    let mut qmp = match qmp {
+        Some(q) => q,
+        None => match proc.qmp(Duration::from_secs(10)) {
+            Ok(q) => q,
+            Err(e) => {
+                proc.shutdown(None);
+                return Err(e.into());
+            }
+        },
     };
     let state = dir.join(STATE_FILE);
     let t0 = Instant::now();
@@ -324,10 +500,13 @@ fn boot_and_snapshot(
         standby_snapshot.as_secs_f64() * 1000.0,
         std::fs::metadata(&state).map(|m| m.len()).unwrap_or(0)
     ));
-    Ok(QemuTemplateTimings {
-        boot_to_armed,
-        standby_snapshot,
-    })
+    Ok((
+        QemuTemplateTimings {
+            boot_to_armed,
+            standby_snapshot,
+        },
+        armed,
+    ))
 }
 
 #[cfg(test)]

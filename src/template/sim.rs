@@ -48,6 +48,8 @@ pub struct SimTemplateSpec {
     pub data_percent: f64,
     /// Seed for the layout (random when `None`).
     pub seed: Option<u64>,
+    /// Default address of forks' ack sockets, kept in `snapshot.json`.
+    pub ack_bind: Option<std::net::IpAddr>,
 }
 
 impl SimTemplateSpec {
@@ -62,6 +64,7 @@ impl SimTemplateSpec {
             stray_copies: Vec::new(),
             data_percent: 3.0,
             seed: None,
+            ack_bind: None,
         }
     }
 }
@@ -113,6 +116,7 @@ pub fn create_sim_template(
         created_at: now_rfc3339(),
         memory_size: spec.memory_size,
         vmm_config: serde_json::Value::Null,
+        ack_bind: spec.ack_bind,
     })
 }
 

@@ -46,6 +46,15 @@ pub enum VmmError {
     /// This driver cannot do what was asked.
     #[error("{0}")]
     Unsupported(String),
+    /// forkmail has no driver that restores this kind of snapshot.
+    #[error(
+        "forkmail has no {kind} driver, so it cannot restore this snapshot: fork it with --no-restore (add --export DIR to restore the patched copy with your own {kind})",
+        kind = .kind.label()
+    )]
+    NoDriver {
+        /// The snapshot's VMM.
+        kind: VmmKind,
+    },
     /// The VM is not running (inspection of a stopped zero-copy fork).
     #[error("{0}")]
     NotRunning(String),
@@ -62,7 +71,7 @@ pub enum VmmError {
 impl Kinded for VmmError {
     fn kind(&self) -> ErrorKind {
         match self {
-            VmmError::Unsupported(_) => ErrorKind::BadRequest,
+            VmmError::Unsupported(_) | VmmError::NoDriver { .. } => ErrorKind::BadRequest,
             VmmError::NotRunning(_) => ErrorKind::NotFound,
             _ => ErrorKind::VmmFailed,
         }

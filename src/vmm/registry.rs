@@ -13,18 +13,37 @@ pub enum VmmKind {
     Sim,
     /// QEMU.
     Qemu,
+    /// Firecracker: snapshots imported from a source (`memory` + `state`).
+    /// No driver yet: forks run with `--no-restore` (and `--export`).
+    Firecracker,
+    /// Cloud Hypervisor: snapshots imported from a source (`memory-ranges`
+    /// + `config.json` + `state.json`). No driver yet, as for Firecracker.
+    #[serde(rename = "cloud-hypervisor")]
+    CloudHypervisor,
 }
 
 impl VmmKind {
     /// Every kind.
-    pub const ALL: [VmmKind; 2] = [VmmKind::Sim, VmmKind::Qemu];
+    pub const ALL: [VmmKind; 4] = [
+        VmmKind::Sim,
+        VmmKind::Qemu,
+        VmmKind::Firecracker,
+        VmmKind::CloudHypervisor,
+    ];
 
     /// Lowercase label (the same as in `snapshot.json`).
     pub fn label(self) -> &'static str {
         match self {
             VmmKind::Sim => "sim",
             VmmKind::Qemu => "qemu",
+            VmmKind::Firecracker => "firecracker",
+            VmmKind::CloudHypervisor => "cloud-hypervisor",
         }
+    }
+
+    /// Whether forkmail has a driver that restores snapshots of this kind.
+    pub fn has_driver(self) -> bool {
+        matches!(self, VmmKind::Sim | VmmKind::Qemu)
     }
 }
 
@@ -41,10 +60,45 @@ impl std::str::FromStr for VmmKind {
     }
 }
 
-/// The driver for `kind`.
+/// The driver for `kind`; [`VmmError::NoDriver`] for a kind forkmail can
+/// list, import, patch and export but not restore.
 pub fn driver(kind: VmmKind) -> Result<Box<dyn Vmm>, VmmError> {
     match kind {
         VmmKind::Sim => Ok(Box::new(sim::SimVmm::new())),
         VmmKind::Qemu => Ok(Box::new(qemu::QemuVmm::new())),
+        VmmKind::Firecracker | VmmKind::CloudHypervisor => Err(VmmError::NoDriver { kind }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, Kinded};
+
+    #[test]
+    fn kinds_round_trip_through_their_labels_and_json() {
+        for k in VmmKind::ALL {
+            assert_eq!(k.label().parse::<VmmKind>(), Ok(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.label()));
+        }
+    }
+
+    #[test]
+    fn kinds_without_a_driver_say_so_with_a_typed_error() {
+        for k in [VmmKind::Firecracker, VmmKind::CloudHypervisor] {
+            assert!(!k.has_driver());
+            let Err(e) = driver(k) else {
+                panic!("{k:?} has no driver")
+            };
+            assert!(matches!(e, VmmError::NoDriver { kind } if kind == k));
+            assert_eq!(e.kind(), ErrorKind::BadRequest);
+            let text = e.to_string();
+            assert!(
+                text.contains("--no-restore") && text.contains(k.label()),
+                "{text}"
+            );
+        }
+        assert!(driver(VmmKind::Sim).is_ok() && driver(VmmKind::Qemu).is_ok());
     }
 }

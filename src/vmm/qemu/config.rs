@@ -32,9 +32,15 @@ pub struct QemuConfig {
     pub initrd: String,
     /// Kernel command line.
     pub append: String,
-    /// Image the template was booted from.
+    /// Image the template was booted from ("" for a kernel and initramfs
+    /// given directly).
     #[serde(default)]
     pub image: String,
+    /// A raw disk image attached read-only as a virtio block device,
+    /// relative to the snapshot directory (or absolute). Template and forks
+    /// attach the same file, so none of them may write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
 }
 
 /// Where QEMU keeps its files for one run.
@@ -119,6 +125,20 @@ impl QemuConfig {
             "-mon".into(),
             "chardev=qmp0,mode=control".into(),
         ];
+        if let Some(disk) = &self.disk {
+            let file = self.resolve(paths.base_dir, disk);
+            a.push("-drive".into());
+            a.push(format!(
+                "file={},format=raw,if=none,id=disk0,readonly=on",
+                opt_path(&file)
+            ));
+            a.push("-device".into());
+            a.push(if self.machine == "microvm" {
+                "virtio-blk-device,drive=disk0".into()
+            } else {
+                "virtio-blk-pci,drive=disk0".into()
+            });
+        }
         if paths.incoming {
             a.push("-incoming".into());
             a.push("defer".into());
@@ -150,6 +170,7 @@ mod tests {
             initrd: "initrd.img".into(),
             append: "console=ttyS0".into(),
             image: "default".into(),
+            disk: None,
         };
         let args = cfg.args(&RunPaths {
             run_dir: Path::new("/f"),
@@ -168,5 +189,46 @@ mod tests {
         assert!(args.contains(&"/s/vmlinuz".to_string()));
         assert_eq!(&args[args.len() - 2..], ["-incoming", "defer"]);
         assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+    }
+
+    #[test]
+    fn a_disk_is_attached_read_only_beside_the_kernel() {
+        let cfg = QemuConfig {
+            binary: "qemu-system-x86_64".into(),
+            qemu_version: String::new(),
+            accel: Accel::Tcg,
+            cpu: "max".into(),
+            machine: "microvm".into(),
+            smp: 1,
+            memory_size: 256 << 20,
+            kernel: "vmlinuz".into(),
+            initrd: "initrd.img".into(),
+            append: "console=ttyS0".into(),
+            image: String::new(),
+            disk: Some("disk.img".into()),
+        };
+        let args: Vec<String> = cfg
+            .args(&RunPaths {
+                run_dir: Path::new("/f"),
+                base_dir: Path::new("/s"),
+                memory: Path::new("/s/memory"),
+                share: true,
+                incoming: false,
+            })
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.contains(&"file=/s/disk.img,format=raw,if=none,id=disk0,readonly=on".to_string()),
+            "{args:?}"
+        );
+        assert!(args.contains(&"virtio-blk-device,drive=disk0".to_string()));
+        let json = serde_json::to_value(&cfg).unwrap();
+        let back: QemuConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cfg);
+        let mut old = serde_json::to_value(&cfg).unwrap();
+        old.as_object_mut().unwrap().remove("disk");
+        let back: QemuConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(back.disk, None, "templates made before disks still load");
     }
 }

@@ -1,0 +1,497 @@
+//! `forkmail snapshots` and `forkmail markers`: every snapshot of the store
+//! and of the read-only sources, grouped by source, and the markers of any
+//! one of them (a store name, `SOURCE/NAME`, a snapshot directory or a memory
+//! file, raw or compressed).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::error::Kinded;
+use crate::files::ReadError;
+use crate::sanitize::escaped;
+use crate::scan::{ScanOptions, ScanProgress, ScanReport, scan_cached, scan_file};
+use crate::source::{
+    LabeledSource, Listed, MemorySize, SnapshotKind, SourceError, SourceProblem, SourceSet,
+    SourceSnapshot, snapshot_at,
+};
+use crate::store::{MEMORY_FILE, SNAPSHOT_META, SnapshotInfo, Store, StoreError, ValidName};
+use crate::units::human_size;
+use crate::{errln, outln};
+
+/// The label of the store in listings.
+const STORE: &str = crate::source::set::STORE_LABEL;
+
+/// What `markers` (or `import`) was asked about.
+pub(super) enum Target<'a> {
+    /// A snapshot in the store.
+    Store(SnapshotInfo),
+    /// A read-only snapshot, with the label of its source when it is one of
+    /// the run's sources.
+    Source {
+        /// `LABEL` of `LABEL/NAME`, when known.
+        label: Option<&'a str>,
+        /// The snapshot.
+        snap: SourceSnapshot,
+    },
+    /// A store-shaped snapshot directory elsewhere: its `memory` file.
+    File(PathBuf),
+}
+
+/// Resolve a target: a store name first, then `LABEL/NAME` of a source,
+/// then a path (a store-shaped directory, a snapshot directory, a memory
+/// file).
+pub(super) fn resolve<'a>(
+    store: Option<&Store>,
+    sources: &'a SourceSet,
+    target: &str,
+) -> Result<Target<'a>> {
+    if ValidName::new(target).is_ok()
+        && let Some(store) = store
+    {
+        match store.snapshot(target) {
+            Ok(snap) => return Ok(Target::Store(snap)),
+            Err(StoreError::NoSuchSnapshot { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(found) = sources.resolve(target) {
+        let (s, snap) = found?;
+        return Ok(Target::Source {
+            label: Some(&s.label),
+            snap,
+        });
+    }
+    let path = Path::new(target);
+    if path.is_dir() && path.join(SNAPSHOT_META).is_file() && path.join(MEMORY_FILE).exists() {
+        return Ok(Target::File(path.join(MEMORY_FILE)));
+    }
+    match snapshot_at(path) {
+        Some(found) => {
+            let snap = found?;
+            Ok(Target::Source {
+                label: sources.label_of(&snap.source),
+                snap,
+            })
+        }
+        None if target.contains('/') => {
+            let labels: Vec<&str> = sources.sources.iter().map(|s| s.label.as_str()).collect();
+            Err(ReadError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "no such file, and no source labelled {:?} (sources: {})",
+                        target.split('/').next().unwrap_or(""),
+                        if labels.is_empty() {
+                            "none; add one with --source DIR".to_string()
+                        } else {
+                            labels.join(", ")
+                        }
+                    ),
+                ),
+            }
+            .into())
+        }
+        None => Err(StoreError::NoSuchSnapshot {
+            name: target.into(),
+            store: store.map(|s| s.root().to_path_buf()).unwrap_or_default(),
+        }
+        .into()),
+    }
+}
+
+/// Progress of a long scan on stderr, when stderr is a terminal: a
+/// compressed file cannot skip holes, so its scan reads every byte.
+fn progress_line(what: &str) -> Option<impl Fn(ScanProgress) + Sync + use<'_>> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let last = Mutex::new(Instant::now());
+    Some(move |p: ScanProgress| {
+        if let Ok(mut t) = last.lock()
+            && t.elapsed() >= Duration::from_millis(200)
+        {
+            *t = Instant::now();
+            let pct = (p.done as f64 * 100.0 / p.total.max(1) as f64).min(100.0);
+            eprint!(
+                "\rscanning {what}: {} of ~{} ({pct:.0}%)   ",
+                human_size(p.done),
+                human_size(p.total)
+            );
+        }
+    })
+}
+
+/// The markers of a target, through the discovery cache when there is a
+/// store, with its `source` and `hypervisor` for JSON.
+fn discover(store: Option<&Store>, target: &Target) -> Result<(ScanReport, Value, Value, String)> {
+    let what = match target {
+        Target::Store(s) => s.name.clone(),
+        Target::Source { snap, .. } => snap.name.clone(),
+        Target::File(p) => p.display().to_string(),
+    };
+    let progress = progress_line(&what);
+    let opts = ScanOptions {
+        progress: progress
+            .as_ref()
+            .map(|p| p as &(dyn Fn(ScanProgress) + Sync)),
+        ..Default::default()
+    };
+    let out = match target {
+        Target::Store(snap) => {
+            let report = match store {
+                Some(st) => {
+                    scan_cached(&snap.memory_path(), &st.scan_cache_path(&snap.name), &opts)?
+                }
+                None => scan_file(&snap.memory_path(), &opts)?,
+            };
+            let vmm = snap.meta.vmm.label();
+            (
+                report,
+                json!(STORE),
+                json!(vmm),
+                format!("{STORE}/{}", snap.name),
+            )
+        }
+        Target::Source { label, snap } => {
+            let report = match (store, &snap.memory) {
+                (Some(st), Some(mem)) => {
+                    snap.scan_cached(&st.scan_cache_path_for_file(mem), &opts)?
+                }
+                _ => snap.scan(&opts)?,
+            };
+            let about = format!(
+                "{}/{} ({}, {}, read-only)",
+                label.unwrap_or("(path)"),
+                snap.id,
+                snap.hypervisor.label(),
+                snap.format
+            );
+            (
+                report,
+                json!(
+                    label
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| snap.source.to_string_lossy().into_owned())
+                ),
+                json!(snap.hypervisor.label()),
+                about,
+            )
+        }
+        Target::File(path) => {
+            let report = match store {
+                Some(st) => scan_cached(path, &st.scan_cache_path_for_file(path), &opts)?,
+                None => scan_file(path, &opts)?,
+            };
+            (report, Value::Null, Value::Null, path.display().to_string())
+        }
+    };
+    if progress.is_some() {
+        eprint!("\r\x1b[K");
+    }
+    Ok(out)
+}
+
+pub(super) fn markers(
+    store: Option<&Store>,
+    sources: &SourceSet,
+    target: &str,
+    json: bool,
+) -> Result<i32> {
+    let resolved = resolve(store, sources, target)?;
+    let (report, source, hypervisor, about) = discover(store, &resolved)?;
+    if report.truncated {
+        errln!(
+            "warning: discovery stopped at {} markers; more may be in the file (a fork refuses to patch a mailbox found without its token)",
+            report.markers.len()
+        );
+    }
+    if json {
+        let arr: Vec<_> = report
+            .markers
+            .iter()
+            .map(|m| {
+                let mut v = json!({
+                    "kind": m.kind.label(), "name": m.name, "token": m.token,
+                    "offset": m.offset, "seq": m.seq, "payload_len": m.payload_len,
+                    "payload": m.payload, "duplicate": m.duplicate, "valid": m.valid,
+                    "problem": m.problem, "page_aligned": m.page_aligned,
+                    "source": source, "hypervisor": hypervisor,
+                });
+                if report.truncated {
+                    v["scan_truncated"] = json!(true);
+                }
+                v
+            })
+            .collect();
+        super::output::json(&arr)?;
+        return Ok(0);
+    }
+    errln!(
+        "{}: scanned {} of data in {} ({} extents) in {:.1} ms",
+        escaped(&about),
+        human_size(report.data_bytes),
+        human_size(report.file_size),
+        report.extents,
+        report.elapsed.as_secs_f64() * 1e3
+    );
+    if report.markers.is_empty() {
+        outln!("no markers in {}", report.path.display())?;
+        return Ok(0);
+    }
+    outln!(
+        "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  NOTE",
+        "KIND",
+        "NAME",
+        "TOKEN",
+        "OFFSET",
+        "SEQ",
+        "LEN"
+    )?;
+    for m in &report.markers {
+        let mut note = Vec::new();
+        if m.duplicate {
+            note.push("DUPLICATE".to_string());
+        }
+        if let Some(p) = &m.problem {
+            note.push(format!("INVALID: {}", escaped(p)));
+        }
+        outln!(
+            "{:<15} {:<24} {:<34} {:>12} {:>4} {:>6}  {}",
+            m.kind.label(),
+            escaped(m.name.as_deref().unwrap_or("-")),
+            escaped(&m.token),
+            format!("{:#x}", m.offset),
+            m.seq,
+            m.payload_len,
+            note.join("; ")
+        )?;
+    }
+    Ok(0)
+}
+
+/// A store snapshot as a JSON row: the shape `snapshots --json` always had
+/// (name, vmm, kind, memory_size, allocated, created_at, path), plus what
+/// every row now says (entry, source, hypervisor, compression, read_only).
+fn store_row(store: &Store, s: &SnapshotInfo) -> Value {
+    json!({
+        "name": s.name, "vmm": s.meta.vmm, "kind": s.meta.kind,
+        "memory_size": s.memory_size, "allocated": s.allocated,
+        "created_at": s.meta.created_at, "path": s.dir,
+        "entry": "snapshot", "source": STORE, "source_path": store.root(),
+        "source_kind": "store", "hypervisor": s.meta.vmm.label(),
+        "format": "raw", "compression": "none", "read_only": false,
+    })
+}
+
+/// A source snapshot as a JSON row of the same shape.
+fn source_row(s: &LabeledSource, snap: &SourceSnapshot) -> Value {
+    let vmm = crate::transfer::vmm_of(snap)
+        .ok()
+        .map(|v| v.label())
+        .or(match snap.hypervisor {
+            crate::source::Hypervisor::Qemu => Some("qemu"),
+            _ => None,
+        });
+    let (size_from, size) = match snap.memory_size {
+        MemorySize::Apparent { bytes } => (Some("apparent"), Some(bytes)),
+        MemorySize::FromMetadata { bytes } => (Some("metadata"), Some(bytes)),
+        MemorySize::Unknown => (None, None),
+    };
+    json!({
+        "name": snap.name, "vmm": vmm, "kind": snap.kind,
+        "memory_size": size, "allocated": Value::Null,
+        "created_at": snap.created_at, "path": snap.dir.to_string_lossy(),
+        "entry": "snapshot", "source": s.label, "source_path": snap.source.to_string_lossy(),
+        "source_kind": s.source.as_ref().map(|k| k.kind().label()).unwrap_or("unknown"),
+        "hypervisor": snap.hypervisor.label(), "format": snap.format,
+        "compression": snap.format.compression().map(|c| c.label()).unwrap_or("none"),
+        "read_only": true, "id": snap.id, "origin": snap.origin,
+        "memory_size_from": size_from, "memory": snap.memory.as_ref().map(|p| p.to_string_lossy()),
+        "memory_file_bytes": snap.memory_file_bytes, "device_state": snap.device_state
+            .iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+        "hypeman_compression": snap.compression, "payload_bytes": snap.payload_bytes,
+    })
+}
+
+/// An unreadable entry of a source as a JSON row.
+fn problem_row(s: &LabeledSource, p: &SourceProblem) -> Value {
+    json!({
+        "entry": "problem", "name": p.id, "id": p.id, "source": s.label,
+        "source_path": s.path.to_string_lossy(), "path": p.path.to_string_lossy(),
+        "origin": p.origin, "kind": p.error.kind(), "problem": p.error.problem(),
+        "reason": p.error.to_string(), "read_only": true,
+    })
+}
+
+/// A source that cannot be opened at all, as a JSON row.
+fn dead_source_row(s: &LabeledSource, e: &SourceError) -> Value {
+    json!({
+        "entry": "problem", "name": Value::Null, "id": Value::Null, "source": s.label,
+        "source_path": s.path.to_string_lossy(), "path": s.path.to_string_lossy(),
+        "kind": e.kind(), "problem": e.problem(), "reason": e.to_string(), "read_only": true,
+    })
+}
+
+/// A store snapshot that does not load, as a JSON row.
+fn store_problem_row(store: &Store, e: &StoreError) -> Value {
+    let (path, problem) = match e {
+        StoreError::BadMeta { path, .. } => (Some(path.clone()), "bad-metadata"),
+        StoreError::Io { path, .. } => (Some(path.clone()), "unreadable"),
+        StoreError::Read(ReadError::NotRegular { path, .. }) => {
+            (Some(path.clone()), "not-a-regular-file")
+        }
+        StoreError::Read(ReadError::TooLarge { path, .. }) => (Some(path.clone()), "too-large"),
+        StoreError::Read(ReadError::Io { path, .. }) => (Some(path.clone()), "unreadable"),
+        _ => (None, "unreadable"),
+    };
+    json!({
+        "entry": "problem", "name": Value::Null, "source": STORE,
+        "source_path": store.root(), "path": path, "kind": e.kind(),
+        "problem": problem, "reason": e.to_string(), "read_only": false,
+    })
+}
+
+/// One line of the `snapshots` table.
+fn row(cols: [&str; 9]) -> String {
+    format!(
+        "{:<10} {:<22} {:<16} {:<8} {:>9} {:>9} {:<11} {:<10} {}",
+        cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8]
+    )
+}
+
+pub(super) fn snapshots(store: &Store, sources: &SourceSet, json: bool) -> Result<i32> {
+    let (snaps, bad) = store.snapshots()?;
+    let listed = sources.list();
+    if json {
+        let mut arr: Vec<Value> = snaps.iter().map(|s| store_row(store, s)).collect();
+        arr.extend(bad.iter().map(|e| store_problem_row(store, e)));
+        for (s, entries) in &listed {
+            if let Err(e) = &s.source {
+                arr.push(dead_source_row(s, e));
+            }
+            for l in entries {
+                arr.push(match l {
+                    Listed::Snapshot(snap) => source_row(s, snap),
+                    Listed::Problem(p) => problem_row(s, p),
+                });
+            }
+        }
+        super::output::json(&arr)?;
+        return Ok(0);
+    }
+    if snaps.is_empty() && bad.is_empty() && sources.is_empty() {
+        outln!(
+            "no snapshots in {} (try `forkmail demo --no-tui` or `forkmail template create`; --source DIR lists a Hypeman or Firecracker directory)",
+            store.root().display()
+        )?;
+        return Ok(0);
+    }
+    outln!(
+        "{}",
+        row([
+            "SOURCE",
+            "NAME",
+            "HYPERVISOR",
+            "KIND",
+            "MEMORY",
+            "ON DISK",
+            "COMPRESSION",
+            "ACCESS",
+            "CREATED"
+        ])
+    )?;
+    outln!("== {STORE}: {} (forkmail store)", store.root().display())?;
+    for s in &snaps {
+        outln!(
+            "{}",
+            row([
+                STORE,
+                &s.name,
+                s.meta.vmm.label(),
+                &s.meta.kind,
+                &human_size(s.memory_size),
+                &human_size(s.allocated),
+                "none",
+                "read-write",
+                &escaped(&s.meta.created_at),
+            ])
+        )?;
+    }
+    for e in &bad {
+        outln!("{:<10} UNREADABLE: {}", STORE, escaped(&e.to_string()))?;
+    }
+    for (s, entries) in &listed {
+        match &s.source {
+            Ok(src) => outln!(
+                "== {}: {} ({}, read-only)",
+                s.label,
+                escaped(&src.root().display().to_string()),
+                src.kind().label()
+            )?,
+            Err(e) => {
+                outln!(
+                    "== {}: {} (cannot be opened)",
+                    s.label,
+                    escaped(&s.path.display().to_string())
+                )?;
+                outln!("{:<10} UNREADABLE: {}", s.label, escaped(&e.to_string()))?;
+            }
+        }
+        for l in entries {
+            match l {
+                Listed::Snapshot(snap) => {
+                    let memory = match (snap.kind, snap.memory_size.bytes()) {
+                        (SnapshotKind::Stopped, _) => "-".to_string(),
+                        (_, Some(b)) => human_size(b),
+                        (_, None) => "?".to_string(),
+                    };
+                    let on_disk = snap
+                        .memory_file_bytes
+                        .map(human_size)
+                        .unwrap_or_else(|| "-".into());
+                    let name = if snap.name == snap.id {
+                        snap.name.clone()
+                    } else {
+                        format!("{} [{}]", snap.name, snap.id)
+                    };
+                    let kind = match snap.kind {
+                        SnapshotKind::Standby => "standby",
+                        SnapshotKind::Stopped => "stopped",
+                    };
+                    let compression = match snap.format {
+                        crate::source::MemoryFormat::QemuMigrationStream => "qemu-stream",
+                        f => f.compression().map(|c| c.label()).unwrap_or("none"),
+                    };
+                    outln!(
+                        "{}",
+                        row([
+                            &s.label,
+                            &escaped(&name),
+                            &escaped(snap.hypervisor.label()),
+                            kind,
+                            &memory,
+                            &on_disk,
+                            compression,
+                            "read-only",
+                            &escaped(snap.created_at.as_deref().unwrap_or("-")),
+                        ])
+                    )?;
+                }
+                Listed::Problem(p) => outln!(
+                    "{:<10} {:<22} UNREADABLE ({}): {}",
+                    s.label,
+                    escaped(p.id.as_deref().unwrap_or("-")),
+                    p.error.problem(),
+                    escaped(&p.error.to_string())
+                )?,
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,120 @@
+//! `forkmail import SOURCE/NAME [--name NAME]`: copy a read-only snapshot
+//! into the store (sparse, decompressing where needed) and show its markers.
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::ImportArgs;
+use super::catalog::{Target, resolve};
+use super::signals::cancel_flag;
+use crate::error::UsageError;
+use crate::scan::{ScanOptions, scan_cached};
+use crate::source::SourceSet;
+use crate::store::{Store, ValidName};
+use crate::transfer::{default_import_name, import_snapshot};
+use crate::units::human_size;
+use crate::{errln, outln};
+
+pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Result<i32> {
+    let (label, snap) = match resolve(Some(store), sources, &a.snapshot)? {
+        Target::Source { label, snap } => (label, snap),
+        Target::Store(s) => {
+            return Err(UsageError(format!(
+                "{} is already a snapshot of the store: fork it",
+                s.name
+            ))
+            .into());
+        }
+        Target::File(p) => {
+            return Err(UsageError(format!(
+                "{} belongs to a forkmail store: fork it there (--store)",
+                p.display()
+            ))
+            .into());
+        }
+    };
+    let name = match &a.name {
+        Some(n) => {
+            ValidName::new(n)?;
+            n.clone()
+        }
+        None => default_import_name(&snap).ok_or_else(|| {
+            UsageError(format!(
+                "{:?} is not a valid store name: give one with --name (lowercase letters, digits and '-')",
+                snap.name
+            ))
+        })?,
+    };
+    let cancel = cancel_flag()?;
+    let tty = std::io::stderr().is_terminal() && !a.json;
+    let mut last = Instant::now();
+    let mut progress = |done: u64, total: u64| {
+        if tty && last.elapsed() >= Duration::from_millis(200) {
+            last = Instant::now();
+            let of = if total > 0 {
+                format!(" of {}", human_size(total))
+            } else {
+                String::new()
+            };
+            eprint!("\rimporting {name}: {}{of}   ", human_size(done));
+        }
+    };
+    let imported = import_snapshot(store, &snap, &name, &cancel, &mut progress);
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    if cancel.load(Ordering::Relaxed) && imported.is_err() {
+        errln!("import cancelled; nothing was kept");
+    }
+    let imported = imported?;
+    let s = &imported.snapshot;
+    // Through the snapshot's discovery cache: the first fork reuses this scan.
+    let report = scan_cached(
+        &s.memory_path(),
+        &store.scan_cache_path(&s.name),
+        &ScanOptions::default(),
+    )?;
+    if a.json {
+        super::output::json(&json!({
+            "name": s.name, "path": s.dir, "vmm": s.meta.vmm, "memory_size": s.memory_size,
+            "allocated": s.allocated, "method": imported.method,
+            "data_bytes": imported.data_bytes, "device_state": imported.device_state,
+            "source": label, "source_path": snap.source.to_string_lossy(), "id": snap.id,
+            "hypervisor": snap.hypervisor.label(), "format": snap.format,
+            "markers": report.markers.iter().map(|m| json!({
+                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        outln!(
+            "imported {} as {} ({} {}, {} memory, {} on disk, {}; device state: {}) at {}",
+            crate::sanitize::escaped(&format!("{}/{}", label.unwrap_or("(path)"), snap.id)),
+            s.name,
+            s.meta.vmm.label(),
+            snap.format,
+            human_size(s.memory_size),
+            human_size(s.allocated),
+            imported.method,
+            if imported.device_state.is_empty() {
+                "none".to_string()
+            } else {
+                imported.device_state.join(", ")
+            },
+            s.dir.display()
+        )?;
+        super::list::print_markers(&report)?;
+        if !s.meta.vmm.has_driver() {
+            outln!(
+                "forkmail cannot restore {} snapshots: `forkmail fork {} --no-restore --export DIR …` writes a patched copy for your own {}",
+                s.meta.vmm.label(),
+                s.name,
+                s.meta.vmm.label()
+            )?;
+        }
+    }
+    Ok(0)
+}

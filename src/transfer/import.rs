@@ -1,0 +1,194 @@
+//! Import: a read-only source snapshot becomes a store snapshot. The memory
+//! is copied sparse (reflink where the filesystems allow, else data extents
+//! only) or, when compressed, decompressed straight into a sparse file; the
+//! device state is copied beside it under the VMM's own names. The snapshot
+//! is built in a hidden directory and renamed into place, so a failed or
+//! cancelled import leaves nothing.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use super::{ImportOrigin, ImportedConfig, TransferError, decompress_sparse};
+use crate::fork::copy_memory;
+use crate::source::{Hypervisor, MemoryFormat, SnapshotKind, SourceSnapshot};
+use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, ValidName};
+use crate::template::common::SnapshotDraft;
+use crate::vmm::VmmKind;
+
+/// Firecracker's device-state names, in order of preference (the first
+/// present is copied as `state`).
+const FIRECRACKER_STATE: [&str; 2] = ["state", "vmstate"];
+/// Cloud Hypervisor's device-state files, kept under their own names.
+const CLOUD_HYPERVISOR_STATE: [&str; 2] = ["config.json", "state.json"];
+
+/// What an import made.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The new store snapshot.
+    pub snapshot: SnapshotInfo,
+    /// How the memory was copied: `reflink`, `sparse copy`, or
+    /// `decompressed zstd` / `decompressed lz4`.
+    pub method: String,
+    /// Bytes of data in the new memory file (the rest are holes).
+    pub data_bytes: u64,
+    /// Device-state files copied, by their names in the store.
+    pub device_state: Vec<String>,
+}
+
+/// The store VMM of a source snapshot: Firecracker and Cloud Hypervisor
+/// (no driver: forks run `--no-restore`); anything else cannot be imported.
+pub fn vmm_of(snap: &SourceSnapshot) -> Result<VmmKind, TransferError> {
+    let not = |reason: String| TransferError::NotImportable {
+        name: snap.name.clone(),
+        reason,
+    };
+    match &snap.hypervisor {
+        Hypervisor::Firecracker => Ok(VmmKind::Firecracker),
+        Hypervisor::CloudHypervisor => Ok(VmmKind::CloudHypervisor),
+        Hypervisor::Qemu => Err(not(
+            "a QEMU snapshot's memory file is a migration stream, not raw guest RAM".into(),
+        )),
+        Hypervisor::Unknown(h) if h.is_empty() => Err(not(
+            "nothing says which VMM it belongs to: import its snapshot directory (the memory beside its device state), not the memory file alone".into(),
+        )),
+        Hypervisor::Unknown(h) => Err(not(format!("forkmail does not know the VMM {h:?}"))),
+    }
+}
+
+/// The store name an import takes by default: the snapshot's name in
+/// lowercase with anything outside `[a-z0-9-]` turned into `-`, when that
+/// follows the naming rule.
+pub fn default_import_name(snap: &SourceSnapshot) -> Option<String> {
+    let mut name: String = snap
+        .name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name.trim_matches('-').chars().take(63).collect();
+    let name = name.trim_end_matches('-').to_string();
+    ValidName::new(&name).ok().map(|_| name)
+}
+
+/// Copy `snap` into `store` as snapshot `name`. `progress(done, total)`
+/// reports bytes of memory (uncompressed); `total` is 0 while unknown.
+pub fn import_snapshot(
+    store: &Store,
+    snap: &SourceSnapshot,
+    name: &str,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Imported, TransferError> {
+    let not = |reason: &str| TransferError::NotImportable {
+        name: snap.name.clone(),
+        reason: reason.into(),
+    };
+    if snap.kind != SnapshotKind::Standby {
+        return Err(not(
+            "a stopped snapshot holds no memory: only standby snapshots can be forked",
+        ));
+    }
+    let vmm = vmm_of(snap)?;
+    let Some(memory) = snap.memory.as_ref().filter(|_| snap.scannable()) else {
+        return Err(not("it has no raw (or zstd/lz4) memory file"));
+    };
+    let draft = SnapshotDraft::begin(store, name)?;
+    let dst = draft.dir().join(MEMORY_FILE);
+    let (method, data_bytes) = match snap.format {
+        MemoryFormat::Raw => {
+            let stats = copy_memory(memory, &dst, cancel, progress)?;
+            (stats.method.label().to_string(), stats.data_bytes)
+        }
+        format => {
+            let Some(compression) = format.compression() else {
+                return Err(not("its memory format cannot be read"));
+            };
+            let expected = snap.memory_size.bytes();
+            let stats =
+                decompress_sparse(memory, compression, &dst, expected, cancel, &mut |d, t| {
+                    progress(d, t.unwrap_or(0))
+                })?;
+            (format!("decompressed {compression}"), stats.data_bytes)
+        }
+    };
+    let device_state = copy_device_state(snap, vmm, draft.dir(), cancel)?;
+    let size = std::fs::metadata(&dst)
+        .map_err(|source| TransferError::Io {
+            context: format!("stat {}", dst.display()),
+            source,
+        })?
+        .len();
+    let config = ImportedConfig {
+        device_state: device_state.clone(),
+        imported_from: ImportOrigin {
+            source: snap.source.clone(),
+            id: snap.id.clone(),
+            name: snap.name.clone(),
+            memory: memory.clone(),
+            format: snap.format.label().into(),
+            created_at: snap.created_at.clone(),
+        },
+    };
+    let meta = SnapshotMeta {
+        kind: "standby".into(),
+        vmm,
+        created_at: crate::store::now_rfc3339(),
+        memory_size: size,
+        vmm_config: serde_json::to_value(&config).unwrap_or_default(),
+        ack_bind: None,
+    };
+    Ok(Imported {
+        snapshot: draft.commit(&meta)?,
+        method,
+        data_bytes,
+        device_state,
+    })
+}
+
+/// Copy the device state into `dir`: Firecracker's (`state`, `vmstate`,
+/// `*.snap`, `*.vmstate`) as `state`, Cloud Hypervisor's `config.json` and
+/// `state.json` as they are.
+fn copy_device_state(
+    snap: &SourceSnapshot,
+    vmm: VmmKind,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<Vec<String>, TransferError> {
+    let named = |name: &str| {
+        snap.device_state
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n == name))
+    };
+    let mut pairs = Vec::new();
+    match vmm {
+        VmmKind::CloudHypervisor => {
+            for name in CLOUD_HYPERVISOR_STATE {
+                if let Some(p) = named(name) {
+                    pairs.push((p.clone(), name.to_string()));
+                }
+            }
+        }
+        _ => {
+            let first = FIRECRACKER_STATE.iter().find_map(|n| named(n)).or_else(|| {
+                snap.device_state
+                    .iter()
+                    .find(|p| p.extension().is_some_and(|e| e == "snap" || e == "vmstate"))
+            });
+            if let Some(p) = first {
+                pairs.push((p.clone(), STATE_FILE.to_string()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (src, name) in pairs {
+        copy_memory(&src, &dir.join(&name), cancel, &mut |_, _| {})?;
+        out.push(name);
+    }
+    Ok(out)
+}

@@ -1,0 +1,133 @@
+//! Moving snapshots across the store's edge: **import** copies a read-only
+//! source snapshot into the store (sparse, decompressing where needed) so it
+//! can be forked; **export** writes a patched fork back out in the layout of
+//! the VMM it came from, for a person to restore with their own VMM.
+//!
+//! Nothing under a source is ever written: source files are only opened
+//! read-only (through [`crate::files::open_regular`]), and export refuses a
+//! target that is not new or empty.
+
+mod export;
+mod import;
+mod sparse;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use export::{Exported, check_export_target, export_fork, export_layout};
+pub use import::{Imported, default_import_name, import_snapshot, vmm_of};
+pub use sparse::{SparseStats, decompress_sparse};
+
+use crate::error::{ErrorKind, Kinded};
+use crate::scan::Compression;
+use crate::source::SourceError;
+use crate::template::TemplateError;
+
+/// `vmm_config` of an imported snapshot: its layout, and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedConfig {
+    /// Device-state files in the snapshot directory, in the VMM's own names
+    /// (Firecracker `state`; Cloud Hypervisor `config.json`, `state.json`).
+    pub device_state: Vec<String>,
+    /// Where it was imported from.
+    pub imported_from: ImportOrigin,
+}
+
+/// The source snapshot an import copied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportOrigin {
+    /// The source's root.
+    pub source: PathBuf,
+    /// Id within the source.
+    pub id: String,
+    /// Name within the source.
+    pub name: String,
+    /// Its memory file.
+    pub memory: PathBuf,
+    /// Its memory format (`raw`, `zstd`, `lz4`).
+    pub format: String,
+    /// Creation time the source recorded, if any.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// Why an import or an export cannot be done.
+#[derive(Debug, Error)]
+pub enum TransferError {
+    /// The snapshot cannot be imported (a stopped snapshot, a QEMU
+    /// migration stream, an unknown VMM).
+    #[error("cannot import {name:?}: {reason}")]
+    NotImportable {
+        /// The snapshot.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The export target is not a new or empty directory.
+    #[error("export to {dir}: {reason}")]
+    ExportTarget {
+        /// The directory asked for.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading the source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The compressed memory does not decompress.
+    #[error("{path}: {compression} data broken at uncompressed offset {offset:#x}: {source}")]
+    Decompress {
+        /// The compressed file.
+        path: PathBuf,
+        /// Its compression.
+        compression: Compression,
+        /// Uncompressed bytes read before the failure.
+        offset: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Making the snapshot directory in the store failed.
+    #[error(transparent)]
+    Store(#[from] TemplateError),
+    /// Reading or writing a file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Cancelled: nothing was kept.
+    #[error("cancelled; nothing was kept")]
+    Cancelled,
+}
+
+impl Kinded for TransferError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TransferError::NotImportable { .. } | TransferError::ExportTarget { .. } => {
+                ErrorKind::BadRequest
+            }
+            TransferError::Source(e) => e.kind(),
+            TransferError::Store(e) => e.kind(),
+            TransferError::Decompress { .. } | TransferError::Io { .. } => ErrorKind::Io,
+            TransferError::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+}
+
+impl From<crate::fork::CopyError> for TransferError {
+    fn from(e: crate::fork::CopyError) -> TransferError {
+        use crate::fork::CopyError;
+        match e {
+            CopyError::Cancelled => TransferError::Cancelled,
+            CopyError::Source(e) => TransferError::Source(e.into()),
+            CopyError::Io { context, source } => TransferError::Io { context, source },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
