@@ -147,6 +147,30 @@ mod tests {
     }
 
     #[test]
+    fn compressed_memory_is_scanned_through_its_decompressor_and_cached() {
+        let d = tempfile::tempdir().unwrap();
+        let (_f, mem, _) = fixture(&d);
+        let zst = d.path().join("memory.zst");
+        zstd::stream::copy_encode(
+            std::fs::File::open(&mem).unwrap(),
+            std::fs::File::create(&zst).unwrap(),
+            1,
+        )
+        .unwrap();
+        let cache = d.path().join("cache/zst.json");
+        let raw = scan_cached(
+            &mem,
+            &d.path().join("cache/raw.json"),
+            &ScanOptions::default(),
+        )
+        .unwrap();
+        let packed = scan_cached(&zst, &cache, &ScanOptions::default()).unwrap();
+        assert_eq!(packed.markers, raw.markers, "same markers, same offsets");
+        assert_eq!(packed.file_size, 1 << 20, "sizes in uncompressed terms");
+        assert_eq!(cached_report(&zst, &cache).unwrap().markers, raw.markers);
+    }
+
+    #[test]
     fn an_entry_of_another_format_version_is_not_trusted() {
         let d = tempfile::tempdir().unwrap();
         let (_f, mem, cache) = fixture(&d);

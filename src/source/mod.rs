@@ -204,4 +204,4 @@ impl SourceSnapshot {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

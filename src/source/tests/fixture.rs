@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -277,6 +277,41 @@ pub fn tree_state(root: &Path) -> BTreeMap<PathBuf, FileState> {
                 sha256,
             },
         );
+    }
+    out
+}
+
+/// Walk `root` setting every mode to `f(mode)`.
+pub fn chmod_tree(root: &Path, f: &dyn Fn(u32) -> u32) {
+    let md = std::fs::symlink_metadata(root).unwrap();
+    if md.is_dir() {
+        for e in std::fs::read_dir(root).unwrap() {
+            chmod_tree(&e.unwrap().path(), f);
+        }
+    }
+    let mode = f(md.permissions().mode());
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every descriptor of this process open on a path under `root`, with its
+/// access mode from `/proc/self/fdinfo` (0 = read-only).
+pub fn open_under(root: &Path) -> Vec<(std::path::PathBuf, i32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        if !target.starts_with(root) {
+            continue;
+        }
+        let info = std::fs::read_to_string(Path::new("/proc/self/fdinfo").join(e.file_name()));
+        let Ok(info) = info else { continue };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        out.push((target, flags & libc::O_ACCMODE));
     }
     out
 }
