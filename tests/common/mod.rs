@@ -25,6 +25,7 @@ impl Env {
         c.arg("--store").arg(self.store());
         c.env("XDG_STATE_HOME", self.dir.path().join("state"));
         c.env_remove("FORKMAIL_STORE");
+        c.env_remove("FORKMAIL_SOURCES");
         c
     }
     /// Run with args; return output (no status check).

@@ -1,0 +1,431 @@
+//! Sources through the real `forkmail` binary: a Hypeman-shaped data
+//! directory (the library's own fixture, built from real files) and a plain
+//! Firecracker directory, listed grouped by source with the reasons for
+//! what cannot be read; markers of `SOURCE/NAME`, of snapshot directories
+//! and of `.zst`/`.lz4` files at the same offsets as the raw memory; import,
+//! fork without restore and export in the VMM's own layout — and nothing
+//! under a source ever changes (every file hashed, every mtime kept, also
+//! with the source made read-only).
+
+mod common;
+
+// The fixture is the library's (src/source/tests/fixture.rs); these make its
+// `crate::` paths resolve here.
+use forkmail::{files, mailbox};
+#[allow(dead_code)]
+#[path = "../src/source/tests/fixture.rs"]
+mod fixture;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, events, final_error};
+use serde_json::Value;
+
+/// The env with a Hypeman source (`--source`), a plain Firecracker
+/// directory (`FORKMAIL_SOURCES`) and a source that does not exist.
+struct Rig {
+    env: Env,
+    fx: fixture::Fixture,
+    plain: PathBuf,
+}
+
+fn rig() -> Rig {
+    let env = Env::new();
+    env.template("own", &["--mailbox", "m"]);
+    let fx = fixture::hypeman();
+    let plain = env.dir.path().join("fc-snap");
+    std::fs::create_dir(&plain).unwrap();
+    fixture::write_memory(&plain.join("mem"));
+    std::fs::write(plain.join("vmstate"), b"firecracker vmstate").unwrap();
+    Rig { env, fx, plain }
+}
+
+impl Rig {
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = self.env.cmd();
+        c.arg("--source").arg(&self.fx.root);
+        let missing = self.env.dir.path().join("gone");
+        c.env(
+            "FORKMAIL_SOURCES",
+            format!("{}:{}", self.plain.display(), missing.display()),
+        );
+        c.args(args);
+        c
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().expect("run forkmail")
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "forkmail {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON")
+    }
+}
+
+fn offsets(markers: &Value) -> Vec<u64> {
+    markers
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["offset"].as_u64().expect("offset"))
+        .collect()
+}
+
+#[test]
+fn snapshots_json_groups_every_source_with_reasons_for_what_cannot_be_read() {
+    let rig = rig();
+    let all = rig.json(&["snapshots", "--json"]);
+    let rows = all.as_array().expect("array");
+    // The store's rows come first and keep their shape.
+    let own = &rows[0];
+    for key in [
+        "name",
+        "vmm",
+        "kind",
+        "memory_size",
+        "allocated",
+        "created_at",
+        "path",
+    ] {
+        assert!(own.get(key).is_some(), "{key}");
+    }
+    assert_eq!(
+        (&own["name"], &own["source"], &own["read_only"]),
+        (
+            &Value::from("own"),
+            &Value::from("store"),
+            &Value::from(false)
+        )
+    );
+    let by = |source: &str, id: &str| -> Value {
+        rows.iter()
+            .find(|r| r["source"] == source && r["id"] == id)
+            .unwrap_or_else(|| panic!("no {source}/{id} in {all:#}"))
+            .clone()
+    };
+    let web = by("hypeman", "fc-web");
+    assert_eq!(web["entry"], "snapshot");
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["hypervisor"], "firecracker");
+    assert_eq!(web["vmm"], "firecracker");
+    assert_eq!(web["kind"], "standby");
+    assert_eq!(web["compression"], "none");
+    assert_eq!(web["read_only"], true);
+    assert_eq!(web["source_kind"], "hypeman-data-dir");
+    assert_eq!(by("hypeman", "snap-lz4")["compression"], "lz4");
+    assert_eq!(by("hypeman", "ch-packed")["hypervisor"], "cloud-hypervisor");
+    assert_eq!(by("hypeman", "snap-stopped")["kind"], "stopped");
+    assert_eq!(by("hypeman", "qemu-vm")["format"], "qemu-migration-stream");
+    let broken = by("hypeman", "broken-meta");
+    assert_eq!(broken["entry"], "problem");
+    assert_eq!(broken["problem"], "bad-metadata");
+    assert!(broken["reason"].as_str().unwrap().contains("metadata.json"));
+    assert_eq!(
+        by("hypeman", "fifo-memory")["problem"],
+        "not-a-regular-file"
+    );
+    let plain = by("fc-snap", "mem");
+    assert_eq!(plain["hypervisor"], "firecracker");
+    assert_eq!(plain["memory_size"], fixture::MEM_SIZE);
+    let gone = rows
+        .iter()
+        .find(|r| r["source"] == "gone")
+        .expect("a source that cannot be opened is listed");
+    assert_eq!(gone["entry"], "problem");
+    assert_eq!(gone["kind"], "not_found");
+
+    let table = rig.ok(&["snapshots"]);
+    for want in [
+        "== store:",
+        "== hypeman:",
+        "hypeman-data-dir, read-only",
+        "== fc-snap:",
+        "web [fc-web]",
+        "UNREADABLE (bad-metadata)",
+        "== gone:",
+        "cannot be opened",
+    ] {
+        assert!(table.contains(want), "{want:?} in\n{table}");
+    }
+}
+
+#[test]
+fn markers_of_source_snapshots_are_the_raw_files_markers_whatever_the_compression() {
+    let rig = rig();
+    let reference = rig.json(&["markers", rig.fx.reference.to_str().unwrap(), "--json"]);
+    let want = offsets(&reference);
+    assert_eq!(want.len(), fixture::planted().len());
+    let zst_file = rig
+        .fx
+        .root
+        .join("snapshots/snap-zst/guest/snapshots/snapshot-latest/memory-ranges.zst");
+    let lz4_file = rig
+        .fx
+        .root
+        .join("snapshots/snap-lz4/guest/snapshots/snapshot-latest/memory.lz4");
+    for target in [
+        "hypeman/fc-web",
+        "hypeman/web",
+        "hypeman/ch-packed",
+        "hypeman/nightly",
+        "hypeman/snap-zst",
+        "fc-snap/mem",
+        zst_file.to_str().unwrap(),
+        lz4_file.to_str().unwrap(),
+        rig.plain.to_str().unwrap(),
+    ] {
+        let got = rig.json(&["markers", target, "--json"]);
+        assert_eq!(offsets(&got), want, "{target}");
+        assert_eq!(got, {
+            // Same fields as the raw file's, but for source and hypervisor.
+            let mut r = reference.clone();
+            for (m, g) in r
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .zip(got.as_array().unwrap())
+            {
+                m["source"] = g["source"].clone();
+                m["hypervisor"] = g["hypervisor"].clone();
+            }
+            r
+        });
+    }
+    let web = rig.json(&["markers", "hypeman/web", "--json"]);
+    assert_eq!(web[0]["source"], "hypeman");
+    assert_eq!(web[0]["hypervisor"], "firecracker");
+    let own = rig.json(&["markers", "own", "--json"]);
+    assert_eq!(
+        (&own[0]["source"], &own[0]["hypervisor"]),
+        (&"store".into(), &"sim".into())
+    );
+
+    let ambiguous = rig.run(&["markers", "hypeman/api"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("ch-api, snap-zst"));
+    let qemu = rig.run(&["markers", "hypeman/qemu-vm"]);
+    assert_eq!(qemu.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&qemu.stderr).contains("migration stream"));
+    let nothing = rig.run(&["markers", "nowhere/x"]);
+    assert_eq!(nothing.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("sources: hypeman, fc-snap, gone"));
+}
+
+/// Everything that reads a source: listing, markers, import, fork with
+/// export (into a directory outside it).
+fn use_everything(rig: &Rig, tag: &str) {
+    rig.ok(&["snapshots", "--json"]);
+    rig.ok(&["snapshots"]);
+    for t in [
+        "hypeman/web",
+        "hypeman/snap-zst",
+        "hypeman/nightly",
+        "fc-snap/mem",
+    ] {
+        rig.ok(&["markers", t, "--json"]);
+    }
+    for (from, name) in [
+        ("hypeman/snap-zst", "zst"),
+        ("hypeman/nightly", "lz4"),
+        ("fc-snap/mem", "plain"),
+    ] {
+        let name = format!("{name}-{tag}");
+        rig.ok(&["import", from, "--name", &name, "--json"]);
+        let out = rig.env.dir.path().join(format!("export-{name}"));
+        rig.ok(&[
+            "fork",
+            &name,
+            "--no-restore",
+            "--export",
+            out.to_str().unwrap(),
+            "--payload",
+            r#"app.config={"n":1}"#,
+        ]);
+    }
+}
+
+#[test]
+fn import_fork_without_restore_and_export_in_the_vmms_own_layout() {
+    let rig = rig();
+    let imported = rig.json(&["import", "hypeman/snap-zst", "--name", "packed", "--json"]);
+    assert_eq!(imported["vmm"], "cloud-hypervisor");
+    assert_eq!(imported["method"], "decompressed zstd");
+    assert_eq!(imported["source"], "hypeman");
+    assert_eq!(imported["memory_size"], fixture::MEM_SIZE);
+    assert_eq!(
+        imported["markers"].as_array().unwrap().len(),
+        fixture::planted().len()
+    );
+    let default_name = rig.json(&["import", "hypeman/fc-web", "--json"]);
+    assert_eq!(default_name["name"], "web");
+    assert_eq!(default_name["device_state"], serde_json::json!(["state"]));
+
+    // Restoring needs a driver forkmail does not have: refused at validate.
+    let out = rig.run(&[
+        "fork",
+        "packed",
+        "--json",
+        "--payload",
+        r#"app.config={"n":1}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let evs = events(&String::from_utf8_lossy(&out.stdout));
+    assert!(final_error(&evs).contains("--no-restore"), "{evs:?}");
+    assert!(!evs.iter().any(|e| e["stage"] == "copy"), "nothing copied");
+
+    let dir = rig.env.dir.path().join("restore-me");
+    let out = rig.ok(&[
+        "fork",
+        "packed",
+        "--name",
+        "p1",
+        "--no-restore",
+        "--export",
+        dir.to_str().unwrap(),
+        "--json",
+        "--payload",
+        r#"app.config={"region":"eu"}"#,
+    ]);
+    let evs = events(&out);
+    let exported = evs
+        .iter()
+        .find(|e| e["path"] == dir.to_str().unwrap())
+        .expect("export event");
+    assert_eq!(exported["stage"], "patch");
+    assert_eq!(evs.last().unwrap()["stage"], "done");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["config.json", "memory-ranges", "state.json"]);
+    let markers = rig.json(&[
+        "markers",
+        dir.join("memory-ranges").to_str().unwrap(),
+        "--json",
+    ]);
+    let app = markers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "app.config")
+        .unwrap();
+    assert_eq!(app["seq"], 1);
+    assert_eq!(app["payload"], r#"{"region":"eu"}"#);
+
+    // Never into a source, and never without --no-restore.
+    let inside = rig.fx.root.join("exported");
+    let out = rig.run(&[
+        "fork",
+        "packed",
+        "--no-restore",
+        "--export",
+        inside.to_str().unwrap(),
+        "--payload",
+        r#"app.config={}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only source"));
+    assert!(!inside.exists());
+    let out = rig.run(&[
+        "fork",
+        "packed",
+        "--export",
+        "/tmp/x",
+        "--payload",
+        r#"app.config={}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "--export requires --no-restore");
+
+    let out = rig.run(&["import", "hypeman/snap-stopped"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped snapshot"));
+}
+
+fn chmod_tree(root: &Path, f: &dyn Fn(u32) -> u32) {
+    fixture::chmod_tree(root, f)
+}
+
+#[test]
+fn nothing_under_a_source_changes_listing_scanning_importing_or_exporting() {
+    let rig = rig();
+    let before = fixture::tree_state(&rig.fx.root);
+    let plain_before = fixture::tree_state(&rig.plain);
+    use_everything(&rig, "a");
+    assert_eq!(fixture::tree_state(&rig.fx.root), before);
+    assert_eq!(fixture::tree_state(&rig.plain), plain_before);
+}
+
+#[test]
+fn a_read_only_source_works_and_stays_as_it_was() {
+    let rig = rig();
+    chmod_tree(&rig.fx.root, &|m| m & !0o222);
+    chmod_tree(&rig.plain, &|m| m & !0o222);
+    let before = fixture::tree_state(&rig.fx.root);
+    use_everything(&rig, "ro");
+    assert_eq!(fixture::tree_state(&rig.fx.root), before);
+    chmod_tree(&rig.fx.root, &|m| m | 0o200);
+    chmod_tree(&rig.plain, &|m| m | 0o200);
+}
+
+#[test]
+fn ack_bind_comes_from_the_fork_else_the_template() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m", "--ack-bind", "0.0.0.0"]);
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(env.store().join("snapshots/t/snapshot.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["ack_bind"], "0.0.0.0");
+    // The simulated guest acks 127.0.0.1: a socket on 0.0.0.0 hears it.
+    env.ok(&[
+        "fork",
+        "t",
+        "--name",
+        "f1",
+        "--payload",
+        r#"m={}"#,
+        "--ack",
+        "m",
+    ]);
+    // An address of no interface here: binding fails, at validate.
+    let out = env.run(&[
+        "fork",
+        "t",
+        "--name",
+        "f2",
+        "--json",
+        "--ack-bind",
+        "192.0.2.1",
+        "--payload",
+        r#"m={}"#,
+        "--ack",
+        "m",
+    ]);
+    assert!(!out.status.success());
+    let evs = events(&String::from_utf8_lossy(&out.stdout));
+    assert!(final_error(&evs).contains("192.0.2.1"), "{evs:?}");
+    assert!(!env.fork_dir("f2").exists());
+    env.ok(&[
+        "fork",
+        "t",
+        "--name",
+        "f3",
+        "--ack-bind",
+        "127.0.0.1",
+        "--payload",
+        r#"m={}"#,
+        "--ack",
+        "m",
+    ]);
+    env.ok(&["rm", "f1"]);
+    env.ok(&["rm", "f3"]);
+}
