@@ -217,6 +217,10 @@ pub struct ImageBuildArgs {
     /// Static forkmail-guest (default: found beside forkmail or in target/x86_64-unknown-linux-gnu/release).
     #[arg(long, value_name = "PATH")]
     pub guest: Option<PathBuf>,
+    /// A static program of your own to run as the guest instead of forkmail-guest
+    /// (it arms its own mailboxes: make templates with --wait-for-marker).
+    #[arg(long, value_name = "PATH", conflicts_with = "guest")]
+    pub program: Option<PathBuf>,
     /// Replace an existing image of that name.
     #[arg(long)]
     pub force: bool,

@@ -27,6 +27,7 @@ pub(super) fn image_build(store: &Store, a: &ImageBuildArgs) -> Result<i32> {
         modules: a.modules.clone(),
         busybox: a.busybox.clone(),
         guest: a.guest.clone(),
+        program: a.program.clone(),
         force: a.force,
     };
     let json = a.json;

@@ -1,7 +1,8 @@
 //! Guest images for the qemu driver: `<store>/images/<name>/{vmlinuz,
-//! initrd.img,image.json}`. The initramfs (cpio newc, gzip) is written here:
+//! initrd.img,image.json}`. The initramfs (cpio newc, gzip; [`initrd`]):
 //! busybox for the basics, the virtio modules, an `/init` that brings up the
-//! network, and a static `forkmail-guest` as the agent.
+//! network, and the guest program: a static `forkmail-guest` as the agent,
+//! or any static program of your own ([`GuestProgram`]).
 //!
 //! Missing inputs come from Debian packages (`apt-get download` into a
 //! temporary directory, unpacked with `dpkg -x`, never installed).
@@ -9,19 +10,20 @@
 pub mod cpio;
 mod debian;
 mod guest_binary;
+mod initrd;
 
 use debian::newest_with_prefix;
 pub use debian::*;
 pub use guest_binary::*;
+pub use initrd::*;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, ValidName, now_rfc3339, read_json, write_json_atomic};
-use cpio::{CpioError, CpioWriter};
+use cpio::CpioError;
 
 /// The image used when none is named.
 pub const DEFAULT_IMAGE: &str = "default";
@@ -241,92 +243,10 @@ pub struct ImageSpec {
     pub busybox: Option<PathBuf>,
     /// Static forkmail-guest (default: see [`find_static_guest`]).
     pub guest: Option<PathBuf>,
+    /// A static program of your own to run instead of forkmail-guest.
+    pub program: Option<PathBuf>,
     /// Replace an existing image of that name.
     pub force: bool,
-}
-
-/// The `/init` script: mount, load modules, configure 10.0.2.15/24 via
-/// 10.0.2.2 (QEMU user networking), start the agent, and keep PID 1 alive.
-pub fn init_script(modules: &[String]) -> String {
-    let mods = modules.join(" ");
-    format!(
-        "#!/bin/busybox sh\n\
-         /bin/busybox --install -s /bin\n\
-         mount -t proc proc /proc\n\
-         mount -t sysfs sys /sys\n\
-         mount -t devtmpfs dev /dev\n\
-         mkdir -p /run/forkmail /tmp\n\
-         for m in {mods}; do insmod /lib/modules/$m.ko || echo \"forkmail-init: insmod $m failed\"; done\n\
-         ip link set lo up\n\
-         ip link set eth0 up || echo 'forkmail-init: no eth0'\n\
-         ip addr add 10.0.2.15/24 dev eth0\n\
-         ip route add default via 10.0.2.2\n\
-         (/bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &\n\
-         exec sleep 2147483647\n"
-    )
-}
-
-/// Inputs of the initramfs.
-pub struct InitrdInputs<'a> {
-    /// Static busybox.
-    pub busybox: &'a Path,
-    /// Modules to include: (name, file), in load order.
-    pub modules: &'a [(String, PathBuf)],
-    /// Static forkmail-guest.
-    pub guest: &'a Path,
-}
-
-/// Write a gzip-compressed newc initramfs to `out`.
-pub fn write_initrd(inp: &InitrdInputs, out: &Path) -> Result<(), ImageError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| ImageError::Read {
-            path: p.into(),
-            source,
-        })
-    };
-    let busybox = read(inp.busybox)?;
-    let guest = read(inp.guest)?;
-    if elf_is_dynamic(&guest) == Some(true) {
-        return Err(ImageError::DynamicGuest {
-            path: inp.guest.into(),
-        });
-    }
-    let write_err = |source| ImageError::Write {
-        path: out.into(),
-        source,
-    };
-    let f = std::fs::File::create(out).map_err(write_err)?;
-    let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::fast());
-    let mut w = CpioWriter::new(gz);
-    for d in [
-        "bin",
-        "sbin",
-        "dev",
-        "proc",
-        "sys",
-        "run",
-        "tmp",
-        "lib",
-        "lib/modules",
-    ] {
-        w.dir(d, 0o755)?;
-    }
-    w.char_dev("dev/console", 0o600, 5, 1)?;
-    let names: Vec<String> = inp.modules.iter().map(|(n, _)| n.clone()).collect();
-    w.file("init", 0o755, init_script(&names).as_bytes())?;
-    w.file("bin/busybox", 0o755, &busybox)?;
-    w.file("bin/forkmail-guest", 0o755, &guest)?;
-    for (name, path) in inp.modules {
-        w.file(&format!("lib/modules/{name}.ko"), 0o644, &read(path)?)?;
-    }
-    let gz = w.finish()?;
-    let mut bw = gz.finish().map_err(write_err)?;
-    bw.flush().map_err(write_err)?;
-    bw.into_inner()
-        .map_err(|e| write_err(e.into_error()))?
-        .sync_all()
-        .map_err(write_err)?;
-    Ok(())
 }
 
 /// Build image `spec.name` in the store. `say` receives progress lines
@@ -337,11 +257,15 @@ pub fn build_image(
     say: &mut dyn FnMut(String),
 ) -> Result<ImageInfo, ImageError> {
     let valid = ValidName::new(&spec.name)?;
-    let guest = match &spec.guest {
-        Some(g) => g.clone(),
-        None => find_static_guest()?,
+    let guest = match (&spec.program, &spec.guest) {
+        (Some(p), _) => GuestProgram::Own(p.clone()),
+        (None, Some(g)) => GuestProgram::Agent(g.clone()),
+        (None, None) => GuestProgram::Agent(find_static_guest()?),
     };
-    say(format!("guest agent: {}", guest.display()));
+    say(match &guest {
+        GuestProgram::Agent(p) => format!("guest agent: {}", p.display()),
+        GuestProgram::Own(p) => format!("guest program (yours): {}", p.display()),
+    });
     let tmp = tempfile::Builder::new()
         .prefix("forkmail-image-")
         .tempdir()
@@ -453,7 +377,10 @@ pub fn build_image(
             created_at: now_rfc3339(),
             kernel_source,
             busybox_source,
-            guest_source: guest.display().to_string(),
+            guest_source: match &guest {
+                GuestProgram::Agent(p) => p.display().to_string(),
+                GuestProgram::Own(p) => format!("program {}", p.display()),
+            },
             modules: modules.iter().map(|(n, _)| n.clone()).collect(),
             fetched_packages: packages.clone(),
             initrd_size: std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0),
@@ -473,36 +400,4 @@ pub fn build_image(
         let _ = std::fs::remove_dir_all(&building);
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn init_loads_modules_in_order_and_keeps_pid1() {
-        let s = init_script(&["a".into(), "b".into()]);
-        assert!(s.contains("for m in a b; do insmod /lib/modules/$m.ko"));
-        assert!(s.contains("/bin/forkmail-guest vm"));
-        assert!(s.trim_end().ends_with("exec sleep 2147483647"));
-    }
-
-    #[test]
-    fn initrd_refuses_a_dynamic_guest() {
-        let d = tempfile::tempdir().unwrap();
-        let dynamic = d.path().join("forkmail-guest");
-        std::fs::write(&dynamic, guest_binary::synthetic_elf(true)).unwrap();
-        let busybox = d.path().join("busybox");
-        std::fs::write(&busybox, guest_binary::synthetic_elf(false)).unwrap();
-        let err = write_initrd(
-            &InitrdInputs {
-                busybox: &busybox,
-                modules: &[],
-                guest: &dynamic,
-            },
-            &d.path().join("initrd.img"),
-        )
-        .unwrap_err();
-        assert!(matches!(err, ImageError::DynamicGuest { .. }), "{err}");
-    }
 }
