@@ -165,10 +165,13 @@ fn discover(store: Option<&Store>, target: &Target) -> Result<(ScanReport, Value
                 }
                 _ => snap.scan(&opts)?,
             };
+            let at = match (label, &snap.memory) {
+                (Some(l), _) => format!("{l}/{}", snap.id),
+                (None, Some(m)) => m.display().to_string(),
+                (None, None) => snap.dir.display().to_string(),
+            };
             let about = format!(
-                "{}/{} ({}, {}, read-only)",
-                label.unwrap_or("(path)"),
-                snap.id,
+                "{at} ({}, {}, read-only)",
                 snap.hypervisor.label(),
                 snap.format
             );

@@ -39,8 +39,13 @@ impl GuestProgram {
 pub fn init_script(modules: &[String], program: &GuestProgram) -> String {
     let mods = modules.join(" ");
     let run = match program {
-        GuestProgram::Agent(_) => "(/bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &".to_string(),
-        GuestProgram::Own(_) => format!("(/{OWN_PROGRAM}; echo \"forkmail-init: guest exited with $?\") &"),
+        GuestProgram::Agent(_) => {
+            "(/bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &"
+                .to_string()
+        }
+        GuestProgram::Own(_) => {
+            format!("(/{OWN_PROGRAM}; echo \"forkmail-init: guest exited with $?\") &")
+        }
     };
     format!(
         "#!/bin/busybox sh\n\

@@ -138,6 +138,33 @@ impl Drop for SnapshotDraft {
     }
 }
 
+/// Hard-link (else copy) `from` to `to`.
+pub fn link_or_copy(from: &Path, to: &Path) -> Result<(), TemplateError> {
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|source| TemplateError::Io {
+            context: format!("copy {} to {}", from.display(), to.display()),
+            source,
+        })
+}
+
+/// The disk as `vmm_config` names it: hard-linked into the snapshot
+/// directory when it can be (a rebuilt image then never breaks the
+/// template), else by its absolute path. Never copied: disks are large.
+pub fn attach_disk(disk: &Path, dir: &Path) -> Result<String, TemplateError> {
+    if std::fs::hard_link(disk, dir.join(super::qemu::DISK_FILE)).is_ok() {
+        return Ok(super::qemu::DISK_FILE.into());
+    }
+    let abs = std::fs::canonicalize(disk).map_err(|source| TemplateError::Io {
+        context: format!("disk {}", disk.display()),
+        source,
+    })?;
+    Ok(abs.to_string_lossy().into_owned())
+}
+
 /// Every armed mailbox must be in the snapshot's memory exactly once, or
 /// forks of it would fail later.
 pub fn check_armed(report: &ScanReport, armed: &[(String, String)]) -> Result<(), TemplateError> {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::TemplateError;
-use super::common::{SnapshotDraft, check_mailboxes};
-use super::watch::{Sighting, WantedMarker, look};
+use super::common::{SnapshotDraft, attach_disk, check_mailboxes, link_or_copy};
+use super::watch::{Sighting, WantedMarker, check_wanted, look};
 use crate::guest::encode_mailbox_param;
 use crate::mailbox::MAX_MAILBOXES;
 use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, now_rfc3339};
@@ -99,19 +99,6 @@ pub struct QemuTemplate {
     pub accel_reason: String,
     /// Timings.
     pub timings: QemuTemplateTimings,
-}
-
-/// Hard-link (else copy) `from` to `to`.
-fn link_or_copy(from: &Path, to: &Path) -> Result<(), TemplateError> {
-    if std::fs::hard_link(from, to).is_ok() {
-        return Ok(());
-    }
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|source| TemplateError::Io {
-            context: format!("copy {} to {}", from.display(), to.display()),
-            source,
-        })
 }
 
 /// The last `n` lines of a log file, joined for an error message.
@@ -255,39 +242,43 @@ pub fn create_qemu_template(
     }
 }
 
-/// Check the markers a template waits for: names by the contract's rule,
-/// each once, tokens valid when given.
-fn check_wanted(wanted: &[WantedMarker]) -> Result<(), TemplateError> {
-    if wanted.is_empty() {
-        return Err(TemplateError::Invalid(
-            "--wait-for-marker needs at least one NAME[:TOKEN]".into(),
-        ));
-    }
-    let given: Vec<(String, Option<String>)> = wanted
-        .iter()
-        .map(|w| (w.name.clone(), w.token.clone()))
-        .collect();
-    check_mailboxes(&given, MAX_MAILBOXES, &mut rand::rng()).map(|_| ())
-}
-
-/// The disk as `vmm_config` names it: hard-linked into the snapshot
-/// directory when it can be (a rebuilt image then never breaks the
-/// template), else by its absolute path. Never copied: disks are large.
-fn attach_disk(disk: &Path, dir: &Path) -> Result<String, TemplateError> {
-    if std::fs::hard_link(disk, dir.join(DISK_FILE)).is_ok() {
-        return Ok(DISK_FILE.into());
-    }
-    let abs = std::fs::canonicalize(disk).map_err(|source| TemplateError::Io {
-        context: format!("disk {}", disk.display()),
-        source,
-    })?;
-    Ok(abs.to_string_lossy().into_owned())
-}
-
 /// How often the memory of a booting guest is scanned at most; a slower
 /// scan waits twice its own time, so scanning never takes more than a
 /// third of the host from the booting guest.
 const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// Every wanted marker was seen while the guest ran, but a token may still
+/// have been half written: stop the guest and look again, since what counts
+/// is memory at rest. `Some` with the markers when they are all there (the
+/// guest stays stopped, `qmp` open); else the guest runs on. On an error
+/// the caller shuts QEMU down.
+fn stop_if_armed(
+    proc: &mut QemuProcess,
+    qmp: &mut Option<crate::vmm::qmp::Qmp>,
+    memory: &Path,
+    wait_for: &[WantedMarker],
+    cancel: &AtomicBool,
+    spec: &QemuTemplateSpec,
+) -> Result<Option<Armed>, TemplateError> {
+    let snapshot_err = |source| TemplateError::Snapshot {
+        name: spec.name.clone(),
+        source,
+    };
+    if qmp.is_none() {
+        *qmp = Some(proc.qmp(Duration::from_secs(10))?);
+    }
+    let Some(q) = qmp.as_mut() else {
+        return Ok(None);
+    };
+    q.execute("stop", None).map_err(snapshot_err)?;
+    if let Ok(at_rest) = look(memory, wait_for, cancel)
+        && at_rest.complete()
+    {
+        return Ok(Some(at_rest.armed));
+    }
+    q.execute("cont", None).map_err(snapshot_err)?;
+    Ok(None)
+}
 
 /// Mailboxes found armed in a guest's memory: name and token.
 type Armed = Vec<(String, String)>;
@@ -372,6 +363,23 @@ fn boot_and_snapshot(
             ));
         }
         if started.elapsed() > spec.boot_timeout {
+            // One last look: a guest that armed since the previous one is in
+            // time, and the error must say what is in memory now.
+            if let QemuGuest::Markers { wait_for } = &spec.guest
+                && let Ok(seen) = look(&memory, wait_for, cancel)
+            {
+                sighting = seen;
+                if sighting.complete() {
+                    match stop_if_armed(&mut proc, &mut qmp, &memory, wait_for, cancel, spec) {
+                        Ok(Some(armed)) => break Some(armed),
+                        Ok(None) => {}
+                        Err(e) => {
+                            proc.shutdown(qmp);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
             let err = match &spec.guest {
                 QemuGuest::Agent { .. } => boot_err(
                     format!(
@@ -406,38 +414,14 @@ fn boot_and_snapshot(
                 }
             }
             next_look = Instant::now() + LOOK_EVERY.max(t.elapsed() * 2);
-            // Seen while the guest runs, a token may still be half written:
-            // stop the guest and look again; what counts is memory at rest.
             if sighting.complete() {
-                let q = match qmp.take() {
-                    Some(q) => q,
-                    None => match proc.qmp(Duration::from_secs(10)) {
-                        Ok(q) => q,
-                        Err(e) => {
-                            proc.shutdown(None);
-                            return Err(e.into());
-                        }
-                    },
-                };
-                let q = qmp.insert(q);
-                if let Err(source) = q.execute("stop", None) {
-                    proc.shutdown(qmp);
-                    return Err(TemplateError::Snapshot {
-                        name: spec.name.clone(),
-                        source,
-                    });
-                }
-                match look(&memory, wait_for, cancel) {
-                    Ok(at_rest) if at_rest.complete() => break Some(at_rest.armed),
-                    Ok(at_rest) => sighting = at_rest,
-                    Err(_) => {}
-                }
-                if let Err(source) = q.execute("cont", None) {
-                    proc.shutdown(qmp);
-                    return Err(TemplateError::Snapshot {
-                        name: spec.name.clone(),
-                        source,
-                    });
+                match stop_if_armed(&mut proc, &mut qmp, &memory, wait_for, cancel, spec) {
+                    Ok(Some(armed)) => break Some(armed),
+                    Ok(None) => {}
+                    Err(e) => {
+                        proc.shutdown(qmp);
+                        return Err(e);
+                    }
                 }
             }
         }

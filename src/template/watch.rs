@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use super::TemplateError;
 use crate::mailbox::MailboxKind;
 use crate::scan::{ScanError, ScanOptions, ScanReport, scan_file};
 
@@ -123,6 +124,22 @@ impl Sighting {
             self.missing.join("; ")
         )
     }
+}
+
+/// Check the markers a template waits for: names by the contract's rule,
+/// each once, tokens valid when given.
+pub fn check_wanted(wanted: &[WantedMarker]) -> Result<(), TemplateError> {
+    if wanted.is_empty() {
+        return Err(TemplateError::Invalid(
+            "--wait-for-marker needs at least one NAME[:TOKEN]".into(),
+        ));
+    }
+    let given: Vec<(String, Option<String>)> = wanted
+        .iter()
+        .map(|w| (w.name.clone(), w.token.clone()))
+        .collect();
+    super::common::check_mailboxes(&given, crate::mailbox::MAX_MAILBOXES, &mut rand::rng())
+        .map(|_| ())
 }
 
 /// Scan the booting guest's memory file once and judge it.
