@@ -32,5 +32,5 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
     } else {
         forkmail::cli::open_store(cli.store.as_deref())?
     };
-    forkmail::tui::run(store)
+    forkmail::tui::run(store, forkmail::cli::open_sources(&cli.sources))
 }

@@ -40,6 +40,8 @@ pub enum Action {
     Fork,
     /// Start typing a name filter.
     StartFilter,
+    /// Ask for the path of a memory file to open read-only.
+    OpenPath,
     /// Keep the filter and stop typing.
     FilterDone,
     /// Clear the filter.

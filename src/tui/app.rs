@@ -91,6 +91,8 @@ pub enum Mode {
     ForkName,
     /// The help overlay is open.
     Help,
+    /// Typing the path of a memory file to open read-only.
+    OpenPath,
 }
 
 /// Wall and monotonic time, frozen in tests so screens are stable.
@@ -344,6 +346,7 @@ impl App {
                 self.help_scroll = 0;
             }
             (Mode::Filter, a) => self.filter_action(a),
+            (Mode::OpenPath, a) => self.path_action(a),
             (Mode::Confirm | Mode::ForkName, a) => self.dialog_action(a),
             (Mode::Editing, a) => self.editing_action(a),
             (Mode::Normal, a) => self.normal_action(a),
@@ -418,6 +421,7 @@ impl App {
             Action::PageUp | Action::PageDown => self.move_sel(action),
             Action::Fork => self.open_fork_dialog(),
             Action::StartFilter => self.mode = Mode::Filter,
+            Action::OpenPath => self.start_open_path(),
             Action::Rescan => self.rescan(),
             Action::RevealTokens => self.reveal_tokens = !self.reveal_tokens,
             Action::ToggleInclude | Action::ToggleAck => self.toggle(action),
@@ -473,7 +477,7 @@ impl App {
         };
         match self.focus {
             Pane::Snapshots => {
-                let len = self.catalog.visible().len();
+                let len = self.catalog.rows().len();
                 let new = step(self.catalog.sel, len, 10);
                 if new != self.catalog.sel {
                     self.save_current_draft();
@@ -520,10 +524,11 @@ impl App {
         }
     }
 
-    /// The scan report of the selected snapshot, when cached.
+    /// The scan report of the selected row (a store snapshot, or a
+    /// read-only one), when cached.
     pub fn markers(&self) -> Option<&Arc<ScanReport>> {
-        let snap = self.catalog.selected()?;
-        self.catalog.cached(&snap.name)
+        let key = self.catalog.selected_entry()?.key();
+        self.catalog.cached(&key)
     }
 
     /// Handle a message from background work.

@@ -5,6 +5,7 @@
 //! memory file is scanned again.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,9 +13,11 @@ use crossterm::event::KeyCode;
 
 use super::app::{Action, App, Level, Mode};
 use super::jobs;
+use super::sources::{Entry, SourceEntry, SourceGroup, list_groups, not_scannable};
 use crate::error::ErrorKind;
 use crate::sanitize::safe_owned;
 use crate::scan::ScanReport;
+use crate::source::SourceSet;
 use crate::store::SnapshotInfo;
 
 /// Identity of a memory file's contents (the discovery cache's key).
@@ -60,6 +63,14 @@ pub struct Catalog {
     pub failed: HashMap<String, String>,
     /// The running scan.
     pub scan_job: Option<ScanJob>,
+    /// The run's read-only sources.
+    pub source_set: SourceSet,
+    /// Memory files opened by path (`o`), canonical.
+    pub opened: Vec<PathBuf>,
+    /// What the sources and opened files list, refreshed with the store.
+    pub sources: Vec<SourceGroup>,
+    /// The path being typed at the `o` prompt.
+    pub path_input: String,
 }
 
 impl Catalog {
@@ -71,9 +82,49 @@ impl Catalog {
             .filter(|s| f.is_empty() || s.name.contains(&f))
             .collect()
     }
-    /// The selected snapshot.
+    /// Every row of the snapshots pane that matches the filter: the store's
+    /// snapshots first (as [`Catalog::visible`]), then each source's
+    /// entries, unreadable ones included.
+    pub fn rows(&self) -> Vec<Entry<'_>> {
+        let f = self.filter.to_lowercase();
+        let matches = |name: &str| f.is_empty() || name.to_lowercase().contains(&f);
+        let mut out: Vec<Entry> = self.visible().into_iter().map(Entry::Store).collect();
+        for g in &self.sources {
+            for e in &g.entries {
+                let row = match e {
+                    SourceEntry::Snapshot(snap) => Entry::Source {
+                        label: &g.label,
+                        snap: snap.as_ref(),
+                    },
+                    SourceEntry::Problem {
+                        id,
+                        problem,
+                        reason,
+                    } => Entry::Problem {
+                        label: &g.label,
+                        id,
+                        problem,
+                        reason,
+                    },
+                };
+                if matches(row.name()) {
+                    out.push(row);
+                }
+            }
+        }
+        out
+    }
+    /// The selected row.
+    pub fn selected_entry(&self) -> Option<Entry<'_>> {
+        self.rows().into_iter().nth(self.sel)
+    }
+    /// The selected snapshot, when it is one of the store's (only those
+    /// are edited and forked).
     pub fn selected(&self) -> Option<&SnapshotInfo> {
-        self.visible().get(self.sel).copied()
+        match self.selected_entry()? {
+            Entry::Store(s) => Some(s),
+            _ => None,
+        }
     }
     /// Cached report of `name`.
     pub fn cached(&self, name: &str) -> Option<&Arc<ScanReport>> {
@@ -125,9 +176,10 @@ impl Catalog {
 }
 
 impl App {
-    /// Reload snapshots and forks from disk. Returns whether anything changed.
+    /// Reload snapshots (the store's and the sources') and forks from
+    /// disk. Returns whether anything changed.
     pub fn reload_store(&mut self) -> bool {
-        let selected = self.catalog.selected().map(|s| s.name.clone());
+        let selected = self.catalog.selected_entry().map(|e| e.key());
         let (snaps, errors) = match self.store.snapshots() {
             Ok((s, bad)) => (s, bad.iter().map(|e| safe_owned(&e.to_string())).collect()),
             Err(e) => (Vec::new(), vec![safe_owned(&e.to_string())]),
@@ -158,19 +210,31 @@ impl App {
         }
         self.catalog.snapshots = snaps;
         self.catalog.errors = errors;
-        let names: Vec<String> = self
-            .catalog
-            .snapshots
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let groups = list_groups(&self.catalog.source_set, &self.catalog.opened);
+        let source_keys = |gs: &[SourceGroup]| -> Vec<(String, Option<u64>)> {
+            gs.iter()
+                .flat_map(|g| {
+                    g.entries.iter().map(move |e| match e {
+                        SourceEntry::Snapshot(s) => {
+                            (format!("{}/{}", g.label, s.id), s.memory_file_bytes)
+                        }
+                        SourceEntry::Problem { id, reason, .. } => {
+                            (format!("{}/{id}: {reason}", g.label), None)
+                        }
+                    })
+                })
+                .collect()
+        };
+        changed |= source_keys(&groups) != source_keys(&self.catalog.sources);
+        self.catalog.sources = groups;
+        let names: Vec<String> = self.catalog.rows().iter().map(|e| e.key()).collect();
         self.catalog.cache.retain(|k, _| names.contains(k));
-        if let Some(name) = selected
-            && let Some(i) = self.catalog.visible().iter().position(|s| s.name == name)
+        if let Some(key) = selected
+            && let Some(i) = self.catalog.rows().iter().position(|e| e.key() == key)
         {
             self.catalog.sel = i;
         }
-        let len = self.catalog.visible().len();
+        let len = self.catalog.rows().len();
         self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
         changed |= self.forks.reload(&self.store);
         self.selection_changed();
@@ -198,11 +262,28 @@ impl App {
     }
 
     fn ensure_scan(&mut self) {
-        let Some(snap) = self.catalog.selected() else {
+        let Some(entry) = self.catalog.selected_entry() else {
             return;
         };
-        let name = snap.name.clone();
-        let path = snap.memory_path();
+        let name = entry.key();
+        let path = match entry {
+            Entry::Store(snap) => snap.memory_path(),
+            Entry::Source { snap, .. } => {
+                let memory = snap
+                    .memory
+                    .clone()
+                    .filter(|_| not_scannable(snap).is_none());
+                match (memory, not_scannable(snap)) {
+                    (Some(m), _) => m,
+                    (None, why) => {
+                        let why = why.unwrap_or("nothing to scan").to_string();
+                        self.catalog.failed.insert(name, why);
+                        return;
+                    }
+                }
+            }
+            Entry::Problem { .. } => return,
+        };
         let Ok(key) = FileKey::of(&path) else {
             self.catalog
                 .failed
@@ -229,15 +310,35 @@ impl App {
             total: 0,
             cancel: Arc::clone(&cancel),
         });
-        let cache = self.store.scan_cache_path(&name);
+        let cache = self.cache_path(&name, &path);
         jobs::spawn_scan(self.tx.clone(), name, path, cache, key, cancel);
+    }
+
+    /// Where the discovery of the row `key` (memory file `memory`) is
+    /// remembered: in the store, never in a source.
+    fn cache_path(&self, key: &str, memory: &std::path::Path) -> PathBuf {
+        if key.contains('/') {
+            self.store.scan_cache_path_for_file(memory)
+        } else {
+            self.store.scan_cache_path(key)
+        }
     }
 
     /// Forget the selected snapshot's scan and scan it again.
     pub fn rescan(&mut self) {
-        if let Some(name) = self.catalog.selected().map(|s| s.name.clone()) {
+        let selected = self.catalog.selected_entry().map(|e| {
+            let memory = match e {
+                Entry::Store(s) => Some(s.memory_path()),
+                Entry::Source { snap, .. } => snap.memory.clone(),
+                Entry::Problem { .. } => None,
+            };
+            (e.key(), memory)
+        });
+        if let Some((name, memory)) = selected {
             // `r` means scan again: the remembered result goes too.
-            let _ = std::fs::remove_file(self.store.scan_cache_path(&name));
+            if let Some(m) = memory {
+                let _ = std::fs::remove_file(self.cache_path(&name, &m));
+            }
             self.catalog.forget(&name);
             if let Some(j) = self.catalog.scan_job.take() {
                 j.cancel.store(true, Ordering::Relaxed);
@@ -264,7 +365,7 @@ impl App {
             _ => return,
         }
         self.save_current_draft();
-        let len = self.catalog.visible().len();
+        let len = self.catalog.rows().len();
         self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
         self.marker_sel = 0;
         self.selection_changed();

@@ -26,6 +26,8 @@ pub enum Scope {
     Forks,
     /// The name filter prompt.
     Filter,
+    /// The prompt for a memory file's path.
+    PathPrompt,
     /// Yes/no confirmation dialogs.
     Dialog,
     /// The fork dialog (typing the fork name).
@@ -47,6 +49,7 @@ impl Scope {
             Scope::Sessions => "Sessions screen",
             Scope::Forks => "Forks screen",
             Scope::Filter => "Filter prompt",
+            Scope::PathPrompt => "Open-a-file prompt",
             Scope::Dialog => "Confirmations",
             Scope::ForkDialog => "Fork dialog",
             Scope::Help => "Help",
@@ -157,6 +160,13 @@ pub const KEYMAP: &[Binding] = &[
     b(&["f"], A::Fork, S::Main, "fork the selected snapshot", true),
     b(&["/"], A::StartFilter, S::Snapshots, "filter by name", true),
     b(&["r"], A::Rescan, S::Main, "rescan memory", false),
+    b(
+        &["o"],
+        A::OpenPath,
+        S::Snapshots,
+        "open a memory file by path (read-only: raw, .zst, .lz4)",
+        true,
+    ),
     b(
         &["enter", "l", "right"],
         A::NextPane,
@@ -293,6 +303,14 @@ pub const KEYMAP: &[Binding] = &[
     b(&["r"], A::Refresh, S::Forks, "refresh", false),
     b(&["enter"], A::FilterDone, S::Filter, "keep filter", true),
     b(&["esc"], A::FilterCancel, S::Filter, "clear filter", true),
+    b(
+        &["enter"],
+        A::Confirm,
+        S::PathPrompt,
+        "open it and scan its markers",
+        true,
+    ),
+    b(&["esc"], A::Cancel, S::PathPrompt, "cancel", true),
     b(&["y", "enter"], A::Confirm, S::Dialog, "confirm", true),
     b(&["n", "esc"], A::Cancel, S::Dialog, "cancel", true),
     b(
@@ -325,7 +343,7 @@ pub const KEYMAP: &[Binding] = &[
 ];
 
 /// Scopes in the order the help overlay and the docs list them.
-pub const SCOPE_ORDER: [Scope; 12] = [
+pub const SCOPE_ORDER: [Scope; 13] = [
     Scope::Global,
     Scope::Main,
     Scope::Snapshots,
@@ -335,6 +353,7 @@ pub const SCOPE_ORDER: [Scope; 12] = [
     Scope::Sessions,
     Scope::Forks,
     Scope::Filter,
+    Scope::PathPrompt,
     Scope::ForkDialog,
     Scope::Dialog,
     Scope::Help,
@@ -428,6 +447,7 @@ pub fn scopes(mode: Mode, screen: Screen, pane: Pane) -> Vec<Scope> {
     match mode {
         Mode::Help => vec![Scope::Help],
         Mode::Filter => vec![Scope::Filter],
+        Mode::OpenPath => vec![Scope::PathPrompt],
         Mode::Confirm => vec![Scope::Dialog],
         Mode::ForkName => vec![Scope::ForkDialog],
         Mode::Editing => vec![Scope::Editing],
@@ -468,7 +488,7 @@ pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<
         }
     }
     match mode {
-        Mode::Editing | Mode::Filter | Mode::ForkName => Some(Action::Text(key)),
+        Mode::Editing | Mode::Filter | Mode::ForkName | Mode::OpenPath => Some(Action::Text(key)),
         Mode::Confirm => None,
         Mode::Help => Some(Action::ToggleHelp),
         Mode::Normal => None,
@@ -483,6 +503,7 @@ pub fn hint_label(b: &Binding) -> &'static str {
         Action::NextPane => "pane",
         Action::Fork => "fork",
         Action::StartFilter => "filter",
+        Action::OpenPath => "open file",
         Action::ToggleInclude => "include",
         Action::StartEdit => "edit",
         Action::ExternalEditor => "$EDITOR",

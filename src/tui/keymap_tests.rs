@@ -76,7 +76,7 @@ fn q_quits_in_normal_mode_but_types_in_text_fields() {
         normal(Screen::Main, Pane::Snapshots, key('q')),
         Some(Action::Quit)
     );
-    for mode in [Mode::Editing, Mode::Filter, Mode::ForkName] {
+    for mode in [Mode::Editing, Mode::Filter, Mode::ForkName, Mode::OpenPath] {
         assert_eq!(
             map_key(mode, Screen::Main, Pane::Editor, key('q')),
             Some(Action::Text(key('q')))
@@ -93,6 +93,7 @@ fn ctrl_c_quits_in_every_mode() {
         Mode::Confirm,
         Mode::ForkName,
         Mode::Help,
+        Mode::OpenPath,
     ] {
         assert_eq!(
             map_key(mode, Screen::Main, Pane::Editor, ctrl('c')),
@@ -111,6 +112,21 @@ fn slash_filters_snapshots_and_filter_prompt_takes_text() {
     assert_eq!(f(key('w')), Some(Action::Text(key('w'))));
     assert_eq!(f(code(KeyCode::Enter)), Some(Action::FilterDone));
     assert_eq!(f(code(KeyCode::Esc)), Some(Action::FilterCancel));
+}
+
+#[test]
+fn o_opens_a_memory_file_by_path_and_the_prompt_takes_text() {
+    assert_eq!(
+        normal(Screen::Main, Pane::Snapshots, key('o')),
+        Some(Action::OpenPath)
+    );
+    assert_eq!(normal(Screen::Main, Pane::Markers, key('o')), None);
+    assert_eq!(normal(Screen::Forks, Pane::ForkList, key('o')), None);
+    let p = |k| map_key(Mode::OpenPath, Screen::Main, Pane::Snapshots, k);
+    assert_eq!(p(key('/')), Some(Action::Text(key('/'))));
+    assert_eq!(p(key('q')), Some(Action::Text(key('q'))));
+    assert_eq!(p(code(KeyCode::Enter)), Some(Action::Confirm));
+    assert_eq!(p(code(KeyCode::Esc)), Some(Action::Cancel));
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod forks;
 pub mod jobs;
 pub mod keymap;
 pub mod session;
+pub mod sources;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -30,21 +31,26 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use app::{App, Clock, Exit, Msg};
 use theme::Theme;
 
+use crate::source::SourceSet;
 use crate::store::Store;
 
-/// Open the TUI on `store` until the person quits. Returns the exit code.
-pub fn run(store: Store) -> Result<i32> {
+/// Open the TUI on `store` (and the read-only `sources`) until the person
+/// quits. Returns the exit code.
+pub fn run(store: Store, sources: SourceSet) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    rt.block_on(run_async(store))
+    rt.block_on(run_async(store, sources))
 }
 
-async fn run_async(store: Store) -> Result<i32> {
+async fn run_async(store: Store, sources: SourceSet) -> Result<i32> {
     let (tx, mut rx) = unbounded_channel();
     let mut app = App::new(store, tx.clone(), Clock::system(), Theme::from_env());
+    if !sources.is_empty() {
+        app.set_sources(sources);
+    }
     let (_watch, note) = jobs::watch_store(&app.store, tx);
     app.watch_note = note;
     // Before the terminal is taken: from here a SIGTERM/SIGHUP/SIGINT is a

@@ -317,6 +317,11 @@ pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
 impl App {
     /// Open the fork dialog for the selected snapshot.
     pub fn open_fork_dialog(&mut self) {
+        // Read-only snapshots are never forked here; say what to do instead.
+        if let Some(why) = self.catalog.selected_entry().and_then(|e| e.fork_refusal()) {
+            self.say(why, Level::Error);
+            return;
+        }
         let Some(snap) = self.catalog.selected() else {
             self.say("no snapshot selected", Level::Info);
             return;

@@ -12,6 +12,7 @@ use crate::sanitize::{safe, safe_owned};
 use crate::scan::Marker;
 use crate::tui::app::{App, Pane};
 use crate::tui::session::exclusion;
+use crate::tui::sources::Entry;
 use crate::units::human_size;
 
 /// Rows the pane would like (borders included).
@@ -58,14 +59,39 @@ fn note(m: &Marker) -> (String, bool) {
 
 /// Draw the markers pane.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let Some(snap) = app.catalog.selected() else {
+    let Some(entry) = app.catalog.selected_entry() else {
         let block = pane_block(app, Pane::Markers, "Markers".into());
         f.render_widget(Paragraph::new("").block(block), area);
         return;
     };
-    let title = format!("Markers · {}", snap.name);
+    let key = entry.key();
+    let read_only = !matches!(entry, Entry::Store(_));
+    let title = if read_only {
+        format!("Markers · {} · read-only", safe(&key))
+    } else {
+        format!("Markers · {key}")
+    };
     let block = pane_block(app, Pane::Markers, title);
-    if let Some(err) = app.catalog.failed.get(&snap.name) {
+    if let Entry::Problem {
+        problem, reason, ..
+    } = entry
+    {
+        let p = Paragraph::new(vec![
+            Line::styled(
+                format!("unreadable ({problem}): {}", safe(reason)),
+                app.theme.error(),
+            ),
+            Line::styled(
+                "forkmail lists what it cannot read instead of hiding it; nothing here was changed",
+                app.theme.dim(),
+            ),
+        ])
+        .wrap(Wrap { trim: true })
+        .block(block);
+        f.render_widget(p, area);
+        return;
+    }
+    if let Some(err) = app.catalog.failed.get(&key) {
         let p = Paragraph::new(vec![
             Line::styled(format!("scan failed: {}", safe(err)), app.theme.error()),
             Line::styled("press r to scan again", app.theme.dim()),
@@ -75,14 +101,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(p, area);
         return;
     }
-    let Some(report) = app.catalog.cached(&snap.name) else {
+    let Some(report) = app.catalog.cached(&key) else {
         let inner = block.inner(area);
         f.render_widget(block, area);
-        let job = app
-            .catalog
-            .scan_job
-            .as_ref()
-            .filter(|j| j.snapshot == snap.name);
+        let job = app.catalog.scan_job.as_ref().filter(|j| j.snapshot == key);
         let (done, total) = job.map(|j| (j.done, j.total)).unwrap_or((0, 0));
         let ratio = if total > 0 {
             (done as f64 / total as f64).clamp(0.0, 1.0)
@@ -92,11 +114,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         let [text, gauge] =
             Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
         f.render_widget(
-            Paragraph::new(format!(
-                "scanning {} of data in {}…",
-                human_size(total),
-                human_size(snap.memory_size)
-            )),
+            Paragraph::new(match entry.memory_size() {
+                Some(size) => format!(
+                    "scanning {} of data in {}…",
+                    human_size(total),
+                    human_size(size)
+                ),
+                // A compressed stream: its length is known at its end.
+                None => format!("scanning (about {} so far)…", human_size(total)),
+            }),
             text,
         );
         f.render_widget(
@@ -151,12 +177,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let token_w: u16 = if app.reveal_tokens { 32 } else { 8 };
     let rows = report.markers.iter().map(|m| {
         let (inc, ack) = match (m.kind, &m.name) {
+            // Read-only: shown, never forked from here.
+            _ if read_only => (" - ".to_string(), "-".into()),
             // Duplicate or invalid: never part of a fork, whatever the draft says.
             (MailboxKind::Fork, Some(name)) if exclusion(report, name).is_some() => {
                 (" ✗ ".to_string(), "-".into())
             }
             (MailboxKind::Fork, Some(name)) => {
-                match app.drafts.get(&(snap.name.clone(), name.clone())) {
+                match app.drafts.get(&(key.clone(), name.clone())) {
                     Some(d) => (
                         if d.include { "[x]" } else { "[ ]" }.to_string(),
                         if d.wait_for_ack {

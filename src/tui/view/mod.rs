@@ -49,7 +49,7 @@ pub fn pane_areas(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
     let body = chrome(area).body;
     match app.screen {
         Screen::Main => {
-            let snaps = app.catalog.visible().len() as u16;
+            let snaps = app.catalog.rows().len() as u16;
             let most = (body.height * 2 / 5).max(5);
             let snap_h = (snaps + 3).clamp(5, most);
             let markers = markers::wanted_height(app);

@@ -1,24 +1,35 @@
-//! The snapshots pane.
+//! The snapshots pane: the store's snapshots, then (when there are
+//! sources) every source's, each row saying its source, whether it is
+//! read-only, and for what cannot be read, why.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, TableState};
 
 use super::{age, clip, pane_block};
+use crate::sanitize::{safe, safe_owned};
+use crate::source::{MemoryFormat, SnapshotKind};
 use crate::tui::app::{App, Pane};
+use crate::tui::sources::{Entry, SourceEntry};
 use crate::units::human_size;
 
 /// Draw the snapshot table.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let visible = app.catalog.visible();
+    let shown = app.catalog.rows().len();
+    let all = app.catalog.snapshots.len()
+        + app
+            .catalog
+            .sources
+            .iter()
+            .map(|g| g.entries.len())
+            .sum::<usize>();
     let title = if app.catalog.filter.is_empty() {
-        format!("Snapshots ({})", visible.len())
+        format!("Snapshots ({shown})")
     } else {
         format!(
-            "Snapshots ({} of {}, filter \"{}\")",
-            visible.len(),
-            app.catalog.snapshots.len(),
+            "Snapshots ({shown} of {all}, filter \"{}\")",
             app.catalog.filter
         )
     };
@@ -26,9 +37,20 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         0 => title,
         n => format!("{title} · ⚠ {n} broken (snapshot.json unreadable)"),
     };
+    let unreadable = app
+        .catalog
+        .sources
+        .iter()
+        .flat_map(|g| &g.entries)
+        .filter(|e| matches!(e, SourceEntry::Problem { .. }))
+        .count();
+    let title = match unreadable {
+        0 => title,
+        n => format!("{title} · ✗ {n} unreadable in sources"),
+    };
     let block = pane_block(app, Pane::Snapshots, title);
-    if visible.is_empty() {
-        let text = if app.catalog.snapshots.is_empty() {
+    if visible.is_empty() && (app.catalog.sources.is_empty() || shown == 0) {
+        let text = if all == 0 {
             "No snapshots in this store. `forkmail template create NAME --mailbox app.config` makes one; `forkmail demo` opens a demo store."
         } else {
             "No snapshot matches the filter (/ to change it)."
@@ -46,26 +68,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let now = app.clock.now();
+    if !app.catalog.sources.is_empty() {
+        draw_with_sources(f, area, app, block);
+        return;
+    }
     let rows = visible.iter().map(|s| {
-        let markers = match app.catalog.marker_count(&s.name) {
-            Some(n) => n.to_string(),
-            None if app
-                .catalog
-                .scan_job
-                .as_ref()
-                .is_some_and(|j| j.snapshot == s.name) =>
-            {
-                "…".into()
-            }
-            None => "-".into(),
-        };
         Row::new(vec![
             s.name.clone(),
             s.meta.vmm.label().to_string(),
             human_size(s.memory_size),
             human_size(s.allocated),
             age(&s.meta.created_at, now),
-            markers,
+            marker_count(app, &s.name),
         ])
     });
     let header = Row::new(["NAME", "VMM", "MEMORY", "ALLOCATED", "AGE", "MARKERS"])
@@ -84,6 +98,125 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Constraint::Length(10),
             Constraint::Length(10),
             Constraint::Length(5),
+            Constraint::Min(7),
+        ],
+    )
+    .header(header)
+    .block(block)
+    .row_highlight_style(app.theme.selected())
+    .highlight_symbol("> ");
+    let mut state = TableState::default().with_selected(Some(app.catalog.sel));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+/// The MARKERS cell of the row `key`: a count, `…` while scanning, `-`.
+fn marker_count(app: &App, key: &str) -> String {
+    match app.catalog.marker_count(key) {
+        Some(n) => n.to_string(),
+        None if app
+            .catalog
+            .scan_job
+            .as_ref()
+            .is_some_and(|j| j.snapshot == key) =>
+        {
+            "…".into()
+        }
+        None if app.catalog.failed.contains_key(key) => "✗".into(),
+        None => "-".into(),
+    }
+}
+
+/// The table with sources: every row says its source and whether it is
+/// read-only; unreadable entries say why (in full in the markers pane).
+fn draw_with_sources(f: &mut Frame, area: Rect, app: &App, block: ratatui::widgets::Block) {
+    let now = app.clock.now();
+    let rows = app.catalog.rows();
+    let name_w = rows
+        .iter()
+        .map(|e| e.name().chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 24) as u16;
+    let label_w = rows
+        .iter()
+        .map(|e| e.label().chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 12) as u16;
+    let table_rows = rows.iter().map(|e| {
+        let key = e.key();
+        let cells: Vec<Span> = match e {
+            Entry::Store(s) => vec![
+                Span::raw(e.label().to_string()),
+                Span::raw(s.name.clone()),
+                Span::raw(s.meta.vmm.label().to_string()),
+                Span::raw(human_size(s.memory_size)),
+                Span::raw("-"),
+                Span::raw("rw"),
+                Span::raw(age(&s.meta.created_at, now)),
+                Span::raw(marker_count(app, &key)),
+            ],
+            Entry::Source { label, snap } => vec![
+                Span::raw(safe_owned(label)),
+                Span::raw(safe_owned(&snap.name)),
+                Span::raw(safe_owned(snap.hypervisor.label())),
+                Span::raw(match (snap.kind, snap.memory_size.bytes()) {
+                    (SnapshotKind::Stopped, _) => "stopped".to_string(),
+                    (_, Some(b)) => human_size(b),
+                    (_, None) => "?".into(),
+                }),
+                Span::raw(match snap.format {
+                    MemoryFormat::QemuMigrationStream => "qemu",
+                    f => f.compression().map(|c| c.label()).unwrap_or("-"),
+                }),
+                Span::styled("ro", app.theme.dim()),
+                Span::raw(
+                    snap.created_at
+                        .as_deref()
+                        .map(|c| age(c, now))
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                Span::raw(marker_count(app, &key)),
+            ],
+            Entry::Problem {
+                label,
+                id,
+                problem,
+                reason,
+            } => vec![
+                Span::raw(safe_owned(label)),
+                Span::styled(safe_owned(id), app.theme.error()),
+                Span::styled("✗ unreadable", app.theme.error()),
+                Span::raw(""),
+                Span::raw(""),
+                Span::styled("ro", app.theme.dim()),
+                Span::raw(""),
+                Span::styled(format!("{problem}: {}", safe(reason)), app.theme.error()),
+            ],
+        };
+        Row::new(cells)
+    });
+    let header = Row::new([
+        "SOURCE",
+        "NAME",
+        "HYPERVISOR",
+        "MEMORY",
+        "COMPR",
+        "RO",
+        "AGE",
+        "MARKERS",
+    ])
+    .style(app.theme.header());
+    let table = Table::new(
+        table_rows,
+        [
+            Constraint::Length(label_w),
+            Constraint::Length(name_w),
+            Constraint::Length(16),
+            Constraint::Length(9),
+            Constraint::Length(5),
+            Constraint::Length(2),
+            Constraint::Length(4),
             Constraint::Min(7),
         ],
     )

@@ -1,5 +1,5 @@
-//! The status line: filter prompt or last message on the left, how the store
-//! is watched on the right.
+//! The status line: filter or open-a-file prompt, or the last message, on
+//! the left; how the store is watched on the right.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -20,6 +20,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Line::from(vec![
             Span::styled("filter: /", app.theme.key()),
             Span::raw(format!("{}█", app.catalog.filter)),
+        ])
+    } else if app.mode == Mode::OpenPath {
+        Line::from(vec![
+            Span::styled("open memory file (read-only): ", app.theme.key()),
+            Span::raw(format!(
+                "{}█",
+                crate::sanitize::safe(&app.catalog.path_input)
+            )),
         ])
     } else if let Some((text, level)) = &app.status {
         let style = match level {

@@ -18,7 +18,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let tabs = [
         (
             Screen::Main,
-            format!("1 Snapshots ({})", app.catalog.snapshots.len()),
+            format!(
+                "1 Snapshots ({})",
+                app.catalog.snapshots.len()
+                    + app
+                        .catalog
+                        .sources
+                        .iter()
+                        .flat_map(|g| &g.entries)
+                        .filter(|e| matches!(e, crate::tui::sources::SourceEntry::Snapshot(_)))
+                        .count()
+            ),
         ),
         (Screen::Sessions, sessions),
         (Screen::Forks, format!("3 Forks ({})", app.forks.rows.len())),
