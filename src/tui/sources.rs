@@ -137,7 +137,18 @@ pub fn not_scannable(snap: &SourceSnapshot) -> Option<&'static str> {
     })
 }
 
-fn group(label: &str, listed: Vec<Listed>) -> SourceGroup {
+/// A reason as the pane shows it: paths inside the source start with its
+/// label (`hypeman:guests/web/metadata.json`), which the row already names,
+/// instead of the whole root.
+fn shorten(reason: &str, root: Option<&std::path::Path>, label: &str) -> String {
+    let text = match root {
+        Some(root) => reason.replace(&format!("{}/", root.display()), &format!("{label}:")),
+        None => reason.to_string(),
+    };
+    safe_owned(&text)
+}
+
+fn group(label: &str, root: Option<&std::path::Path>, listed: Vec<Listed>) -> SourceGroup {
     let entries = listed
         .into_iter()
         .map(|l| match l {
@@ -145,7 +156,7 @@ fn group(label: &str, listed: Vec<Listed>) -> SourceGroup {
             Listed::Problem(p) => SourceEntry::Problem {
                 id: safe_owned(&p.id.clone().unwrap_or_else(|| p.path.display().to_string())),
                 problem: p.error.problem(),
-                reason: safe_owned(&p.error.to_string()),
+                reason: shorten(&p.error.to_string(), root, label),
             },
         })
         .collect();
@@ -159,7 +170,8 @@ fn group(label: &str, listed: Vec<Listed>) -> SourceGroup {
 pub fn list_groups(set: &SourceSet, opened: &[PathBuf]) -> Vec<SourceGroup> {
     let mut out = Vec::new();
     for (s, listed) in set.list() {
-        let mut g = group(&s.label, listed);
+        let root = s.source.as_ref().ok().map(|src| src.root());
+        let mut g = group(&s.label, root, listed);
         if let Err(e) = &s.source {
             g.entries.push(SourceEntry::Problem {
                 id: safe_owned(&s.path.display().to_string()),
@@ -243,6 +255,7 @@ impl App {
             }
             Some(Ok(_)) => {}
         }
+        let shown = path.clone();
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         if !self.catalog.opened.contains(&path) {
             self.catalog.opened.push(path.clone());
@@ -261,6 +274,6 @@ impl App {
             self.marker_sel = 0;
             self.selection_changed();
         }
-        self.say(format!("opened {} read-only", path.display()), Level::Info);
+        self.say(format!("opened {} read-only", shown.display()), Level::Info);
     }
 }

@@ -17,14 +17,19 @@ use crate::units::human_size;
 /// Draw the snapshot table.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let visible = app.catalog.visible();
-    let shown = app.catalog.rows().len();
+    let rows = app.catalog.rows();
+    let shown = rows
+        .iter()
+        .filter(|e| !matches!(e, Entry::Problem { .. }))
+        .count();
     let all = app.catalog.snapshots.len()
         + app
             .catalog
             .sources
             .iter()
-            .map(|g| g.entries.len())
-            .sum::<usize>();
+            .flat_map(|g| &g.entries)
+            .filter(|e| matches!(e, SourceEntry::Snapshot(_)))
+            .count();
     let title = if app.catalog.filter.is_empty() {
         format!("Snapshots ({shown})")
     } else {
@@ -49,7 +54,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         n => format!("{title} · ✗ {n} unreadable in sources"),
     };
     let block = pane_block(app, Pane::Snapshots, title);
-    if visible.is_empty() && (app.catalog.sources.is_empty() || shown == 0) {
+    if visible.is_empty() && (app.catalog.sources.is_empty() || rows.is_empty()) {
         let text = if all == 0 {
             "No snapshots in this store. `forkmail template create NAME --mailbox app.config` makes one; `forkmail demo` opens a demo store."
         } else {
