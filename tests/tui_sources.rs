@@ -52,7 +52,7 @@ fn rig() -> Rig {
     write_json_atomic(&path, &meta).expect("meta");
     let fx = fixture::hypeman();
     let (mut app, mut rx) = app_on(store);
-    app.set_sources(SourceSet::open(&[fx.root.clone()]));
+    app.set_sources(SourceSet::open(std::slice::from_ref(&fx.root)));
     settle(&mut app, &mut rx);
     Rig {
         _dir: dir,
