@@ -153,6 +153,7 @@ pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     try_kind!(
         crate::fork::ForkError,
         crate::fork::LifecycleError,
+        crate::fanout::FanoutError,
         crate::files::ReadError,
         crate::mailbox::ValidationError,
         crate::scan::ScanError,

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod fanout;
 pub mod files;
 pub mod fork;
 pub mod guest;

@@ -7,6 +7,7 @@ mod ack;
 mod acks;
 mod checks;
 mod copy;
+mod divergence;
 mod error;
 mod event;
 pub mod lifecycle;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use ack::{AckOutcome, AckWaiter};
 pub use copy::{CopyError, CopyMethod, CopyStats, copy_memory, reflink_supported};
+pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of};
 pub use error::ForkError;
 pub use event::{Happening, SessionEvent, WireEvent};
 pub use lifecycle::{ForkEntry, Forks, LifecycleError, LiveStatus};
