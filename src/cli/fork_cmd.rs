@@ -17,7 +17,7 @@ use crate::units::human_size;
 use crate::{errln, outln};
 
 /// Split `NAME=VALUE` (the first `=`).
-fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
+pub(super) fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
     text.split_once('=')
         .ok_or_else(|| UsageError(format!("{flag} {text:?}: expected NAME=VALUE")))
 }
@@ -46,6 +46,19 @@ fn payload_file(name: &str, file: &str) -> Result<String> {
     }
 }
 
+/// One `--ack NAME[=TIMEOUT_MS]`.
+pub fn parse_ack(ack: &str) -> Result<(String, Option<i64>), UsageError> {
+    Ok(match ack.split_once('=') {
+        Some((n, t)) => (
+            n.to_string(),
+            Some(t.parse::<i64>().map_err(|_| {
+                UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
+            })?),
+        ),
+        None => (ack.to_string(), None),
+    })
+}
+
 /// Build the mailbox list from `--payload`, `--ack`, `--token`, in the
 /// caller's order. A name given twice stays twice: rule 3 is the engine's to
 /// report, with the contract's message.
@@ -66,15 +79,8 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
         });
     }
     for ack in &a.acks {
-        let (name, timeout) = match ack.split_once('=') {
-            Some((n, t)) => (
-                n,
-                Some(t.parse::<i64>().map_err(|_| {
-                    UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
-                })?),
-            ),
-            None => (ack.as_str(), None),
-        };
+        let (name, timeout) = parse_ack(ack)?;
+        let name = name.as_str();
         let mut found = false;
         for s in specs.iter_mut().filter(|s| s.name == name) {
             s.wait_for_ack = true;
@@ -106,6 +112,9 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
 }
 
 pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
+    if a.count.is_some() || a.matrix.is_some() {
+        return super::fanout_cmd::fanout(store, a);
+    }
     let mut req = ForkRequest::new(&a.snapshot);
     req.fork_name = a.name.clone();
     req.mailboxes = mailbox_specs(a)?;

@@ -2,6 +2,9 @@
 //! Engine logic lives in the library; this only parses, calls and prints.
 
 mod args;
+mod check_cmd;
+mod fanout_cmd;
+mod fanout_progress;
 mod fork_cmd;
 mod list;
 pub mod output;
@@ -61,6 +64,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
             action: TemplateAction::Create(a),
         } => list::template_create(&store()?, a),
         Command::Fork(a) => fork_cmd::fork(&store()?, a),
+        Command::Check(a) => check_cmd::check(&store()?, a),
         Command::Forks { json } => list::forks(&store()?, *json),
         Command::Stop { fork } => list::stop(&store()?, fork),
         Command::Rm { fork } => list::rm(&store()?, fork),

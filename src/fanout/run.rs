@@ -61,6 +61,8 @@ pub enum FanoutEvent {
         name: String,
         /// What its session made, or why it failed (or never started).
         result: Result<ForkOutcome, ForkError>,
+        /// It never started (the fan-out was stopped first).
+        not_started: bool,
     },
     /// A fork that was made was removed because the fan-out failed.
     Removed {
@@ -214,6 +216,7 @@ pub fn run_fanout(
                             index: i,
                             name: f.name.clone(),
                             result: r.result.clone(),
+                            not_started: r.not_started,
                         });
                         if let Ok(mut all) = results.lock() {
                             all[i] = Some(r);

@@ -32,7 +32,7 @@ impl DivergenceSource {
     pub fn label(self) -> &'static str {
         match self {
             DivergenceSource::PrivateDirty => "private dirty pages",
-            DivergenceSource::AllocatedBlocks => "allocated blocks of its copy",
+            DivergenceSource::AllocatedBlocks => "allocated blocks of the copy",
         }
     }
 }

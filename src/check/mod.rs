@@ -1,0 +1,2 @@
+//! placeholder
+pub const DEFAULT_DEADLINE_MS: u64 = 2000;
