@@ -154,6 +154,7 @@ pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         crate::fork::ForkError,
         crate::fork::LifecycleError,
         crate::fanout::FanoutError,
+        crate::check::CheckError,
         crate::files::ReadError,
         crate::mailbox::ValidationError,
         crate::scan::ScanError,
