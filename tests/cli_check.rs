@@ -142,14 +142,14 @@ fn junit_xml_has_the_required_structure() {
                     Event::Empty(e) => (e, true),
                     _ => unreachable!(),
                 };
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let name = e.name().as_ref().to_string();
                 let attrs: BTreeMap<String, String> = e
                     .attributes()
                     .map(|a| {
                         let a = a.expect("attribute");
                         (
-                            String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                            a.unescape_value().expect("value").into_owned(),
+                            a.key.as_ref().to_string(),
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).expect("value").into_owned(),
                         )
                     })
                     .collect();
