@@ -450,7 +450,50 @@ fn qemu_template_and_three_forks() {
     assert!(left.is_empty(), "rm leaves nothing on disk: {left:?}");
     assert_eq!(sha256(&tpl_memory), before);
 
+    check_suite_and_fan_out_on_the_same_template(&store);
     template_creation_rolls_back_on_ctrl_c(&store);
+}
+
+/// `forkmail check` passes on the reference guest in a real VM (copy and
+/// zero-copy), and a fan-out of 4 forks gives each guest its own index.
+/// The template is reused: a QEMU boot costs 10–15 s here.
+fn check_suite_and_fan_out_on_the_same_template(store: &Path) {
+    for extra in [&[][..], &["--zero-copy"][..]] {
+        let mut args = vec!["check", "tpl", "--vmm-timeout", "10000", "--json"];
+        args.extend_from_slice(extra);
+        let out = forkmail(store, &args);
+        let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per check"))
+            .collect();
+        assert_eq!(rows.len(), 6, "{rows:#?}");
+        for r in &rows {
+            assert_eq!(r["verdict"], "pass", "check {extra:?}: {r:#}");
+            eprintln!(
+                "CHECK {extra:?} {} {} ms {}",
+                r["check"], r["elapsed_ms"], r["evidence"][0]
+            );
+        }
+        assert!(out.status.success(), "{:?}", out.status);
+    }
+    let events = ok(
+        store,
+        &[
+            "fork", "tpl", "--name", "q", "--count", "4", "--parallel", "2", "--json",
+            "--payload", r#"app={"replica":{{i}},"fork":"{{fork}}"}"#, "--ack", "app=20000",
+        ],
+    );
+    let summary: Value = serde_json::from_str(events.lines().last().expect("summary line"))
+        .expect("summary JSON");
+    let s = &summary["summary"];
+    assert_eq!(s["done"], 4, "{s}");
+    eprintln!("TIMING qemu fan-out 4: {s}");
+    for i in 0..4 {
+        let name = format!("q-{i}");
+        let got = guest_payloads(&store.join(format!("forks/{name}/serial.log")), 1);
+        assert_eq!(got["app"][0]["replica"], i, "{name} got its own index: {got:?}");
+        ok(store, &["rm", &name]);
+    }
 }
 
 /// Ctrl-C while a QEMU template boots: QEMU is stopped, nothing is kept,

@@ -248,6 +248,10 @@ impl App {
 
     /// Keys while typing the filter.
     pub fn filter_action(&mut self, action: Action) {
+        if self.screen == super::app::Screen::Forks {
+            self.forks.filter_action(action, &mut self.mode);
+            return;
+        }
         match action {
             Action::FilterDone => self.mode = Mode::Normal,
             Action::FilterCancel => {

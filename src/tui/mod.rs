@@ -11,6 +11,7 @@ pub mod app;
 pub mod catalog;
 pub mod editor;
 pub mod event_loop;
+pub mod fanout;
 pub mod forks;
 pub mod jobs;
 pub mod keymap;
