@@ -67,7 +67,11 @@ fn demo_env() -> Env {
 #[test]
 fn the_reference_guest_passes_every_check_in_both_modes() {
     let env = demo_env();
-    for (snap, extra) in [("web", &[][..]), ("edge-net", &[][..]), ("web", &["--zero-copy"][..])] {
+    for (snap, extra) in [
+        ("web", &[][..]),
+        ("edge-net", &[][..]),
+        ("web", &["--zero-copy"][..]),
+    ] {
         let (t, rows, code) = table(&env, snap, extra);
         assert_eq!(t, expect(&ALL_PASS), "{snap} {extra:?}: {rows:#?}");
         assert_eq!(code, 0);
@@ -76,15 +80,27 @@ fn the_reference_guest_passes_every_check_in_both_modes() {
         assert!(evidence(&rows, "limits").contains("3832-byte payload written"));
         assert!(evidence(&rows, "independence").contains("echo seen"));
     }
-    assert!(env.forks_on_disk().is_empty(), "the suite removes its forks");
+    assert!(
+        env.forks_on_disk().is_empty(),
+        "the suite removes its forks"
+    );
 }
 
 #[test]
 fn faulty_guests_fail_exactly_the_checks_their_fault_breaks() {
     let env = demo_env();
     env.ok(&[
-        "template", "create", "badack", "--memory", "64M", "--mailbox", "app", "--mailbox", "cfg",
-        "--guest-fault", "app=bad-ack",
+        "template",
+        "create",
+        "badack",
+        "--memory",
+        "64M",
+        "--mailbox",
+        "app",
+        "--mailbox",
+        "cfg",
+        "--guest-fault",
+        "app=bad-ack",
     ]);
     let only_acks_fail: Vec<(&str, &str)> = ALL_PASS
         .iter()
@@ -110,13 +126,19 @@ fn faulty_guests_fail_exactly_the_checks_their_fault_breaks() {
 #[test]
 fn a_guest_that_crashes_on_a_payload_fails_consumption_and_warns() {
     let env = Env::new();
-    env.template("crashy", &["--mailbox", "app", "--guest-fault", "app=crash"]);
+    env.template(
+        "crashy",
+        &["--mailbox", "app", "--guest-fault", "app=crash"],
+    );
     let (t, rows, code) = table(&env, "crashy", &["--vmm-timeout", "500"]);
     assert_eq!(t["acks"], "fail", "{rows:#?}");
     assert_eq!(t["consumption"], "fail");
     assert_eq!(t["robustness"], "warn", "a warning, not a failure");
     assert_eq!(code, 8);
-    assert!(evidence(&rows, "acks").contains("guest_exited"), "{rows:#?}");
+    assert!(
+        evidence(&rows, "acks").contains("guest_exited"),
+        "{rows:#?}"
+    );
 }
 
 #[test]
@@ -149,7 +171,9 @@ fn junit_xml_has_the_required_structure() {
                         let a = a.expect("attribute");
                         (
                             a.key.as_ref().to_string(),
-                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).expect("value").into_owned(),
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .expect("value")
+                                .into_owned(),
                         )
                     })
                     .collect();
@@ -201,5 +225,9 @@ fn check_refuses_an_unknown_mailbox_and_a_bad_deadline() {
     let out = env.run(&["check", "web", "--vmm-timeout", "40000"]);
     assert_eq!(out.status.code(), Some(2));
     let out = env.run(&["check", "dup-marker", "--mailbox", "app.config"]);
-    assert_eq!(out.status.code(), Some(3), "a duplicate marker cannot be checked");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a duplicate marker cannot be checked"
+    );
 }

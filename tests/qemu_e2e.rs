@@ -479,19 +479,33 @@ fn check_suite_and_fan_out_on_the_same_template(store: &Path) {
     let events = ok(
         store,
         &[
-            "fork", "tpl", "--name", "q", "--count", "4", "--parallel", "2", "--json",
-            "--payload", r#"app={"replica":{{i}},"fork":"{{fork}}"}"#, "--ack", "app=20000",
+            "fork",
+            "tpl",
+            "--name",
+            "q",
+            "--count",
+            "4",
+            "--parallel",
+            "2",
+            "--json",
+            "--payload",
+            r#"app={"replica":{{i}},"fork":"{{fork}}"}"#,
+            "--ack",
+            "app=20000",
         ],
     );
-    let summary: Value = serde_json::from_str(events.lines().last().expect("summary line"))
-        .expect("summary JSON");
+    let summary: Value =
+        serde_json::from_str(events.lines().last().expect("summary line")).expect("summary JSON");
     let s = &summary["summary"];
     assert_eq!(s["done"], 4, "{s}");
     eprintln!("TIMING qemu fan-out 4: {s}");
     for i in 0..4 {
         let name = format!("q-{i}");
         let got = guest_payloads(&store.join(format!("forks/{name}/serial.log")), 1);
-        assert_eq!(got["app"][0]["replica"], i, "{name} got its own index: {got:?}");
+        assert_eq!(
+            got["app"][0]["replica"], i,
+            "{name} got its own index: {got:?}"
+        );
         ok(store, &["rm", &name]);
     }
 }

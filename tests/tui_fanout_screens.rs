@@ -22,14 +22,21 @@ use forkmail::tui::session::SessionView;
 use forkmail::vmm::VmmKind;
 
 fn key(app: &mut App, c: char) {
-    app.on_event(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )));
 }
 
 fn keycode(app: &mut App, c: KeyCode) {
     app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
 }
 
-fn small_app() -> (tempfile::TempDir, App, tokio::sync::mpsc::UnboundedReceiver<Msg>) {
+fn small_app() -> (
+    tempfile::TempDir,
+    App,
+    tokio::sync::mpsc::UnboundedReceiver<Msg>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = demo_like_store(&dir.path().join("store"), false);
     let (mut app, mut rx) = app_on(store);
@@ -74,8 +81,14 @@ fn fan_out_dialog_previews_the_first_and_last_fork() {
     key(&mut app, '1');
     key(&mut app, '6');
     let screen = render(&mut app, 110, 34);
-    assert!(screen.contains(r#"fan-0: app.config={"replica":0,"fork":"fan-0"}"#), "{screen}");
-    assert!(screen.contains(r#"fan-15: app.config={"replica":15,"fork":"fan-15"}"#), "{screen}");
+    assert!(
+        screen.contains(r#"fan-0: app.config={"replica":0,"fork":"fan-0"}"#),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(r#"fan-15: app.config={"replica":15,"fork":"fan-15"}"#),
+        "{screen}"
+    );
     insta::assert_snapshot!(screen);
 }
 
@@ -92,14 +105,34 @@ fn events(fork: &str, until: Stage) -> Vec<SessionEvent> {
     let all = vec![
         ev(fork, 0, Happening::StageStarted(Stage::Validate)),
         ev(fork, 1, Happening::Validated { mailboxes: 1 }),
-        ev(fork, 1, Happening::CopyStarted { dir: "/nonexistent".into() }),
+        ev(
+            fork,
+            1,
+            Happening::CopyStarted {
+                dir: "/nonexistent".into(),
+            },
+        ),
         ev(fork, 2, Happening::ZeroCopy),
         ev(fork, 2, Happening::StageStarted(Stage::Preflight)),
         ev(fork, 3, Happening::Preflighted { markers: 1 }),
         ev(fork, 3, Happening::StageStarted(Stage::Restore)),
         ev(fork, 3, Happening::StageStarted(Stage::Patch)),
-        ev(fork, 4, Happening::Patched { frames: 1, into_paused_guest: true }),
-        ev(fork, 9, Happening::Restored { vmm: VmmKind::Sim, pid: 4242 }),
+        ev(
+            fork,
+            4,
+            Happening::Patched {
+                frames: 1,
+                into_paused_guest: true,
+            },
+        ),
+        ev(
+            fork,
+            9,
+            Happening::Restored {
+                vmm: VmmKind::Sim,
+                pid: 4242,
+            },
+        ),
         ev(fork, 9, Happening::StageStarted(Stage::Ack)),
         ev(fork, 10, Happening::AcksDone { count: 1 }),
         ev(fork, 10, Happening::Done),
@@ -127,7 +160,13 @@ fn fake_fanout(app: &mut App) {
     let mut members = Vec::new();
     for i in 0..6u64 {
         let id = 100 + i;
-        let mut v = SessionView::new(id, &format!("fan-{i}"), "web", vec!["app.config".into()], now);
+        let mut v = SessionView::new(
+            id,
+            &format!("fan-{i}"),
+            "web",
+            vec!["app.config".into()],
+            now,
+        );
         v.group = Some(99);
         v.cancel = Arc::clone(&cancel);
         app.sessions.push(v);
@@ -144,22 +183,45 @@ fn fake_fanout(app: &mut App) {
         summary: None,
     });
     app.show(Screen::Sessions);
-    for (i, until) in [Stage::Done, Stage::Done, Stage::Done, Stage::Ack, Stage::Copy]
-        .into_iter()
-        .enumerate()
+    for (i, until) in [
+        Stage::Done,
+        Stage::Done,
+        Stage::Done,
+        Stage::Ack,
+        Stage::Copy,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let f = format!("fan-{i}");
         for event in events(&f, until) {
-            app.on_msg(Msg::Session { id: 100 + i as u64, event });
+            app.on_msg(Msg::Session {
+                id: 100 + i as u64,
+                event,
+            });
         }
         if until == Stage::Done {
-            app.on_msg(Msg::SessionEnd { id: 100 + i as u64, result: Ok(f) });
+            app.on_msg(Msg::SessionEnd {
+                id: 100 + i as u64,
+                result: Ok(f),
+            });
         }
     }
     // fan-3 fails its ack.
-    let err = ForkError::mailbox(ErrorKind::AckTimeout, "app.config", "no ack from the guest within 5000 ms on port 40003").at(Stage::Ack);
-    app.on_msg(Msg::Session { id: 103, event: ev("fan-3", 5010, Happening::Failed(err.clone())) });
-    app.on_msg(Msg::SessionEnd { id: 103, result: Err(err) });
+    let err = ForkError::mailbox(
+        ErrorKind::AckTimeout,
+        "app.config",
+        "no ack from the guest within 5000 ms on port 40003",
+    )
+    .at(Stage::Ack);
+    app.on_msg(Msg::Session {
+        id: 103,
+        event: ev("fan-3", 5010, Happening::Failed(err.clone())),
+    });
+    app.on_msg(Msg::SessionEnd {
+        id: 103,
+        result: Err(err),
+    });
 }
 
 #[test]
@@ -168,11 +230,17 @@ fn a_fan_out_is_one_expandable_row_with_a_stage_grid() {
     fake_fanout(&mut app);
     app.session_sel = 0;
     let folded = render(&mut app, 110, 24);
-    assert!(folded.contains("▸fan ×6") && folded.contains("3/6"), "{folded}");
+    assert!(
+        folded.contains("▸fan ×6") && folded.contains("3/6"),
+        "{folded}"
+    );
     insta::assert_snapshot!("fanout_grid_folded", folded);
     keycode(&mut app, KeyCode::Enter);
     let open = render(&mut app, 110, 24);
-    assert!(open.contains("▾fan ×6") && open.contains("  ✓ fan-0"), "{open}");
+    assert!(
+        open.contains("▾fan ×6") && open.contains("  ✓ fan-0"),
+        "{open}"
+    );
     insta::assert_snapshot!("fanout_grid_expanded", open);
     // A member row shows that fork's own session.
     app.update(Action::Down);
@@ -200,13 +268,21 @@ fn the_check_table_fills_in_as_checks_end() {
         Some(row(
             CheckId::Acks,
             Verdict::Fail,
-            &["3 ack(s) from 3 fork(s): median 2507 ms, max 2509 ms (deadline 2000 ms)", "fork chk-1-acks-0: warmup acked after 2509 ms, past the 2000 ms deadline"],
+            &[
+                "3 ack(s) from 3 fork(s): median 2507 ms, max 2509 ms (deadline 2000 ms)",
+                "fork chk-1-acks-0: warmup acked after 2509 ms, past the 2000 ms deadline",
+            ],
             2585,
         )),
     );
     rows.insert(
         CheckId::Consumption,
-        Some(row(CheckId::Consumption, Verdict::Pass, &["warmup: seq 0 once acked"], 31)),
+        Some(row(
+            CheckId::Consumption,
+            Verdict::Pass,
+            &["warmup: seq 0 once acked"],
+            31,
+        )),
     );
     app.checks.push(CheckView {
         id: 7,
@@ -257,7 +333,10 @@ fn forks_screen_marks_filters_and_removes_in_bulk() {
         .iter()
         .map(|n| all.find(n).expect(n))
         .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "natural order: {all}");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "natural order: {all}"
+    );
     // Filter to the fan-out, mark every visible fork, remove them with one question.
     key(&mut app, '/');
     for c in "fan".chars() {
@@ -273,6 +352,11 @@ fn forks_screen_marks_filters_and_removes_in_bulk() {
     key(&mut app, 'y');
     settle(&mut app, &mut rx);
     app.reload_store();
-    let names: Vec<&str> = app.forks.rows.iter().map(|r| r.info.name.as_str()).collect();
+    let names: Vec<&str> = app
+        .forks
+        .rows
+        .iter()
+        .map(|r| r.info.name.as_str())
+        .collect();
     assert_eq!(names, ["other"]);
 }

@@ -239,7 +239,9 @@ fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
     let d = dir.path().display().to_string();
     let bin = env!("CARGO_BIN_EXE_forkmail");
     let t = start_named(dir.path(), "fan");
-    t.type_text(&format!("XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"));
+    t.type_text(&format!(
+        "XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
+    ));
     t.send(&["Enter"]);
     t.wait_for("the TUI on the demo store", 60, |s| {
         s.contains("Snapshots (5)") && s.contains("watching store")
@@ -262,7 +264,9 @@ fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
             break;
         }
         assert!(Instant::now() < deadline, "the scan never finished:\n{s}");
-        t.wait_for("the scan to finish", 30, |s| s.contains("app.config") && !s.contains("scanning"));
+        t.wait_for("the scan to finish", 30, |s| {
+            s.contains("app.config") && !s.contains("scanning")
+        });
     }
     for _ in 0..20 {
         t.send(&["BSpace"]);
@@ -292,7 +296,9 @@ fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
     t.send(&["d"]);
     t.wait_text("Remove 4 forks?", 5);
     t.send(&["y"]);
-    t.wait_for("the forks to be removed", 30, |s| s.contains("No forks in this store."));
+    t.wait_for("the forks to be removed", 30, |s| {
+        s.contains("No forks in this store.")
+    });
     t.send(&["q"]);
     t.wait_for("the shell to come back", 20, |s| !s.contains("Forks ("));
     assert!(

@@ -255,7 +255,9 @@ pub enum CheckError {
     #[error("{0} has no fork mailbox that can be patched: nothing to check")]
     NoMailboxes(String),
     /// A deadline out of range.
-    #[error("--vmm-timeout {0}: expected 1 to {MAX_DEADLINE_MS} ms (the contract's ack deadline range)")]
+    #[error(
+        "--vmm-timeout {0}: expected 1 to {MAX_DEADLINE_MS} ms (the contract's ack deadline range)"
+    )]
     Deadline(u64),
 }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fanout::{FanoutPlan, Permits, PlannedFork, run_fanout};
-use crate::fork::{ForkError, ForkInfo, ForkOutcome, Forks, Happening, LiveStatus, MailboxSpec, SessionEvent};
+use crate::fork::{
+    ForkError, ForkInfo, ForkOutcome, Forks, Happening, LiveStatus, MailboxSpec, SessionEvent,
+};
 use crate::mailbox::{MailboxKind, MemoryAt};
 use crate::scan::ScanReport;
 
@@ -100,7 +102,9 @@ impl Ran {
     /// Payload bytes written for `mailbox`.
     pub fn written(&self, mailbox: &str) -> Option<usize> {
         self.events.iter().find_map(|e| match &e.what {
-            Happening::FrameWritten { mailbox: m, bytes, .. } if m == mailbox => Some(*bytes),
+            Happening::FrameWritten {
+                mailbox: m, bytes, ..
+            } if m == mailbox => Some(*bytes),
             _ => None,
         })
     }
@@ -129,7 +133,10 @@ impl Ctx<'_> {
 
     /// The offset of a usable mailbox.
     pub fn offset(&self, mailbox: &str) -> Option<u64> {
-        self.usable.iter().find(|(n, _)| n == mailbox).map(|(_, o)| *o)
+        self.usable
+            .iter()
+            .find(|(n, _)| n == mailbox)
+            .map(|(_, o)| *o)
     }
 
     /// Grace period without an ack, and the ack wait of a guest that acks.
@@ -244,11 +251,7 @@ impl Ctx<'_> {
                 || start.elapsed() >= self.grace()
                 || self.cancel.load(Ordering::Relaxed)
             {
-                return Ok(seen
-                    .iter()
-                    .zip(seqs)
-                    .map(|(s, q)| s.ok_or(q))
-                    .collect());
+                return Ok(seen.iter().zip(seqs).map(|(s, q)| s.ok_or(q)).collect());
             }
             std::thread::sleep(POLL);
         }

@@ -8,7 +8,12 @@ use crate::fanout::Spread;
 const ACK_RUNS: usize = 3;
 
 /// A result with no time yet (the caller times each check).
-pub(super) fn result(id: CheckId, verdict: Verdict, evidence: Vec<String>, forks: usize) -> CheckResult {
+pub(super) fn result(
+    id: CheckId,
+    verdict: Verdict,
+    evidence: Vec<String>,
+    forks: usize,
+) -> CheckResult {
     CheckResult {
         check: id,
         rule: id.rule(),
@@ -34,7 +39,13 @@ pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
             let mailboxes = ctx
                 .selected
                 .iter()
-                .map(|m| spec(m, payload("acks", &name, &format!(r#""run":{r}"#)), Some(patience)))
+                .map(|m| {
+                    spec(
+                        m,
+                        payload("acks", &name, &format!(r#""run":{r}"#)),
+                        Some(patience),
+                    )
+                })
                 .collect();
             Probe { case, mailboxes }
         })
@@ -46,7 +57,11 @@ pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
     let mut guest_acks = false;
     for r in &ran {
         let acks = r.acks();
-        if ctx.selected.iter().all(|m| acks.iter().any(|(a, _, _)| a == m)) {
+        if ctx
+            .selected
+            .iter()
+            .all(|m| acks.iter().any(|(a, _, _)| a == m))
+        {
             guest_acks = true;
         }
         for (m, _, ms) in &acks {

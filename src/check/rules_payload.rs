@@ -64,18 +64,30 @@ pub(super) fn limits(ctx: &Ctx, guest_acks: bool) -> CheckResult {
             .usable
             .iter()
             .take(MAX_MAILBOXES)
-            .map(|(m, _)| (m.clone(), payload("limits", &n("lim-all"), r#""case":"all-mailboxes""#)))
+            .map(|(m, _)| {
+                (
+                    m.clone(),
+                    payload("limits", &n("lim-all"), r#""case":"all-mailboxes""#),
+                )
+            })
             .collect();
         vec![
             (
                 "lim-max",
-                vec![(first.clone(), sized("limits", &n("lim-max"), FORK_MAX_PAYLOAD, guest_acks))],
+                vec![(
+                    first.clone(),
+                    sized("limits", &n("lim-max"), FORK_MAX_PAYLOAD, guest_acks),
+                )],
             ),
             (
                 "lim-utf8",
                 vec![(
                     first.clone(),
-                    payload("limits", &n("lim-utf8"), &format!(r#""case":"utf-8",{UTF8_FIELDS}"#)),
+                    payload(
+                        "limits",
+                        &n("lim-utf8"),
+                        &format!(r#""case":"utf-8",{UTF8_FIELDS}"#),
+                    ),
                 )],
             ),
             (
@@ -85,7 +97,11 @@ pub(super) fn limits(ctx: &Ctx, guest_acks: bool) -> CheckResult {
                     payload(
                         "limits",
                         &n("lim-deep"),
-                        &format!(r#""case":"deep","deep":{}1{}"#, "[".repeat(DEEP), "]".repeat(DEEP)),
+                        &format!(
+                            r#""case":"deep","deep":{}1{}"#,
+                            "[".repeat(DEEP),
+                            "]".repeat(DEEP)
+                        ),
                     ),
                 )],
             ),
@@ -123,13 +139,18 @@ pub(super) fn limits(ctx: &Ctx, guest_acks: bool) -> CheckResult {
                 distinct.len()
             )
         } else {
-            format!("{} mailbox(es) consumed (no acks asked: the guest does not ack)", names.len())
+            format!(
+                "{} mailbox(es) consumed (no acks asked: the guest does not ack)",
+                names.len()
+            )
         }];
         if *case == "lim-max" {
             let bytes = r.written(&first).unwrap_or(0);
             notes.insert(0, format!("{bytes}-byte payload written"));
             if bytes != FORK_MAX_PAYLOAD {
-                notes.push(format!("(not {FORK_MAX_PAYLOAD}: the ack port had fewer than 5 digits)"));
+                notes.push(format!(
+                    "(not {FORK_MAX_PAYLOAD}: the ack port had fewer than 5 digits)"
+                ));
             }
         }
         for (m, p) in mbs.iter().take(1) {
@@ -169,7 +190,11 @@ pub(super) fn independence(ctx: &Ctx, guest_acks: bool) -> CheckResult {
                 .map(|m| {
                     spec(
                         m,
-                        payload("independence", &ctx.name(case), &format!(r#""nonce":"{nonce}""#)),
+                        payload(
+                            "independence",
+                            &ctx.name(case),
+                            &format!(r#""nonce":"{nonce}""#),
+                        ),
                         ack,
                     )
                 })
@@ -205,7 +230,10 @@ pub(super) fn independence(ctx: &Ctx, guest_acks: bool) -> CheckResult {
         let other = &sides[1 - i].1;
         if echoed.iter().any(|(_, p)| p.contains(other.as_str())) {
             fail = true;
-            evidence.push(format!("fork {}: its console shows the other fork's payload", r.name));
+            evidence.push(format!(
+                "fork {}: its console shows the other fork's payload",
+                r.name
+            ));
         } else if echoed.iter().any(|(_, p)| p.contains(own.as_str())) {
             echo_seen += 1;
         }
@@ -289,7 +317,9 @@ pub(super) fn no_payload(ctx: &Ctx, guest_acks: bool) -> CheckResult {
         }
         for (m, from, why) in stray {
             fail = true;
-            evidence.push(format!("a datagram from {from} on {m}'s port did not count: {why}"));
+            evidence.push(format!(
+                "a datagram from {from} on {m}'s port did not count: {why}"
+            ));
         }
     }
     ctx.remove(&ran);

@@ -56,12 +56,7 @@ pub(super) fn check(store: &Store, a: &CheckArgs) -> Result<i32> {
             && !*h
         {
             *h = true;
-            let _ = outln!(
-                "{:<14} {:<8} {:>11}  EVIDENCE",
-                "CHECK",
-                "VERDICT",
-                "TIME"
-            );
+            let _ = outln!("{:<14} {:<8} {:>11}  EVIDENCE", "CHECK", "VERDICT", "TIME");
         }
         for l in row(&r) {
             let _ = outln!("{l}");

@@ -10,9 +10,7 @@ use super::fanout_progress::Progress;
 use super::fork_cmd::{mailbox_specs, parse_ack, split_kv};
 use super::signals::cancel_flag;
 use crate::error::UsageError;
-use crate::fanout::{
-    FanoutReport, FanoutSpec, PayloadTemplate, plan_fanout, read_matrix, spreads,
-};
+use crate::fanout::{FanoutReport, FanoutSpec, PayloadTemplate, plan_fanout, read_matrix, spreads};
 use crate::fork::{Forks, divergence};
 use crate::sanitize::escaped;
 use crate::store::Store;
@@ -74,7 +72,10 @@ pub(super) fn fanout(store: &Store, a: &ForkArgs) -> Result<i32> {
     progress.finish();
     let divergence = total_divergence(&forks, &report);
     if a.json {
-        let _ = outln!("{}", summary_json(&plan.snapshot, &report, divergence, &capacity));
+        let _ = outln!(
+            "{}",
+            summary_json(&plan.snapshot, &report, divergence, &capacity)
+        );
     } else {
         let _ = print_summary(&plan.snapshot, &report, divergence);
     }
@@ -99,7 +100,11 @@ fn total_divergence(forks: &Forks, report: &FanoutReport) -> (usize, u64, Option
     let mut n = 0;
     let mut bytes = 0;
     let mut how = None;
-    for f in report.forks.iter().filter(|f| f.result.is_ok() && !f.removed) {
+    for f in report
+        .forks
+        .iter()
+        .filter(|f| f.result.is_ok() && !f.removed)
+    {
         if let Ok(entry) = forks.get(&f.name)
             && let Some(d) = divergence(&entry)
         {
@@ -117,10 +122,11 @@ fn summary_json(
     (div_forks, div_bytes, _): (usize, u64, Option<&str>),
     capacity: &crate::fanout::Capacity,
 ) -> serde_json::Value {
-    let stages: serde_json::Map<String, serde_json::Value> = spreads(r.forks.iter().map(|f| &f.clock))
-        .into_iter()
-        .map(|(st, s)| (st.label().to_string(), json!(s)))
-        .collect();
+    let stages: serde_json::Map<String, serde_json::Value> =
+        spreads(r.forks.iter().map(|f| &f.clock))
+            .into_iter()
+            .map(|(st, s)| (st.label().to_string(), json!(s)))
+            .collect();
     let failures: Vec<_> = r
         .forks
         .iter()
@@ -161,7 +167,13 @@ fn print_summary(
     )?;
     let sp = spreads(r.forks.iter().map(|f| &f.clock));
     if !sp.is_empty() {
-        outln!("  {:<10} {:>9} {:>9} {:>9}", "stage", "median", "p95", "max")?;
+        outln!(
+            "  {:<10} {:>9} {:>9} {:>9}",
+            "stage",
+            "median",
+            "p95",
+            "max"
+        )?;
         for (st, s) in sp {
             let label = if st == crate::fork::Stage::Done {
                 "total"

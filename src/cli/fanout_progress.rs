@@ -103,9 +103,7 @@ impl Progress {
                         result: Err(err),
                         not_started: true,
                         ..
-                    } => {
-                        Some(synthetic(name, Happening::Failed(err.clone())))
-                    }
+                    } => Some(synthetic(name, Happening::Failed(err.clone()))),
                     FanoutEvent::Removed { name, result, .. } => Some(removed_event(name, result)),
                     FanoutEvent::Ended { .. } => None,
                 };
@@ -152,14 +150,12 @@ fn plain_line(e: &FanoutEvent) -> Option<String> {
             result: Err(err),
             not_started: true,
             ..
-        } => Some(format!(
-            "{name:<24}      -     {}",
-            escaped(&err.message)
-        )),
+        } => Some(format!("{name:<24}      -     {}", escaped(&err.message))),
         FanoutEvent::Ended { .. } => None,
-        FanoutEvent::Removed { name, result, .. } => {
-            Some(format!("{name:<24} {}", human_line(&removed_event(name, result))?))
-        }
+        FanoutEvent::Removed { name, result, .. } => Some(format!(
+            "{name:<24} {}",
+            human_line(&removed_event(name, result))?
+        )),
     }
 }
 

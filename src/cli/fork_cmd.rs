@@ -49,12 +49,14 @@ fn payload_file(name: &str, file: &str) -> Result<String> {
 /// One `--ack NAME[=TIMEOUT_MS]`.
 pub fn parse_ack(ack: &str) -> Result<(String, Option<i64>), UsageError> {
     Ok(match ack.split_once('=') {
-        Some((n, t)) => (
-            n.to_string(),
-            Some(t.parse::<i64>().map_err(|_| {
-                UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
-            })?),
-        ),
+        Some((n, t)) => {
+            (
+                n.to_string(),
+                Some(t.parse::<i64>().map_err(|_| {
+                    UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
+                })?),
+            )
+        }
         None => (ack.to_string(), None),
     })
 }

@@ -147,7 +147,10 @@ mod tests {
             memory_available: 1 << 30,
         };
         let why = c.refusal().unwrap();
-        assert!(why.contains("16 forks × 1.0 GiB = 16.0 GiB needed, 10.0 GiB free"), "{why}");
+        assert!(
+            why.contains("16 forks × 1.0 GiB = 16.0 GiB needed, 10.0 GiB free"),
+            "{why}"
+        );
         assert!(!why.contains("memory"));
         let ok = Capacity {
             disk_free: 20 << 30,

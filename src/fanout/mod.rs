@@ -21,7 +21,9 @@ pub mod template;
 pub use capacity::Capacity;
 pub use matrix::{MatrixLine, parse_matrix, read_matrix};
 pub use plan::{FanoutSpec, PayloadTemplate, member_name, plan_fanout, preview_payloads};
-pub use run::{FanoutEvent, FanoutPlan, FanoutReport, ForkResult, Permits, PlannedFork, run_fanout};
+pub use run::{
+    FanoutEvent, FanoutPlan, FanoutReport, ForkResult, Permits, PlannedFork, run_fanout,
+};
 pub use stats::{Spread, StageClock, spreads};
 
 use crate::error::{ErrorKind, Kinded};

@@ -84,7 +84,10 @@ pub fn member_name(base: &str, index: usize) -> String {
 
 /// Plan a fan-out: every fork named and its payloads checked, the
 /// snapshot's discovery done once, and the capacity measured and judged.
-pub fn plan_fanout(store: &Store, spec: &FanoutSpec) -> Result<(FanoutPlan, Capacity), FanoutError> {
+pub fn plan_fanout(
+    store: &Store,
+    spec: &FanoutSpec,
+) -> Result<(FanoutPlan, Capacity), FanoutError> {
     let snap = store.snapshot(&spec.snapshot)?;
     let base = spec
         .base_name
@@ -120,7 +123,10 @@ pub fn plan_fanout(store: &Store, spec: &FanoutSpec) -> Result<(FanoutPlan, Capa
                 )));
             }
             for (index, line) in lines.iter().enumerate() {
-                let name = line.name.clone().unwrap_or_else(|| member_name(&base, index));
+                let name = line
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| member_name(&base, index));
                 let acks = line.acks.as_ref().unwrap_or(default_acks);
                 let specs: Vec<MailboxSpec> = line
                     .payloads

@@ -112,7 +112,10 @@ mod tests {
     fn median_p95_and_max_use_nearest_rank() {
         let v: Vec<u64> = (1..=20).collect();
         let s = Spread::of(&v).unwrap();
-        assert_eq!((s.median_ms, s.p95_ms, s.max_ms, s.samples), (10, 19, 20, 20));
+        assert_eq!(
+            (s.median_ms, s.p95_ms, s.max_ms, s.samples),
+            (10, 19, 20, 20)
+        );
         let s = Spread::of(&[5]).unwrap();
         assert_eq!((s.median_ms, s.p95_ms, s.max_ms), (5, 5, 5));
         assert_eq!(Spread::of(&[]), None);

@@ -101,7 +101,10 @@ mod tests {
             expand(r#"{"a":{"b":{}}}"#, &vars()).unwrap(),
             r#"{"a":{"b":{}}}"#
         );
-        assert_eq!(expand(r#"{"a":"{{ x"}"#, &vars()).unwrap(), r#"{"a":"{{ x"}"#);
+        assert_eq!(
+            expand(r#"{"a":"{{ x"}"#, &vars()).unwrap(),
+            r#"{"a":"{{ x"}"#
+        );
         let e = expand(r#"{"a":{{idx}}}"#, &vars()).unwrap_err();
         assert!(e.to_string().contains("{{idx}}"), "{e}");
     }

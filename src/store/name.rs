@@ -108,8 +108,15 @@ mod natural_tests {
 
     #[test]
     fn digits_sort_as_numbers() {
-        let mut v = vec!["fan-10", "fan-2", "fan-1", "fan-02", "web", "fan-1a", "fan-100"];
+        let mut v = vec![
+            "fan-10", "fan-2", "fan-1", "fan-02", "web", "fan-1a", "fan-100",
+        ];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["fan-1", "fan-1a", "fan-02", "fan-2", "fan-10", "fan-100", "web"]);
+        assert_eq!(
+            v,
+            [
+                "fan-1", "fan-1a", "fan-02", "fan-2", "fan-10", "fan-100", "web"
+            ]
+        );
     }
 }

@@ -258,7 +258,9 @@ impl App {
     pub fn hint_applies(&self, action: Action) -> bool {
         use super::fanout::SessionRow;
         let running = match self.selected_row() {
-            Some(SessionRow::Single(i) | SessionRow::Member(i)) => Some(self.sessions[i].is_running()),
+            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
+                Some(self.sessions[i].is_running())
+            }
             Some(SessionRow::Group(gi)) => Some(self.members(gi).iter().any(|s| s.is_running())),
             Some(SessionRow::Check(ci)) => Some(self.checks[ci].outcome.is_none()),
             None => None,
@@ -266,7 +268,8 @@ impl App {
         match action {
             Action::CancelSession => running == Some(true),
             Action::DismissSession => {
-                running == Some(false) && !matches!(self.selected_row(), Some(SessionRow::Member(_)))
+                running == Some(false)
+                    && !matches!(self.selected_row(), Some(SessionRow::Member(_)))
             }
             Action::ToggleExpand => matches!(
                 self.selected_row(),
@@ -531,7 +534,9 @@ impl App {
             }
             Pane::SessionDetail => {
                 let idx = match self.selected_row() {
-                    Some(super::fanout::SessionRow::Single(i) | super::fanout::SessionRow::Member(i)) => Some(i),
+                    Some(
+                        super::fanout::SessionRow::Single(i) | super::fanout::SessionRow::Member(i),
+                    ) => Some(i),
                     _ => None,
                 };
                 if let Some(s) = idx.and_then(|i| self.sessions.get_mut(i)) {

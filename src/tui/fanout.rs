@@ -151,7 +151,12 @@ impl App {
     /// Refresh the fork dialog's preview of the first and last fork's
     /// payloads (fan-out only), as "fork: mailbox=payload" lines with
     /// whether the engine would refuse them.
-    pub fn fanout_preview(&mut self, snapshot: &str, base: &str, count: usize) -> Vec<(String, bool)> {
+    pub fn fanout_preview(
+        &mut self,
+        snapshot: &str,
+        base: &str,
+        count: usize,
+    ) -> Vec<(String, bool)> {
         if count < 2 {
             return Vec::new();
         }
@@ -299,8 +304,14 @@ impl App {
     pub fn check_end(&mut self, id: u64, result: Result<bool, String>) {
         if let Some(c) = self.checks.iter_mut().find(|c| c.id == id) {
             let msg = match &result {
-                Ok(true) => (format!("the guest of {} passes every check", c.snapshot), Level::Ok),
-                Ok(false) => (format!("the guest of {} fails a check", c.snapshot), Level::Error),
+                Ok(true) => (
+                    format!("the guest of {} passes every check", c.snapshot),
+                    Level::Ok,
+                ),
+                Ok(false) => (
+                    format!("the guest of {} fails a check", c.snapshot),
+                    Level::Error,
+                ),
                 Err(e) => (format!("check of {}: {e}", c.snapshot), Level::Error),
             };
             c.outcome = Some(result);

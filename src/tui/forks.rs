@@ -94,7 +94,10 @@ impl ForksState {
                 .collect()
         };
         let changed = fp(&rows) != fp(&self.rows)
-            || rows.iter().map(|r| r.divergence).ne(self.rows.iter().map(|r| r.divergence));
+            || rows
+                .iter()
+                .map(|r| r.divergence)
+                .ne(self.rows.iter().map(|r| r.divergence));
         self.rows = rows;
         self.sel = self.sel.min(self.visible().len().saturating_sub(1));
         let names: HashSet<&str> = self.rows.iter().map(|r| r.info.name.as_str()).collect();

@@ -161,7 +161,7 @@ pub const KEYMAP: &[Binding] = &[
         A::RunCheck,
         S::Main,
         "check: run the guest conformance suite",
-        true,
+        false,
     ),
     b(&["r"], A::Rescan, S::Main, "rescan memory", false),
     b(
@@ -302,7 +302,13 @@ pub const KEYMAP: &[Binding] = &[
         "inspect memory: mailboxes consumed?",
         true,
     ),
-    b(&["space"], A::ToggleMark, S::Forks, "mark / unmark fork", true),
+    b(
+        &["space"],
+        A::ToggleMark,
+        S::Forks,
+        "mark / unmark fork",
+        true,
+    ),
     b(
         &["v"],
         A::MarkAllVisible,
@@ -310,7 +316,13 @@ pub const KEYMAP: &[Binding] = &[
         "mark all visible forks",
         true,
     ),
-    b(&["/"], A::StartFilter, S::Forks, "filter forks by name", true),
+    b(
+        &["/"],
+        A::StartFilter,
+        S::Forks,
+        "filter forks by name",
+        true,
+    ),
     danger(&["s"], A::StopFork, S::Forks, "stop fork (the marked ones)"),
     danger(
         &["d", "delete"],
@@ -337,7 +349,13 @@ pub const KEYMAP: &[Binding] = &[
         "next field: name, count, parallelism",
         true,
     ),
-    b(&["backtab"], A::PrevField, S::ForkDialog, "previous field", false),
+    b(
+        &["backtab"],
+        A::PrevField,
+        S::ForkDialog,
+        "previous field",
+        false,
+    ),
     b(&["esc"], A::Cancel, S::ForkDialog, "cancel", true),
     b(
         &["?", "esc", "q"],

@@ -346,8 +346,7 @@ impl App {
                 };
                 let text = m.payload.as_deref().unwrap_or("");
                 let bad = check_payload(text, m.wait_for_ack).problem.is_some();
-                let warn = if bad { " ✗ invalid payload" } else { "" };
-                (format!("{} ({ack}{warn})", m.name), bad)
+                (format!("{} ({ack})", m.name), bad)
             })
             .collect();
         self.dialog = Some(Dialog::Fork {
@@ -455,7 +454,9 @@ impl App {
                         };
                         match key.code {
                             KeyCode::Char(c) if field == 0 && text.len() < 63 => text.push(c),
-                            KeyCode::Char(c) if field > 0 && c.is_ascii_digit() && text.len() < 4 => {
+                            KeyCode::Char(c)
+                                if field > 0 && c.is_ascii_digit() && text.len() < 4 =>
+                            {
                                 text.push(c)
                             }
                             KeyCode::Backspace => {
@@ -592,9 +593,9 @@ impl App {
     pub fn ask_cancel_session(&mut self) {
         use super::fanout::SessionRow;
         let running = match self.selected_row() {
-            Some(SessionRow::Single(i) | SessionRow::Member(i)) => self.sessions[i]
-                .is_running()
-                .then(|| self.sessions[i].id),
+            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
+                self.sessions[i].is_running().then(|| self.sessions[i].id)
+            }
             Some(SessionRow::Group(gi)) => {
                 let ms = self.members(gi);
                 ms.iter().any(|s| s.is_running()).then(|| ms[0].id)

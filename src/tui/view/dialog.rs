@@ -57,8 +57,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 lines.push(Line::styled("mailboxes:", t.dim()));
                 for (m, bad) in mailboxes {
-                    let style = if *bad && n < 2 { t.error() } else { t.key() };
-                    lines.push(Line::styled(format!("  • {m}"), style));
+                    // A fan-out's payloads are judged once expanded (the preview).
+                    if *bad && n < 2 {
+                        lines.push(Line::styled(
+                            format!("  • {m} ✗ invalid payload"),
+                            t.error(),
+                        ));
+                    } else {
+                        lines.push(Line::styled(format!("  • {m}"), t.key()));
+                    }
                 }
             }
             if !preview.is_empty() {
@@ -103,9 +110,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 vec![
                     Line::styled(
                         if *remove {
-                            format!("Remove {} forks? This stops them and deletes their files.", names.len())
+                            format!(
+                                "Remove {} forks? This stops them and deletes their files.",
+                                names.len()
+                            )
                         } else {
-                            format!("Stop {} forks? Their VMs stop; their files stay.", names.len())
+                            format!(
+                                "Stop {} forks? Their VMs stop; their files stay.",
+                                names.len()
+                            )
                         },
                         t.warn(),
                     ),

@@ -19,7 +19,9 @@ const HEADS: [&str; 7] = ["val", "cpy", "pre", "pat", "res", "ack", "done"];
 /// Draw fan-out `gi`: one row per fork, one column per stage.
 pub fn draw_group(f: &mut Frame, area: Rect, app: &App, gi: usize) {
     let t = &app.theme;
-    let Some(fo) = app.fanouts.get(gi) else { return };
+    let Some(fo) = app.fanouts.get(gi) else {
+        return;
+    };
     let members = app.members(gi);
     let block = pane_block(
         app,
@@ -27,12 +29,21 @@ pub fn draw_group(f: &mut Frame, area: Rect, app: &App, gi: usize) {
         format!("Fan-out · {} ×{} ← {}", fo.base, members.len(), fo.snapshot),
     );
     let width = area.width.saturating_sub(2) as usize;
-    let done = members.iter().filter(|s| matches!(s.outcome, Some(Ok(_)))).count();
-    let failed = members.iter().filter(|s| matches!(s.outcome, Some(Err(_)))).count();
+    let done = members
+        .iter()
+        .filter(|s| matches!(s.outcome, Some(Ok(_))))
+        .count();
+    let failed = members
+        .iter()
+        .filter(|s| matches!(s.outcome, Some(Err(_))))
+        .count();
     let running = members.len() - done - failed;
     let mut lines = vec![Line::from(vec![
         Span::styled(format!(" {done} done"), t.ok()),
-        Span::styled(format!(", {failed} failed"), if failed > 0 { t.error() } else { t.dim() }),
+        Span::styled(
+            format!(", {failed} failed"),
+            if failed > 0 { t.error() } else { t.dim() },
+        ),
         Span::styled(
             format!(", {running} to go · {} at a time", fo.parallel),
             t.dim(),
@@ -72,7 +83,9 @@ pub fn draw_group(f: &mut Frame, area: Rect, app: &App, gi: usize) {
         t.dim(),
     ));
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
         area,
     );
 }
@@ -110,7 +123,10 @@ pub fn draw_check(f: &mut Frame, area: Rect, app: &App, ci: usize) {
                     Span::raw(format!(" {:<13} ", id.label())),
                     Span::styled(format!("{:<8}", r.verdict.label()), style),
                     Span::styled(format!(" {:>5} ms  ", r.elapsed_ms), t.dim()),
-                    Span::raw(clip(&safe(ev.next().map(String::as_str).unwrap_or("")), room)),
+                    Span::raw(clip(
+                        &safe(ev.next().map(String::as_str).unwrap_or("")),
+                        room,
+                    )),
                 ]));
                 for e in ev {
                     lines.push(Line::styled(
@@ -124,15 +140,17 @@ pub fn draw_check(f: &mut Frame, area: Rect, app: &App, ci: usize) {
     lines.push(Line::raw(""));
     match &c.outcome {
         None => lines.push(Line::styled(" running… (x cancels)", t.warn())),
-        Some(Ok(true)) => lines.push(Line::styled(
-            " every required check passed",
-            t.ok(),
-        )),
+        Some(Ok(true)) => lines.push(Line::styled(" every required check passed", t.ok())),
         Some(Ok(false)) => lines.push(Line::styled(" a required check failed", t.error())),
-        Some(Err(e)) => lines.push(Line::styled(format!(" could not run: {}", safe(e)), t.error())),
+        Some(Err(e)) => lines.push(Line::styled(
+            format!(" could not run: {}", safe(e)),
+            t.error(),
+        )),
     }
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(block),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
         area,
     );
 }

@@ -83,8 +83,15 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
         ],
     )
     .header(
-        Row::new(["  NAME", "SOURCE", "STATUS", "PID", "PRIVATE", "MAILBOXES (✓ acked)"])
-            .style(app.theme.header()),
+        Row::new([
+            "  NAME",
+            "SOURCE",
+            "STATUS",
+            "PID",
+            "PRIVATE",
+            "MAILBOXES (✓ acked)",
+        ])
+        .style(app.theme.header()),
     )
     .block(block)
     .row_highlight_style(app.theme.selected())

@@ -66,8 +66,14 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
             SessionRow::Group(gi) => {
                 let f = &app.fanouts[gi];
                 let ms = app.members(gi);
-                let done = ms.iter().filter(|s| matches!(s.outcome, Some(Ok(_)))).count();
-                let failed = ms.iter().filter(|s| matches!(s.outcome, Some(Err(_)))).count();
+                let done = ms
+                    .iter()
+                    .filter(|s| matches!(s.outcome, Some(Ok(_))))
+                    .count();
+                let failed = ms
+                    .iter()
+                    .filter(|s| matches!(s.outcome, Some(Err(_))))
+                    .count();
                 let running = ms.iter().any(|s| s.is_running());
                 let (glyph, style) = if running {
                     (spin, app.theme.warn())
