@@ -280,6 +280,31 @@ fn a_count_fan_out_of_a_silent_guest_fails_every_fork() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("0 done, 3 failed"), "{text}");
     assert!(env.forks_on_disk().is_empty());
+    // All or nothing: the first failure stops the fan-out; the rest never start.
+    let out = env.run(&[
+        "fork",
+        "quiet",
+        "--count",
+        "3",
+        "--parallel",
+        "1",
+        "--payload",
+        r#"app={"i":{{i}}}"#,
+        "--ack",
+        "app=200",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "the first real failure decides the status"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("not started: another fork of the fan-out failed"),
+        "{text}"
+    );
+    assert!(text.contains("ack_timeout"), "{text}");
+    assert!(env.forks_on_disk().is_empty());
 }
 
 #[test]
