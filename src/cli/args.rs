@@ -222,6 +222,10 @@ pub struct ForkArgs {
     /// Map the template privately and patch the paused guest (no copy).
     #[arg(long)]
     pub zero_copy: bool,
+    /// Start the VMM first, waiting for its state, so restore only loads,
+    /// patches and resumes (qemu; the simulator's start is already cheap).
+    #[arg(long)]
+    pub prestart: bool,
     /// Print one JSON object per event line.
     #[arg(long)]
     pub json: bool,
