@@ -130,6 +130,13 @@ pub enum Msg {
         /// Report or error text.
         result: Result<Arc<ScanReport>, String>,
     },
+    /// A VMM started ahead of a fork is ready (or could not start).
+    Prestarted {
+        /// Which job.
+        id: u64,
+        /// The prestart, `None` when the VMM gains nothing from it.
+        result: Result<Option<crate::fork::Prestart>, String>,
+    },
     /// A stop/remove finished.
     ForkOp {
         /// The fork.

@@ -14,6 +14,7 @@ pub mod event_loop;
 pub mod forks;
 pub mod jobs;
 pub mod keymap;
+pub mod prestart;
 pub mod session;
 pub mod terminal;
 pub mod theme;
