@@ -2,6 +2,7 @@
 //! Engine logic lives in the library; this only parses, calls and prints.
 
 mod args;
+pub mod exit;
 mod fork_cmd;
 mod list;
 pub mod output;
@@ -14,10 +15,11 @@ use anyhow::{Context, Result};
 
 pub use args::*;
 
-use crate::error::{ErrorKind, kind_of};
+use crate::error::ErrorKind;
 use crate::sanitize::escaped;
 use crate::store::Store;
 use crate::{errln, outln};
+use exit::kind_of;
 
 /// Where the log file goes: `$XDG_STATE_HOME/forkmail/forkmail.log`.
 pub fn log_path() -> Option<PathBuf> {
@@ -105,7 +107,7 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         parts.push(cause.to_string());
-        if crate::error::known_kind(cause).is_some() {
+        if exit::known_kind(cause).is_some() {
             break;
         }
     }
