@@ -237,6 +237,10 @@ pub struct ForkArgs {
     /// Fan-out: when a fork fails, keep the others (default: stop and remove them all).
     #[arg(long)]
     pub keep_going: bool,
+    /// Start the VMM first, waiting for its state, so restore only loads,
+    /// patches and resumes (qemu; the simulator's start is already cheap).
+    #[arg(long)]
+    pub prestart: bool,
     /// Print one JSON object per event line.
     #[arg(long)]
     pub json: bool,

@@ -138,7 +138,23 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
         }
         let _ = out.flush();
     };
-    match Forks::new(store).create(&req, &sink, &cancel) {
+    let forks = Forks::new(store);
+    let prestart = if a.prestart {
+        let p = forks.prestart(&a.snapshot, a.zero_copy)?;
+        if let Some(p) = &p
+            && !json
+        {
+            let pid = p.process().map(|r| r.pid).unwrap_or_default();
+            let _ = outln!(
+                "prestarted the VMM (pid {pid}) in {} ms",
+                p.booted_in().as_millis()
+            );
+        }
+        p
+    } else {
+        None
+    };
+    match forks.create_prestarted(&req, prestart, &sink, &cancel) {
         Ok(outcome) => {
             if !json {
                 let _ = match outcome.pid() {
@@ -197,7 +213,9 @@ pub fn human_line(e: &SessionEvent) -> Option<String> {
                 human_size(*total)
             )
         }
-        Happening::FrameWritten { .. } | Happening::DatagramIgnored { .. } => {
+        Happening::FrameWritten { .. }
+        | Happening::DatagramIgnored { .. }
+        | Happening::VmLoaded { .. } => {
             format!("{t}  {stage:<9} ·{mb}{detail}")
         }
         Happening::StageFailed(err) | Happening::Failed(err) => {

@@ -3,6 +3,7 @@
 
 mod args;
 mod check_cmd;
+pub mod exit;
 mod fanout_cmd;
 mod fanout_progress;
 mod fork_cmd;
@@ -17,10 +18,11 @@ use anyhow::{Context, Result};
 
 pub use args::*;
 
-use crate::error::{ErrorKind, kind_of};
+use crate::error::ErrorKind;
 use crate::sanitize::escaped;
 use crate::store::Store;
 use crate::{errln, outln};
+use exit::kind_of;
 
 /// Where the log file goes: `$XDG_STATE_HOME/forkmail/forkmail.log`.
 pub fn log_path() -> Option<PathBuf> {
@@ -109,7 +111,7 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         parts.push(cause.to_string());
-        if crate::error::known_kind(cause).is_some() {
+        if exit::known_kind(cause).is_some() {
             break;
         }
     }

@@ -153,6 +153,40 @@ impl<'a> Forks<'a> {
         run_session_with(self.store, req, sink, cancel, self.drivers)
     }
 
+    /// Start `snapshot`'s VMM ahead of a fork (see [`super::Prestart`]);
+    /// `Ok(None)` when its driver gains nothing from it (the simulator).
+    pub fn prestart(
+        &self,
+        snapshot: &str,
+        zero_copy: bool,
+    ) -> Result<Option<super::Prestart>, ForkError> {
+        let snap = self
+            .store
+            .snapshot(snapshot)
+            .map_err(super::error::from_kinded)?;
+        let driver = (self.drivers)(snap.meta.vmm).map_err(super::error::from_kinded)?;
+        super::Prestart::start(self.store, &snap, driver.as_ref(), zero_copy)
+    }
+
+    /// Run a fork session on a VMM started ahead of time (used when it fits
+    /// the request; torn down otherwise).
+    pub fn create_prestarted(
+        &self,
+        req: &ForkRequest,
+        prestart: Option<super::Prestart>,
+        sink: &(dyn Fn(SessionEvent) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<ForkOutcome, ForkError> {
+        super::session::run_session_prestarted(
+            self.store,
+            req,
+            prestart,
+            sink,
+            cancel,
+            self.drivers,
+        )
+    }
+
     /// Every fork with its live status, broken ones included, sorted by name.
     pub fn list(&self) -> Result<Vec<ForkEntry>, StoreError> {
         Ok(self

@@ -163,6 +163,13 @@ pub enum Msg {
         /// Whether every required check passed, or why it could not run.
         result: Result<bool, String>,
     },
+    /// A VMM started ahead of a fork is ready (or could not start).
+    Prestarted {
+        /// Which job.
+        id: u64,
+        /// The prestart, `None` when the VMM gains nothing from it.
+        result: Result<Option<crate::fork::Prestart>, String>,
+    },
     /// A stop/remove finished.
     ForkOp {
         /// The fork.

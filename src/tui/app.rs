@@ -182,6 +182,9 @@ pub struct App {
     pub area: Rect,
     /// Animation frame of spinners.
     pub spinner: usize,
+    /// A QEMU VMM started ahead of the next fork.
+    pub prestart: super::prestart::PrestartSlot,
+    pub(crate) next_prestart_id: u64,
     pub(crate) next_session_id: u64,
 }
 
@@ -216,6 +219,8 @@ impl App {
             reload_at: None,
             area: Rect::new(0, 0, 80, 24),
             spinner: 0,
+            prestart: Default::default(),
+            next_prestart_id: 0,
             next_session_id: 1,
         };
         app.reload_store();
@@ -597,6 +602,7 @@ impl App {
             Msg::Check { id, event } => self.check_event(id, event),
             Msg::CheckEnd { id, result } => self.check_end(id, result),
             Msg::Inspected { fork, result } => self.forks.inspected(&fork, result),
+            Msg::Prestarted { id, result } => self.prestarted(id, result),
             Msg::ForkOp { fork, message, ok } => {
                 // What was said about this fork no longer applies.
                 self.forks.inspections.remove(&fork);

@@ -103,6 +103,7 @@ pub fn spawn_session(
     tx: UnboundedSender<Msg>,
     store: Store,
     req: ForkRequest,
+    prestart: Option<crate::fork::Prestart>,
     id: u64,
     cancel: Arc<AtomicBool>,
 ) {
@@ -114,7 +115,7 @@ pub fn spawn_session(
                 let _ = sink_tx.send(Msg::Session { id, event });
             };
             let result = Forks::new(&store)
-                .create(&req, &sink, &cancel)
+                .create_prestarted(&req, prestart, &sink, &cancel)
                 .map(|o| o.name);
             tracing::info!(id, ok = result.is_ok(), "fork session ended");
             let _ = tx.send(Msg::SessionEnd { id, result });

@@ -15,6 +15,7 @@ pub mod fanout;
 pub mod forks;
 pub mod jobs;
 pub mod keymap;
+pub mod prestart;
 pub mod session;
 pub mod terminal;
 pub mod theme;

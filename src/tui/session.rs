@@ -333,6 +333,7 @@ impl App {
             return;
         }
         self.save_current_draft();
+        self.want_prestart(&snapshot);
         let excluded = self.excluded_mailboxes(&snapshot);
         let mailboxes = self
             .included_mailboxes(&snapshot)
@@ -558,7 +559,15 @@ impl App {
         {
             self.session_sel = pos;
         }
-        jobs::spawn_session(self.tx.clone(), self.store.clone(), req, id, cancel);
+        let prestart = self.take_prestart(snapshot);
+        jobs::spawn_session(
+            self.tx.clone(),
+            self.store.clone(),
+            req,
+            prestart,
+            id,
+            cancel,
+        );
         self.show(Screen::Sessions);
         self.say(format!("forking {snapshot} as {fork}"), Level::Info);
     }
