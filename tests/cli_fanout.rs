@@ -50,7 +50,7 @@ fn sixteen_forks_each_with_its_own_index() {
         "--payload",
         r#"app.config={"replica":{{i}},"fork":"{{fork}}","id":"{{uuid}}"}"#,
         "--ack",
-        "app.config",
+        "app.config=30000",
         "--payload",
         r#"secrets.v1={"n":"{{i}}"}"#,
     ]);
@@ -146,7 +146,7 @@ fn sixty_four_zero_copy_forks_share_the_template() {
         "--payload",
         r#"app.config={"replica":{{i}}}"#,
         "--ack",
-        "app.config",
+        "app.config=30000",
     ]);
     let evs = fork_events(&out);
     let s = summary(&evs);
