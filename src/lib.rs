@@ -4,8 +4,10 @@
 //! → [`guest`] → ack. The engine emits typed events; the TUI and the CLI are
 //! two renderers of them.
 
+pub mod check;
 pub mod cli;
 pub mod error;
+pub mod fanout;
 pub mod files;
 pub mod fork;
 pub mod guest;

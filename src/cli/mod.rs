@@ -3,6 +3,10 @@
 
 mod args;
 mod catalog;
+mod check_cmd;
+pub mod exit;
+mod fanout_cmd;
+mod fanout_progress;
 mod fork_cmd;
 mod import_cmd;
 mod list;
@@ -16,11 +20,12 @@ use anyhow::{Context, Result};
 
 pub use args::*;
 
-use crate::error::{ErrorKind, kind_of};
+use crate::error::ErrorKind;
 use crate::sanitize::escaped;
 use crate::source::{SourceSet, source_paths};
 use crate::store::Store;
 use crate::{errln, outln};
+use exit::kind_of;
 
 /// Where the log file goes: `$XDG_STATE_HOME/forkmail/forkmail.log`.
 pub fn log_path() -> Option<PathBuf> {
@@ -76,6 +81,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
             action: TemplateAction::Create(a),
         } => list::template_create(&store()?, a),
         Command::Fork(a) => fork_cmd::fork(&store()?, &sources(), a),
+        Command::Check(a) => check_cmd::check(&store()?, a),
         Command::Forks { json } => list::forks(&store()?, *json),
         Command::Stop { fork } => list::stop(&store()?, fork),
         Command::Rm { fork } => list::rm(&store()?, fork),
@@ -120,7 +126,7 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         parts.push(cause.to_string());
-        if crate::error::known_kind(cause).is_some() {
+        if exit::known_kind(cause).is_some() {
             break;
         }
     }

@@ -80,6 +80,18 @@ pub enum Action {
     RemoveFork,
     /// Reload the store.
     Refresh,
+    /// Next field of the fork dialog.
+    NextField,
+    /// Previous field of the fork dialog.
+    PrevField,
+    /// Expand or fold a fan-out's row in the sessions list.
+    ToggleExpand,
+    /// Mark or unmark the selected fork.
+    ToggleMark,
+    /// Mark every visible fork (or unmark them all when all are marked).
+    MarkAllVisible,
+    /// Run the conformance suite on the selected snapshot.
+    RunCheck,
     /// Yes / start.
     Confirm,
     /// No / close.
@@ -132,6 +144,34 @@ pub enum Msg {
         /// Report or error text.
         result: Result<Arc<ScanReport>, String>,
     },
+    /// A fan-out ended.
+    FanoutEnd {
+        /// Fan-out id.
+        id: u64,
+        /// Summary lines (done/failed, per-stage spread, divergence).
+        summary: Vec<String>,
+    },
+    /// A check of the conformance suite started or ended.
+    Check {
+        /// Suite run id.
+        id: u64,
+        /// The event.
+        event: crate::check::CheckEvent,
+    },
+    /// The conformance suite ended.
+    CheckEnd {
+        /// Suite run id.
+        id: u64,
+        /// Whether every required check passed, or why it could not run.
+        result: Result<bool, String>,
+    },
+    /// A VMM started ahead of a fork is ready (or could not start).
+    Prestarted {
+        /// Which job.
+        id: u64,
+        /// The prestart, `None` when the VMM gains nothing from it.
+        result: Result<Option<crate::fork::Prestart>, String>,
+    },
     /// A stop/remove finished.
     ForkOp {
         /// The fork.
@@ -168,6 +208,22 @@ pub enum Dialog {
         excluded: Vec<String>,
         /// Why the last attempt was refused.
         error: Option<String>,
+        /// Forks to make (fan-out when more than 1), as typed.
+        count: String,
+        /// Sessions at a time, as typed.
+        parallel: String,
+        /// Field being typed: 0 name, 1 count, 2 parallelism.
+        field: usize,
+        /// Fan-out: the payloads of the first and last fork, each with
+        /// whether the engine would refuse it.
+        preview: Vec<(String, bool)>,
+    },
+    /// Stop or remove several forks (one confirmation).
+    BulkForkOp {
+        /// The forks.
+        names: Vec<String>,
+        /// Remove (else stop).
+        remove: bool,
     },
     /// Stop a fork.
     StopFork(String),

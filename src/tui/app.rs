@@ -158,6 +158,10 @@ pub struct App {
     pub session_sel: usize,
     /// Forks screen.
     pub forks: ForksState,
+    /// Fan-outs started here (their forks are in `sessions`).
+    pub fanouts: Vec<super::fanout::FanoutView>,
+    /// Conformance suite runs started here.
+    pub checks: Vec<super::fanout::CheckView>,
     /// Open dialog.
     pub dialog: Option<Dialog>,
     /// Help overlay scroll.
@@ -180,6 +184,9 @@ pub struct App {
     pub area: Rect,
     /// Animation frame of spinners.
     pub spinner: usize,
+    /// A QEMU VMM started ahead of the next fork.
+    pub prestart: super::prestart::PrestartSlot,
+    pub(crate) next_prestart_id: u64,
     pub(crate) next_session_id: u64,
 }
 
@@ -201,6 +208,8 @@ impl App {
             sessions: Vec::new(),
             session_sel: 0,
             forks: ForksState::default(),
+            fanouts: Vec::new(),
+            checks: Vec::new(),
             dialog: None,
             help_scroll: 0,
             status: None,
@@ -212,6 +221,8 @@ impl App {
             reload_at: None,
             area: Rect::new(0, 0, 80, 24),
             spinner: 0,
+            prestart: Default::default(),
+            next_prestart_id: 0,
             next_session_id: 1,
         };
         app.reload_store();
@@ -252,10 +263,25 @@ impl App {
     /// Whether the hint bar should offer `action` for the current selection
     /// (cancel only for a running session, dismiss only for a finished one).
     pub fn hint_applies(&self, action: Action) -> bool {
-        let selected = self.sessions.get(self.session_sel);
+        use super::fanout::SessionRow;
+        let running = match self.selected_row() {
+            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
+                Some(self.sessions[i].is_running())
+            }
+            Some(SessionRow::Group(gi)) => Some(self.members(gi).iter().any(|s| s.is_running())),
+            Some(SessionRow::Check(ci)) => Some(self.checks[ci].outcome.is_none()),
+            None => None,
+        };
         match action {
-            Action::CancelSession => selected.is_some_and(|s| s.is_running()),
-            Action::DismissSession => selected.is_some_and(|s| !s.is_running()),
+            Action::CancelSession => running == Some(true),
+            Action::DismissSession => {
+                running == Some(false)
+                    && !matches!(self.selected_row(), Some(SessionRow::Member(_)))
+            }
+            Action::ToggleExpand => matches!(
+                self.selected_row(),
+                Some(SessionRow::Group(_) | SessionRow::Member(_))
+            ),
             Action::ExternalEditor | Action::StartEdit | Action::ToggleInclude
                 if self.mode == Mode::Normal =>
             {
@@ -269,6 +295,7 @@ impl App {
     pub fn needs_tick(&self) -> bool {
         self.catalog.scan_job.is_some()
             || self.sessions.iter().any(|s| s.is_running())
+            || self.checks.iter().any(|c| c.outcome.is_none())
             || self.forks.busy()
     }
 
@@ -434,6 +461,10 @@ impl App {
             Action::Inspect => self.inspect_selected_fork(),
             Action::StopFork => self.ask_fork_op(false),
             Action::RemoveFork => self.ask_fork_op(true),
+            Action::ToggleExpand => self.toggle_expand(),
+            Action::ToggleMark => self.forks.toggle_mark(),
+            Action::MarkAllVisible => self.forks.mark_all_visible(),
+            Action::RunCheck => self.run_check(),
             Action::Refresh => {
                 self.reload_store();
                 self.say("store reloaded", Level::Info);
@@ -507,9 +538,17 @@ impl App {
                     }
                 }
             }
-            Pane::SessionList => self.session_sel = step(self.session_sel, self.sessions.len(), 10),
+            Pane::SessionList => {
+                self.session_sel = step(self.session_sel, self.session_rows().len(), 10)
+            }
             Pane::SessionDetail => {
-                if let Some(s) = self.sessions.get_mut(self.session_sel) {
+                let idx = match self.selected_row() {
+                    Some(
+                        super::fanout::SessionRow::Single(i) | super::fanout::SessionRow::Member(i),
+                    ) => Some(i),
+                    _ => None,
+                };
+                if let Some(s) = idx.and_then(|i| self.sessions.get_mut(i)) {
                     s.scroll = match action {
                         Action::Up => s.scroll.saturating_sub(1),
                         Action::Down => s.scroll.saturating_add(1),
@@ -519,7 +558,7 @@ impl App {
                 }
             }
             Pane::ForkList | Pane::ForkDetail => {
-                self.forks.sel = step(self.forks.sel, self.forks.rows.len(), 10)
+                self.forks.sel = step(self.forks.sel, self.forks.visible().len(), 10)
             }
         }
     }
@@ -564,7 +603,11 @@ impl App {
                 }
                 self.dirty = false;
             }
+            Msg::FanoutEnd { id, summary } => self.fanout_end(id, summary),
+            Msg::Check { id, event } => self.check_event(id, event),
+            Msg::CheckEnd { id, result } => self.check_end(id, result),
             Msg::Inspected { fork, result } => self.forks.inspected(&fork, result),
+            Msg::Prestarted { id, result } => self.prestarted(id, result),
             Msg::ForkOp { fork, message, ok } => {
                 // What was said about this fork no longer applies.
                 self.forks.inspections.remove(&fork);

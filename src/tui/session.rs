@@ -100,6 +100,8 @@ pub struct SessionView {
     pub cancel: Arc<AtomicBool>,
     /// Detail scroll.
     pub scroll: u16,
+    /// The fan-out it belongs to.
+    pub group: Option<u64>,
 }
 
 impl SessionView {
@@ -123,6 +125,7 @@ impl SessionView {
             cancelled: false,
             cancel: Arc::new(AtomicBool::new(false)),
             scroll: 0,
+            group: None,
         }
     }
 
@@ -335,6 +338,7 @@ impl App {
             return;
         }
         self.save_current_draft();
+        self.want_prestart(&snapshot);
         let excluded = self.excluded_mailboxes(&snapshot);
         let mailboxes = self
             .included_mailboxes(&snapshot)
@@ -348,8 +352,7 @@ impl App {
                 };
                 let text = m.payload.as_deref().unwrap_or("");
                 let bad = check_payload(text, m.wait_for_ack).problem.is_some();
-                let warn = if bad { " ✗ invalid payload" } else { "" };
-                (format!("{} ({ack}{warn})", m.name), bad)
+                (format!("{} ({ack})", m.name), bad)
             })
             .collect();
         self.dialog = Some(Dialog::Fork {
@@ -358,6 +361,10 @@ impl App {
             excluded,
             snapshot,
             error: None,
+            count: "1".into(),
+            parallel: "4".into(),
+            field: 0,
+            preview: Vec::new(),
         });
         self.mode = Mode::ForkName;
     }
@@ -428,43 +435,56 @@ impl App {
                 self.dialog = None;
                 self.mode = Mode::Normal;
             }
-            (Dialog::Fork { snapshot, name, .. }, Action::Confirm) => {
-                match self.fork_refusal(&snapshot, &name) {
-                    None => {
-                        self.dialog = None;
-                        self.mode = Mode::Normal;
-                        self.start_fork(&snapshot, &name);
-                    }
-                    Some(why) => {
-                        if let Some(Dialog::Fork { error, .. }) = self.dialog.as_mut() {
-                            *error = Some(safe_owned(&why));
-                        }
-                    }
-                }
-            }
+            (d @ Dialog::Fork { .. }, Action::Confirm) => self.confirm_fork_dialog(d),
             (
                 Dialog::Fork {
                     snapshot,
                     mut name,
                     mailboxes,
                     excluded,
+                    mut count,
+                    mut parallel,
+                    mut field,
                     ..
                 },
-                Action::Text(key),
+                a @ (Action::Text(_) | Action::NextField | Action::PrevField),
             ) => {
-                match key.code {
-                    KeyCode::Char(c) if name.len() < 63 => name.push(c),
-                    KeyCode::Backspace => {
-                        name.pop();
+                match a {
+                    Action::NextField => field = (field + 1) % 3,
+                    Action::PrevField => field = (field + 2) % 3,
+                    Action::Text(key) => {
+                        let text = match field {
+                            0 => &mut name,
+                            1 => &mut count,
+                            _ => &mut parallel,
+                        };
+                        match key.code {
+                            KeyCode::Char(c) if field == 0 && text.len() < 63 => text.push(c),
+                            KeyCode::Char(c)
+                                if field > 0 && c.is_ascii_digit() && text.len() < 4 =>
+                            {
+                                text.push(c)
+                            }
+                            KeyCode::Backspace => {
+                                text.pop();
+                            }
+                            _ => return,
+                        }
                     }
                     _ => return,
                 }
+                let preview =
+                    self.fanout_preview(&snapshot, &name, super::fanout::dialog_count(&count));
                 self.dialog = Some(Dialog::Fork {
                     snapshot,
                     name,
                     mailboxes,
                     excluded,
                     error: None,
+                    count,
+                    parallel,
+                    field,
+                    preview,
                 });
             }
             (d, Action::Confirm) => {
@@ -473,6 +493,12 @@ impl App {
                 match d {
                     Dialog::StopFork(f) => self.fork_op(&f, false),
                     Dialog::RemoveFork(f) => self.fork_op(&f, true),
+                    Dialog::BulkForkOp { names, remove } => {
+                        for f in &names {
+                            self.fork_op(f, remove);
+                        }
+                        self.forks.marked.clear();
+                    }
                     Dialog::CancelSession(id) => {
                         if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
                             s.cancel.store(true, Ordering::Relaxed);
@@ -530,8 +556,23 @@ impl App {
         let view = SessionView::new(id, fork, snapshot, names, self.clock.instant());
         let cancel = Arc::clone(&view.cancel);
         self.sessions.push(view);
-        self.session_sel = self.sessions.len() - 1;
-        jobs::spawn_session(self.tx.clone(), self.store.clone(), req, id, cancel);
+        let last = self.sessions.len() - 1;
+        if let Some(pos) = self
+            .session_rows()
+            .iter()
+            .position(|r| *r == super::fanout::SessionRow::Single(last))
+        {
+            self.session_sel = pos;
+        }
+        let prestart = self.take_prestart(snapshot);
+        jobs::spawn_session(
+            self.tx.clone(),
+            self.store.clone(),
+            req,
+            prestart,
+            id,
+            cancel,
+        );
         self.show(Screen::Sessions);
         self.say(format!("forking {snapshot} as {fork}"), Level::Info);
     }
@@ -561,27 +602,60 @@ impl App {
         self.reload_store();
     }
 
-    /// Ask before cancelling the selected session.
+    /// Ask before cancelling the selected session (for a fan-out's row or
+    /// one of its forks: the whole fan-out; for a check: the suite).
     pub fn ask_cancel_session(&mut self) {
-        match self.sessions.get(self.session_sel) {
-            Some(s) if s.is_running() => {
-                self.dialog = Some(Dialog::CancelSession(s.id));
+        use super::fanout::SessionRow;
+        let running = match self.selected_row() {
+            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
+                self.sessions[i].is_running().then(|| self.sessions[i].id)
+            }
+            Some(SessionRow::Group(gi)) => {
+                let ms = self.members(gi);
+                ms.iter().any(|s| s.is_running()).then(|| ms[0].id)
+            }
+            Some(SessionRow::Check(ci)) => {
+                let c = &self.checks[ci];
+                if c.outcome.is_none() {
+                    c.cancel.store(true, Ordering::Relaxed);
+                    self.say("cancelling the check…", Level::Info);
+                }
+                return;
+            }
+            None => None,
+        };
+        match running {
+            Some(id) => {
+                self.dialog = Some(Dialog::CancelSession(id));
                 self.mode = Mode::Confirm;
             }
-            _ => self.say("no running session selected", Level::Info),
+            None => self.say("no running session selected", Level::Info),
         }
     }
 
-    /// Drop the selected finished session from the list.
+    /// Drop the selected finished session (or finished fan-out, or check)
+    /// from the list.
     pub fn dismiss_session(&mut self) {
-        if self
-            .sessions
-            .get(self.session_sel)
-            .is_some_and(|s| !s.is_running())
-        {
-            self.sessions.remove(self.session_sel);
-            self.session_sel = self.session_sel.min(self.sessions.len().saturating_sub(1));
+        use super::fanout::SessionRow;
+        match self.selected_row() {
+            Some(SessionRow::Single(i)) if !self.sessions[i].is_running() => {
+                self.sessions.remove(i);
+            }
+            Some(SessionRow::Group(gi)) => {
+                if self.members(gi).iter().any(|s| s.is_running()) {
+                    return;
+                }
+                let g = self.fanouts.remove(gi).id;
+                self.sessions.retain(|s| s.group != Some(g));
+            }
+            Some(SessionRow::Check(ci)) if self.checks[ci].outcome.is_some() => {
+                self.checks.remove(ci);
+            }
+            _ => return,
         }
+        self.session_sel = self
+            .session_sel
+            .min(self.session_rows().len().saturating_sub(1));
     }
 }
 

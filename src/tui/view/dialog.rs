@@ -19,11 +19,33 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             mailboxes,
             excluded,
             error,
+            count,
+            parallel,
+            field,
+            preview,
         } => {
+            let n = crate::tui::fanout::dialog_count(count);
+            let cursor = |i: usize| if *field == i { "█" } else { "" };
+            let style = |i: usize| if *field == i { t.key() } else { t.dim() };
+            let label = if n > 1 { "base name: " } else { "fork name: " };
             let mut lines = vec![
                 Line::from(vec![
-                    Span::styled("fork name: ", t.dim()),
-                    Span::styled(format!("{name}█"), t.key()),
+                    Span::styled(label, t.dim()),
+                    Span::styled(format!("{name}{}", cursor(0)), style(0)),
+                ]),
+                Line::from(vec![
+                    Span::styled("count: ", t.dim()),
+                    Span::styled(format!("{count}{}", cursor(1)), style(1)),
+                    Span::styled("   parallel: ", t.dim()),
+                    Span::styled(format!("{parallel}{}", cursor(2)), style(2)),
+                    Span::styled(
+                        if n > 1 {
+                            format!("   fan-out: {name}-0 … {name}-{}", n - 1)
+                        } else {
+                            "   (count > 1: a fan-out)".to_string()
+                        },
+                        t.dim(),
+                    ),
                 ]),
                 Line::raw(""),
             ];
@@ -35,8 +57,28 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             } else {
                 lines.push(Line::styled("mailboxes:", t.dim()));
                 for (m, bad) in mailboxes {
-                    let style = if *bad { t.error() } else { t.key() };
-                    lines.push(Line::styled(format!("  • {m}"), style));
+                    // A fan-out's payloads are judged once expanded (the preview).
+                    if *bad && n < 2 {
+                        lines.push(Line::styled(
+                            format!("  • {m} ✗ invalid payload"),
+                            t.error(),
+                        ));
+                    } else {
+                        lines.push(Line::styled(format!("  • {m}"), t.key()));
+                    }
+                }
+            }
+            if !preview.is_empty() {
+                lines.push(Line::styled(
+                    "payloads ({{i}}, {{fork}}, {{uuid}} expanded), first and last fork:",
+                    t.dim(),
+                ));
+                for (p, bad) in preview {
+                    let mark = if *bad { "✗" } else { "✓" };
+                    lines.push(Line::styled(
+                        format!("  {mark} {}", super::clip(p, 64)),
+                        if *bad { t.error() } else { t.ok() },
+                    ));
                 }
             }
             if !excluded.is_empty() {
@@ -49,8 +91,45 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 lines.push(Line::styled(e.clone(), t.error()));
             }
             lines.push(Line::raw(""));
-            lines.push(Line::styled("Enter: fork   Esc: cancel", t.dim()));
+            lines.push(Line::styled(
+                "Enter: fork   Tab: next field   Esc: cancel",
+                t.dim(),
+            ));
             (format!(" Fork {snapshot} "), lines)
+        }
+        Dialog::BulkForkOp { names, remove } => {
+            let verb = if *remove { "Remove" } else { "Stop" };
+            let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+            let more = names.len().saturating_sub(shown.len());
+            let mut list = shown.join(", ");
+            if more > 0 {
+                list.push_str(&format!(" and {more} more"));
+            }
+            (
+                format!(" {verb} {} forks ", names.len()),
+                vec![
+                    Line::styled(
+                        if *remove {
+                            format!(
+                                "Remove {} forks? This stops them and deletes their files.",
+                                names.len()
+                            )
+                        } else {
+                            format!(
+                                "Stop {} forks? Their VMs stop; their files stay.",
+                                names.len()
+                            )
+                        },
+                        t.warn(),
+                    ),
+                    Line::raw(list),
+                    Line::raw(""),
+                    Line::styled(
+                        format!("y: {} them all   n / Esc: keep them", verb.to_lowercase()),
+                        t.dim(),
+                    ),
+                ],
+            )
         }
         Dialog::StopFork(name) => (
             " Stop fork ".to_string(),

@@ -16,10 +16,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(right.chars().count() as u16 + 2),
     ])
     .areas(area);
+    let filter = if app.screen == crate::tui::app::Screen::Forks {
+        &app.forks.filter
+    } else {
+        &app.catalog.filter
+    };
     let left = if app.mode == Mode::Filter {
         Line::from(vec![
             Span::styled("filter: /", app.theme.key()),
-            Span::raw(format!("{}█", app.catalog.filter)),
+            Span::raw(format!("{filter}█")),
         ])
     } else if app.mode == Mode::OpenPath {
         Line::from(vec![
