@@ -82,7 +82,8 @@ fn the_reference_guest_passes_every_check_in_both_modes() {
     }
     assert!(
         env.forks_on_disk().is_empty(),
-        "the suite removes its forks"
+        "the suite removes its forks: {:?}",
+        env.forks_on_disk()
     );
 }
 
@@ -120,7 +121,7 @@ fn faulty_guests_fail_exactly_the_checks_their_fault_breaks() {
     // With a deadline longer than its 2.5 s, the slow guest passes.
     let (t, _, code) = table(&env, "slow-ack", &["--vmm-timeout", "6000"]);
     assert_eq!((t, code), (expect(&ALL_PASS), 0));
-    assert!(env.forks_on_disk().is_empty());
+    assert!(env.forks_on_disk().is_empty(), "{:?}", env.forks_on_disk());
 }
 
 #[test]

@@ -510,3 +510,58 @@ fn a_prestart_is_torn_down_when_unused_cancelled_or_for_another_fork() {
     assert!(!stray.is_alive());
     assert!(forks.remove("f").is_ok());
 }
+
+/// A guest on a TAP network: the ack socket binds `ack_bind` (the fork's,
+/// else the template's), and only the address the driver names may ack.
+#[test]
+fn acks_bind_ack_bind_and_count_only_from_the_drivers_address() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let rig = rig();
+    let bound: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+    let guest: IpAddr = Ipv4Addr::LOCALHOST.into(); // the fake guest's socket
+    let script = |sender: IpAddr| {
+        Arc::new(Script {
+            guest: Guest::Acks(vec!["a".into()]),
+            ack_to: bound,
+            sender: crate::vmm::AckSender::Address(sender),
+            ..Script::default()
+        })
+    };
+    // The fork's --ack-bind, and the guest's address: acked.
+    let mut r = req(&[("a", 3000)]);
+    r.ack_bind = Some(bound);
+    let ran = run(&rig, &r, &script(guest), |_, _| {});
+    ran.result.expect("acked from the guest's address");
+    // The template's default (snapshot.json), when the fork names none.
+    let path = rig
+        .store
+        .snapshot_dir(&crate::store::ValidName::new("t").unwrap())
+        .join(crate::store::SNAPSHOT_META);
+    let mut meta: crate::store::SnapshotMeta = crate::store::read_json(&path).unwrap();
+    meta.ack_bind = Some(bound);
+    crate::store::write_json_atomic(&path, &meta).unwrap();
+    let mut r = req(&[("a", 3000)]);
+    r.fork_name = Some("g".into());
+    let ran = run(&rig, &r, &script(guest), |_, _| {});
+    ran.result.expect("the template's ack_bind is used");
+    // From any other address: reported, ignored, and the ack times out.
+    let mut r = req(&[("a", 500)]);
+    r.fork_name = Some("h".into());
+    let ran = run(
+        &rig,
+        &r,
+        &script(Ipv4Addr::new(127, 0, 0, 3).into()),
+        |_, _| {},
+    );
+    let err = ran.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AckTimeout, "{err:?}");
+    let ignored = ran.events.iter().find_map(|e| match &e.what {
+        Happening::DatagramIgnored { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        ignored.is_some_and(|r| r.contains("127.0.0.3")),
+        "the stray ack was reported: {:?}",
+        ran.events
+    );
+}

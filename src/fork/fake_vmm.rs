@@ -45,6 +45,10 @@ pub struct Script {
     pub calls: Mutex<Vec<&'static str>>,
     /// The VM processes started (to check none is left running).
     pub processes: Mutex<Vec<ProcessRecord>>,
+    /// Where the guest sends its acks (the host address it can reach).
+    pub ack_to: std::net::IpAddr,
+    /// Who the driver says may ack (default: anyone).
+    pub sender: AckSender,
 }
 
 impl Script {
@@ -79,6 +83,8 @@ impl Default for Script {
             guest: Guest::Silent,
             calls: Mutex::new(Vec::new()),
             processes: Mutex::new(Vec::new()),
+            ack_to: Ipv4Addr::LOCALHOST.into(),
+            sender: AckSender::Anyone,
         }
     }
 }
@@ -93,10 +99,11 @@ impl Vmm for FakeVmm {
     fn supports_zero_copy(&self) -> bool {
         true
     }
-    /// The fake guest is a thread of the test process: any sender counts
-    /// (sender authentication has its own tests with real processes).
+    /// The fake guest is a thread of the test process: the script says who
+    /// may ack, by default anyone (authentication by process has its own
+    /// tests with real processes; by address, the `ack_bind` tests).
     fn ack_sender(&self, _process: &ProcessRecord) -> AckSender {
-        AckSender::Anyone
+        self.0.sender.clone()
     }
     /// Like QEMU: a process started early, whose memory file (copy mode) it
     /// creates, waiting for its state.
@@ -321,7 +328,7 @@ impl PausedVm for FakePaused {
                         && let Some(port) = ack_port_of(payload.as_bytes())
                     {
                         let _ = socket
-                            .send_to(format_ack(&name).as_bytes(), (Ipv4Addr::LOCALHOST, port));
+                            .send_to(format_ack(&name).as_bytes(), (self.script.ack_to, port));
                     }
                 }
             }
