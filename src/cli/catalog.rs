@@ -370,6 +370,11 @@ fn row(cols: [&str; 9]) -> String {
 
 pub(super) fn snapshots(store: &Store, sources: &SourceSet, json: bool) -> Result<i32> {
     let (snaps, bad) = store.snapshots()?;
+    // As always, on stderr too: scripts that only read stdout's JSON still
+    // hear about a broken store snapshot.
+    for e in &bad {
+        errln!("warning: {}", escaped(&e.to_string()));
+    }
     let listed = sources.list();
     if json {
         let mut arr: Vec<Value> = snaps.iter().map(|s| store_row(store, s)).collect();

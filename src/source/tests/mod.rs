@@ -1,5 +1,6 @@
 pub(crate) mod fixture;
 mod plain;
+mod set;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
