@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::ownership::{CREATING_PREFIX, session_running, try_lock};
+use super::ownership::{
+    CREATING_PREFIX, REMOVING_PREFIX, remove_fork_dir, session_running, try_lock,
+};
 use super::record::{ForkInfo, ForkStatus};
 use super::session::{Drivers, ForkOutcome, run_session_with};
 use super::{ForkError, ForkRequest, SessionEvent};
@@ -312,7 +314,7 @@ impl<'a> Forks<'a> {
         // A session killed between starting its VMM and recording it, or a
         // fork.json lost: processes running from this directory, exactly.
         stopped |= self.stop_strays(&entry.dir) > 0;
-        std::fs::remove_dir_all(&entry.dir).map_err(|source| LifecycleError::Remove {
+        remove_fork_dir(&entry.dir).map_err(|source| LifecycleError::Remove {
             path: entry.dir.clone(),
             source,
         })?;
@@ -336,7 +338,8 @@ impl<'a> Forks<'a> {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let path = e.path();
                 let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                if is_dir && name.starts_with(CREATING_PREFIX) && !session_running(&path) {
+                let hidden = name.starts_with(CREATING_PREFIX) || name.starts_with(REMOVING_PREFIX);
+                if is_dir && hidden && !session_running(&path) {
                     self.stop_strays(&path);
                     std::fs::remove_dir_all(&path)
                         .map_err(|source| LifecycleError::Remove { path, source })?;

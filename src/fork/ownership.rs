@@ -18,6 +18,27 @@ use std::path::{Path, PathBuf};
 
 /// Prefix of a fork directory that is still being made.
 pub const CREATING_PREFIX: &str = ".creating-";
+/// Prefix of a fork directory being removed: renamed out of sight first, so
+/// no listing ever shows a half-removed fork.
+pub const REMOVING_PREFIX: &str = ".removing-";
+
+/// Remove the fork directory `dir`: rename it to a hidden name in the same
+/// directory (atomic: it is gone from listings at once), then delete it. A
+/// crash in between leaves only the hidden directory, which `gc` removes.
+pub fn remove_fork_dir(dir: &Path) -> io::Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hidden = parent.join(format!(
+        "{REMOVING_PREFIX}{name}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::rename(dir, &hidden)?;
+    std::fs::remove_dir_all(&hidden)
+}
 
 /// A fork directory this session made and holds locked.
 #[derive(Debug)]
@@ -189,7 +210,7 @@ impl OwnedDir {
         if !self.still_ours() {
             return Ok(false);
         }
-        match std::fs::remove_dir_all(&self.path) {
+        match remove_fork_dir(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
