@@ -13,6 +13,7 @@ mod list;
 pub mod output;
 mod qemu_cmd;
 mod signals;
+mod snapshot_rows;
 
 use std::path::{Path, PathBuf};
 
