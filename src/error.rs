@@ -160,6 +160,9 @@ pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         crate::vmm::VmmError,
         crate::template::TemplateError,
         crate::image::ImageError,
+        crate::history::HistoryError,
+        crate::config::ConfigError,
+        crate::tui::keymap::KeymapError,
         UsageError,
     );
     None

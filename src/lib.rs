@@ -5,10 +5,12 @@
 //! two renderers of them.
 
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod files;
 pub mod fork;
 pub mod guest;
+pub mod history;
 pub mod image;
 pub mod mailbox;
 pub mod sanitize;

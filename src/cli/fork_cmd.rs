@@ -6,15 +6,18 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::ForkArgs;
+use super::progress::Progress;
 use super::signals::cancel_flag;
 use crate::error::UsageError;
 use crate::files::{ReadError, read_bounded};
 use crate::fork::{ForkRequest, Forks, Happening, MailboxSpec, SessionEvent};
+use crate::history::Recorder;
 use crate::mailbox::{FORK_MAX_PAYLOAD, ValidationError};
 use crate::sanitize::escaped;
 use crate::store::Store;
 use crate::units::human_size;
 use crate::{errln, outln};
+use std::sync::Mutex;
 
 /// Split `NAME=VALUE` (the first `=`).
 fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
@@ -65,6 +68,10 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
             ack_timeout_ms: None,
         });
     }
+    // `--ack NAME` without a timeout: the config file's default, if any.
+    let default_timeout = crate::config::current()
+        .ack_timeout_ms()
+        .map(|ms| ms as i64);
     for ack in &a.acks {
         let (name, timeout) = match ack.split_once('=') {
             Some((n, t)) => (
@@ -73,7 +80,7 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
                     UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
                 })?),
             ),
-            None => (ack.as_str(), None),
+            None => (ack.as_str(), default_timeout),
         };
         let mut found = false;
         for s in specs.iter_mut().filter(|s| s.name == name) {
@@ -114,7 +121,33 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
     // A closed terminal (SIGHUP) rolls back like Ctrl-C: no half-made fork stays.
     let cancel = cancel_flag()?;
     let json = a.json;
+    // Kept in the store's session history (the TUI lists it, `r` replays it).
+    let recorder = match Recorder::start(store, &req, "cli") {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    };
+    let recorder = Mutex::new(recorder);
+    let progress = Progress::new("copy", json);
     let sink = move |e: SessionEvent| {
+        if let Ok(mut r) = recorder.lock()
+            && let Some(r) = r.as_mut()
+        {
+            r.record(&e);
+        }
+        match &e.what {
+            Happening::CopyProgress { bytes, total } if !json => {
+                progress.update(*bytes, *total);
+                if bytes != total {
+                    return;
+                }
+                progress.finish();
+            }
+            Happening::Copied { .. } | Happening::StageFailed(_) => progress.finish(),
+            _ => {}
+        }
         let mut out = std::io::stdout().lock();
         // A closed stdout must not stop the session: its outcome still
         // counts (and its exit status says it).

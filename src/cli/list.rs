@@ -104,18 +104,26 @@ fn resolve_memory(store: Option<&Path>, target: &str) -> Result<(PathBuf, Option
     Ok((path, cache))
 }
 
-/// Discovery through the one cache (a raw file outside the store too).
-fn discover(path: &Path, cache: Option<&Path>) -> Result<ScanReport> {
-    let opts = ScanOptions::default();
-    Ok(match cache {
-        Some(c) => scan_cached(path, c, &opts)?,
-        None => crate::scan::scan_file(path, &opts)?,
-    })
+/// Discovery through the one cache (a raw file outside the store too),
+/// with a progress bar on a terminal.
+fn discover(path: &Path, cache: Option<&Path>, quiet: bool) -> Result<ScanReport> {
+    let progress = super::progress::Progress::new("scan", quiet);
+    let report_progress = |p: crate::scan::ScanProgress| progress.update(p.done, p.total);
+    let opts = ScanOptions {
+        progress: Some(&report_progress),
+        ..ScanOptions::default()
+    };
+    let report = match cache {
+        Some(c) => scan_cached(path, c, &opts),
+        None => crate::scan::scan_file(path, &opts),
+    };
+    progress.finish();
+    Ok(report?)
 }
 
 pub(super) fn markers(store: Option<&Path>, target: &str, json: bool) -> Result<i32> {
     let (path, cache) = resolve_memory(store, target)?;
-    let report = discover(&path, cache.as_deref())?;
+    let report = discover(&path, cache.as_deref(), json)?;
     if report.truncated {
         errln!(
             "warning: discovery stopped at {} markers; more may be in the file (a fork refuses to patch a mailbox found without its token)",
@@ -196,6 +204,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     spec.data_percent = a.data_percent;
     spec.resume_network_token = a.resume_network_token.clone();
     spec.stray_copies = a.stray_copies.clone();
+    spec.description = a.description.clone();
     for m in &a.mailboxes {
         let (name, token) = match m.split_once(':') {
             Some((n, t)) => (n.to_string(), Some(t.to_string())),

@@ -87,6 +87,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         memory_size: parse_size(&a.memory).map_err(UsageError)?,
         accel,
         boot_timeout: Duration::from_secs(a.boot_timeout),
+        description: a.description.clone(),
     };
     let json = a.json;
     let mut say = |line: String| {

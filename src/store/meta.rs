@@ -34,6 +34,9 @@ pub struct SnapshotMeta {
     /// VMM-specific fields (e.g. the QEMU command parameters).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub vmm_config: serde_json::Value,
+    /// What the snapshot is for, in one line (shown in the TUI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// A snapshot in the store.

@@ -44,6 +44,8 @@ pub struct QemuTemplateSpec {
     pub accel: AccelChoice,
     /// How long the boot may take until the agent reports armed.
     pub boot_timeout: Duration,
+    /// What the template is for, in one line.
+    pub description: Option<String>,
 }
 
 /// Timings of a template creation.
@@ -177,6 +179,7 @@ pub fn create_qemu_template(
                 created_at: now_rfc3339(),
                 memory_size: spec.memory_size,
                 vmm_config: serde_json::to_value(&cfg).unwrap_or_else(|_| json!({})),
+                description: spec.description.clone(),
             };
             Ok(QemuTemplate {
                 snapshot: draft.commit(&meta)?,

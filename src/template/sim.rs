@@ -48,6 +48,8 @@ pub struct SimTemplateSpec {
     pub data_percent: f64,
     /// Seed for the layout (random when `None`).
     pub seed: Option<u64>,
+    /// What the template is for, in one line.
+    pub description: Option<String>,
 }
 
 impl SimTemplateSpec {
@@ -62,6 +64,7 @@ impl SimTemplateSpec {
             stray_copies: Vec::new(),
             data_percent: 3.0,
             seed: None,
+            description: None,
         }
     }
 }
@@ -113,6 +116,7 @@ pub fn create_sim_template(
         created_at: now_rfc3339(),
         memory_size: spec.memory_size,
         vmm_config: serde_json::Value::Null,
+        description: spec.description.clone(),
     })
 }
 

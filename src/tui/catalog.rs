@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossterm::event::KeyCode;
-
-use super::app::{Action, App, Level, Mode};
+use super::app::{App, Level};
 use super::jobs;
 use crate::error::ErrorKind;
 use crate::sanitize::safe_owned;
@@ -40,6 +38,8 @@ pub struct ScanJob {
     pub done: u64,
     /// Data bytes in total.
     pub total: u64,
+    /// When it started (for throughput and ETA).
+    pub started: std::time::Instant,
     /// Set to abandon the scan.
     pub cancel: Arc<AtomicBool>,
 }
@@ -128,10 +128,11 @@ impl App {
     /// Reload snapshots and forks from disk. Returns whether anything changed.
     pub fn reload_store(&mut self) -> bool {
         let selected = self.catalog.selected().map(|s| s.name.clone());
-        let (snaps, errors) = match self.store.snapshots() {
+        let (mut snaps, errors) = match self.store.snapshots() {
             Ok((s, bad)) => (s, bad.iter().map(|e| safe_owned(&e.to_string())).collect()),
             Err(e) => (Vec::new(), vec![safe_owned(&e.to_string())]),
         };
+        snaps.sort_by(|a, b| super::nav::natural(&a.name, &b.name));
         let fingerprint = |v: &[SnapshotInfo]| -> Vec<(String, u64, u64, String)> {
             v.iter()
                 .map(|s| {
@@ -173,6 +174,19 @@ impl App {
         let len = self.catalog.visible().len();
         self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
         changed |= self.forks.reload(&self.store);
+        // A message about a fork that no longer runs is stale.
+        if let Some(f) = self.status_about.clone()
+            && !self.forks.rows.iter().any(|r| {
+                r.info.name == f
+                    && matches!(
+                        r.status,
+                        crate::fork::LiveStatus::Running | crate::fork::LiveStatus::Creating
+                    )
+            })
+        {
+            self.clear_status();
+            changed = true;
+        }
         self.selection_changed();
         changed
     }
@@ -192,7 +206,7 @@ impl App {
                 self.draft(&snap, name);
             }
         }
-        let len = self.markers().map(|r| r.markers.len()).unwrap_or(0);
+        let len = self.visible_markers().len();
         self.marker_sel = self.marker_sel.min(len.saturating_sub(1));
         self.sync_editor();
     }
@@ -227,6 +241,7 @@ impl App {
             key,
             done: 0,
             total: 0,
+            started: self.clock.instant(),
             cancel: Arc::clone(&cancel),
         });
         let cache = self.store.scan_cache_path(&name);
@@ -244,29 +259,5 @@ impl App {
             }
             self.selection_changed();
         }
-    }
-
-    /// Keys while typing the filter.
-    pub fn filter_action(&mut self, action: Action) {
-        match action {
-            Action::FilterDone => self.mode = Mode::Normal,
-            Action::FilterCancel => {
-                self.catalog.filter.clear();
-                self.mode = Mode::Normal;
-            }
-            Action::Text(key) => match key.code {
-                KeyCode::Char(c) => self.catalog.filter.push(c),
-                KeyCode::Backspace => {
-                    self.catalog.filter.pop();
-                }
-                _ => return,
-            },
-            _ => return,
-        }
-        self.save_current_draft();
-        let len = self.catalog.visible().len();
-        self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
-        self.marker_sel = 0;
-        self.selection_changed();
     }
 }

@@ -61,13 +61,15 @@ pub struct ForksState {
     pub inspections: HashMap<String, Inspection>,
     /// Stop/remove operations in flight.
     pub pending: usize,
+    /// Name filter (fork or source).
+    pub filter: String,
 }
 
 impl ForksState {
     /// Reload from the store. Returns whether anything changed.
     pub fn reload(&mut self, store: &Store) -> bool {
         let entries = Forks::new(store).list().unwrap_or_default();
-        let rows: Vec<ForkRow> = entries
+        let mut rows: Vec<ForkRow> = entries
             .into_iter()
             .filter_map(|e| {
                 Some(ForkRow {
@@ -76,6 +78,7 @@ impl ForksState {
                 })
             })
             .collect();
+        rows.sort_by(|a, b| super::nav::natural(&a.info.name, &b.info.name));
         let fp = |r: &[ForkRow]| -> Vec<(String, LiveStatus, Option<u32>, usize)> {
             r.iter()
                 .map(|r| {
@@ -86,7 +89,7 @@ impl ForksState {
         };
         let changed = fp(&rows) != fp(&self.rows);
         self.rows = rows;
-        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
+        self.sel = self.sel.min(self.visible().len().saturating_sub(1));
         let names: Vec<&str> = self.rows.iter().map(|r| r.info.name.as_str()).collect();
         self.inspections.retain(|k, _| names.contains(&k.as_str()));
         changed
@@ -101,9 +104,17 @@ impl ForksState {
                 .any(|i| matches!(i, Inspection::Running))
     }
 
+    /// The rows the filter lets through.
+    pub fn visible(&self) -> Vec<&ForkRow> {
+        self.rows
+            .iter()
+            .filter(|r| super::nav::passes(&self.filter, &[&r.info.name, &r.info.meta.source]))
+            .collect()
+    }
+
     /// Selected fork.
     pub fn selected(&self) -> Option<&ForkRow> {
-        self.rows.get(self.sel)
+        self.visible().get(self.sel).copied()
     }
 
     /// Record an inspection result.

@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::app::{Action, Mode, Pane, Screen};
 
 /// Where a binding applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Everywhere (normal mode).
     Global,
@@ -24,17 +24,41 @@ pub enum Scope {
     Sessions,
     /// The forks screen.
     Forks,
-    /// The name filter prompt.
+    /// The full-screen guest log viewer.
+    LogView,
+    /// The payload library popup.
+    Library,
+    /// The one-line prompt: a list filter, a log search, a preset name, a file.
     Filter,
     /// Yes/no confirmation dialogs.
     Dialog,
-    /// The fork dialog (typing the fork name).
+    /// The fork dialog.
     ForkDialog,
     /// The help overlay.
     Help,
 }
 
 impl Scope {
+    /// The scope's name in a config file's `[keys]` (`"sessions.replay"`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Main => "main",
+            Scope::Snapshots => "snapshots",
+            Scope::Markers => "markers",
+            Scope::Editor => "editor",
+            Scope::Editing => "editing",
+            Scope::Sessions => "sessions",
+            Scope::Forks => "forks",
+            Scope::LogView => "log",
+            Scope::Library => "library",
+            Scope::Filter => "prompt",
+            Scope::Dialog => "confirm",
+            Scope::ForkDialog => "fork-dialog",
+            Scope::Help => "help",
+        }
+    }
+
     /// Heading in the help overlay.
     pub fn title(self) -> &'static str {
         match self {
@@ -46,7 +70,9 @@ impl Scope {
             Scope::Editing => "Typing a payload",
             Scope::Sessions => "Sessions screen",
             Scope::Forks => "Forks screen",
-            Scope::Filter => "Filter prompt",
+            Scope::LogView => "Guest log viewer",
+            Scope::Library => "Payload library",
+            Scope::Filter => "Prompt (filter, search, name, file)",
             Scope::Dialog => "Confirmations",
             Scope::ForkDialog => "Fork dialog",
             Scope::Help => "Help",
@@ -108,7 +134,8 @@ const fn danger(
 use Action as A;
 use Scope as S;
 
-/// Every key binding of the TUI.
+/// Every key binding of the TUI, by default (a config file can give an
+/// action other keys: [`Keymap::with_overrides`]).
 pub const KEYMAP: &[Binding] = &[
     b(&["?"], A::ToggleHelp, S::Global, "help", true),
     b(&["q"], A::Quit, S::Global, "quit", true),
@@ -154,9 +181,23 @@ pub const KEYMAP: &[Binding] = &[
         "page up",
         false,
     ),
+    b(&["/"], A::StartFilter, S::Global, "filter this list", true),
+    b(
+        &["y"],
+        A::Copy,
+        S::Global,
+        "copy the selected name, token, path or payload (OSC 52 clipboard)",
+        true,
+    ),
     b(&["f"], A::Fork, S::Main, "fork the selected snapshot", true),
-    b(&["/"], A::StartFilter, S::Snapshots, "filter by name", true),
     b(&["r"], A::Rescan, S::Main, "rescan memory", false),
+    b(
+        &["z"],
+        A::Zoom,
+        S::Main,
+        "full-screen payload editor on / off",
+        false,
+    ),
     b(
         &["enter", "l", "right"],
         A::NextPane,
@@ -215,6 +256,13 @@ pub const KEYMAP: &[Binding] = &[
         true,
     ),
     b(
+        &["L"],
+        A::Library,
+        S::Markers,
+        "payload library: history and presets",
+        false,
+    ),
+    b(
         &["i", "enter"],
         A::StartEdit,
         S::Editor,
@@ -228,6 +276,13 @@ pub const KEYMAP: &[Binding] = &[
         A::ExternalEditor,
         S::Editor,
         "open in $EDITOR",
+        true,
+    ),
+    b(
+        &["L"],
+        A::Library,
+        S::Editor,
+        "payload library: history and presets",
         true,
     ),
     b(
@@ -259,14 +314,37 @@ pub const KEYMAP: &[Binding] = &[
         "stop typing (draft saved)",
         true,
     ),
+    b(&["ctrl-z"], A::Undo, S::Editing, "undo", true),
+    b(&["ctrl-y"], A::Redo, S::Editing, "redo", true),
+    b(
+        &["ctrl-f"],
+        A::Zoom,
+        S::Editing,
+        "full screen on / off",
+        true,
+    ),
     b(&["ctrl-p"], A::Pretty, S::Editing, "pretty-print", true),
-    b(&["ctrl-o"], A::Compact, S::Editing, "compact", true),
+    b(&["ctrl-o"], A::Compact, S::Editing, "compact", false),
     b(
         &["ctrl-e"],
         A::ExternalEditor,
         S::Editing,
         "open in $EDITOR",
-        true,
+        false,
+    ),
+    b(
+        &["ctrl-u", "pageup"],
+        A::PageUp,
+        S::Editing,
+        "page up",
+        false,
+    ),
+    b(
+        &["ctrl-d", "pagedown"],
+        A::PageDown,
+        S::Editing,
+        "page down",
+        false,
     ),
     danger(
         &["x"],
@@ -275,10 +353,24 @@ pub const KEYMAP: &[Binding] = &[
         "cancel session (rolls back)",
     ),
     b(
+        &["r"],
+        A::Replay,
+        S::Sessions,
+        "replay: fork again with the same payloads",
+        true,
+    ),
+    b(
+        &["enter", "l"],
+        A::OpenLog,
+        S::Sessions,
+        "read the whole guest log",
+        true,
+    ),
+    b(
         &["d"],
         A::DismissSession,
         S::Sessions,
-        "dismiss finished session",
+        "dismiss finished session (forgets its history)",
         true,
     ),
     b(
@@ -288,11 +380,112 @@ pub const KEYMAP: &[Binding] = &[
         "inspect memory: mailboxes consumed?",
         true,
     ),
+    b(
+        &["l"],
+        A::OpenLog,
+        S::Forks,
+        "read the whole guest log",
+        true,
+    ),
     danger(&["s"], A::StopFork, S::Forks, "stop fork"),
     danger(&["d", "delete"], A::RemoveFork, S::Forks, "remove fork"),
     b(&["r"], A::Refresh, S::Forks, "refresh", false),
-    b(&["enter"], A::FilterDone, S::Filter, "keep filter", true),
-    b(&["esc"], A::FilterCancel, S::Filter, "clear filter", true),
+    b(&["q", "esc"], A::Cancel, S::LogView, "close the log", true),
+    b(&["/"], A::StartFilter, S::LogView, "search", true),
+    b(&["n"], A::NextMatch, S::LogView, "next match", true),
+    b(&["N"], A::PrevMatch, S::LogView, "previous match", false),
+    b(
+        &["w"],
+        A::ToggleWrap,
+        S::LogView,
+        "wrap long lines on / off",
+        true,
+    ),
+    b(&["o"], A::Pager, S::LogView, "open in $PAGER", true),
+    b(&["j", "down"], A::Down, S::LogView, "scroll down", false),
+    b(&["k", "up"], A::Up, S::LogView, "scroll up", false),
+    b(
+        &["h", "left"],
+        A::PrevField,
+        S::LogView,
+        "scroll left (no wrap)",
+        false,
+    ),
+    b(
+        &["l", "right"],
+        A::NextField,
+        S::LogView,
+        "scroll right (no wrap)",
+        false,
+    ),
+    b(&["g", "home"], A::Top, S::LogView, "top", false),
+    b(
+        &["G", "end"],
+        A::Bottom,
+        S::LogView,
+        "bottom (follows new lines)",
+        false,
+    ),
+    b(
+        &["ctrl-d", "pagedown"],
+        A::PageDown,
+        S::LogView,
+        "page down",
+        false,
+    ),
+    b(
+        &["ctrl-u", "pageup"],
+        A::PageUp,
+        S::LogView,
+        "page up",
+        false,
+    ),
+    b(
+        &["enter"],
+        A::Confirm,
+        S::Library,
+        "load into the editor",
+        true,
+    ),
+    b(
+        &["s"],
+        A::SavePreset,
+        S::Library,
+        "save the current payload as a preset",
+        true,
+    ),
+    b(
+        &["d", "delete"],
+        A::DeletePreset,
+        S::Library,
+        "delete the selected preset",
+        true,
+    ),
+    b(
+        &["o"],
+        A::LoadFile,
+        S::Library,
+        "load a payload from a file",
+        true,
+    ),
+    b(
+        &["w"],
+        A::SaveFile,
+        S::Library,
+        "write the selected payload to a file",
+        true,
+    ),
+    b(&["j", "down"], A::Down, S::Library, "move down", false),
+    b(&["k", "up"], A::Up, S::Library, "move up", false),
+    b(&["esc", "q"], A::Cancel, S::Library, "close", true),
+    b(&["enter"], A::FilterDone, S::Filter, "done", true),
+    b(
+        &["esc"],
+        A::FilterCancel,
+        S::Filter,
+        "cancel (a filter is cleared)",
+        true,
+    ),
     b(&["y", "enter"], A::Confirm, S::Dialog, "confirm", true),
     b(&["n", "esc"], A::Cancel, S::Dialog, "cancel", true),
     b(
@@ -303,6 +496,41 @@ pub const KEYMAP: &[Binding] = &[
         true,
     ),
     b(&["esc"], A::Cancel, S::ForkDialog, "cancel", true),
+    b(
+        &["tab", "down"],
+        A::NextField,
+        S::ForkDialog,
+        "next field",
+        true,
+    ),
+    b(
+        &["backtab", "up"],
+        A::PrevField,
+        S::ForkDialog,
+        "previous field",
+        false,
+    ),
+    b(
+        &["space"],
+        A::ToggleInclude,
+        S::ForkDialog,
+        "toggle an option (no restore, zero copy, wait for ack)",
+        true,
+    ),
+    b(
+        &["+", "="],
+        A::TimeoutUp,
+        S::ForkDialog,
+        "ack timeout +1 s",
+        false,
+    ),
+    b(
+        &["-"],
+        A::TimeoutDown,
+        S::ForkDialog,
+        "ack timeout -1 s",
+        false,
+    ),
     b(
         &["?", "esc", "q"],
         A::ToggleHelp,
@@ -325,7 +553,7 @@ pub const KEYMAP: &[Binding] = &[
 ];
 
 /// Scopes in the order the help overlay and the docs list them.
-pub const SCOPE_ORDER: [Scope; 12] = [
+pub const SCOPE_ORDER: [Scope; 14] = [
     Scope::Global,
     Scope::Main,
     Scope::Snapshots,
@@ -334,11 +562,335 @@ pub const SCOPE_ORDER: [Scope; 12] = [
     Scope::Editing,
     Scope::Sessions,
     Scope::Forks,
+    Scope::LogView,
+    Scope::Library,
     Scope::Filter,
     Scope::ForkDialog,
     Scope::Dialog,
     Scope::Help,
 ];
+
+/// The name of an action in a config file's `[keys]` table.
+pub fn action_id(action: Action) -> Option<&'static str> {
+    Some(match action {
+        A::Quit => "quit",
+        A::ToggleHelp => "help",
+        A::NextPane => "next-pane",
+        A::PrevPane => "previous-pane",
+        A::Show(Screen::Main) => "snapshots-screen",
+        A::Show(Screen::Sessions) => "sessions-screen",
+        A::Show(Screen::Forks) => "forks-screen",
+        A::Up => "up",
+        A::Down => "down",
+        A::Top => "top",
+        A::Bottom => "bottom",
+        A::PageUp => "page-up",
+        A::PageDown => "page-down",
+        A::Fork => "fork",
+        A::StartFilter => "filter",
+        A::Rescan => "rescan",
+        A::RevealTokens => "reveal-tokens",
+        A::ToggleInclude => "include",
+        A::ToggleAck => "ack",
+        A::TimeoutUp => "timeout-up",
+        A::TimeoutDown => "timeout-down",
+        A::StartEdit => "edit",
+        A::StopEdit => "stop-edit",
+        A::Pretty => "pretty",
+        A::Compact => "compact",
+        A::ExternalEditor => "external-editor",
+        A::CancelSession => "cancel-session",
+        A::DismissSession => "dismiss-session",
+        A::Inspect => "inspect",
+        A::StopFork => "stop-fork",
+        A::RemoveFork => "remove-fork",
+        A::Refresh => "refresh",
+        A::Copy => "copy",
+        A::Zoom => "zoom",
+        A::Undo => "undo",
+        A::Redo => "redo",
+        A::Replay => "replay",
+        A::OpenLog => "open-log",
+        A::Library => "library",
+        A::NextMatch => "next-match",
+        A::PrevMatch => "previous-match",
+        A::ToggleWrap => "wrap",
+        A::Pager => "pager",
+        A::SavePreset => "save-preset",
+        A::DeletePreset => "delete-preset",
+        A::SaveFile => "save-file",
+        A::LoadFile => "load-file",
+        // Keys of forms, prompts and dialogs stay as they are.
+        A::NextField
+        | A::PrevField
+        | A::FilterDone
+        | A::FilterCancel
+        | A::Confirm
+        | A::Cancel
+        | A::Text(_) => return None,
+    })
+}
+
+/// One binding as in force: the table's row with its keys, which a config
+/// file may have changed.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    /// The table's row.
+    pub base: &'static Binding,
+    /// Its keys now.
+    pub keys: Vec<String>,
+}
+
+impl std::ops::Deref for Bound {
+    type Target = Binding;
+    fn deref(&self) -> &Binding {
+        self.base
+    }
+}
+
+/// Why a key override of a config file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeymapError {
+    /// No action of that name.
+    #[error("unknown action {0:?} (the actions are listed by `forkmail config --print-default`)")]
+    UnknownAction(String),
+    /// A key name that does not parse.
+    #[error(
+        "action {action}: unknown key {key:?} (keys look like \"k\", \"ctrl-u\", \"enter\", \"space\", \"pagedown\")"
+    )]
+    BadKey {
+        /// The action.
+        action: String,
+        /// The key.
+        key: String,
+    },
+    /// An action given no key at all.
+    #[error("action {0}: give at least one key")]
+    NoKeys(String),
+    /// Two actions of one place given the same key.
+    #[error("key {key:?} would mean both {first} and {second} in the {scope}")]
+    Clash {
+        /// The key.
+        key: String,
+        /// One action.
+        first: String,
+        /// The other.
+        second: String,
+        /// Where.
+        scope: &'static str,
+    },
+}
+
+impl KeymapError {
+    /// The settings the error may be about (`scope.action`, or the action).
+    pub fn settings(&self) -> Vec<&str> {
+        let full = match self {
+            KeymapError::UnknownAction(a) | KeymapError::NoKeys(a) => vec![a.as_str()],
+            KeymapError::BadKey { action, .. } => vec![action.as_str()],
+            KeymapError::Clash { first, second, .. } => vec![second.as_str(), first.as_str()],
+        };
+        let mut out = full.clone();
+        out.extend(
+            full.iter()
+                .filter_map(|s| s.split_once('.').map(|(_, a)| a)),
+        );
+        out
+    }
+}
+
+impl crate::error::Kinded for KeymapError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::BadRequest
+    }
+}
+
+/// The keymap in force: the table, with a config file's overrides applied.
+/// It drives key handling, the hint bar and the help overlay alike.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    binds: Vec<Bound>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap {
+            binds: KEYMAP
+                .iter()
+                .map(|b| Bound {
+                    base: b,
+                    keys: b.keys.iter().map(|k| k.to_string()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Keymap {
+    /// The default keymap with `overrides` applied. A setting is an action
+    /// (`"fork"`: its keys wherever it is bound) or a scope and an action
+    /// (`"sessions.open-log"`: there only, applied after the others).
+    /// Unknown actions, unknown keys and clashes are refused.
+    pub fn with_overrides(overrides: &[(String, Vec<String>)]) -> Result<Keymap, KeymapError> {
+        let mut map = Keymap::default();
+        let mut ordered: Vec<&(String, Vec<String>)> = overrides.iter().collect();
+        ordered.sort_by_key(|(setting, _)| setting.contains('.'));
+        for (setting, keys) in ordered {
+            let action = setting.clone();
+            let (scope, name) = match setting.split_once('.') {
+                Some((s, a)) => (SCOPE_ORDER.iter().copied().find(|x| x.id() == s), a),
+                None => (None, setting.as_str()),
+            };
+            let applies = |b: &Binding| {
+                action_id(b.action) == Some(name)
+                    && (!setting.contains('.') || Some(b.scope) == scope)
+            };
+            if !KEYMAP.iter().any(applies) {
+                return Err(KeymapError::UnknownAction(action.clone()));
+            }
+            if keys.is_empty() {
+                return Err(KeymapError::NoKeys(action.clone()));
+            }
+            if let Some(k) = keys.iter().find(|k| parse_key(k).is_none()) {
+                return Err(KeymapError::BadKey {
+                    action: action.clone(),
+                    key: k.clone(),
+                });
+            }
+            for bound in &mut map.binds {
+                if applies(bound.base) {
+                    bound.keys = keys.clone();
+                }
+            }
+        }
+        map.check_clashes()?;
+        Ok(map)
+    }
+
+    /// Refuse a key that means two actions anywhere: where the scopes of a
+    /// mode and pane are searched together, the second could never run.
+    fn check_clashes(&self) -> Result<(), KeymapError> {
+        let modes = [
+            Mode::Normal,
+            Mode::Editing,
+            Mode::Filter,
+            Mode::Confirm,
+            Mode::ForkName,
+            Mode::Help,
+            Mode::LogView,
+            Mode::Library,
+        ];
+        let panes = [
+            Pane::Snapshots,
+            Pane::Markers,
+            Pane::Editor,
+            Pane::SessionList,
+            Pane::ForkList,
+        ];
+        for mode in modes {
+            for pane in panes {
+                let active = scopes(mode, pane.screen(), pane);
+                let binds: Vec<&Bound> = self
+                    .binds
+                    .iter()
+                    .filter(|b| active.contains(&b.scope))
+                    .collect();
+                for (i, a) in binds.iter().enumerate() {
+                    for b in &binds[i + 1..] {
+                        if a.action == b.action {
+                            continue;
+                        }
+                        if let Some(k) = a.keys.iter().find(|k| b.keys.contains(k)) {
+                            let name = |x: &Bound| {
+                                action_id(x.action)
+                                    .map(|id| format!("{}.{id}", x.scope.id()))
+                                    .unwrap_or_else(|| format!("{} ({})", x.desc, x.scope.id()))
+                            };
+                            return Err(KeymapError::Clash {
+                                key: k.clone(),
+                                first: name(a),
+                                second: name(b),
+                                scope: b.scope.title(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every binding, in table order.
+    pub fn all(&self) -> &[Bound] {
+        &self.binds
+    }
+
+    /// The bindings of one scope, in table order.
+    pub fn in_scope(&self, scope: Scope) -> impl Iterator<Item = &Bound> {
+        self.binds.iter().filter(move |b| b.scope == scope)
+    }
+
+    /// The first key of `action` in `scope` (for hints in the UI's text).
+    pub fn key_for(&self, scope: Scope, action: Action) -> String {
+        self.in_scope(scope)
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map(|k| display_key(k))
+            .unwrap_or_else(|| "?".into())
+    }
+
+    /// Map a key to an action: a pure function of mode, focus and key.
+    /// Typing modes turn unbound keys into text input.
+    pub fn map_key(&self, mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        if matches("ctrl-c", &key) {
+            return Some(Action::Quit);
+        }
+        for scope in scopes(mode, screen, pane) {
+            for bind in self.in_scope(scope) {
+                if bind.keys.iter().any(|k| matches(k, &key)) {
+                    return Some(bind.action);
+                }
+            }
+        }
+        match mode {
+            Mode::Editing | Mode::Filter | Mode::ForkName => Some(Action::Text(key)),
+            Mode::Confirm | Mode::LogView | Mode::Library => None,
+            Mode::Help => Some(Action::ToggleHelp),
+            Mode::Normal => None,
+        }
+    }
+
+    /// Bindings shown in the hint bar for a mode and focus, most important
+    /// first; `?` always leads.
+    pub fn hints(&self, mode: Mode, screen: Screen, pane: Pane) -> Vec<&Bound> {
+        let mut v: Vec<&Bound> = scopes(mode, screen, pane)
+            .into_iter()
+            .flat_map(|s| self.in_scope(s).filter(|b| b.hint))
+            .collect();
+        // Fork comes right after include: the two keys the markers pane is for.
+        v.sort_by_key(|b| match (b.scope, b.action) {
+            (Scope::Main, Action::Fork) => (1, 1),
+            (_, Action::ToggleInclude) => (1, 0),
+            _ => (hint_rank(b), 2),
+        });
+        v
+    }
+}
+
+/// The default keymap, for code without an app (tests, docs).
+static DEFAULT: std::sync::LazyLock<Keymap> = std::sync::LazyLock::new(Keymap::default);
+
+/// [`Keymap::map_key`] of the default keymap.
+pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
+    DEFAULT.map_key(mode, screen, pane, key)
+}
+
+/// [`Keymap::hints`] of the default keymap.
+pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Bound> {
+    DEFAULT.hints(mode, screen, pane)
+}
 
 /// The key list as Markdown (the table in `docs/tui.md` is this text; a test
 /// keeps them in sync).
@@ -431,6 +983,8 @@ pub fn scopes(mode: Mode, screen: Screen, pane: Pane) -> Vec<Scope> {
         Mode::Confirm => vec![Scope::Dialog],
         Mode::ForkName => vec![Scope::ForkDialog],
         Mode::Editing => vec![Scope::Editing],
+        Mode::LogView => vec![Scope::LogView],
+        Mode::Library => vec![Scope::Library],
         Mode::Normal => {
             let mut v = Vec::new();
             match screen {
@@ -451,34 +1005,14 @@ pub fn scopes(mode: Mode, screen: Screen, pane: Pane) -> Vec<Scope> {
     }
 }
 
-/// Map a key to an action: a pure function of mode, focus and key.
-/// Typing modes turn unbound keys into text input.
-pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    if matches("ctrl-c", &key) {
-        return Some(Action::Quit);
-    }
-    for scope in scopes(mode, screen, pane) {
-        for bind in KEYMAP.iter().filter(|b| b.scope == scope) {
-            if bind.keys.iter().any(|k| matches(k, &key)) {
-                return Some(bind.action);
-            }
-        }
-    }
-    match mode {
-        Mode::Editing | Mode::Filter | Mode::ForkName => Some(Action::Text(key)),
-        Mode::Confirm => None,
-        Mode::Help => Some(Action::ToggleHelp),
-        Mode::Normal => None,
-    }
-}
-
 /// The short label of a binding in the hint bar (the help overlay and the
 /// docs keep the full description).
 pub fn hint_label(b: &Binding) -> &'static str {
     match b.action {
+        Action::StartFilter if b.scope == Scope::LogView => "search",
+        Action::ToggleInclude if b.scope == Scope::ForkDialog => "toggle",
+        Action::Confirm if b.scope == Scope::Library => "load",
+        Action::Cancel if b.scope == Scope::LogView || b.scope == Scope::Library => "close",
         Action::ToggleHelp if b.scope == Scope::Global => "help",
         Action::NextPane => "pane",
         Action::Fork => "fork",
@@ -489,6 +1023,19 @@ pub fn hint_label(b: &Binding) -> &'static str {
         Action::ToggleAck => "ack",
         Action::RevealTokens => "tokens",
         Action::Pretty => "pretty",
+        Action::Copy => "copy",
+        Action::Replay => "replay",
+        Action::OpenLog => "log",
+        Action::Library => "library",
+        Action::Zoom => "full screen",
+        Action::ToggleWrap => "wrap",
+        Action::Pager => "$PAGER",
+        Action::NextField => "next field",
+        Action::SavePreset => "save preset",
+        Action::DeletePreset => "delete",
+        Action::LoadFile => "load file",
+        Action::SaveFile => "write file",
+        Action::FilterCancel => "cancel",
         Action::CancelSession => "cancel (rolls back)",
         Action::DismissSession => "dismiss",
         Action::Inspect => "inspect",
@@ -511,22 +1058,6 @@ fn hint_rank(b: &Binding) -> u8 {
         (_, Action::RevealTokens) => 3,
         _ => 1,
     }
-}
-
-/// Bindings shown in the hint bar for a mode and focus, most important
-/// first; `?` always leads.
-pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Binding> {
-    let mut v: Vec<&'static Binding> = scopes(mode, screen, pane)
-        .into_iter()
-        .flat_map(|s| KEYMAP.iter().filter(move |b| b.scope == s && b.hint))
-        .collect();
-    // Fork comes right after include: the two keys the markers pane is for.
-    v.sort_by_key(|b| match (b.scope, b.action) {
-        (Scope::Main, Action::Fork) => (1, 1),
-        (_, Action::ToggleInclude) => (1, 0),
-        _ => (hint_rank(b), 2),
-    });
-    v
 }
 
 #[cfg(test)]

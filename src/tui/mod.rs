@@ -12,8 +12,15 @@ pub mod catalog;
 pub mod editor;
 pub mod event_loop;
 pub mod forks;
+pub mod form;
 pub mod jobs;
 pub mod keymap;
+pub mod library;
+pub mod logview;
+pub mod nav;
+pub mod prompt;
+pub mod runs;
+pub mod schema;
 pub mod session;
 pub mod terminal;
 pub mod theme;
@@ -27,24 +34,28 @@ use crossterm::event::EventStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use app::{App, Clock, Exit, Msg};
+use app::{App, Clock, Exit, Msg, Options};
 use theme::Theme;
 
 use crate::store::Store;
 
 /// Open the TUI on `store` until the person quits. Returns the exit code.
-pub fn run(store: Store) -> Result<i32> {
+/// `theme` and `options` come from the config file.
+pub fn run(store: Store, theme: Theme, options: Options) -> Result<i32> {
+    // Before any thread: `time` reads the zone only while there is one.
+    let clock = Clock::system_local(app::local_offset());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    rt.block_on(run_async(store))
+    rt.block_on(run_async(store, clock, theme, options))
 }
 
-async fn run_async(store: Store) -> Result<i32> {
+async fn run_async(store: Store, clock: Clock, theme: Theme, mut options: Options) -> Result<i32> {
     let (tx, mut rx) = unbounded_channel();
-    let mut app = App::new(store, tx.clone(), Clock::system(), Theme::from_env());
+    options.osc52 = true;
+    let mut app = App::with_options(store, tx.clone(), clock, theme, options);
     let (_watch, note) = jobs::watch_store(&app.store, tx);
     app.watch_note = note;
     // Before the terminal is taken: from here a SIGTERM/SIGHUP/SIGINT is a
@@ -103,6 +114,10 @@ where
             Exit::Editor(path) => {
                 let outcome = terminal::run_editor(term, &path);
                 app.editor_returned(&path, outcome);
+            }
+            Exit::Pager(path) => {
+                let outcome = terminal::run_pager(term, &path);
+                app.pager_returned(outcome);
             }
         }
     }

@@ -4,20 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use crossterm::event::KeyCode;
-
-use super::app::{Action, App, Dialog, Level, Mode, Screen};
-use super::jobs;
-use crate::fork::{
-    ForkError, ForkRequest, Happening, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name,
-};
-use crate::mailbox::{MailboxKind, check_payload, name_is_valid};
+use crate::error::ErrorKind;
+use crate::fork::{ForkError, Happening, SessionEvent, Stage, Status};
+use crate::history::{PastSession, SessionHeader};
+use crate::mailbox::{MailboxKind, name_is_valid};
 use crate::sanitize::{safe, safe_owned};
 use crate::scan::ScanReport;
-use crate::store::{GUEST_LOG, ValidName};
+use crate::store::GUEST_LOG;
 
 /// Lines of guest log kept.
 const LOG_TAIL: usize = 8;
@@ -78,6 +74,8 @@ pub struct SessionView {
     pub stages: BTreeMap<Stage, StageRow>,
     /// Copy progress (bytes, total).
     pub copy: Option<(u64, u64)>,
+    /// Session time the copy started at (for throughput and ETA).
+    pub copy_started_ms: Option<u64>,
     /// Ack waits.
     pub acks: Vec<AckRow>,
     /// Latest elapsed time reported.
@@ -100,6 +98,14 @@ pub struct SessionView {
     pub cancel: Arc<AtomicBool>,
     /// Detail scroll.
     pub scroll: u16,
+    /// What was asked (for replay), when known.
+    pub request: Option<SessionHeader>,
+    /// The session's id in the store's history, when recorded.
+    pub history_id: Option<String>,
+    /// When it started (RFC 3339), when known.
+    pub started_at: Option<String>,
+    /// Read back from the history (ran before this TUI started, or elsewhere).
+    pub past: bool,
 }
 
 impl SessionView {
@@ -112,6 +118,7 @@ impl SessionView {
             mailboxes,
             stages: BTreeMap::new(),
             copy: None,
+            copy_started_ms: None,
             acks: Vec::new(),
             elapsed_ms: 0,
             last_event_at: now,
@@ -123,7 +130,118 @@ impl SessionView {
             cancelled: false,
             cancel: Arc::new(AtomicBool::new(false)),
             scroll: 0,
+            request: None,
+            history_id: None,
+            started_at: None,
+            past: false,
         }
+    }
+
+    /// A session read back from the history, as it ended (or as far as it
+    /// got: a session without a final event was interrupted).
+    pub fn from_past(id: u64, past: &PastSession, now: Instant) -> SessionView {
+        let h = &past.header;
+        let fork = past
+            .events
+            .first()
+            .map(|e| e.fork.clone())
+            .or_else(|| h.fork_name.clone())
+            .unwrap_or_default();
+        let names = h.mailboxes.iter().map(|m| safe_owned(&m.name)).collect();
+        let mut s = SessionView::new(id, &safe_owned(&fork), &safe_owned(&h.snapshot), names, now);
+        s.request = Some(h.clone());
+        s.history_id = Some(h.id.clone());
+        s.started_at = Some(h.started_at.clone());
+        s.past = true;
+        for e in &past.events {
+            s.elapsed_ms = s.elapsed_ms.max(e.elapsed_ms);
+            if let Some(p) = &e.path {
+                s.log_path = Some(p.join(GUEST_LOG));
+            }
+            if e.stage == Stage::Copy {
+                if e.status == Status::Started {
+                    s.copy_started_ms = Some(e.elapsed_ms);
+                }
+                if let (Some(b), Some(t)) = (e.bytes, e.total) {
+                    s.copy = Some((b, t));
+                }
+            }
+            let mailbox = e.mailbox.as_deref().map(safe_owned);
+            if e.stage == Stage::Ack
+                && let Some(mb) = &mailbox
+            {
+                match e.status {
+                    Status::Started => s.acks.push(AckRow {
+                        mailbox: mb.clone(),
+                        port: e.ack_port,
+                        deadline_ms: e.deadline_ms.unwrap_or(0),
+                        started_at: now,
+                        state: AckState::Waiting,
+                    }),
+                    Status::Ok => s.set_ack(
+                        mb,
+                        AckState::Acked(safe_owned(e.detail.as_deref().unwrap_or("acked"))),
+                    ),
+                    Status::Failed => s.set_ack(
+                        mb,
+                        AckState::Failed(safe_owned(e.error.as_deref().unwrap_or("failed"))),
+                    ),
+                    Status::Progress => s.ignored += 1,
+                }
+                if e.status != Status::Failed {
+                    continue;
+                }
+            }
+            let row = s.stages.entry(e.stage).or_insert(StageRow {
+                status: e.status,
+                started_ms: e.elapsed_ms,
+                elapsed_ms: e.elapsed_ms,
+                detail: None,
+                error: None,
+            });
+            row.status = e.status;
+            row.elapsed_ms = e.elapsed_ms;
+            if let Some(d) = &e.detail {
+                row.detail = Some(match &mailbox {
+                    Some(m) => format!("[{m}] {}", safe(d)),
+                    None => safe_owned(d),
+                });
+            }
+            if let Some(err) = &e.error {
+                row.error = Some(safe_owned(err));
+            }
+            if e.stage == Stage::Failed {
+                s.error = e.error.as_deref().map(safe_owned);
+                s.cancelled = e.kind == Some(ErrorKind::Cancelled);
+            }
+        }
+        for a in s.acks.iter_mut().filter(|a| a.state == AckState::Waiting) {
+            a.state = AckState::Failed("no result recorded".into());
+        }
+        s.outcome = Some(match past.events.last().map(|e| e.stage) {
+            Some(Stage::Done) => Ok(s.fork.clone()),
+            Some(Stage::Failed) => Err(s.error.clone().unwrap_or_else(|| "failed".into())),
+            _ => {
+                let why = "interrupted: no final event was recorded (forkmail gc cleans up)";
+                s.error = Some(why.into());
+                Err(why.into())
+            }
+        });
+        s.refresh_log();
+        s
+    }
+
+    /// Bytes per second of the copy so far, and the seconds left, from the
+    /// session's own clock (not the UI's).
+    pub fn copy_rate(&self) -> Option<(f64, Option<f64>)> {
+        let (done, total) = self.copy?;
+        let since = self.elapsed_ms.saturating_sub(self.copy_started_ms?);
+        if since == 0 || done == 0 {
+            return None;
+        }
+        let rate = done as f64 * 1000.0 / since as f64;
+        let eta = (done < total).then(|| (total - done) as f64 / rate);
+        Some((rate, eta))
     }
 
     /// Session time now: the last reported time plus the time since.
@@ -163,6 +281,7 @@ impl SessionView {
             Happening::CopyStarted { dir } => {
                 // From here on the fork directory is this session's own.
                 self.log_path = Some(dir.join(GUEST_LOG));
+                self.copy_started_ms = Some(e.elapsed_ms);
             }
             Happening::CopyProgress { bytes, total } => self.copy = Some((*bytes, *total)),
             Happening::Copied { data_bytes, .. } => self.copy = Some((*data_bytes, *data_bytes)),
@@ -222,7 +341,8 @@ impl SessionView {
         }
     }
 
-    fn set_ack(&mut self, mailbox: &str, state: AckState) {
+    /// Set the state of `mailbox`'s ack row.
+    pub fn set_ack(&mut self, mailbox: &str, state: AckState) {
         let mb = safe(mailbox);
         if let Some(a) = self.acks.iter_mut().find(|a| a.mailbox == mb) {
             a.state = state;
@@ -314,272 +434,6 @@ pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
     None
 }
 
-impl App {
-    /// Open the fork dialog for the selected snapshot.
-    pub fn open_fork_dialog(&mut self) {
-        let Some(snap) = self.catalog.selected() else {
-            self.say("no snapshot selected", Level::Info);
-            return;
-        };
-        let snapshot = snap.name.clone();
-        if self.catalog.cached(&snapshot).is_none() {
-            self.say(
-                format!("{snapshot}: wait for the scan to finish"),
-                Level::Info,
-            );
-            return;
-        }
-        self.save_current_draft();
-        let excluded = self.excluded_mailboxes(&snapshot);
-        let mailboxes = self
-            .included_mailboxes(&snapshot)
-            .iter()
-            .map(|m| {
-                let ack = if m.wait_for_ack {
-                    let ms = m.ack_timeout_ms.unwrap_or(0);
-                    format!("ack within {:.1} s", ms as f64 / 1000.0)
-                } else {
-                    "no ack".into()
-                };
-                let text = m.payload.as_deref().unwrap_or("");
-                let bad = check_payload(text, m.wait_for_ack).problem.is_some();
-                let warn = if bad { " ✗ invalid payload" } else { "" };
-                (format!("{} ({ack}{warn})", m.name), bad)
-            })
-            .collect();
-        self.dialog = Some(Dialog::Fork {
-            name: generate_fork_name(&snapshot),
-            mailboxes,
-            excluded,
-            snapshot,
-            error: None,
-        });
-        self.mode = Mode::ForkName;
-    }
-
-    /// Mailbox specs of the included mailboxes of `snapshot`, in marker order.
-    pub fn included_mailboxes(&mut self, snapshot: &str) -> Vec<MailboxSpec> {
-        let Some(report) = self.catalog.cached(snapshot).cloned() else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = Vec::new();
-        for m in &report.markers {
-            if m.kind == MailboxKind::Fork
-                && let Some(n) = &m.name
-                && name_is_valid(n)
-                && !names.contains(n)
-                && exclusion(&report, n).is_none()
-            {
-                names.push(n.clone());
-            }
-        }
-        let mut specs = Vec::new();
-        for name in names {
-            let d = self.draft(snapshot, &name).clone();
-            if d.include {
-                specs.push(MailboxSpec {
-                    name,
-                    token: None,
-                    payload: Some(d.payload),
-                    wait_for_ack: d.wait_for_ack,
-                    ack_timeout_ms: Some(d.ack_timeout_ms as i64),
-                });
-            }
-        }
-        specs
-    }
-
-    /// Fork mailboxes of `snapshot` that cannot take part in a fork, each
-    /// as "name: reason", in marker order.
-    pub fn excluded_mailboxes(&self, snapshot: &str) -> Vec<String> {
-        let Some(report) = self.catalog.cached(snapshot) else {
-            return Vec::new();
-        };
-        let mut seen: Vec<&str> = Vec::new();
-        let mut out = Vec::new();
-        for m in &report.markers {
-            let Some(n) = m.name.as_deref().filter(|_| m.kind == MailboxKind::Fork) else {
-                continue;
-            };
-            if seen.contains(&n) {
-                continue;
-            }
-            seen.push(n);
-            if let Some(x) = exclusion(report, n) {
-                out.push(format!("{}: {}", safe(n), x.reason()));
-            }
-        }
-        out
-    }
-
-    /// Keys while a dialog is open.
-    pub fn dialog_action(&mut self, action: Action) {
-        let Some(dialog) = self.dialog.clone() else {
-            self.mode = Mode::Normal;
-            return;
-        };
-        match (dialog, action) {
-            (_, Action::Cancel) => {
-                self.dialog = None;
-                self.mode = Mode::Normal;
-            }
-            (Dialog::Fork { snapshot, name, .. }, Action::Confirm) => {
-                match self.fork_refusal(&snapshot, &name) {
-                    None => {
-                        self.dialog = None;
-                        self.mode = Mode::Normal;
-                        self.start_fork(&snapshot, &name);
-                    }
-                    Some(why) => {
-                        if let Some(Dialog::Fork { error, .. }) = self.dialog.as_mut() {
-                            *error = Some(safe_owned(&why));
-                        }
-                    }
-                }
-            }
-            (
-                Dialog::Fork {
-                    snapshot,
-                    mut name,
-                    mailboxes,
-                    excluded,
-                    ..
-                },
-                Action::Text(key),
-            ) => {
-                match key.code {
-                    KeyCode::Char(c) if name.len() < 63 => name.push(c),
-                    KeyCode::Backspace => {
-                        name.pop();
-                    }
-                    _ => return,
-                }
-                self.dialog = Some(Dialog::Fork {
-                    snapshot,
-                    name,
-                    mailboxes,
-                    excluded,
-                    error: None,
-                });
-            }
-            (d, Action::Confirm) => {
-                self.dialog = None;
-                self.mode = Mode::Normal;
-                match d {
-                    Dialog::StopFork(f) => self.fork_op(&f, false),
-                    Dialog::RemoveFork(f) => self.fork_op(&f, true),
-                    Dialog::CancelSession(id) => {
-                        if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
-                            s.cancel.store(true, Ordering::Relaxed);
-                        }
-                    }
-                    Dialog::Quit(_) => self.quit(),
-                    Dialog::Fork { .. } => {}
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Why forking `snapshot` as `name` would fail for what is known now: an
-    /// invalid or used fork name, an included payload the engine would
-    /// refuse. `None` when it may start.
-    pub fn fork_refusal(&mut self, snapshot: &str, name: &str) -> Option<String> {
-        if let Err(e) = ValidName::new(name) {
-            return Some(e.to_string());
-        }
-        let in_store = std::fs::symlink_metadata(self.store.forks_dir().join(name)).is_ok();
-        let in_session = self
-            .sessions
-            .iter()
-            .any(|s| s.fork == name && s.is_running());
-        if in_store || in_session {
-            return Some(format!("fork {name} already exists: choose another name"));
-        }
-        if let Some(r) = self.catalog.cached(snapshot)
-            && r.truncated
-        {
-            return Some(format!(
-                "discovery stopped at {} markers, so a copy of any mailbox could be hidden: fork from the CLI with --token NAME=TOKEN",
-                r.markers.len()
-            ));
-        }
-        for m in self.included_mailboxes(snapshot) {
-            let text = m.payload.as_deref().unwrap_or("");
-            if let Some(p) = check_payload(text, m.wait_for_ack).problem {
-                return Some(format!("mailbox {}: {p}", m.name));
-            }
-        }
-        None
-    }
-
-    /// Start a session forking `snapshot` as `fork`.
-    pub fn start_fork(&mut self, snapshot: &str, fork: &str) {
-        let mut req = ForkRequest::new(snapshot);
-        req.fork_name = Some(fork.to_string());
-        req.mailboxes = self.included_mailboxes(snapshot);
-        req.discovery = self.catalog.cached(snapshot).cloned();
-        let id = self.next_session_id;
-        self.next_session_id += 1;
-        let names = req.mailboxes.iter().map(|m| m.name.clone()).collect();
-        let view = SessionView::new(id, fork, snapshot, names, self.clock.instant());
-        let cancel = Arc::clone(&view.cancel);
-        self.sessions.push(view);
-        self.session_sel = self.sessions.len() - 1;
-        jobs::spawn_session(self.tx.clone(), self.store.clone(), req, id, cancel);
-        self.show(Screen::Sessions);
-        self.say(format!("forking {snapshot} as {fork}"), Level::Info);
-    }
-
-    /// An engine event arrived.
-    pub fn session_event(&mut self, id: u64, event: SessionEvent) {
-        let now = self.clock.instant();
-        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
-            s.apply(&event, now);
-            if matches!(event.stage(), Stage::Restore | Stage::Ack | Stage::Done) {
-                s.refresh_log();
-            }
-        }
-    }
-
-    /// A session ended.
-    pub fn session_end(&mut self, id: u64, result: Result<String, ForkError>) {
-        let msg = match &result {
-            Ok(f) => (format!("fork {f} is running"), Level::Ok),
-            Err(e) if e.is_cancelled() => ("fork cancelled; rolled back".to_string(), Level::Info),
-            Err(e) => (format!("fork failed: {}", e.message), Level::Error),
-        };
-        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
-            s.end(result);
-        }
-        self.say(msg.0, msg.1);
-        self.reload_store();
-    }
-
-    /// Ask before cancelling the selected session.
-    pub fn ask_cancel_session(&mut self) {
-        match self.sessions.get(self.session_sel) {
-            Some(s) if s.is_running() => {
-                self.dialog = Some(Dialog::CancelSession(s.id));
-                self.mode = Mode::Confirm;
-            }
-            _ => self.say("no running session selected", Level::Info),
-        }
-    }
-
-    /// Drop the selected finished session from the list.
-    pub fn dismiss_session(&mut self) {
-        if self
-            .sessions
-            .get(self.session_sel)
-            .is_some_and(|s| !s.is_running())
-        {
-            self.sessions.remove(self.session_sel);
-            self.session_sel = self.session_sel.min(self.sessions.len().saturating_sub(1));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,6 +453,67 @@ mod tests {
             problem: (!valid).then(|| "frame runs past end of file".into()),
             page_aligned: true,
         }
+    }
+
+    #[test]
+    fn a_past_session_reads_back_as_it_ended() {
+        use crate::history::{RecordedEvent, RecordedMailbox};
+        let ev = |stage, status, ms, mailbox: Option<&str>| RecordedEvent {
+            fork: "web-1".into(),
+            stage,
+            status,
+            elapsed_ms: ms,
+            mailbox: mailbox.map(String::from),
+            ack_port: None,
+            deadline_ms: Some(5000),
+            bytes: None,
+            total: None,
+            detail: None,
+            error: None,
+            kind: None,
+            path: None,
+            pid: None,
+        };
+        let mut failed = ev(Stage::Failed, Status::Failed, 9, None);
+        failed.error = Some("cancelled".into());
+        failed.kind = Some(ErrorKind::Cancelled);
+        let past = PastSession {
+            header: SessionHeader {
+                version: 1,
+                id: "20260101-000000000-0001".into(),
+                started_at: "2026-01-01T00:00:00Z".into(),
+                origin: "cli".into(),
+                snapshot: "web".into(),
+                fork_name: None,
+                restore: true,
+                zero_copy: false,
+                mailboxes: vec![RecordedMailbox {
+                    name: "app".into(),
+                    token: None,
+                    payload: Some("{}".into()),
+                    wait_for_ack: true,
+                    ack_timeout_ms: None,
+                }],
+            },
+            events: vec![
+                ev(Stage::Validate, Status::Ok, 1, None),
+                ev(Stage::Ack, Status::Started, 5, Some("app")),
+                failed,
+            ],
+        };
+        let s = SessionView::from_past(7, &past, Instant::now());
+        assert_eq!(s.fork, "web-1");
+        assert!(s.cancelled && !s.is_running());
+        assert_eq!(s.acks.len(), 1);
+        assert!(s.request.is_some() && s.past);
+        let mut cut = past.clone();
+        cut.events.pop();
+        let s = SessionView::from_past(8, &cut, Instant::now());
+        assert!(
+            s.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("interrupted"))
+        );
     }
 
     #[test]

@@ -5,53 +5,128 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+use crate::sanitize::safe;
 use crate::tui::app::{App, Dialog};
+use crate::tui::form::{Field, ForkForm};
 use crate::tui::widget::popup::centered;
+
+fn form_lines<'a>(app: &App, form: &ForkForm) -> (String, Vec<Line<'a>>) {
+    let t = &app.theme;
+    let focus = form.field();
+    // The focused field is shown reversed, a text field with a cursor.
+    let style = |f: Field, base| if f == focus { t.selected() } else { base };
+    let cursor = |f: Field| if f == focus { "█" } else { "" };
+    let check = |on: bool| if on { "[x]" } else { "[ ]" };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("fork name: ", t.dim()),
+            Span::styled(
+                format!("{}{}", form.name, cursor(Field::Name)),
+                style(Field::Name, t.key()),
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled(
+                format!("{} no restore", check(form.no_restore)),
+                style(Field::NoRestore, t.key()),
+            ),
+            Span::styled(" (stop after patch; keep the fork to inspect)   ", t.dim()),
+        ]),
+        Line::from(vec![
+            Span::styled(
+                format!("{} zero copy", check(form.zero_copy)),
+                style(Field::ZeroCopy, t.key()),
+            ),
+            Span::styled(
+                " (map the template privately, patch the paused guest)",
+                t.dim(),
+            ),
+        ]),
+        Line::raw(""),
+    ];
+    if form.mailboxes.is_empty() {
+        lines.push(Line::styled(
+            "no mailbox included (space in the markers pane includes one)",
+            t.dim(),
+        ));
+    } else {
+        lines.push(Line::styled("mailboxes:", t.dim()));
+        for (i, m) in form.mailboxes.iter().enumerate() {
+            let bad = m.payload_problem();
+            let mut spans = vec![
+                Span::styled(
+                    format!("  • {:<14} ", safe(&m.name)),
+                    if bad.is_some() { t.error() } else { t.key() },
+                ),
+                Span::styled(
+                    format!("{} ack", check(m.wait_for_ack)),
+                    style(Field::Ack(i), t.key()),
+                ),
+            ];
+            if m.wait_for_ack {
+                spans.push(Span::raw(" within "));
+                spans.push(Span::styled(
+                    format!("{}{} ms", m.timeout_ms, cursor(Field::Timeout(i))),
+                    style(Field::Timeout(i), t.key()),
+                ));
+            }
+            spans.push(Span::styled("  token ", t.dim()));
+            let token = if m.token.is_empty() && focus != Field::Token(i) {
+                "(discovered)".to_string()
+            } else {
+                format!("{}{}", safe(&m.token), cursor(Field::Token(i)))
+            };
+            spans.push(Span::styled(token, style(Field::Token(i), t.dim())));
+            lines.push(Line::from(spans));
+            if let Some(p) = bad {
+                lines.push(Line::styled(
+                    format!("      ✗ invalid payload: {p}"),
+                    t.error(),
+                ));
+            }
+            if let Some(Ok(schema)) = crate::tui::schema::load(&app.store, &m.name) {
+                let errs = schema.check(&m.payload);
+                if let Some(e) = errs.first() {
+                    lines.push(Line::styled(
+                        format!(
+                            "      ⚠ schema: line {}: {} ({} in all)",
+                            e.line,
+                            e.message,
+                            errs.len()
+                        ),
+                        t.warn(),
+                    ));
+                }
+            }
+        }
+    }
+    if !form.excluded.is_empty() {
+        lines.push(Line::styled("not forked (cannot be patched):", t.error()));
+        for x in &form.excluded {
+            lines.push(Line::styled(format!("  ✗ {x}"), t.error()));
+        }
+    }
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(e.clone(), t.error()));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Enter: fork   Tab/↓: next field   Space: toggle   +/-: timeout   Esc: cancel",
+        t.dim(),
+    ));
+    let title = match &form.replay_of {
+        Some(id) => format!(" Replay {id}: fork {} ", form.snapshot),
+        None => format!(" Fork {} ", form.snapshot),
+    };
+    (title, lines)
+}
 
 /// Draw the open dialog.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let Some(d) = &app.dialog else { return };
     let t = &app.theme;
     let (title, lines) = match d {
-        Dialog::Fork {
-            snapshot,
-            name,
-            mailboxes,
-            excluded,
-            error,
-        } => {
-            let mut lines = vec![
-                Line::from(vec![
-                    Span::styled("fork name: ", t.dim()),
-                    Span::styled(format!("{name}█"), t.key()),
-                ]),
-                Line::raw(""),
-            ];
-            if mailboxes.is_empty() {
-                lines.push(Line::styled(
-                    "no mailbox included (space in the markers pane includes one)",
-                    t.dim(),
-                ));
-            } else {
-                lines.push(Line::styled("mailboxes:", t.dim()));
-                for (m, bad) in mailboxes {
-                    let style = if *bad { t.error() } else { t.key() };
-                    lines.push(Line::styled(format!("  • {m}"), style));
-                }
-            }
-            if !excluded.is_empty() {
-                lines.push(Line::styled("not forked (cannot be patched):", t.error()));
-                for x in excluded {
-                    lines.push(Line::styled(format!("  ✗ {x}"), t.error()));
-                }
-            }
-            if let Some(e) = error {
-                lines.push(Line::styled(e.clone(), t.error()));
-            }
-            lines.push(Line::raw(""));
-            lines.push(Line::styled("Enter: fork   Esc: cancel", t.dim()));
-            (format!(" Fork {snapshot} "), lines)
-        }
+        Dialog::Fork(form) => form_lines(app, form),
         Dialog::StopFork(name) => (
             " Stop fork ".to_string(),
             vec![
@@ -96,7 +171,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         ),
     };
     let h = lines.len() as u16 + 4;
-    let r = centered(area, 72, h);
+    let r = centered(area, 84, h);
     f.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)

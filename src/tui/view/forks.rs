@@ -14,11 +14,18 @@ use crate::tui::forks::{ForksState, Inspection};
 
 /// Draw the fork table.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
-    let block = pane_block(
-        app,
-        Pane::ForkList,
-        format!("Forks ({})", app.forks.rows.len()),
-    );
+    let visible = app.forks.visible();
+    let title = if app.forks.filter.is_empty() {
+        format!("Forks ({})", app.forks.rows.len())
+    } else {
+        format!(
+            "Forks ({} of {}, filter \"{}\")",
+            visible.len(),
+            app.forks.rows.len(),
+            safe(&app.forks.filter)
+        )
+    };
+    let block = pane_block(app, Pane::ForkList, title);
     if app.forks.rows.is_empty() {
         f.render_widget(
             Paragraph::new(Line::styled("No forks in this store.", app.theme.dim())).block(block),
@@ -26,7 +33,7 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let rows = app.forks.rows.iter().map(|r| {
+    let rows = visible.iter().map(|r| {
         let style = match r.status {
             LiveStatus::Running => app.theme.ok(),
             LiveStatus::Creating | LiveStatus::Interrupted => app.theme.warn(),
@@ -87,7 +94,7 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
         Span::styled("  status ", t.dim()),
         Span::raw(row.status.label()),
         Span::styled("  created ", t.dim()),
-        Span::raw(safe_owned(&row.info.meta.created_at)),
+        Span::raw(app.clock.human(&row.info.meta.created_at)),
     ])];
     let stages = stage_durations(&row.info.meta.stages);
     if !stages.is_empty() {

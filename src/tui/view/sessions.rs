@@ -15,11 +15,18 @@ use crate::units::human_size;
 
 /// Draw the session list.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
-    let block = pane_block(
-        app,
-        Pane::SessionList,
-        format!("Sessions ({})", app.sessions.len()),
-    );
+    let visible = app.visible_sessions();
+    let title = if app.filters.sessions.is_empty() {
+        format!("Sessions ({})", app.sessions.len())
+    } else {
+        format!(
+            "Sessions ({} of {}, filter \"{}\")",
+            visible.len(),
+            app.sessions.len(),
+            crate::sanitize::safe(&app.filters.sessions)
+        )
+    };
+    let block = pane_block(app, Pane::SessionList, title);
     if app.sessions.is_empty() {
         f.render_widget(
             Paragraph::new(Line::styled(
@@ -34,9 +41,9 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     }
     let spin = SPINNER[app.spinner % SPINNER.len()];
     let width = area.width.saturating_sub(6) as usize;
-    let items: Vec<ListItem> = app
-        .sessions
+    let items: Vec<ListItem> = visible
         .iter()
+        .map(|&i| &app.sessions[i])
         .map(|s| {
             let (glyph, state, style) = match &s.outcome {
                 None => (
@@ -49,9 +56,15 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
                 Some(Err(_)) => ("✗", "failed", app.theme.error()),
             };
             let name_w = width.saturating_sub(state.len() + 3);
+            // Sessions of earlier runs (or the CLI) are dimmed.
+            let name_style = if s.past {
+                app.theme.dim()
+            } else {
+                ratatui::style::Style::new()
+            };
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{glyph} "), style),
-                Span::raw(format!("{:<name_w$} ", clip(&s.fork, name_w))),
+                Span::styled(format!("{:<name_w$} ", clip(&s.fork, name_w)), name_style),
                 Span::styled(state.to_string(), style),
             ]))
         })
@@ -64,15 +77,18 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     f.render_stateful_widget(list, area, &mut state);
 }
 
-fn bar(done: u64, total: u64, width: usize) -> String {
+fn bar(done: u64, total: u64, width: usize, rate: Option<(f64, Option<f64>)>) -> String {
     let ratio = if total == 0 {
         1.0
     } else {
         (done as f64 / total as f64).clamp(0.0, 1.0)
     };
     let full = (ratio * width as f64).round() as usize;
+    let speed = rate
+        .map(|(r, eta)| format!("  {}", super::rate_eta(r, eta)))
+        .unwrap_or_default();
     format!(
-        "[{}{}] {:>3}%  {} / {}",
+        "[{}{}] {:>3}%  {} / {}{speed}",
         "█".repeat(full),
         "░".repeat(width - full),
         (ratio * 100.0).round() as u64,
@@ -113,11 +129,22 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
                     .saturating_sub(row.started_ms)
             ),
         };
-        let text = row
-            .error
-            .clone()
-            .or_else(|| row.detail.clone())
-            .unwrap_or_default();
+        // The error is said once: on the stage that failed (the final
+        // `failed` row and the acks below do not repeat it).
+        let ack_failed = st == Stage::Ack
+            && s.acks
+                .iter()
+                .any(|a| matches!(a.state, AckState::Failed(_)));
+        let text = if st == Stage::Failed {
+            String::new()
+        } else if ack_failed && row.error.is_some() {
+            "failed (see Acks)".to_string()
+        } else {
+            row.error
+                .clone()
+                .or_else(|| row.detail.clone())
+                .unwrap_or_default()
+        };
         let room = width.saturating_sub(26);
         lines.push(Line::from(vec![
             Span::styled(format!(" {glyph}  {:<9}", st.label()), style),
@@ -138,7 +165,12 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
             lines.push(Line::styled(
                 format!(
                     "    {}",
-                    bar(done, total, width.saturating_sub(40).clamp(10, 30))
+                    bar(
+                        done,
+                        total,
+                        width.saturating_sub(60).clamp(10, 30),
+                        s.copy_rate()
+                    )
                 ),
                 t.ok(),
             ));
@@ -183,16 +215,26 @@ fn ack_lines<'a>(app: &App, s: &SessionView) -> Vec<Line<'a>> {
 
 /// Draw the selected session.
 pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
-    let Some(s) = app.sessions.get(app.session_sel) else {
+    let Some(s) = app.selected_session() else {
         let block = pane_block(app, Pane::SessionDetail, "Session".into());
         f.render_widget(Paragraph::new("").block(block), area);
         return;
     };
     let t = &app.theme;
+    let when = s
+        .started_at
+        .as_deref()
+        .map(|at| format!(" · {}", app.clock.human(at)))
+        .unwrap_or_default();
+    let origin = match s.request.as_ref().map(|h| h.origin.as_str()) {
+        Some("cli") => " · from the CLI",
+        _ if s.past => " · earlier run",
+        _ => "",
+    };
     let block = pane_block(
         app,
         Pane::SessionDetail,
-        format!("Session · {} ← {}", s.fork, s.snapshot),
+        format!("Session · {} ← {}{when}{origin}", s.fork, s.snapshot),
     );
     let width = area.width.saturating_sub(2) as usize;
     let mbs = if s.mailboxes.is_empty() {
@@ -207,7 +249,11 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
     lines.extend(stage_lines(app, s, width));
     lines.extend(ack_lines(app, s));
     if let Some(e) = &s.error {
-        lines.push(Line::styled(format!(" error: {e}"), t.error()));
+        // Said on a stage row already (or by the acks): not again.
+        let said = s.stages.values().any(|r| r.error.as_ref() == Some(e));
+        if !said {
+            lines.push(Line::styled(format!(" error: {e}"), t.error()));
+        }
         if let Some(r) = s.stages.get(&Stage::Rollback) {
             let what = match r.status {
                 Status::Ok => format!("rolled back: {}", r.detail.clone().unwrap_or_default()),

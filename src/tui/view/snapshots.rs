@@ -6,6 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Row, Table, TableState};
 
 use super::{age, clip, pane_block};
+use crate::sanitize::safe;
 use crate::tui::app::{App, Pane};
 use crate::units::human_size;
 
@@ -19,14 +20,30 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             "Snapshots ({} of {}, filter \"{}\")",
             visible.len(),
             app.catalog.snapshots.len(),
-            app.catalog.filter
+            safe(&app.catalog.filter)
         )
     };
     let title = match app.catalog.errors.len() {
         0 => title,
         n => format!("{title} · ⚠ {n} broken (snapshot.json unreadable)"),
     };
-    let block = pane_block(app, Pane::Snapshots, title);
+    let mut block = pane_block(app, Pane::Snapshots, title);
+    if let Some(about) = app
+        .catalog
+        .selected()
+        .and_then(|s| s.meta.description.as_deref())
+    {
+        let room = area.width.saturating_sub(6) as usize;
+        let name = app
+            .catalog
+            .selected()
+            .map(|s| s.name.as_str())
+            .unwrap_or("");
+        block = block.title_bottom(Line::styled(
+            format!(" {} ", clip(&format!("{name}: {}", safe(about)), room)),
+            app.theme.dim(),
+        ));
+    }
     if visible.is_empty() {
         let text = if app.catalog.snapshots.is_empty() {
             "No snapshots in this store. `forkmail template create NAME --mailbox app.config` makes one; `forkmail demo` opens a demo store."
