@@ -182,10 +182,13 @@ impl SessionView {
                         mb,
                         AckState::Acked(safe_owned(e.detail.as_deref().unwrap_or("acked"))),
                     ),
-                    Status::Failed => s.set_ack(
-                        mb,
-                        AckState::Failed(safe_owned(e.error.as_deref().unwrap_or("failed"))),
-                    ),
+                    Status::Failed => {
+                        // As live: the reason, without the mailbox it is about.
+                        let err = e.error.as_deref().unwrap_or("failed");
+                        let raw = e.mailbox.as_deref().unwrap_or_default();
+                        let why = err.strip_prefix(&format!("mailbox {raw}: ")).unwrap_or(err);
+                        s.set_ack(mb, AckState::Failed(safe_owned(why)))
+                    }
                     Status::Progress => s.ignored += 1,
                 }
                 if e.status != Status::Failed {

@@ -77,23 +77,30 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     f.render_stateful_widget(list, area, &mut state);
 }
 
-fn bar(done: u64, total: u64, width: usize, rate: Option<(f64, Option<f64>)>) -> String {
+/// The copy bar, as wide as `room` allows next to its numbers.
+fn bar(done: u64, total: u64, room: usize, rate: Option<(f64, Option<f64>)>) -> String {
     let ratio = if total == 0 {
         1.0
     } else {
         (done as f64 / total as f64).clamp(0.0, 1.0)
     };
-    let full = (ratio * width as f64).round() as usize;
     let speed = rate
         .map(|(r, eta)| format!("  {}", super::rate_eta(r, eta)))
         .unwrap_or_default();
-    format!(
-        "[{}{}] {:>3}%  {} / {}{speed}",
-        "█".repeat(full),
-        "░".repeat(width - full),
+    let numbers = format!(
+        " {:>3}%  {} / {}{speed}",
         (ratio * 100.0).round() as u64,
         human_size(done),
         human_size(total)
+    );
+    let width = room
+        .saturating_sub(numbers.chars().count() + 2)
+        .clamp(5, 30);
+    let full = (ratio * width as f64).round() as usize;
+    format!(
+        "[{}{}]{numbers}",
+        "█".repeat(full),
+        "░".repeat(width - full)
     )
 }
 
@@ -165,12 +172,7 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
             lines.push(Line::styled(
                 format!(
                     "    {}",
-                    bar(
-                        done,
-                        total,
-                        width.saturating_sub(60).clamp(10, 30),
-                        s.copy_rate()
-                    )
+                    bar(done, total, width.saturating_sub(5), s.copy_rate())
                 ),
                 t.ok(),
             ));
