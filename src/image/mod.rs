@@ -1,7 +1,9 @@
 //! Guest images for the qemu driver: `<store>/images/<name>/{vmlinuz,
 //! initrd.img,image.json}`. The initramfs (cpio newc, gzip) is written here:
 //! busybox for the basics, the virtio modules, an `/init` that brings up the
-//! network, and a static `forkmail-guest` as the agent.
+//! network, and `forkmail-guest` as the agent — the one installed beside
+//! `forkmail`, with the loader and shared libraries it needs when it is
+//! dynamically linked (as `cargo install` builds it), or a static one.
 //!
 //! Missing inputs come from Debian packages (`apt-get download` into a
 //! temporary directory, unpacked with `dpkg -x`, never installed).
@@ -9,6 +11,7 @@
 pub mod cpio;
 mod debian;
 mod guest_binary;
+pub mod libs;
 
 use debian::newest_with_prefix;
 pub use debian::*;
@@ -80,14 +83,6 @@ pub enum ImageError {
         /// Why and what to do.
         detail: String,
     },
-    /// The guest agent binary cannot run in the initramfs.
-    #[error(
-        "{path} is dynamically linked; the initramfs needs a static forkmail-guest. Build one with\n  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu --bin forkmail-guest\nand pass --guest target/x86_64-unknown-linux-gnu/release/forkmail-guest"
-    )]
-    DynamicGuest {
-        /// The binary.
-        path: PathBuf,
-    },
     /// Reading an input failed.
     #[error("reading {path}: {source}")]
     Read {
@@ -124,7 +119,7 @@ impl crate::error::Kinded for ImageError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            ImageError::Missing { .. } | ImageError::DynamicGuest { .. } => ErrorKind::BadRequest,
+            ImageError::Missing { .. } => ErrorKind::BadRequest,
             ImageError::NoSuchImage { .. } => ErrorKind::NotFound,
             ImageError::Store(e) => e.kind(),
             _ => ErrorKind::Io,
@@ -168,6 +163,10 @@ pub struct ImageMeta {
     /// Debian packages downloaded for it.
     #[serde(default)]
     pub fetched_packages: Vec<String>,
+    /// What a dynamically linked forkmail-guest brought along (paths in the
+    /// initramfs); empty for a static one.
+    #[serde(default)]
+    pub guest_libraries: Vec<String>,
     /// Size of the initramfs in bytes.
     pub initrd_size: u64,
 }
@@ -239,7 +238,8 @@ pub struct ImageSpec {
     pub modules: Option<PathBuf>,
     /// Static busybox (default: Debian's `busybox-static`).
     pub busybox: Option<PathBuf>,
-    /// Static forkmail-guest (default: see [`find_static_guest`]).
+    /// forkmail-guest (default: see [`find_guest`]); a dynamically linked
+    /// one is packed with its loader and libraries.
     pub guest: Option<PathBuf>,
     /// Replace an existing image of that name.
     pub force: bool,
@@ -261,7 +261,7 @@ pub fn init_script(modules: &[String]) -> String {
          ip link set eth0 up || echo 'forkmail-init: no eth0'\n\
          ip addr add 10.0.2.15/24 dev eth0\n\
          ip route add default via 10.0.2.2\n\
-         (/bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &\n\
+         (LD_LIBRARY_PATH=/lib /bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &\n\
          exec sleep 2147483647\n"
     )
 }
@@ -272,8 +272,10 @@ pub struct InitrdInputs<'a> {
     pub busybox: &'a Path,
     /// Modules to include: (name, file), in load order.
     pub modules: &'a [(String, PathBuf)],
-    /// Static forkmail-guest.
+    /// forkmail-guest.
     pub guest: &'a Path,
+    /// What the guest needs when it is dynamically linked ([`libs::needed_files`]).
+    pub guest_libs: &'a [libs::Needed],
 }
 
 /// Write a gzip-compressed newc initramfs to `out`.
@@ -286,11 +288,6 @@ pub fn write_initrd(inp: &InitrdInputs, out: &Path) -> Result<(), ImageError> {
     };
     let busybox = read(inp.busybox)?;
     let guest = read(inp.guest)?;
-    if elf_is_dynamic(&guest) == Some(true) {
-        return Err(ImageError::DynamicGuest {
-            path: inp.guest.into(),
-        });
-    }
     let write_err = |source| ImageError::Write {
         path: out.into(),
         source,
@@ -316,6 +313,30 @@ pub fn write_initrd(inp: &InitrdInputs, out: &Path) -> Result<(), ImageError> {
     w.file("init", 0o755, init_script(&names).as_bytes())?;
     w.file("bin/busybox", 0o755, &busybox)?;
     w.file("bin/forkmail-guest", 0o755, &guest)?;
+    let mut made: Vec<String> = vec!["lib".into()];
+    for n in inp.guest_libs {
+        // Parent directories first (`lib64` for the loader).
+        let mut parent = String::new();
+        for part in n
+            .dest
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|(_, d)| d)
+            .unwrap_or(&[])
+        {
+            parent = if parent.is_empty() {
+                part.to_string()
+            } else {
+                format!("{parent}/{part}")
+            };
+            if !made.contains(&parent) {
+                w.dir(&parent, 0o755)?;
+                made.push(parent.clone());
+            }
+        }
+        w.file(&n.dest, 0o755, &read(&n.src)?)?;
+    }
     for (name, path) in inp.modules {
         w.file(&format!("lib/modules/{name}.ko"), 0o644, &read(path)?)?;
     }
@@ -339,9 +360,19 @@ pub fn build_image(
     let valid = ValidName::new(&spec.name)?;
     let guest = match &spec.guest {
         Some(g) => g.clone(),
-        None => find_static_guest()?,
+        None => find_guest()?,
     };
-    say(format!("guest agent: {}", guest.display()));
+    let guest_libs = libs::needed_files(&guest)?;
+    if guest_libs.is_empty() {
+        say(format!("guest agent: {} (static)", guest.display()));
+    } else {
+        let names: Vec<&str> = guest_libs.iter().map(|n| n.dest.as_str()).collect();
+        say(format!(
+            "guest agent: {} (dynamically linked: packing {})",
+            guest.display(),
+            names.join(", ")
+        ));
+    }
     let tmp = tempfile::Builder::new()
         .prefix("forkmail-image-")
         .tempdir()
@@ -446,6 +477,7 @@ pub fn build_image(
                 busybox: &busybox,
                 modules: &modules,
                 guest: &guest,
+                guest_libs: &guest_libs,
             },
             &initrd,
         )?;
@@ -456,6 +488,7 @@ pub fn build_image(
             guest_source: guest.display().to_string(),
             modules: modules.iter().map(|(n, _)| n.clone()).collect(),
             fetched_packages: packages.clone(),
+            guest_libraries: guest_libs.iter().map(|n| format!("/{}", n.dest)).collect(),
             initrd_size: std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0),
         };
         write_json_atomic(&building.join(IMAGE_META), &meta)?;
@@ -488,21 +521,31 @@ mod tests {
     }
 
     #[test]
-    fn initrd_refuses_a_dynamic_guest() {
+    fn initrd_packs_a_dynamic_guest_with_its_loader_and_libraries() {
         let d = tempfile::tempdir().unwrap();
-        let dynamic = d.path().join("forkmail-guest");
-        std::fs::write(&dynamic, guest_binary::synthetic_elf(true)).unwrap();
+        // This test binary is dynamically linked, like an installed forkmail-guest.
+        let guest = std::env::current_exe().unwrap();
         let busybox = d.path().join("busybox");
         std::fs::write(&busybox, guest_binary::synthetic_elf(false)).unwrap();
-        let err = write_initrd(
+        let guest_libs = libs::needed_files(&guest).unwrap();
+        assert!(!guest_libs.is_empty());
+        let out = d.path().join("initrd.img");
+        write_initrd(
             &InitrdInputs {
                 busybox: &busybox,
                 modules: &[],
-                guest: &dynamic,
+                guest: &guest,
+                guest_libs: &guest_libs,
             },
-            &d.path().join("initrd.img"),
+            &out,
         )
-        .unwrap_err();
-        assert!(matches!(err, ImageError::DynamicGuest { .. }), "{err}");
+        .unwrap();
+        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&out).unwrap());
+        let mut cpio = Vec::new();
+        std::io::Read::read_to_end(&mut gz, &mut cpio).unwrap();
+        let text = String::from_utf8_lossy(&cpio);
+        assert!(text.contains("lib/libc.so.6"));
+        assert!(text.contains("ld-linux-x86-64.so.2"));
+        assert!(text.contains("LD_LIBRARY_PATH=/lib /bin/forkmail-guest vm"));
     }
 }
