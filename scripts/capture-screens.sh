@@ -8,7 +8,15 @@ FM=$(realpath "${FORKMAIL:-target/debug/forkmail}")
 TMP=$(mktemp -d /tmp/fm-screens-XXXX)
 SOCK=fm-screens-$$
 tm() { tmux -L "$SOCK" "$@"; }
-trap 'tm kill-server 2>/dev/null; "$FM" --store "$TMP/store" gc >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+cleanup() {
+  tm kill-server 2>/dev/null || true
+  # The forks made here are stopped and removed, their guests with them.
+  for f in "$TMP"/store/forks/*/; do
+    [ -d "$f" ] && "$FM" --store "$TMP/store" rm "$(basename "$f")" >/dev/null 2>&1 || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 wait_for() { # text, seconds
   for _ in $(seq 1 $(( $2 * 20 ))); do
     screen=$(tm capture-pane -p -t s)
