@@ -56,7 +56,15 @@ fn the_config_sets_the_default_store_and_ack_timeout() {
     let out = run(
         d.path(),
         Some(&cfg),
-        &["template", "create", "t", "--mailbox", "m", "--memory", "32M"],
+        &[
+            "template",
+            "create",
+            "t",
+            "--mailbox",
+            "m",
+            "--memory",
+            "32M",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -111,7 +119,10 @@ fn completions_and_the_man_page_are_generated() {
     let out = run(d.path(), None, &["man"]);
     assert!(out.status.success());
     let man = text(&out.stdout);
-    assert!(man.starts_with(".ie") || man.contains(".TH forkmail"), "{man}");
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH forkmail"),
+        "{man}"
+    );
     assert!(man.contains("snapshots"));
 }
 
@@ -122,13 +133,28 @@ fn progress_is_not_drawn_into_a_pipe() {
     let out = run(
         d.path(),
         Some(&cfg),
-        &["template", "create", "t", "--mailbox", "m", "--memory", "64M"],
+        &[
+            "template",
+            "create",
+            "t",
+            "--mailbox",
+            "m",
+            "--memory",
+            "64M",
+        ],
     );
     assert!(out.status.success());
-    let out = run(d.path(), None, &["fork", "t", "--name", "p1", "--payload", "m={}"]);
+    let out = run(
+        d.path(),
+        None,
+        &["fork", "t", "--name", "p1", "--payload", "m={}"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(!all.contains('\x1b'), "no terminal control in a pipe: {all:?}");
+    assert!(
+        !all.contains('\x1b'),
+        "no terminal control in a pipe: {all:?}"
+    );
     assert!(text(&out.stdout).contains("copy"), "{all}");
     assert!(run(d.path(), None, &["rm", "p1"]).status.success());
 }

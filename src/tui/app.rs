@@ -8,13 +8,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossterm::event::{Event, KeyCode, KeyModifiers};
 use ratatui::layout::Rect;
-use time::OffsetDateTime;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use super::action::{Action, Dialog, Exit, Level, Msg};
 use super::catalog::Catalog;
+pub use super::clock::{Clock, local_offset};
 use super::editor::{Draft, Editor};
 use super::forks::ForksState;
 use super::keymap::Keymap;
@@ -99,69 +98,6 @@ pub enum Mode {
     LogView,
     /// The payload library popup is open.
     Library,
-}
-
-/// Wall and monotonic time, frozen in tests so screens are stable.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    frozen: Option<(Instant, OffsetDateTime)>,
-    /// The local time zone's offset (UTC when unknown, and in tests).
-    pub local: time::UtcOffset,
-}
-
-impl Clock {
-    /// The real clock.
-    pub fn system() -> Clock {
-        Clock {
-            frozen: None,
-            local: time::UtcOffset::UTC,
-        }
-    }
-    /// The real clock showing times in the `local` offset (found once, at
-    /// start, while the process has one thread: [`local_offset`]).
-    pub fn system_local(local: time::UtcOffset) -> Clock {
-        Clock {
-            frozen: None,
-            local,
-        }
-    }
-    /// A clock stopped at `at`.
-    pub fn frozen(at: OffsetDateTime) -> Clock {
-        Clock {
-            frozen: Some((Instant::now(), at)),
-            local: time::UtcOffset::UTC,
-        }
-    }
-    /// Whether time stands still (tests).
-    pub fn is_frozen(&self) -> bool {
-        self.frozen.is_some()
-    }
-    /// Monotonic now.
-    pub fn instant(&self) -> Instant {
-        self.frozen.map(|f| f.0).unwrap_or_else(Instant::now)
-    }
-    /// Wall-clock now.
-    pub fn now(&self) -> OffsetDateTime {
-        self.frozen
-            .map(|f| f.1)
-            .unwrap_or_else(OffsetDateTime::now_utc)
-    }
-    /// An RFC 3339 time as people read it: local time to the second
-    /// (`2026-01-01 00:05:00`); the text itself when it does not parse.
-    pub fn human(&self, rfc3339: &str) -> String {
-        let fmt =
-            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-            .ok()
-            .and_then(|t| t.to_offset(self.local).format(&fmt).ok())
-            .unwrap_or_else(|| crate::sanitize::safe_owned(rfc3339))
-    }
-}
-
-/// The local time zone's offset, UTC when it cannot be known. Call it
-/// before any thread starts: `time` refuses to read the zone afterwards.
-pub fn local_offset() -> time::UtcOffset {
-    time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC)
 }
 
 /// What the TUI starts with besides the store (the config file's choices,
@@ -414,31 +350,6 @@ impl App {
             || self.forks.busy()
     }
 
-    /// When an age shown on screen next changes (`45s` → `46s`, `12m` →
-    /// `13m`): the loop wakes then, and not otherwise while idle.
-    pub fn next_age_change(&self) -> Option<Instant> {
-        if self.clock.is_frozen() || self.screen != Screen::Main || self.mode == Mode::Help {
-            return None;
-        }
-        let now = self.clock.now();
-        let wait = self
-            .catalog
-            .visible()
-            .iter()
-            .filter_map(|s| super::view::age_seconds(&s.meta.created_at, now))
-            .map(|age| {
-                let unit = match age {
-                    0..60 => 1,
-                    60..3600 => 60,
-                    3600..86400 => 3600,
-                    _ => 86400,
-                };
-                unit - age % unit
-            })
-            .min()?;
-        Some(Instant::now() + std::time::Duration::from_secs(wait as u64))
-    }
-
     /// One tick of animation.
     pub fn on_tick(&mut self) {
         self.spinner = self.spinner.wrapping_add(1);
@@ -449,69 +360,6 @@ impl App {
             v.reload();
         }
         self.dirty = true;
-    }
-
-    /// Handle a terminal event.
-    pub fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Key(key) => match self.keymap.map_key(self.mode, self.screen, self.focus, key) {
-                Some(action) => self.update(action),
-                None => self.unbound_key(key),
-            },
-            Event::Mouse(m) => self.on_mouse(m),
-            Event::Resize(w, h) => {
-                self.area = Rect::new(0, 0, w, h);
-                self.dirty = true;
-            }
-            Event::Paste(text) => self.paste(&text),
-            _ => {}
-        }
-    }
-
-    /// A key that means nothing here: say so instead of doing something
-    /// surprising (typing outside the editor is harmless, and the person
-    /// learns how to start typing).
-    fn unbound_key(&mut self, key: crossterm::event::KeyEvent) {
-        let KeyCode::Char(c) = key.code else { return };
-        if self.mode != Mode::Normal || key.modifiers.contains(KeyModifiers::CONTROL) {
-            return;
-        }
-        let help = self
-            .keymap
-            .key_for(super::keymap::Scope::Global, Action::ToggleHelp);
-        let text = if self.screen == Screen::Main && self.editor.is_some() {
-            let edit = self
-                .keymap
-                .key_for(super::keymap::Scope::Editor, Action::StartEdit);
-            format!(
-                "{c}: no action here. To type in the payload press {edit} first (Esc stops); {help} lists the keys"
-            )
-        } else {
-            format!("{c}: no action here ({help} lists the keys)")
-        };
-        self.say(text, Level::Info);
-        self.dirty = true;
-    }
-
-    /// A bracketed paste: into whatever text is being typed, at once.
-    fn paste(&mut self, text: &str) {
-        self.dirty = true;
-        match self.mode {
-            Mode::Editing => {
-                if let Some(ed) = self.editor.as_mut() {
-                    ed.textarea.insert_str(text);
-                }
-                self.after_edit();
-            }
-            Mode::Filter => {
-                // One line: a pasted newline ends nothing, it is dropped.
-                for c in text.chars().filter(|c| !c.is_control()) {
-                    self.prompt_char(c);
-                }
-            }
-            Mode::ForkName => self.form_paste(text),
-            _ => {}
-        }
     }
 
     /// Apply an action.

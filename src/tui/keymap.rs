@@ -1,9 +1,10 @@
 //! The one keymap table. It drives key handling, the hint bar and the `?`
 //! help overlay, so what the help shows is what the keys do.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::{Action, Mode, Pane, Screen};
+pub use super::bindings::{Bound, Keymap, KeymapError, hints, map_key};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,257 +137,61 @@ use Scope as S;
 
 /// Every key binding of the TUI, by default (a config file can give an
 /// action other keys: [`Keymap::with_overrides`]).
+#[rustfmt::skip]
 pub const KEYMAP: &[Binding] = &[
     b(&["?"], A::ToggleHelp, S::Global, "help", true),
     b(&["q"], A::Quit, S::Global, "quit", true),
     b(&["ctrl-c"], A::Quit, S::Global, "quit", false),
     b(&["tab"], A::NextPane, S::Global, "next pane", true),
     b(&["backtab"], A::PrevPane, S::Global, "previous pane", false),
-    b(
-        &["1"],
-        A::Show(Screen::Main),
-        S::Global,
-        "snapshots screen",
-        false,
-    ),
-    b(
-        &["2"],
-        A::Show(Screen::Sessions),
-        S::Global,
-        "sessions screen",
-        false,
-    ),
-    b(
-        &["3"],
-        A::Show(Screen::Forks),
-        S::Global,
-        "forks screen",
-        false,
-    ),
+    b(&["1"], A::Show(Screen::Main), S::Global, "snapshots screen", false),
+    b(&["2"], A::Show(Screen::Sessions), S::Global, "sessions screen", false),
+    b(&["3"], A::Show(Screen::Forks), S::Global, "forks screen", false),
     b(&["j", "down"], A::Down, S::Global, "move down", false),
     b(&["k", "up"], A::Up, S::Global, "move up", false),
     b(&["g", "home"], A::Top, S::Global, "first row", false),
     b(&["G", "end"], A::Bottom, S::Global, "last row", false),
-    b(
-        &["ctrl-d", "pagedown"],
-        A::PageDown,
-        S::Global,
-        "page down",
-        false,
-    ),
-    b(
-        &["ctrl-u", "pageup"],
-        A::PageUp,
-        S::Global,
-        "page up",
-        false,
-    ),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::Global, "page down", false),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::Global, "page up", false),
     b(&["/"], A::StartFilter, S::Global, "filter this list", true),
-    b(
-        &["y"],
-        A::Copy,
-        S::Global,
-        "copy the selected name, token, path or payload (OSC 52 clipboard)",
-        true,
-    ),
+    b(&["y"], A::Copy, S::Global, "copy the selected name, token, path or payload (OSC 52 clipboard)", true),
     b(&["f"], A::Fork, S::Main, "fork the selected snapshot", true),
     b(&["r"], A::Rescan, S::Main, "rescan memory", false),
-    b(
-        &["z"],
-        A::Zoom,
-        S::Main,
-        "full-screen payload editor on / off",
-        false,
-    ),
-    b(
-        &["enter", "l", "right"],
-        A::NextPane,
-        S::Snapshots,
-        "show markers",
-        false,
-    ),
+    b(&["z"], A::Zoom, S::Main, "full-screen payload editor on / off", false),
+    b(&["enter", "l", "right"], A::NextPane, S::Snapshots, "show markers", false),
     // Markers pane, most used first (the hint bar keeps this order).
-    b(
-        &["space", "x"],
-        A::ToggleInclude,
-        S::Markers,
-        "include mailbox in fork",
-        true,
-    ),
-    b(
-        &["enter", "i"],
-        A::StartEdit,
-        S::Markers,
-        "edit payload",
-        true,
-    ),
-    b(
-        &["e"],
-        A::ExternalEditor,
-        S::Markers,
-        "open in $EDITOR",
-        true,
-    ),
-    b(
-        &["a"],
-        A::ToggleAck,
-        S::Markers,
-        "wait for ack on / off",
-        true,
-    ),
-    b(
-        &["+", "="],
-        A::TimeoutUp,
-        S::Markers,
-        "ack timeout +1 s",
-        false,
-    ),
-    b(
-        &["-"],
-        A::TimeoutDown,
-        S::Markers,
-        "ack timeout -1 s",
-        false,
-    ),
-    b(
-        &["t"],
-        A::RevealTokens,
-        S::Markers,
-        "reveal / mask tokens",
-        true,
-    ),
-    b(
-        &["L"],
-        A::Library,
-        S::Markers,
-        "payload library: history and presets",
-        false,
-    ),
-    b(
-        &["i", "enter"],
-        A::StartEdit,
-        S::Editor,
-        "edit payload",
-        true,
-    ),
+    b(&["space", "x"], A::ToggleInclude, S::Markers, "include mailbox in fork", true),
+    b(&["enter", "i"], A::StartEdit, S::Markers, "edit payload", true),
+    b(&["e"], A::ExternalEditor, S::Markers, "open in $EDITOR", true),
+    b(&["a"], A::ToggleAck, S::Markers, "wait for ack on / off", true),
+    b(&["+", "="], A::TimeoutUp, S::Markers, "ack timeout +1 s", false),
+    b(&["-"], A::TimeoutDown, S::Markers, "ack timeout -1 s", false),
+    b(&["t"], A::RevealTokens, S::Markers, "reveal / mask tokens", true),
+    b(&["L"], A::Library, S::Markers, "payload library: history and presets", false),
+    b(&["i", "enter"], A::StartEdit, S::Editor, "edit payload", true),
     b(&["p"], A::Pretty, S::Editor, "pretty-print", true),
     b(&["c"], A::Compact, S::Editor, "compact", true),
-    b(
-        &["e"],
-        A::ExternalEditor,
-        S::Editor,
-        "open in $EDITOR",
-        true,
-    ),
-    b(
-        &["L"],
-        A::Library,
-        S::Editor,
-        "payload library: history and presets",
-        true,
-    ),
-    b(
-        &["space", "x"],
-        A::ToggleInclude,
-        S::Editor,
-        "include mailbox in fork",
-        false,
-    ),
-    b(
-        &["a"],
-        A::ToggleAck,
-        S::Editor,
-        "wait for ack on / off",
-        false,
-    ),
-    b(
-        &["+", "="],
-        A::TimeoutUp,
-        S::Editor,
-        "ack timeout +1 s",
-        false,
-    ),
+    b(&["e"], A::ExternalEditor, S::Editor, "open in $EDITOR", true),
+    b(&["L"], A::Library, S::Editor, "payload library: history and presets", true),
+    b(&["space", "x"], A::ToggleInclude, S::Editor, "include mailbox in fork", false),
+    b(&["a"], A::ToggleAck, S::Editor, "wait for ack on / off", false),
+    b(&["+", "="], A::TimeoutUp, S::Editor, "ack timeout +1 s", false),
     b(&["-"], A::TimeoutDown, S::Editor, "ack timeout -1 s", false),
-    b(
-        &["esc"],
-        A::StopEdit,
-        S::Editing,
-        "stop typing (draft saved)",
-        true,
-    ),
+    b(&["esc"], A::StopEdit, S::Editing, "stop typing (draft saved)", true),
     b(&["ctrl-z"], A::Undo, S::Editing, "undo", true),
     b(&["ctrl-y"], A::Redo, S::Editing, "redo", true),
-    b(
-        &["ctrl-f"],
-        A::Zoom,
-        S::Editing,
-        "full screen on / off",
-        true,
-    ),
+    b(&["ctrl-f"], A::Zoom, S::Editing, "full screen on / off", true),
     b(&["ctrl-p"], A::Pretty, S::Editing, "pretty-print", true),
     b(&["ctrl-o"], A::Compact, S::Editing, "compact", false),
-    b(
-        &["ctrl-e"],
-        A::ExternalEditor,
-        S::Editing,
-        "open in $EDITOR",
-        false,
-    ),
-    b(
-        &["ctrl-u", "pageup"],
-        A::PageUp,
-        S::Editing,
-        "page up",
-        false,
-    ),
-    b(
-        &["ctrl-d", "pagedown"],
-        A::PageDown,
-        S::Editing,
-        "page down",
-        false,
-    ),
-    danger(
-        &["x"],
-        A::CancelSession,
-        S::Sessions,
-        "cancel session (rolls back)",
-    ),
-    b(
-        &["r"],
-        A::Replay,
-        S::Sessions,
-        "replay: fork again with the same payloads",
-        true,
-    ),
-    b(
-        &["enter", "l"],
-        A::OpenLog,
-        S::Sessions,
-        "read the whole guest log",
-        true,
-    ),
-    b(
-        &["d"],
-        A::DismissSession,
-        S::Sessions,
-        "dismiss finished session (forgets its history)",
-        true,
-    ),
-    b(
-        &["enter", "i"],
-        A::Inspect,
-        S::Forks,
-        "inspect memory: mailboxes consumed?",
-        true,
-    ),
-    b(
-        &["l"],
-        A::OpenLog,
-        S::Forks,
-        "read the whole guest log",
-        true,
-    ),
+    b(&["ctrl-e"], A::ExternalEditor, S::Editing, "open in $EDITOR", false),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::Editing, "page up", false),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::Editing, "page down", false),
+    danger(&["x"], A::CancelSession, S::Sessions, "cancel session (rolls back)"),
+    b(&["r"], A::Replay, S::Sessions, "replay: fork again with the same payloads", true),
+    b(&["enter", "l"], A::OpenLog, S::Sessions, "read the whole guest log", true),
+    b(&["d"], A::DismissSession, S::Sessions, "dismiss finished session (forgets its history)", true),
+    b(&["enter", "i"], A::Inspect, S::Forks, "inspect memory: mailboxes consumed?", true),
+    b(&["l"], A::OpenLog, S::Forks, "read the whole guest log", true),
     danger(&["s"], A::StopFork, S::Forks, "stop fork"),
     danger(&["d", "delete"], A::RemoveFork, S::Forks, "remove fork"),
     b(&["r"], A::Refresh, S::Forks, "refresh", false),
@@ -394,161 +199,41 @@ pub const KEYMAP: &[Binding] = &[
     b(&["/"], A::StartFilter, S::LogView, "search", true),
     b(&["n"], A::NextMatch, S::LogView, "next match", true),
     b(&["N"], A::PrevMatch, S::LogView, "previous match", false),
-    b(
-        &["w"],
-        A::ToggleWrap,
-        S::LogView,
-        "wrap long lines on / off",
-        true,
-    ),
+    b(&["w"], A::ToggleWrap, S::LogView, "wrap long lines on / off", true),
     b(&["o"], A::Pager, S::LogView, "open in $PAGER", true),
     b(&["j", "down"], A::Down, S::LogView, "scroll down", false),
     b(&["k", "up"], A::Up, S::LogView, "scroll up", false),
-    b(
-        &["h", "left"],
-        A::PrevField,
-        S::LogView,
-        "scroll left (no wrap)",
-        false,
-    ),
-    b(
-        &["l", "right"],
-        A::NextField,
-        S::LogView,
-        "scroll right (no wrap)",
-        false,
-    ),
+    b(&["h", "left"], A::PrevField, S::LogView, "scroll left (no wrap)", false),
+    b(&["l", "right"], A::NextField, S::LogView, "scroll right (no wrap)", false),
     b(&["g", "home"], A::Top, S::LogView, "top", false),
-    b(
-        &["G", "end"],
-        A::Bottom,
-        S::LogView,
-        "bottom (follows new lines)",
-        false,
-    ),
-    b(
-        &["ctrl-d", "pagedown"],
-        A::PageDown,
-        S::LogView,
-        "page down",
-        false,
-    ),
-    b(
-        &["ctrl-u", "pageup"],
-        A::PageUp,
-        S::LogView,
-        "page up",
-        false,
-    ),
-    b(
-        &["enter"],
-        A::Confirm,
-        S::Library,
-        "load into the editor",
-        true,
-    ),
-    b(
-        &["s"],
-        A::SavePreset,
-        S::Library,
-        "save the current payload as a preset",
-        true,
-    ),
-    b(
-        &["d", "delete"],
-        A::DeletePreset,
-        S::Library,
-        "delete the selected preset",
-        true,
-    ),
-    b(
-        &["o"],
-        A::LoadFile,
-        S::Library,
-        "load a payload from a file",
-        true,
-    ),
-    b(
-        &["w"],
-        A::SaveFile,
-        S::Library,
-        "write the selected payload to a file",
-        true,
-    ),
+    b(&["G", "end"], A::Bottom, S::LogView, "bottom (follows new lines)", false),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::LogView, "page down", false),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::LogView, "page up", false),
+    b(&["enter"], A::Confirm, S::Library, "load into the editor", true),
+    b(&["s"], A::SavePreset, S::Library, "save the current payload as a preset", true),
+    b(&["d", "delete"], A::DeletePreset, S::Library, "delete the selected preset", true),
+    b(&["o"], A::LoadFile, S::Library, "load a payload from a file", true),
+    b(&["w"], A::SaveFile, S::Library, "write the selected payload to a file", true),
     b(&["j", "down"], A::Down, S::Library, "move down", false),
     b(&["k", "up"], A::Up, S::Library, "move up", false),
     b(&["esc", "q"], A::Cancel, S::Library, "close", true),
     b(&["enter"], A::FilterDone, S::Filter, "done", true),
-    b(
-        &["esc"],
-        A::FilterCancel,
-        S::Filter,
-        "cancel (a filter is cleared)",
-        true,
-    ),
+    b(&["esc"], A::FilterCancel, S::Filter, "cancel (a filter is cleared)", true),
     b(&["y", "enter"], A::Confirm, S::Dialog, "confirm", true),
     b(&["n", "esc"], A::Cancel, S::Dialog, "cancel", true),
-    b(
-        &["enter"],
-        A::Confirm,
-        S::ForkDialog,
-        "start the fork",
-        true,
-    ),
+    b(&["enter"], A::Confirm, S::ForkDialog, "start the fork", true),
     b(&["esc"], A::Cancel, S::ForkDialog, "cancel", true),
-    b(
-        &["tab", "down"],
-        A::NextField,
-        S::ForkDialog,
-        "next field",
-        true,
-    ),
-    b(
-        &["backtab", "up"],
-        A::PrevField,
-        S::ForkDialog,
-        "previous field",
-        false,
-    ),
-    b(
-        &["space"],
-        A::ToggleInclude,
-        S::ForkDialog,
-        "toggle an option (no restore, zero copy, wait for ack)",
-        true,
-    ),
-    b(
-        &["+", "="],
-        A::TimeoutUp,
-        S::ForkDialog,
-        "ack timeout +1 s",
-        false,
-    ),
-    b(
-        &["-"],
-        A::TimeoutDown,
-        S::ForkDialog,
-        "ack timeout -1 s",
-        false,
-    ),
-    b(
-        &["?", "esc", "q"],
-        A::ToggleHelp,
-        S::Help,
-        "close help",
-        true,
-    ),
+    b(&["tab", "down"], A::NextField, S::ForkDialog, "next field", true),
+    b(&["backtab", "up"], A::PrevField, S::ForkDialog, "previous field", false),
+    b(&["space"], A::ToggleInclude, S::ForkDialog, "toggle an option (no restore, zero copy, wait for ack)", true),
+    b(&["+", "="], A::TimeoutUp, S::ForkDialog, "ack timeout +1 s", false),
+    b(&["-"], A::TimeoutDown, S::ForkDialog, "ack timeout -1 s", false),
+    b(&["?", "esc", "q"], A::ToggleHelp, S::Help, "close help", true),
     b(&["j", "down"], A::Down, S::Help, "scroll down", false),
     b(&["k", "up"], A::Up, S::Help, "scroll up", false),
     b(&["g", "home"], A::Top, S::Help, "top", false),
     b(&["G", "end"], A::Bottom, S::Help, "bottom", false),
-    b(
-        &["ctrl-d", "pagedown"],
-        A::PageDown,
-        S::Help,
-        "page down",
-        false,
-    ),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::Help, "page down", false),
     b(&["ctrl-u", "pageup"], A::PageUp, S::Help, "page up", false),
 ];
 
@@ -629,267 +314,6 @@ pub fn action_id(action: Action) -> Option<&'static str> {
         | A::Cancel
         | A::Text(_) => return None,
     })
-}
-
-/// One binding as in force: the table's row with its keys, which a config
-/// file may have changed.
-#[derive(Debug, Clone)]
-pub struct Bound {
-    /// The table's row.
-    pub base: &'static Binding,
-    /// Its keys now.
-    pub keys: Vec<String>,
-}
-
-impl std::ops::Deref for Bound {
-    type Target = Binding;
-    fn deref(&self) -> &Binding {
-        self.base
-    }
-}
-
-/// Why a key override of a config file was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeymapError {
-    /// No action of that name.
-    #[error("unknown action {0:?} (the actions are listed by `forkmail config --print-default`)")]
-    UnknownAction(String),
-    /// A key name that does not parse.
-    #[error(
-        "action {action}: unknown key {key:?} (keys look like \"k\", \"ctrl-u\", \"enter\", \"space\", \"pagedown\")"
-    )]
-    BadKey {
-        /// The action.
-        action: String,
-        /// The key.
-        key: String,
-    },
-    /// An action given no key at all.
-    #[error("action {0}: give at least one key")]
-    NoKeys(String),
-    /// Two actions of one place given the same key.
-    #[error("key {key:?} would mean both {first} and {second} in the {scope}")]
-    Clash {
-        /// The key.
-        key: String,
-        /// One action.
-        first: String,
-        /// The other.
-        second: String,
-        /// Where.
-        scope: &'static str,
-    },
-}
-
-impl KeymapError {
-    /// The settings the error may be about (`scope.action`, or the action).
-    pub fn settings(&self) -> Vec<&str> {
-        let full = match self {
-            KeymapError::UnknownAction(a) | KeymapError::NoKeys(a) => vec![a.as_str()],
-            KeymapError::BadKey { action, .. } => vec![action.as_str()],
-            KeymapError::Clash { first, second, .. } => vec![second.as_str(), first.as_str()],
-        };
-        let mut out = full.clone();
-        out.extend(
-            full.iter()
-                .filter_map(|s| s.split_once('.').map(|(_, a)| a)),
-        );
-        out
-    }
-}
-
-impl crate::error::Kinded for KeymapError {
-    fn kind(&self) -> crate::error::ErrorKind {
-        crate::error::ErrorKind::BadRequest
-    }
-}
-
-/// The keymap in force: the table, with a config file's overrides applied.
-/// It drives key handling, the hint bar and the help overlay alike.
-#[derive(Debug, Clone)]
-pub struct Keymap {
-    binds: Vec<Bound>,
-}
-
-impl Default for Keymap {
-    fn default() -> Self {
-        Keymap {
-            binds: KEYMAP
-                .iter()
-                .map(|b| Bound {
-                    base: b,
-                    keys: b.keys.iter().map(|k| k.to_string()).collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
-impl Keymap {
-    /// The default keymap with `overrides` applied. A setting is an action
-    /// (`"fork"`: its keys wherever it is bound) or a scope and an action
-    /// (`"sessions.open-log"`: there only, applied after the others).
-    /// Unknown actions, unknown keys and clashes are refused.
-    pub fn with_overrides(overrides: &[(String, Vec<String>)]) -> Result<Keymap, KeymapError> {
-        let mut map = Keymap::default();
-        let mut ordered: Vec<&(String, Vec<String>)> = overrides.iter().collect();
-        ordered.sort_by_key(|(setting, _)| setting.contains('.'));
-        for (setting, keys) in ordered {
-            let action = setting.clone();
-            let (scope, name) = match setting.split_once('.') {
-                Some((s, a)) => (SCOPE_ORDER.iter().copied().find(|x| x.id() == s), a),
-                None => (None, setting.as_str()),
-            };
-            let applies = |b: &Binding| {
-                action_id(b.action) == Some(name)
-                    && (!setting.contains('.') || Some(b.scope) == scope)
-            };
-            if !KEYMAP.iter().any(applies) {
-                return Err(KeymapError::UnknownAction(action.clone()));
-            }
-            if keys.is_empty() {
-                return Err(KeymapError::NoKeys(action.clone()));
-            }
-            if let Some(k) = keys.iter().find(|k| parse_key(k).is_none()) {
-                return Err(KeymapError::BadKey {
-                    action: action.clone(),
-                    key: k.clone(),
-                });
-            }
-            for bound in &mut map.binds {
-                if applies(bound.base) {
-                    bound.keys = keys.clone();
-                }
-            }
-        }
-        map.check_clashes()?;
-        Ok(map)
-    }
-
-    /// Refuse a key that means two actions anywhere: where the scopes of a
-    /// mode and pane are searched together, the second could never run.
-    fn check_clashes(&self) -> Result<(), KeymapError> {
-        let modes = [
-            Mode::Normal,
-            Mode::Editing,
-            Mode::Filter,
-            Mode::Confirm,
-            Mode::ForkName,
-            Mode::Help,
-            Mode::LogView,
-            Mode::Library,
-        ];
-        let panes = [
-            Pane::Snapshots,
-            Pane::Markers,
-            Pane::Editor,
-            Pane::SessionList,
-            Pane::ForkList,
-        ];
-        for mode in modes {
-            for pane in panes {
-                let active = scopes(mode, pane.screen(), pane);
-                let binds: Vec<&Bound> = self
-                    .binds
-                    .iter()
-                    .filter(|b| active.contains(&b.scope))
-                    .collect();
-                for (i, a) in binds.iter().enumerate() {
-                    for b in &binds[i + 1..] {
-                        if a.action == b.action {
-                            continue;
-                        }
-                        if let Some(k) = a.keys.iter().find(|k| b.keys.contains(k)) {
-                            let name = |x: &Bound| {
-                                action_id(x.action)
-                                    .map(|id| format!("{}.{id}", x.scope.id()))
-                                    .unwrap_or_else(|| format!("{} ({})", x.desc, x.scope.id()))
-                            };
-                            return Err(KeymapError::Clash {
-                                key: k.clone(),
-                                first: name(a),
-                                second: name(b),
-                                scope: b.scope.title(),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Every binding, in table order.
-    pub fn all(&self) -> &[Bound] {
-        &self.binds
-    }
-
-    /// The bindings of one scope, in table order.
-    pub fn in_scope(&self, scope: Scope) -> impl Iterator<Item = &Bound> {
-        self.binds.iter().filter(move |b| b.scope == scope)
-    }
-
-    /// The first key of `action` in `scope` (for hints in the UI's text).
-    pub fn key_for(&self, scope: Scope, action: Action) -> String {
-        self.in_scope(scope)
-            .find(|b| b.action == action)
-            .and_then(|b| b.keys.first())
-            .map(|k| display_key(k))
-            .unwrap_or_else(|| "?".into())
-    }
-
-    /// Map a key to an action: a pure function of mode, focus and key.
-    /// Typing modes turn unbound keys into text input.
-    pub fn map_key(&self, mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
-        if key.kind == KeyEventKind::Release {
-            return None;
-        }
-        if matches("ctrl-c", &key) {
-            return Some(Action::Quit);
-        }
-        for scope in scopes(mode, screen, pane) {
-            for bind in self.in_scope(scope) {
-                if bind.keys.iter().any(|k| matches(k, &key)) {
-                    return Some(bind.action);
-                }
-            }
-        }
-        match mode {
-            Mode::Editing | Mode::Filter | Mode::ForkName => Some(Action::Text(key)),
-            Mode::Confirm | Mode::LogView | Mode::Library => None,
-            Mode::Help => Some(Action::ToggleHelp),
-            Mode::Normal => None,
-        }
-    }
-
-    /// Bindings shown in the hint bar for a mode and focus, most important
-    /// first; `?` always leads.
-    pub fn hints(&self, mode: Mode, screen: Screen, pane: Pane) -> Vec<&Bound> {
-        let mut v: Vec<&Bound> = scopes(mode, screen, pane)
-            .into_iter()
-            .flat_map(|s| self.in_scope(s).filter(|b| b.hint))
-            .collect();
-        // Fork comes right after include: the two keys the markers pane is for.
-        v.sort_by_key(|b| match (b.scope, b.action) {
-            (Scope::Main, Action::Fork) => (1, 1),
-            (_, Action::ToggleInclude) => (1, 0),
-            _ => (hint_rank(b), 2),
-        });
-        v
-    }
-}
-
-/// The default keymap, for code without an app (tests, docs).
-static DEFAULT: std::sync::LazyLock<Keymap> = std::sync::LazyLock::new(Keymap::default);
-
-/// [`Keymap::map_key`] of the default keymap.
-pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
-    DEFAULT.map_key(mode, screen, pane, key)
-}
-
-/// [`Keymap::hints`] of the default keymap.
-pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Bound> {
-    DEFAULT.hints(mode, screen, pane)
 }
 
 /// The key list as Markdown (the table in `docs/tui.md` is this text; a test
@@ -1048,7 +472,7 @@ pub fn hint_label(b: &Binding) -> &'static str {
 /// Where a binding goes in the hint bar: `?` first, then what the focused
 /// pane is for (include, fork, edit…), then the rest, `q` and `tab` last
 /// as everyone knows them. The bar drops what does not fit from the end.
-fn hint_rank(b: &Binding) -> u8 {
+pub(crate) fn hint_rank(b: &Binding) -> u8 {
     match (b.scope, b.action) {
         (Scope::Global, Action::ToggleHelp) => 0,
         (Scope::Global, Action::Quit) => 2,

@@ -8,16 +8,20 @@
 
 pub mod action;
 pub mod app;
+pub mod bindings;
 pub mod catalog;
+pub mod clock;
 pub mod editor;
 pub mod event_loop;
 pub mod forks;
 pub mod form;
+pub mod input;
 pub mod jobs;
 pub mod keymap;
 pub mod library;
 pub mod logview;
 pub mod nav;
+pub mod past;
 pub mod prompt;
 pub mod runs;
 pub mod schema;
