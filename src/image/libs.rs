@@ -216,6 +216,45 @@ pub fn needed_files(program: &Path) -> Result<Vec<Needed>, ImageError> {
     Ok(out.into_values().collect())
 }
 
+/// Whether the ELF file `data` carries debug sections (`.debug_*`).
+pub fn has_debug_info(data: &[u8]) -> bool {
+    let Ok(header) = elf::FileHeader64::<object::Endianness>::parse(data) else {
+        return false;
+    };
+    let Ok(endian) = header.endian() else {
+        return false;
+    };
+    let Ok(sections) = header.sections(endian, data) else {
+        return false;
+    };
+    sections.iter().any(|s| {
+        sections
+            .section_name(endian, s)
+            .is_ok_and(|n| n.starts_with(b".debug_"))
+    })
+}
+
+/// A copy of `program` without debug information in `dir` (`strip
+/// --strip-debug`, from binutils, which building forkmail needed): an
+/// initramfs is unpacked into the guest's RAM, and a release build with
+/// debug info is ~40 times larger. `None` when there is nothing to strip or
+/// `strip` is not there (the program is packed as it is).
+pub fn stripped_copy(program: &Path, dir: &Path) -> Option<PathBuf> {
+    let data = std::fs::read(program).ok()?;
+    if !has_debug_info(&data) {
+        return None;
+    }
+    let out = dir.join(program.file_name()?);
+    let ok = std::process::Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&out)
+        .arg(program)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +273,22 @@ mod tests {
         );
         assert!(dests.contains(&"lib/libc.so.6"), "{dests:?}");
         assert!(needed.iter().all(|n| n.src.is_file()), "{needed:?}");
+    }
+
+    #[test]
+    fn debug_info_is_stripped_from_the_packed_copy() {
+        let exe = std::env::current_exe().expect("test binary");
+        let data = std::fs::read(&exe).expect("read");
+        if !has_debug_info(&data) {
+            return; // built without debug info: nothing to strip
+        }
+        let d = tempfile::tempdir().expect("tempdir");
+        let Some(out) = stripped_copy(&exe, d.path()) else {
+            return; // no `strip` on this machine: packed as it is
+        };
+        let small = std::fs::read(&out).expect("stripped");
+        assert!(!has_debug_info(&small));
+        assert!(small.len() < data.len());
     }
 
     #[test]

@@ -363,16 +363,6 @@ pub fn build_image(
         None => find_guest()?,
     };
     let guest_libs = libs::needed_files(&guest)?;
-    if guest_libs.is_empty() {
-        say(format!("guest agent: {} (static)", guest.display()));
-    } else {
-        let names: Vec<&str> = guest_libs.iter().map(|n| n.dest.as_str()).collect();
-        say(format!(
-            "guest agent: {} (dynamically linked: packing {})",
-            guest.display(),
-            names.join(", ")
-        ));
-    }
     let tmp = tempfile::Builder::new()
         .prefix("forkmail-image-")
         .tempdir()
@@ -380,6 +370,24 @@ pub fn build_image(
             path: std::env::temp_dir(),
             source,
         })?;
+    // The initramfs unpacks into guest RAM: debug info stays behind.
+    let guest_source = guest.display().to_string();
+    let stripped = libs::stripped_copy(&guest, tmp.path());
+    let how = if stripped.is_some() {
+        ", debug info stripped"
+    } else {
+        ""
+    };
+    let guest = stripped.unwrap_or(guest);
+    if guest_libs.is_empty() {
+        say(format!("guest agent: {guest_source} (static{how})"));
+    } else {
+        let names: Vec<&str> = guest_libs.iter().map(|n| n.dest.as_str()).collect();
+        say(format!(
+            "guest agent: {guest_source} (dynamically linked: packing {}{how})",
+            names.join(", ")
+        ));
+    }
     let mut packages = Vec::new();
     if spec.kernel.is_none() {
         packages.push(resolve_kernel_package()?);
@@ -485,7 +493,7 @@ pub fn build_image(
             created_at: now_rfc3339(),
             kernel_source,
             busybox_source,
-            guest_source: guest.display().to_string(),
+            guest_source: guest_source.clone(),
             modules: modules.iter().map(|(n, _)| n.clone()).collect(),
             fetched_packages: packages.clone(),
             guest_libraries: guest_libs.iter().map(|n| format!("/{}", n.dest)).collect(),
