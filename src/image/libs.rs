@@ -216,7 +216,8 @@ pub fn needed_files(program: &Path) -> Result<Vec<Needed>, ImageError> {
     Ok(out.into_values().collect())
 }
 
-/// Whether the ELF file `data` carries debug sections (`.debug_*`).
+/// Whether the ELF file `data` carries debug information (`.debug_info`;
+/// `.debug_gdb_scripts` is loaded data, not debug information).
 pub fn has_debug_info(data: &[u8]) -> bool {
     let Ok(header) = elf::FileHeader64::<object::Endianness>::parse(data) else {
         return false;
@@ -230,7 +231,7 @@ pub fn has_debug_info(data: &[u8]) -> bool {
     sections.iter().any(|s| {
         sections
             .section_name(endian, s)
-            .is_ok_and(|n| n.starts_with(b".debug_"))
+            .is_ok_and(|n| n == b".debug_info")
     })
 }
 
