@@ -3,8 +3,8 @@
 //!
 //! Each layer has its own typed error (`thiserror`); each can say its
 //! [`ErrorKind`]. Renderers never look at message text: the CLI walks an
-//! error's chain for the first typed error it knows ([`kind_of`]) and exits
-//! with that kind's code.
+//! error's chain for the first typed error it knows (`cli::exit::kind_of`)
+//! and exits with that kind's code. This module depends on no other.
 
 use serde::{Deserialize, Serialize};
 
@@ -127,47 +127,6 @@ impl Kinded for crate::files::ReadError {
     }
 }
 
-/// The kind of the first error in `err`'s chain that forkmail knows, or
-/// `None` when no typed error is in it.
-pub fn kind_of(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(k) = known_kind(e) {
-            return Some(k);
-        }
-        cur = e.source();
-    }
-    None
-}
-
-/// The kind of `e` itself when it is one of forkmail's typed errors (whose
-/// messages already include their causes).
-pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
-    macro_rules! try_kind {
-        ($($t:ty),* $(,)?) => {
-            $(if let Some(x) = e.downcast_ref::<$t>() {
-                return Some(x.kind());
-            })*
-        };
-    }
-    try_kind!(
-        crate::fork::ForkError,
-        crate::fork::LifecycleError,
-        crate::files::ReadError,
-        crate::mailbox::ValidationError,
-        crate::scan::ScanError,
-        crate::store::StoreError,
-        crate::vmm::VmmError,
-        crate::template::TemplateError,
-        crate::image::ImageError,
-        crate::history::HistoryError,
-        crate::config::ConfigError,
-        crate::tui::keymap::KeymapError,
-        UsageError,
-    );
-    None
-}
-
 /// A command line that asks for something impossible (a flag without the
 /// flag it needs, a malformed `NAME=VALUE`).
 #[derive(Debug, thiserror::Error)]
@@ -197,13 +156,5 @@ mod tests {
         }
         assert_eq!(ErrorKind::Cancelled.exit_code(), 130);
         assert_eq!(ErrorKind::BadRequest.exit_code(), 2);
-    }
-
-    #[test]
-    fn the_first_known_error_in_a_chain_decides() {
-        let e = anyhow::Error::new(UsageError("x".into())).context("while parsing");
-        assert_eq!(kind_of(e.as_ref()), Some(ErrorKind::BadRequest));
-        let plain = anyhow::anyhow!("no type");
-        assert_eq!(kind_of(plain.as_ref()), None);
     }
 }

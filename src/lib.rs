@@ -4,9 +4,11 @@
 //! → [`guest`] → ack. The engine emits typed events; the TUI and the CLI are
 //! two renderers of them.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod files;
 pub mod fork;
 pub mod guest;

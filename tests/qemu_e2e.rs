@@ -474,7 +474,177 @@ fn qemu_template_and_three_forks() {
     assert!(left.is_empty(), "rm leaves nothing on disk: {left:?}");
     assert_eq!(sha256(&tpl_memory), before);
 
+    check_suite_and_fan_out_on_the_same_template(&store);
+    prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(&store);
     template_creation_rolls_back_on_ctrl_c(&store);
+}
+
+/// `forkmail check` passes on the reference guest in a real VM (copy and
+/// zero-copy), and a fan-out of 4 forks gives each guest its own index.
+/// The template is reused: a QEMU boot costs 10–15 s here.
+fn check_suite_and_fan_out_on_the_same_template(store: &Path) {
+    for extra in [&[][..], &["--zero-copy"][..]] {
+        let mut args = vec!["check", "tpl", "--vmm-timeout", "10000", "--json"];
+        args.extend_from_slice(extra);
+        let out = forkmail(store, &args);
+        let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per check"))
+            .collect();
+        assert_eq!(rows.len(), 6, "{rows:#?}");
+        for r in &rows {
+            assert_eq!(r["verdict"], "pass", "check {extra:?}: {r:#}");
+            eprintln!(
+                "CHECK {extra:?} {} {} ms {}",
+                r["check"], r["elapsed_ms"], r["evidence"][0]
+            );
+        }
+        assert!(out.status.success(), "{:?}", out.status);
+    }
+    let events = ok(
+        store,
+        &[
+            "fork",
+            "tpl",
+            "--name",
+            "q",
+            "--count",
+            "4",
+            "--parallel",
+            "2",
+            "--json",
+            "--payload",
+            r#"app={"replica":{{i}},"fork":"{{fork}}"}"#,
+            "--ack",
+            "app=20000",
+        ],
+    );
+    let summary: Value =
+        serde_json::from_str(events.lines().last().expect("summary line")).expect("summary JSON");
+    let s = &summary["summary"];
+    assert_eq!(s["done"], 4, "{s}");
+    eprintln!("TIMING qemu fan-out 4: {s}");
+    for i in 0..4 {
+        let name = format!("q-{i}");
+        let got = guest_payloads(&store.join(format!("forks/{name}/serial.log")), 1);
+        assert_eq!(
+            got["app"][0]["replica"], i,
+            "{name} got its own index: {got:?}"
+        );
+        ok(store, &["rm", &name]);
+    }
+}
+
+/// `fork --prestart`: QEMU starts before the fork exists and the fork only
+/// loads, patches and resumes; a cancelled session and an abandoned
+/// prestart leave no QEMU and no directory behind.
+fn prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(store: &Path) {
+    let store_s = store.display().to_string();
+    // Used.
+    let mut times = Vec::new();
+    for n in 0..3 {
+        let name = format!("p{n}");
+        let out = ok(
+            store,
+            &[
+                "fork",
+                "tpl",
+                "--name",
+                &name,
+                "--prestart",
+                "--json",
+                "--payload",
+                r#"app={"who":"prestarted"}"#,
+                "--ack",
+                "app",
+            ],
+        );
+        let loaded: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["stage"] == "restore" && e["status"] == "progress")
+            .collect();
+        assert!(
+            loaded.iter().any(|e| e["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("prestarted VM loaded"))),
+            "the prestarted VM was used: {out}"
+        );
+        times.push(restore_to_ack_ms(&out));
+        let serial = std::fs::read_to_string(store.join(format!("forks/{name}/guest.log")))
+            .unwrap_or_default();
+        assert!(
+            serial.contains("\"who\":\"prestarted\""),
+            "payload reached the guest"
+        );
+        ok(store, &["rm", &name]);
+    }
+    times.sort_by(f64::total_cmp);
+    eprintln!(
+        "TIMING restore_to_ack prestarted median {:.0} ms ({times:?})",
+        times[1]
+    );
+    // Cancelled while the copy was held: QEMU (started first) goes too.
+    let mut child = Command::new(FORKMAIL)
+        .arg("--store")
+        .arg(store)
+        .args([
+            "fork",
+            "tpl",
+            "--name",
+            "pc",
+            "--prestart",
+            "--json",
+            "--payload",
+            "app={}",
+        ])
+        .env_remove("FORKMAIL_STORE")
+        .env("XDG_STATE_HOME", store.with_file_name("state"))
+        .env("FORKMAIL_HOLD_AT", "copy")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::{BufRead, BufReader};
+        let stdout = child.stdout.take().expect("stdout");
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("line");
+            if line.contains(r#""stage":"copy","status":"started""#) {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        processes_mentioning(&format!("{store_s}/forks/")).len(),
+        1,
+        "QEMU prestarted"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    assert!(
+        processes_mentioning(&format!("{store_s}/forks/")).is_empty(),
+        "no QEMU left"
+    );
+    // Abandoned: started through the library, dropped unused.
+    let st = forkmail::store::Store::open(store).expect("store");
+    let pre = forkmail::fork::Forks::new(&st)
+        .prestart("tpl", false)
+        .expect("prestart")
+        .expect("qemu prestarts");
+    let pid = pre.process().expect("process").pid;
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    drop(pre);
+    assert!(
+        processes_mentioning(&format!("{store_s}/forks/")).is_empty(),
+        "no QEMU left"
+    );
+    let left: Vec<_> = std::fs::read_dir(store.join("forks"))
+        .expect("forks")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing left: {left:?}");
 }
 
 /// Ctrl-C while a QEMU template boots: QEMU is stopped, nothing is kept,

@@ -290,8 +290,10 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
         keycode(&mut app, KeyCode::Backspace);
     }
     typed(&mut app, "web-first");
-    keycode(&mut app, KeyCode::Tab);
-    keycode(&mut app, KeyCode::Tab);
+    // Name, count, parallel, no restore, zero copy.
+    for _ in 0..4 {
+        keycode(&mut app, KeyCode::Tab);
+    }
     key(&mut app, ' '); // zero copy
     keycode(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Sessions);
@@ -339,7 +341,7 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
     let screen = render(&mut app, 100, 30);
     assert!(screen.contains("Replay "), "{screen}");
     // To the first mailbox's timeout field; `+` adds a second.
-    for _ in 0..4 {
+    for _ in 0..6 {
         keycode(&mut app, KeyCode::Tab);
     }
     key(&mut app, '+');
@@ -387,7 +389,9 @@ fn the_fork_dialog_offers_no_restore_and_explicit_tokens() {
         keycode(&mut app, KeyCode::Backspace);
     }
     typed(&mut app, "web-patched");
-    keycode(&mut app, KeyCode::Tab);
+    for _ in 0..3 {
+        keycode(&mut app, KeyCode::Tab);
+    }
     key(&mut app, ' '); // no restore
     // The first mailbox: ack, timeout, token.
     for _ in 0..4 {

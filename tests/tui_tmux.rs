@@ -104,8 +104,12 @@ fn tmux_available() -> bool {
 }
 
 fn start(dir: &Path) -> Tmux {
+    start_named(dir, "main")
+}
+
+fn start_named(dir: &Path, tag: &str) -> Tmux {
     let t = Tmux {
-        socket: format!("forkmail-e2e-{}", std::process::id()),
+        socket: format!("forkmail-e2e-{tag}-{}", std::process::id()),
         dir: dir.to_path_buf(),
     };
     let out = t.cmd(&[
@@ -359,4 +363,88 @@ fn fork_sessions_end_to_end_in_tmux() {
     let before = std::fs::read_to_string(dir.path().join("stty.before")).expect("stty before");
     let after = std::fs::read_to_string(dir.path().join("stty.after")).expect("stty after");
     assert_eq!(before, after, "terminal modes restored");
+}
+
+#[test]
+fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
+    if !tmux_available() {
+        if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
+            panic!("tmux is required for the TUI end-to-end test but is not installed");
+        }
+        eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let bin = env!("CARGO_BIN_EXE_forkmail");
+    let t = start_named(dir.path(), "fan");
+    t.type_text(&format!(
+        "XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
+    ));
+    t.send(&["Enter"]);
+    t.wait_for("the TUI on the demo store", 60, |s| {
+        s.contains("Snapshots (5)") && s.contains("watching store")
+    });
+    t.send(&["/"]);
+    t.wait_text("filter: /", 5);
+    t.type_text("web");
+    t.send(&["Enter"]);
+    t.wait_for("web's markers", 30, |s| s.contains("Markers · web"));
+
+    // The fork dialog with a count of 4 is a fan-out (it opens once the
+    // scan of the 1 GiB template is done).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        t.send(&["f"]);
+        let s = t.wait_for("the fork dialog or the scan note", 5, |s| {
+            s.contains("fork name: web-") || s.contains("wait for the scan")
+        });
+        if s.contains("fork name: web-") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scan never finished:\n{s}");
+        t.wait_for("the scan to finish", 30, |s| {
+            s.contains("app.config") && !s.contains("scanning")
+        });
+    }
+    for _ in 0..20 {
+        t.send(&["BSpace"]);
+    }
+    t.type_text("fan");
+    t.send(&["Tab"]);
+    t.send(&["BSpace"]);
+    t.type_text("4");
+    t.wait_text("fan-out: fan-0 … fan-3", 5);
+    t.send(&["Enter"]);
+    // One row for the whole fan-out, with a per-fork stage grid.
+    let s = t.wait_for("the fan-out to finish", 60, |s| {
+        s.contains("▸fan ×4") && s.contains("4/4") && s.contains("4 done, 0 failed")
+    });
+    assert!(s.contains("Fan-out · fan ×4 ← web"), "{s}");
+    assert!(s.contains("val  cpy  pre  pat  res  ack  done"), "{s}");
+    t.send(&["Enter"]);
+    t.wait_for("the fan-out's forks listed", 5, |s| {
+        s.contains("▾fan ×4") && s.contains("✓ fan-3")
+    });
+
+    // Forks screen: all four, marked at once, removed with one question.
+    t.send(&["3"]);
+    t.wait_text("Forks (4)", 10);
+    t.send(&["v"]);
+    t.wait_text("4 marked", 5);
+    t.send(&["d"]);
+    t.wait_text("Remove 4 forks?", 5);
+    t.send(&["y"]);
+    t.wait_for("the forks to be removed", 30, |s| {
+        s.contains("No forks in this store.")
+    });
+    t.send(&["q"]);
+    t.wait_for("the shell to come back", 20, |s| !s.contains("Forks ("));
+    assert!(
+        std::fs::read_dir(dir.path().join("store/forks"))
+            .map(|rd| rd.count())
+            .unwrap_or(0)
+            == 0,
+        "nothing left on disk"
+    );
 }

@@ -129,6 +129,7 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
     });
     std::fs::create_dir_all(&apply_dir)
         .with_context(|| format!("create {}", apply_dir.display()))?;
+    warm_up_route(ack_host);
     let names: Vec<&str> = armed.iter().map(|m| m.name.as_str()).collect();
     let mut out = std::io::stdout();
     writeln!(
@@ -150,4 +151,31 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
     };
     run_consumer(&armed, &cfg, &mut out, &stop)?;
     Ok(())
+}
+
+/// Resolve the ack host's link-layer address before the snapshot is taken:
+/// one empty datagram to its discard port. A fork's first ack then goes out
+/// at once instead of waiting for an ARP round trip through the VMM.
+fn warm_up_route(host: IpAddr) {
+    let bind = match host {
+        IpAddr::V4(_) => "0.0.0.0:0",
+        IpAddr::V6(_) => "[::]:0",
+    };
+    if let Ok(s) = std::net::UdpSocket::bind(bind) {
+        let _ = s.send_to(&[], (host, 9));
+    }
+    // Until the neighbour table has it (flags 0x2: complete), 500 ms at most.
+    let want = host.to_string();
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    while std::time::Instant::now() < deadline {
+        let arp = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+        let resolved = arp.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.first() == Some(&want.as_str()) && f.get(2) == Some(&"0x2")
+        });
+        if resolved {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }

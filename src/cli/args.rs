@@ -57,6 +57,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the guest conformance suite: does the snapshot's guest honour the mailbox contract?
+    Check(CheckArgs),
     /// Stop a running fork (it stays on disk).
     Stop {
         /// Fork name.
@@ -244,7 +246,49 @@ pub struct ForkArgs {
     /// Map the template privately and patch the paused guest (no copy).
     #[arg(long)]
     pub zero_copy: bool,
+    /// Fan-out: make N forks, named <name>-0 … <name>-(N-1); {{i}}, {{fork}}
+    /// and {{uuid}} in payloads expand per fork.
+    #[arg(long, value_name = "N", conflicts_with = "matrix")]
+    pub count: Option<usize>,
+    /// Fan-out: one fork per line of a JSON Lines file ({"name", "payloads", "ack"}).
+    #[arg(long, value_name = "FILE", conflicts_with = "payloads")]
+    pub matrix: Option<PathBuf>,
+    /// Fan-out: sessions at a time.
+    #[arg(long, value_name = "K", default_value_t = 4)]
+    pub parallel: usize,
+    /// Fan-out: when a fork fails, keep the others (default: stop and remove them all).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Start the VMM first, waiting for its state, so restore only loads,
+    /// patches and resumes (qemu; the simulator's start is already cheap).
+    #[arg(long)]
+    pub prestart: bool,
     /// Print one JSON object per event line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Snapshot whose guest is checked.
+    pub snapshot: String,
+    /// Check only these mailboxes (default: every fork mailbox of the snapshot). Repeatable.
+    #[arg(long = "mailbox", value_name = "NAME")]
+    pub mailboxes: Vec<String>,
+    /// Deadline for each ack, and the grace period for a mailbox without one (ms).
+    #[arg(long, value_name = "MS", default_value_t = crate::check::DEFAULT_DEADLINE_MS)]
+    pub vmm_timeout: u64,
+    /// Fork in zero-copy mode (the template mapped privately).
+    #[arg(long)]
+    pub zero_copy: bool,
+    /// Fork sessions at a time.
+    #[arg(long, value_name = "K", default_value_t = 4)]
+    pub parallel: usize,
+    /// Print one JSON object per check.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the results as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }

@@ -20,7 +20,7 @@ use crate::{errln, outln};
 use std::sync::Mutex;
 
 /// Split `NAME=VALUE` (the first `=`).
-fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
+pub(super) fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
     text.split_once('=')
         .ok_or_else(|| UsageError(format!("{flag} {text:?}: expected NAME=VALUE")))
 }
@@ -49,6 +49,27 @@ fn payload_file(name: &str, file: &str) -> Result<String> {
     }
 }
 
+/// One `--ack NAME[=TIMEOUT_MS]`.
+pub fn parse_ack(ack: &str) -> Result<(String, Option<i64>), UsageError> {
+    Ok(match ack.split_once('=') {
+        Some((n, t)) => {
+            (
+                n.to_string(),
+                Some(t.parse::<i64>().map_err(|_| {
+                    UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
+                })?),
+            )
+        }
+        // Without a timeout: the config file's default, if any.
+        None => (
+            ack.to_string(),
+            crate::config::current()
+                .ack_timeout_ms()
+                .map(|ms| ms as i64),
+        ),
+    })
+}
+
 /// Build the mailbox list from `--payload`, `--ack`, `--token`, in the
 /// caller's order. A name given twice stays twice: rule 3 is the engine's to
 /// report, with the contract's message.
@@ -68,20 +89,9 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
             ack_timeout_ms: None,
         });
     }
-    // `--ack NAME` without a timeout: the config file's default, if any.
-    let default_timeout = crate::config::current()
-        .ack_timeout_ms()
-        .map(|ms| ms as i64);
     for ack in &a.acks {
-        let (name, timeout) = match ack.split_once('=') {
-            Some((n, t)) => (
-                n,
-                Some(t.parse::<i64>().map_err(|_| {
-                    UsageError(format!("--ack {ack:?}: timeout must be milliseconds"))
-                })?),
-            ),
-            None => (ack.as_str(), default_timeout),
-        };
+        let (name, timeout) = parse_ack(ack)?;
+        let name = name.as_str();
         let mut found = false;
         for s in specs.iter_mut().filter(|s| s.name == name) {
             s.wait_for_ack = true;
@@ -113,6 +123,9 @@ pub fn mailbox_specs(a: &ForkArgs) -> Result<Vec<MailboxSpec>> {
 }
 
 pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
+    if a.count.is_some() || a.matrix.is_some() {
+        return super::fanout_cmd::fanout(store, a);
+    }
     let mut req = ForkRequest::new(&a.snapshot);
     req.fork_name = a.name.clone();
     req.mailboxes = mailbox_specs(a)?;
@@ -160,7 +173,23 @@ pub(super) fn fork(store: &Store, a: &ForkArgs) -> Result<i32> {
         }
         let _ = out.flush();
     };
-    match Forks::new(store).create(&req, &sink, &cancel) {
+    let forks = Forks::new(store);
+    let prestart = if a.prestart {
+        let p = forks.prestart(&a.snapshot, a.zero_copy)?;
+        if let Some(p) = &p
+            && !json
+        {
+            let pid = p.process().map(|r| r.pid).unwrap_or_default();
+            let _ = outln!(
+                "prestarted the VMM (pid {pid}) in {} ms",
+                p.booted_in().as_millis()
+            );
+        }
+        p
+    } else {
+        None
+    };
+    match forks.create_prestarted(&req, prestart, &sink, &cancel) {
         Ok(outcome) => {
             if !json {
                 let _ = match outcome.pid() {
@@ -219,7 +248,9 @@ pub fn human_line(e: &SessionEvent) -> Option<String> {
                 human_size(*total)
             )
         }
-        Happening::FrameWritten { .. } | Happening::DatagramIgnored { .. } => {
+        Happening::FrameWritten { .. }
+        | Happening::DatagramIgnored { .. }
+        | Happening::VmLoaded { .. } => {
             format!("{t}  {stage:<9} ·{mb}{detail}")
         }
         Happening::StageFailed(err) | Happening::Failed(err) => {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::TemplateCreateArgs;
 use crate::error::UsageError;
-use crate::fork::{ForkEntry, Forks};
+use crate::fork::{ForkEntry, Forks, divergence};
 use crate::guest::GuestFault;
 use crate::mailbox::MailboxKind;
 use crate::sanitize::escaped;
@@ -278,6 +278,7 @@ fn fork_json(f: &ForkEntry) -> serde_json::Value {
             "vmm": i.meta.vmm, "pid": f.live_pid(), "zero_copy": i.meta.zero_copy,
             "created_at": i.meta.created_at, "path": f.dir,
             "mailboxes": i.meta.mailboxes, "stages": i.meta.stages,
+            "divergence": divergence(f),
         }),
         None => json!({
             "name": f.name, "status": f.status.label(), "path": f.dir,
@@ -305,11 +306,12 @@ pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
         return Ok(0);
     }
     outln!(
-        "{:<28} {:<20} {:<11} {:>8}  MAILBOXES",
+        "{:<28} {:<20} {:<11} {:>8} {:>10}  MAILBOXES",
         "NAME",
         "SOURCE",
         "STATUS",
-        "PID"
+        "PID",
+        "PRIVATE"
     )?;
     for f in &forks {
         let (source, mbs) = match &f.info {
@@ -325,12 +327,15 @@ pub(super) fn forks(store: &Store, json: bool) -> Result<i32> {
             None => ("-".into(), String::new()),
         };
         outln!(
-            "{:<28} {:<20} {:<11} {:>8}  {}",
+            "{:<28} {:<20} {:<11} {:>8} {:>10}  {}",
             f.name,
             escaped(&source),
             f.status.label(),
             f.live_pid()
                 .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            divergence(f)
+                .map(|d| human_size(d.bytes))
                 .unwrap_or_else(|| "-".into()),
             escaped(&mbs)
         )?;

@@ -2,6 +2,10 @@
 //! Engine logic lives in the library; this only parses, calls and prints.
 
 mod args;
+mod check_cmd;
+pub mod exit;
+mod fanout_cmd;
+mod fanout_progress;
 mod fork_cmd;
 mod list;
 pub mod output;
@@ -15,10 +19,11 @@ use anyhow::{Context, Result};
 
 pub use args::*;
 
-use crate::error::{ErrorKind, kind_of};
+use crate::error::ErrorKind;
 use crate::sanitize::escaped;
 use crate::store::Store;
 use crate::{errln, outln};
+use exit::kind_of;
 
 /// Where the log file goes: `$XDG_STATE_HOME/forkmail/forkmail.log`.
 pub fn log_path() -> Option<PathBuf> {
@@ -65,6 +70,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
             action: TemplateAction::Create(a),
         } => list::template_create(&store()?, a),
         Command::Fork(a) => fork_cmd::fork(&store()?, a),
+        Command::Check(a) => check_cmd::check(&store()?, a),
         Command::Forks { json } => list::forks(&store()?, *json),
         Command::Stop { fork } => list::stop(&store()?, fork),
         Command::Rm { fork } => list::rm(&store()?, fork),
@@ -143,7 +149,7 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         parts.push(cause.to_string());
-        if crate::error::known_kind(cause).is_some() {
+        if exit::known_kind(cause).is_some() {
             break;
         }
     }

@@ -134,7 +134,17 @@ impl AckWaiter {
 /// Whether the local UDP socket that sent from `from` is open in the
 /// recorded process. `None` when no local socket has that address.
 fn socket_owner_matches(from: SocketAddr, owner: &ProcessRecord) -> Option<bool> {
-    let inodes = udp_socket_inodes(from);
+    // The kernel prints /proc/net/udp a page at a time from a live hash
+    // table: a socket can be skipped while others come and go (a fan-out
+    // opens and closes many). Reading again before concluding "no such
+    // socket" keeps a real ack from being ignored.
+    let mut inodes = udp_socket_inodes(from);
+    for _ in 0..3 {
+        if !inodes.is_empty() {
+            break;
+        }
+        inodes = udp_socket_inodes(from);
+    }
     if inodes.is_empty() {
         return None;
     }

@@ -70,10 +70,6 @@ pub fn copy_memory(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<CopyStats, CopyError> {
-    let io_err = |what: &str, path: &Path| {
-        let context = format!("{what} {}", path.display());
-        move |source| CopyError::Io { context, source }
-    };
     let input = crate::files::open_regular(src)?;
     let size = input.metadata().map_err(io_err("stat", src))?.len();
     let output = crate::store::private_file(dst).map_err(io_err("create", dst))?;
@@ -86,7 +82,65 @@ pub fn copy_memory(
         });
     }
     output.set_len(size).map_err(io_err("size", dst))?;
-    let extents = data_extents(&input, size).map_err(io_err("find data extents of", src))?;
+    sparse_copy(&input, src, &output, size, cancel, progress)
+}
+
+/// Copy `src` into the existing file `dst` — one a VMM started ahead of
+/// time already maps — so that afterwards it holds exactly `src`'s bytes:
+/// `dst` is sized, emptied (its blocks punched out, so it reads as zeros
+/// wherever `src` has holes) and given `src`'s data extents.
+pub fn copy_memory_into(
+    src: &Path,
+    dst: &Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CopyStats, CopyError> {
+    let input = crate::files::open_regular(src)?;
+    let size = input.metadata().map_err(io_err("stat", src))?.len();
+    let output = File::options()
+        .read(true)
+        .write(true)
+        .open(dst)
+        .map_err(io_err("open", dst))?;
+    if !output.metadata().map_err(io_err("stat", dst))?.is_file() {
+        return Err(CopyError::Io {
+            context: format!("open {}", dst.display()),
+            source: io::Error::other("not a regular file"),
+        });
+    }
+    output.set_len(size).map_err(io_err("size", dst))?;
+    // SAFETY: fallocate on a valid fd with a range inside the file.
+    let punched = unsafe {
+        libc::fallocate(
+            output.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            0,
+            size as libc::off_t,
+        )
+    };
+    if punched != 0 {
+        return Err(CopyError::Io {
+            context: format!("empty {}", dst.display()),
+            source: io::Error::last_os_error(),
+        });
+    }
+    sparse_copy(&input, src, &output, size, cancel, progress)
+}
+
+fn io_err(what: &str, path: &Path) -> impl FnOnce(io::Error) -> CopyError {
+    let context = format!("{what} {}", path.display());
+    move |source| CopyError::Io { context, source }
+}
+
+fn sparse_copy(
+    input: &File,
+    src: &Path,
+    output: &File,
+    size: u64,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<CopyStats, CopyError> {
+    let extents = data_extents(input, size).map_err(io_err("find data extents of", src))?;
     let total: u64 = extents.iter().map(Extent::len).sum();
     let mut done = 0u64;
     progress(0, total);
@@ -97,7 +151,7 @@ pub fn copy_memory(
                 return Err(CopyError::Cancelled);
             }
             let want = (ext.end - pos).min(CHUNK);
-            let n = copy_range(&input, &output, pos, want).map_err(io_err("copy", src))?;
+            let n = copy_range(input, output, pos, want).map_err(io_err("copy", src))?;
             if n == 0 {
                 return Err(CopyError::Io {
                     context: format!("copy {}", src.display()),
@@ -216,6 +270,22 @@ mod tests {
         assert_eq!(&b, b"tail");
         out.read_exact_at(&mut b, 100 << 20).unwrap();
         assert_eq!(b, [7; 4]);
+    }
+
+    #[test]
+    fn a_copy_into_a_file_a_vmm_made_holds_exactly_the_source() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        let f = File::create(&src).unwrap();
+        f.set_len(8 << 20).unwrap();
+        f.write_all_at(&[7u8; 4096], 1 << 20).unwrap();
+        // The VMM's file: the right size, with bytes where the source has holes.
+        let dst = d.path().join("dst");
+        let g = File::create(&dst).unwrap();
+        g.set_len(8 << 20).unwrap();
+        g.write_all_at(&[9u8; 4096], 5 << 20).unwrap();
+        copy_memory_into(&src, &dst, &AtomicBool::new(false), &mut |_, _| {}).unwrap();
+        assert_eq!(std::fs::read(&src).unwrap(), std::fs::read(&dst).unwrap());
     }
 
     #[test]

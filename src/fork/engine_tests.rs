@@ -417,3 +417,96 @@ fn a_token_with_bytes_after_it_is_found_by_its_exact_bytes() {
     let info = ForkInfo::load(&out.dir).unwrap();
     assert_eq!(info.meta.mailboxes[0].offset, a);
 }
+
+fn forks_with<'a>(rig: &'a Rig, drivers: Drivers<'a>) -> Forks<'a> {
+    Forks::with_drivers(&rig.store, drivers)
+}
+
+#[test]
+fn a_prestarted_vm_is_claimed_by_the_fork_and_only_loads_its_state() {
+    let rig = rig();
+    let script = Script::acking(&["a"]);
+    let s = Arc::clone(&script);
+    let drivers = move |_| -> Result<Box<dyn crate::vmm::Vmm>, crate::vmm::VmmError> {
+        Ok(Box::new(FakeVmm(Arc::clone(&s))))
+    };
+    let forks = forks_with(&rig, &drivers);
+    let before = template_bytes(&rig);
+    let pre = forks
+        .prestart("t", false)
+        .unwrap()
+        .expect("the fake prestarts");
+    let process = pre.process();
+    let events = Mutex::new(Vec::new());
+    let sink = |e: SessionEvent| events.lock().unwrap().push(e);
+    let out = forks
+        .create_prestarted(
+            &req(&[("a", 5000)]),
+            Some(pre),
+            &sink,
+            &AtomicBool::new(false),
+        )
+        .expect("done");
+    assert_eq!(out.process, process, "the fork runs on the prestarted VM");
+    assert_eq!(ForkInfo::load(&out.dir).unwrap().meta.process, process);
+    let events = events.into_inner().unwrap();
+    assert!(events.iter().any(|e| matches!(
+        e.what,
+        Happening::VmLoaded {
+            prestarted: true,
+            ..
+        }
+    )));
+    assert_eq!(
+        *script.calls.lock().unwrap(),
+        vec!["prestart", "load", "resume"]
+    );
+    // The fork's memory is exactly the template's, plus the frame.
+    let report = scan_file(&out.dir.join("memory"), &ScanOptions::default()).unwrap();
+    assert_eq!(report.markers.len(), 2);
+    assert_eq!(template_bytes(&rig), before);
+    assert!(forks.remove("f").unwrap());
+    assert!(script.nothing_running());
+}
+
+#[test]
+fn a_prestart_is_torn_down_when_unused_cancelled_or_for_another_fork() {
+    let rig = rig();
+    let script = Arc::new(Script::default());
+    let s = Arc::clone(&script);
+    let drivers = move |_| -> Result<Box<dyn crate::vmm::Vmm>, crate::vmm::VmmError> {
+        Ok(Box::new(FakeVmm(Arc::clone(&s))))
+    };
+    let forks = forks_with(&rig, &drivers);
+    let hidden = || std::fs::read_dir(rig.store.forks_dir()).unwrap().count();
+    // Abandoned: dropped unused.
+    let pre = forks.prestart("t", false).unwrap().unwrap();
+    assert_eq!(hidden(), 1, "its hidden directory");
+    drop(pre);
+    assert_eq!(hidden(), 0);
+    assert!(script.nothing_running());
+    // Cancelled in the copy stage: rolled back with the fork.
+    let pre = forks.prestart("t", false).unwrap().unwrap();
+    let cancel = AtomicBool::new(false);
+    let sink = |e: SessionEvent| {
+        if matches!(e.what, Happening::CopyStarted { .. }) {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let err = forks
+        .create_prestarted(&req(&[("a", 5000)]), Some(pre), &sink, &cancel)
+        .unwrap_err();
+    assert_eq!((err.kind, err.stage), (ErrorKind::Cancelled, Stage::Copy));
+    assert_eq!(hidden(), 0);
+    assert!(script.nothing_running());
+    // A prestart for the other mode does not serve this fork: torn down.
+    let pre = forks.prestart("t", true).unwrap().unwrap();
+    let stray = pre.process().unwrap();
+    let mut r = req(&[("a", 0)]);
+    r.restore = false;
+    forks
+        .create_prestarted(&r, Some(pre), &|_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert!(!stray.is_alive());
+    assert!(forks.remove("f").is_ok());
+}

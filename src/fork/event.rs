@@ -81,6 +81,14 @@ pub enum Happening {
         /// Written into the paused guest (zero-copy) rather than a file.
         into_paused_guest: bool,
     },
+    /// The VM exists, its device state loaded, paused (restore progress).
+    VmLoaded {
+        /// Its VMM was started ahead of time ([`super::Prestart`]): this
+        /// took only the state load.
+        prestarted: bool,
+        /// Milliseconds it took (start and load, or load alone).
+        took_ms: u64,
+    },
     /// The VM runs.
     Restored {
         /// Which VMM.
@@ -150,7 +158,7 @@ impl SessionEvent {
             CopyStarted { .. } | CopyProgress { .. } | Copied { .. } | ZeroCopy => Stage::Copy,
             Preflighted { .. } => Stage::Preflight,
             FrameWritten { .. } | Patched { .. } => Stage::Patch,
-            Restored { .. } => Stage::Restore,
+            VmLoaded { .. } | Restored { .. } => Stage::Restore,
             AckWaiting { .. } | DatagramIgnored { .. } | Acked { .. } | AcksDone { .. } => {
                 Stage::Ack
             }
@@ -166,7 +174,10 @@ impl SessionEvent {
         use Happening::*;
         match &self.what {
             StageStarted(_) | CopyStarted { .. } | AckWaiting { .. } => Status::Started,
-            CopyProgress { .. } | FrameWritten { .. } | DatagramIgnored { .. } => Status::Progress,
+            CopyProgress { .. }
+            | FrameWritten { .. }
+            | DatagramIgnored { .. }
+            | VmLoaded { .. } => Status::Progress,
             StageFailed(_) | RollbackFailed { .. } | Failed(_) => Status::Failed,
             _ => Status::Ok,
         }
@@ -223,6 +234,11 @@ impl SessionEvent {
                     format!("{frames} frame(s) written")
                 }
             }
+            VmLoaded {
+                prestarted: true,
+                took_ms,
+            } => format!("prestarted VM loaded its state in {took_ms} ms"),
+            VmLoaded { took_ms, .. } => format!("VM started and loaded in {took_ms} ms"),
             Restored { vmm, pid } => format!("{} running, pid {pid}", vmm.label()),
             DatagramIgnored { from, reason, .. } => {
                 format!("ignored a datagram from {from}: {reason}")

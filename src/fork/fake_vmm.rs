@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::mailbox::{MailboxKind, MemoryAt, ack_port_of, format_ack};
 use crate::scan::{ScanOptions, decode_mailbox, scan_file};
-use crate::vmm::{AckSender, PausedVm, ProcessRecord, RestoreRequest, Vmm, VmmError, VmmKind};
+use crate::vmm::{
+    AckSender, BootRequest, PausedVm, Prestarted, ProcessRecord, RestoreRequest, Vmm, VmmError,
+    VmmKind,
+};
 
 /// What the fake guest does once resumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +98,53 @@ impl Vmm for FakeVmm {
     fn ack_sender(&self, _process: &ProcessRecord) -> AckSender {
         AckSender::Anyone
     }
+    /// Like QEMU: a process started early, whose memory file (copy mode) it
+    /// creates, waiting for its state.
+    fn prestart(&self, req: &BootRequest) -> Result<Option<Box<dyn Prestarted>>, VmmError> {
+        self.0.call("prestart");
+        // Like QEMU, it keeps its memory file open: the fork's directory is
+        // renamed under it, so it reads the file through its descriptor.
+        let file = if req.zero_copy {
+            None
+        } else {
+            let template =
+                std::fs::metadata(req.snapshot_dir.join("memory")).map_err(|source| {
+                    VmmError::Io {
+                        context: "fake VMM stats the template".into(),
+                        source,
+                    }
+                })?;
+            let f = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(req.memory)
+                .and_then(|f| f.set_len(template.len()).map(|()| f))
+                .map_err(|source| VmmError::Io {
+                    context: "fake VMM creates its memory file".into(),
+                    source,
+                })?;
+            Some(f)
+        };
+        let memory = match &file {
+            Some(f) => {
+                use std::os::fd::AsRawFd;
+                PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()))
+            }
+            None => req.memory.to_path_buf(),
+        };
+        let (child, record) = self.spawn()?;
+        Ok(Some(Box::new(FakeBooted {
+            vmm: FakeVmm(Arc::clone(&self.0)),
+            child,
+            record,
+            memory,
+            zero_copy: req.zero_copy,
+            file,
+        })))
+    }
+
     fn start_paused(&self, req: &RestoreRequest) -> Result<Box<dyn PausedVm>, VmmError> {
         self.0.call("start");
         if self.0.fail_start {
@@ -103,6 +153,14 @@ impl Vmm for FakeVmm {
                 reason: "scripted start failure".into(),
             });
         }
+        let (child, record) = self.spawn()?;
+        self.paused(child, record, req.memory, req.zero_copy, None)
+    }
+}
+
+impl FakeVmm {
+    /// The "VM": a real child process.
+    fn spawn(&self) -> Result<(Child, ProcessRecord), VmmError> {
         let child = Command::new("sleep")
             .arg("60")
             .stdout(Stdio::null())
@@ -118,9 +176,20 @@ impl Vmm for FakeVmm {
         if let Ok(mut p) = self.0.processes.lock() {
             p.push(record.clone());
         }
-        let overlay = if req.zero_copy {
+        Ok((child, record))
+    }
+
+    fn paused(
+        &self,
+        child: Child,
+        record: ProcessRecord,
+        memory: &std::path::Path,
+        zero_copy: bool,
+        keep: Option<std::fs::File>,
+    ) -> Result<Box<dyn PausedVm>, VmmError> {
+        let overlay = if zero_copy {
             Some(Overlay {
-                bytes: std::fs::read(req.memory).map_err(|source| VmmError::Io {
+                bytes: std::fs::read(memory).map_err(|source| VmmError::Io {
                     context: "fake VMM reads the template".into(),
                     source,
                 })?,
@@ -133,9 +202,44 @@ impl Vmm for FakeVmm {
             script: Arc::clone(&self.0),
             child,
             record,
-            memory: req.memory.to_path_buf(),
+            memory: memory.to_path_buf(),
             overlay,
+            _keep: keep,
         }))
+    }
+}
+
+/// A fake VM started ahead of time.
+struct FakeBooted {
+    vmm: FakeVmm,
+    child: Child,
+    record: ProcessRecord,
+    memory: PathBuf,
+    zero_copy: bool,
+    file: Option<std::fs::File>,
+}
+
+impl Prestarted for FakeBooted {
+    fn process(&self) -> ProcessRecord {
+        self.record.clone()
+    }
+    fn load(self: Box<Self>, _state: &std::path::Path) -> Result<Box<dyn PausedVm>, VmmError> {
+        self.vmm.0.call("load");
+        let FakeBooted {
+            vmm,
+            child,
+            record,
+            memory,
+            zero_copy,
+            file,
+        } = *self;
+        // Kept open for as long as the VM reads through it.
+        vmm.paused(child, record, &memory, zero_copy, file)
+    }
+    fn abort(mut self: Box<Self>) {
+        self.vmm.0.call("abort");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -173,6 +277,8 @@ struct FakePaused {
     record: ProcessRecord,
     memory: PathBuf,
     overlay: Option<Overlay>,
+    /// The memory file a prestarted VM reads through its descriptor.
+    _keep: Option<std::fs::File>,
 }
 
 impl PausedVm for FakePaused {

@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::ownership::{CREATING_PREFIX, session_running, try_lock};
+use super::ownership::{
+    CREATING_PREFIX, REMOVING_PREFIX, remove_fork_dir, session_running, try_lock,
+};
 use super::record::{ForkInfo, ForkStatus};
 use super::session::{Drivers, ForkOutcome, run_session_with};
 use super::{ForkError, ForkRequest, SessionEvent};
 use crate::error::{ErrorKind, Kinded};
-use crate::mailbox::MAILBOX_SIZE;
+use crate::mailbox::{MAILBOX_SIZE, MemoryAt};
 use crate::scan::{ScanError, ScanOptions, ScanReport, decode_mailbox, scan_file};
 use crate::store::{FORK_META, Store, StoreError, ValidName};
 use crate::vmm::{ProcessRecord, RunningVm, VmmError};
@@ -153,6 +155,40 @@ impl<'a> Forks<'a> {
         run_session_with(self.store, req, sink, cancel, self.drivers)
     }
 
+    /// Start `snapshot`'s VMM ahead of a fork (see [`super::Prestart`]);
+    /// `Ok(None)` when its driver gains nothing from it (the simulator).
+    pub fn prestart(
+        &self,
+        snapshot: &str,
+        zero_copy: bool,
+    ) -> Result<Option<super::Prestart>, ForkError> {
+        let snap = self
+            .store
+            .snapshot(snapshot)
+            .map_err(super::error::from_kinded)?;
+        let driver = (self.drivers)(snap.meta.vmm).map_err(super::error::from_kinded)?;
+        super::Prestart::start(self.store, &snap, driver.as_ref(), zero_copy)
+    }
+
+    /// Run a fork session on a VMM started ahead of time (used when it fits
+    /// the request; torn down otherwise).
+    pub fn create_prestarted(
+        &self,
+        req: &ForkRequest,
+        prestart: Option<super::Prestart>,
+        sink: &(dyn Fn(SessionEvent) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<ForkOutcome, ForkError> {
+        super::session::run_session_prestarted(
+            self.store,
+            req,
+            prestart,
+            sink,
+            cancel,
+            self.drivers,
+        )
+    }
+
     /// Every fork with its live status, broken ones included, sorted by name.
     pub fn list(&self) -> Result<Vec<ForkEntry>, StoreError> {
         Ok(self
@@ -278,7 +314,7 @@ impl<'a> Forks<'a> {
         // A session killed between starting its VMM and recording it, or a
         // fork.json lost: processes running from this directory, exactly.
         stopped |= self.stop_strays(&entry.dir) > 0;
-        std::fs::remove_dir_all(&entry.dir).map_err(|source| LifecycleError::Remove {
+        remove_fork_dir(&entry.dir).map_err(|source| LifecycleError::Remove {
             path: entry.dir.clone(),
             source,
         })?;
@@ -302,7 +338,8 @@ impl<'a> Forks<'a> {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let path = e.path();
                 let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                if is_dir && name.starts_with(CREATING_PREFIX) && !session_running(&path) {
+                let hidden = name.starts_with(CREATING_PREFIX) || name.starts_with(REMOVING_PREFIX);
+                if is_dir && hidden && !session_running(&path) {
                     self.stop_strays(&path);
                     std::fs::remove_dir_all(&path)
                         .map_err(|source| LifecycleError::Remove { path, source })?;
@@ -322,6 +359,42 @@ impl<'a> Forks<'a> {
             return Ok(scan_file(&info.vm_memory(), &ScanOptions::default())?);
         }
         let started = Instant::now();
+        let mem = self.memory(info)?;
+        let pid = info.meta.process.as_ref().map_or(0, |p| p.pid);
+        let size = std::fs::metadata(info.vm_memory())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut markers = Vec::new();
+        for m in &info.meta.mailboxes {
+            let mut page = vec![0u8; MAILBOX_SIZE];
+            mem.read_exact_at(&mut page, m.offset)
+                .map_err(|source| VmmError::Io {
+                    context: format!("read guest memory of pid {pid} at {:#x}", m.offset),
+                    source,
+                })?;
+            markers.extend(decode_mailbox(&page, m.offset, size));
+        }
+        Ok(ScanReport {
+            path: format!("/proc/{pid}/mem").into(),
+            file_size: 0,
+            data_bytes: 0,
+            extents: 0,
+            markers,
+            truncated: false,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// The guest memory of a fork as it is now, addressed by memory-file
+    /// offsets: a copy fork's own memory file (its VMM maps it shared), or
+    /// for a zero-copy fork the running VMM's private mapping (through the
+    /// driver; an error once the VMM is gone). Read-only use: checks read
+    /// frames (seq back to 0?) through it.
+    pub fn memory(&self, info: &ForkInfo) -> Result<Box<dyn MemoryAt>, LifecycleError> {
+        if !info.meta.zero_copy {
+            let f = crate::files::open_regular(&info.vm_memory()).map_err(StoreError::from)?;
+            return Ok(Box::new(f));
+        }
         let process = info.meta.process.as_ref().ok_or_else(|| {
             VmmError::NotRunning(format!(
                 "zero-copy fork {}: its memory lived only inside its VMM, which never ran",
@@ -335,36 +408,13 @@ impl<'a> Forks<'a> {
             memory: &memory,
         };
         let driver = (self.drivers)(info.meta.vmm)?;
-        let mem = driver.open_memory(&vm).map_err(|e| match e {
+        Ok(driver.open_memory(&vm).map_err(|e| match e {
             VmmError::NotRunning(_) => VmmError::NotRunning(format!(
                 "zero-copy fork {}: its memory lived only inside its VMM, which is not running",
                 info.name
             )),
             other => other,
-        })?;
-        let size = std::fs::metadata(&memory).map(|m| m.len()).unwrap_or(0);
-        let mut markers = Vec::new();
-        for m in &info.meta.mailboxes {
-            let mut page = vec![0u8; MAILBOX_SIZE];
-            mem.read_exact_at(&mut page, m.offset)
-                .map_err(|source| VmmError::Io {
-                    context: format!(
-                        "read guest memory of pid {} at {:#x}",
-                        process.pid, m.offset
-                    ),
-                    source,
-                })?;
-            markers.extend(decode_mailbox(&page, m.offset, size));
-        }
-        Ok(ScanReport {
-            path: format!("/proc/{}/mem", process.pid).into(),
-            file_size: 0,
-            data_bytes: 0,
-            extents: 0,
-            markers,
-            truncated: false,
-            elapsed: started.elapsed(),
-        })
+        })?)
     }
 
     /// Refuse a fork whose session runs; otherwise hold its lock while the

@@ -7,11 +7,13 @@ mod ack;
 mod acks;
 mod checks;
 mod copy;
+mod divergence;
 mod error;
 mod event;
 pub mod lifecycle;
 mod ownership;
 mod plan;
+mod prestart;
 pub mod record;
 mod session;
 mod stage;
@@ -25,14 +27,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use ack::{AckOutcome, AckWaiter};
-pub use copy::{CopyError, CopyMethod, CopyStats, copy_memory, reflink_supported};
+pub use copy::{
+    CopyError, CopyMethod, CopyStats, copy_memory, copy_memory_into, reflink_supported,
+};
+pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of};
 pub use error::ForkError;
 pub use event::{Happening, SessionEvent, WireEvent};
 pub use lifecycle::{ForkEntry, Forks, LifecycleError, LiveStatus};
 pub use ownership::session_running;
 pub use plan::{PlannedMailbox, resolve_mailboxes};
+pub use prestart::Prestart;
 pub use record::{ForkInfo, ForkMeta, ForkStatus, PatchedMailbox, StageTiming};
-pub use session::{Drivers, ForkOutcome, run_session, run_session_with};
+pub use session::{Drivers, ForkOutcome, run_session, run_session_prestarted, run_session_with};
 pub use stage::{Stage, Status};
 
 use crate::scan::ScanReport;

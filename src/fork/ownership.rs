@@ -18,6 +18,27 @@ use std::path::{Path, PathBuf};
 
 /// Prefix of a fork directory that is still being made.
 pub const CREATING_PREFIX: &str = ".creating-";
+/// Prefix of a fork directory being removed: renamed out of sight first, so
+/// no listing ever shows a half-removed fork.
+pub const REMOVING_PREFIX: &str = ".removing-";
+
+/// Remove the fork directory `dir`: rename it to a hidden name in the same
+/// directory (atomic: it is gone from listings at once), then delete it. A
+/// crash in between leaves only the hidden directory, which `gc` removes.
+pub fn remove_fork_dir(dir: &Path) -> io::Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hidden = parent.join(format!(
+        "{REMOVING_PREFIX}{name}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::rename(dir, &hidden)?;
+    std::fs::remove_dir_all(&hidden)
+}
 
 /// A fork directory this session made and holds locked.
 #[derive(Debug)]
@@ -70,56 +91,106 @@ pub fn session_running(dir: &Path) -> bool {
     matches!(try_lock(dir), Ok(None))
 }
 
+/// A locked fork directory under a hidden name, not yet a fork: made by a
+/// session before its record exists, or by a prestarted VMM before the fork
+/// has a name. Removed when dropped unclaimed.
+#[derive(Debug)]
+pub struct HiddenDir {
+    path: PathBuf,
+    forks_dir: PathBuf,
+    lock: Option<File>,
+}
+
+impl HiddenDir {
+    /// Make and lock a hidden directory in `forks_dir`; `hint` goes into its
+    /// name (for people looking at the store).
+    pub fn create(forks_dir: &Path, hint: &str) -> Result<HiddenDir, ClaimError> {
+        let path = forks_dir.join(format!(
+            "{CREATING_PREFIX}{hint}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        crate::store::private_dir(&path).map_err(io_err(format!("create {}", path.display())))?;
+        let mut hidden = HiddenDir {
+            path,
+            forks_dir: forks_dir.to_path_buf(),
+            lock: None,
+        };
+        let lock = try_lock(&hidden.path)
+            .map_err(io_err(format!("lock {}", hidden.path.display())))?
+            .ok_or_else(|| ClaimError::Io {
+                context: format!("lock {}", hidden.path.display()),
+                source: io::Error::other("held by another process"),
+            })?;
+        hidden.lock = Some(lock);
+        Ok(hidden)
+    }
+
+    /// Where it is now.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Make it fork `name`: let `fill` write its first files (the record),
+    /// then rename it into place without replacing anything. On failure the
+    /// directory is removed (with whatever is in it).
+    pub fn claim(
+        mut self,
+        name: &str,
+        fill: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<OwnedDir, ClaimError> {
+        let final_path = self.forks_dir.join(name);
+        if std::fs::symlink_metadata(&final_path).is_ok() {
+            return Err(ClaimError::Exists(name.into()));
+        }
+        fill(&self.path).map_err(|e| ClaimError::Io {
+            context: format!("write the record in {}", self.path.display()),
+            source: io::Error::other(e),
+        })?;
+        rename_noreplace(&self.path, &final_path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                ClaimError::Exists(name.into())
+            } else {
+                io_err(format!("rename {} into place", self.path.display()))(e)
+            }
+        })?;
+        let md = std::fs::symlink_metadata(&final_path)
+            .map_err(io_err(format!("stat {}", final_path.display())))?;
+        let lock = self.lock.take().ok_or_else(|| ClaimError::Io {
+            context: format!("claim {}", self.path.display()),
+            source: io::Error::other("not locked"),
+        })?;
+        // Renamed: nothing left for Drop to remove.
+        self.path = PathBuf::new();
+        Ok(OwnedDir {
+            path: final_path,
+            dev: md.dev(),
+            ino: md.ino(),
+            _lock: lock,
+        })
+    }
+}
+
+impl Drop for HiddenDir {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 impl OwnedDir {
-    /// Make fork directory `final_path` (in `forks_dir`): create a hidden
-    /// directory, lock it, let `fill` write its first files (the record),
-    /// then rename it into place without replacing anything.
+    /// Make fork directory `name` in `forks_dir`: a hidden directory,
+    /// locked, given its first files by `fill`, renamed into place.
     pub fn create(
         forks_dir: &Path,
         name: &str,
         fill: impl FnOnce(&Path) -> Result<(), String>,
     ) -> Result<OwnedDir, ClaimError> {
-        let final_path = forks_dir.join(name);
-        if std::fs::symlink_metadata(&final_path).is_ok() {
+        if std::fs::symlink_metadata(forks_dir.join(name)).is_ok() {
             return Err(ClaimError::Exists(name.into()));
         }
-        let tmp = forks_dir.join(format!(
-            "{CREATING_PREFIX}{name}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        crate::store::private_dir(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
-        let claimed = (|| {
-            let lock = try_lock(&tmp)
-                .map_err(io_err(format!("lock {}", tmp.display())))?
-                .ok_or_else(|| ClaimError::Io {
-                    context: format!("lock {}", tmp.display()),
-                    source: io::Error::other("held by another process"),
-                })?;
-            fill(&tmp).map_err(|e| ClaimError::Io {
-                context: format!("write the record in {}", tmp.display()),
-                source: io::Error::other(e),
-            })?;
-            rename_noreplace(&tmp, &final_path).map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    ClaimError::Exists(name.into())
-                } else {
-                    io_err(format!("rename {} into place", tmp.display()))(e)
-                }
-            })?;
-            let md = std::fs::symlink_metadata(&final_path)
-                .map_err(io_err(format!("stat {}", final_path.display())))?;
-            Ok(OwnedDir {
-                path: final_path.clone(),
-                dev: md.dev(),
-                ino: md.ino(),
-                _lock: lock,
-            })
-        })();
-        if claimed.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        claimed
+        HiddenDir::create(forks_dir, name)?.claim(name, fill)
     }
 
     /// The directory.
@@ -139,7 +210,7 @@ impl OwnedDir {
         if !self.still_ours() {
             return Ok(false);
         }
-        match std::fs::remove_dir_all(&self.path) {
+        match remove_fork_dir(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use super::acks::ack_stage;
 use super::checks::{patch_all, preflight};
-use super::ownership::{ClaimError, OwnedDir};
+use super::ownership::OwnedDir;
+use super::prestart::Prestart;
 use super::record::{ForkInfo, ForkMeta, ForkStatus, PatchedMailbox, StageTiming};
 use super::{
     CopyError, ForkError, ForkRequest, Happening, PlannedMailbox, SessionEvent, Stage, copy_memory,
-    generate_fork_name, resolve_mailboxes,
+    copy_memory_into, generate_fork_name, resolve_mailboxes,
 };
 use crate::error::ErrorKind;
 use crate::scan::{ScanOptions, ScanReport, scan_cached};
@@ -71,6 +72,21 @@ pub fn run_session_with(
     cancel: &AtomicBool,
     drivers: Drivers,
 ) -> Result<ForkOutcome, ForkError> {
+    run_session_prestarted(store, req, None, sink, cancel, drivers)
+}
+
+/// [`run_session_with`], restoring on a VMM started ahead of time when
+/// `prestart` fits the request (same snapshot, same mode); otherwise it is
+/// torn down and the VMM starts as usual. It is consumed either way.
+pub fn run_session_prestarted(
+    store: &Store,
+    req: &ForkRequest,
+    prestart: Option<Prestart>,
+    sink: Sink,
+    cancel: &AtomicBool,
+    drivers: Drivers,
+) -> Result<ForkOutcome, ForkError> {
+    let prestart = prestart.filter(|p| p.fits(&req.snapshot, req.zero_copy) && req.restore);
     let s = Session {
         fork: req
             .fork_name
@@ -81,7 +97,10 @@ pub fn run_session_with(
         cancel,
         timings: Mutex::new(Vec::new()),
     };
-    let mut rb = Rollback::default();
+    let mut rb = Rollback {
+        prestart,
+        ..Rollback::default()
+    };
     let mut stage = Stage::Validate;
     // A panic anywhere in a stage (a driver, a sink) is a failure like any
     // other: the fork is rolled back, nothing half-made stays.
@@ -200,6 +219,8 @@ impl Session<'_> {
 /// What rollback must undo, kept as the stages make it.
 #[derive(Default)]
 struct Rollback {
+    /// A VMM started ahead of time, until restore takes it.
+    prestart: Option<Prestart>,
     dir: Option<OwnedDir>,
     vm: Vm,
 }
@@ -224,6 +245,12 @@ impl Rollback {
     fn run(self, s: &Session) {
         s.emit(Happening::StageStarted(Stage::Rollback));
         let mut notes = Vec::new();
+        if let Some(p) = self.prestart
+            && let Some(process) = p.process()
+        {
+            drop(p);
+            notes.push(format!("stopped the prestarted VMM pid {}", process.pid));
+        }
         match self.vm {
             Vm::None => {}
             Vm::Paused(p) => {
@@ -320,6 +347,7 @@ fn drive(
         made.record.meta.status = ForkStatus::Patched;
         finish(s, &mut made.record)?;
         rb.dir = None;
+        rb.prestart = None;
         return Ok(ForkOutcome {
             name: s.fork.clone(),
             dir: made.dir,
@@ -444,14 +472,21 @@ fn copy(
             vmm_config: snap.meta.vmm_config.clone(),
         },
     };
+    // A prestarted VMM already lives in a hidden directory: that becomes
+    // the fork's, its process recorded from the first write of the record.
+    let hidden = rb.prestart.as_mut().and_then(|p| p.dir.take());
+    if hidden.is_some() {
+        record.meta.process = rb.prestart.as_ref().and_then(Prestart::process);
+        record.meta.pid = record.meta.process.as_ref().map(|p| p.pid);
+    }
     let meta = record.meta.clone();
-    let owned = OwnedDir::create(&store.forks_dir(), &s.fork, |dir| {
-        write_json_atomic(&dir.join(FORK_META), &meta).map_err(|e| e.to_string())
-    })
-    .map_err(|e| match e {
-        ClaimError::Exists(_) => ForkError::new(ErrorKind::BadRequest, e.to_string()),
-        ClaimError::Io { .. } => ForkError::new(ErrorKind::Io, e.to_string()),
-    })?;
+    let fill =
+        |dir: &Path| write_json_atomic(&dir.join(FORK_META), &meta).map_err(|e| e.to_string());
+    let owned = match hidden {
+        Some(h) => h.claim(&s.fork, fill)?,
+        None => OwnedDir::create(&store.forks_dir(), &s.fork, fill)?,
+    };
+    let prestarted = rb.prestart.is_some();
     let dir = owned.path().to_path_buf();
     rb.dir = Some(owned);
     record.dir = dir.clone();
@@ -484,8 +519,13 @@ fn copy(
         }
     };
     let fork_memory = dir.join(MEMORY_FILE);
-    let stats = copy_memory(&snap.memory_path(), &fork_memory, s.cancel, &mut progress)
-        .map_err(copy_err)?;
+    let stats = if prestarted {
+        // The file the prestarted VMM already maps.
+        copy_memory_into(&snap.memory_path(), &fork_memory, s.cancel, &mut progress)
+    } else {
+        copy_memory(&snap.memory_path(), &fork_memory, s.cancel, &mut progress)
+    }
+    .map_err(copy_err)?;
     s.emit(Happening::Copied {
         method: stats.method,
         data_bytes: stats.data_bytes,
@@ -540,7 +580,19 @@ fn restore(
         guest_log: &made.dir.join(GUEST_LOG),
         zero_copy: req.zero_copy,
     };
-    let mut paused = plan.driver.start_paused(&restore_req).map_err(vmm_err)?;
+    let loading = Instant::now();
+    let prestarted = rb.prestart.as_mut().and_then(|p| p.vm.take());
+    rb.prestart = None;
+    let was_prestarted = prestarted.is_some();
+    let mut paused = match prestarted {
+        Some(vm) => vm.load(&state),
+        None => plan.driver.start_paused(&restore_req),
+    }
+    .map_err(vmm_err)?;
+    s.emit(Happening::VmLoaded {
+        prestarted: was_prestarted,
+        took_ms: loading.elapsed().as_millis() as u64,
+    });
     // Recorded before the guest runs: if this process dies from here on,
     // the fork's VMM can still be found and stopped.
     made.record.meta.process = paused.process();

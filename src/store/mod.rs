@@ -264,11 +264,11 @@ impl Store {
     }
 
     /// Every directory under `<root>/forks` whose name follows the naming
-    /// rule, sorted by name. What each holds is the fork engine's business
+    /// rule, in natural order of names (`fan-2` before `fan-10`). What each holds is the fork engine's business
     /// ([`crate::fork::lifecycle`]).
     pub fn fork_dirs(&self) -> Result<Vec<PathBuf>, StoreError> {
         let mut dirs = list_dirs(&self.forks_dir())?;
-        dirs.sort();
+        dirs.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
         Ok(dirs)
     }
 

@@ -34,6 +34,42 @@ impl ValidName {
     }
 }
 
+/// Natural order of names: runs of digits compare as numbers, so `fan-2`
+/// sorts before `fan-10` (fan-outs name their forks `<base>-<i>`).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (dx, dy) = (&x[..n], &y[..m]);
+                // Compare as numbers without overflow: strip leading zeros,
+                // then the longer is larger, then digit by digit.
+                let strip = |d: &[u8]| -> usize { d.iter().take_while(|c| **c == b'0').count() };
+                let (tx, ty) = (&dx[strip(dx)..], &dy[strip(dy)..]);
+                let ord = tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+                x = &x[n..];
+                y = &y[m..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
 impl fmt::Display for ValidName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -63,5 +99,24 @@ mod tests {
         ] {
             assert!(ValidName::new(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod natural_tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn digits_sort_as_numbers() {
+        let mut v = vec![
+            "fan-10", "fan-2", "fan-1", "fan-02", "web", "fan-1a", "fan-100",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "fan-1", "fan-1a", "fan-02", "fan-2", "fan-10", "fan-100", "web"
+            ]
+        );
     }
 }

@@ -112,6 +112,14 @@ pub enum Action {
     SaveFile,
     /// Load a payload from a file.
     LoadFile,
+    /// Expand or fold a fan-out's row in the sessions list.
+    ToggleExpand,
+    /// Mark or unmark the selected fork.
+    ToggleMark,
+    /// Mark every visible fork (or unmark them all when all are marked).
+    MarkAllVisible,
+    /// Run the conformance suite on the selected snapshot.
+    RunCheck,
     /// Yes / start.
     Confirm,
     /// No / close.
@@ -164,6 +172,34 @@ pub enum Msg {
         /// Report or error text.
         result: Result<Arc<ScanReport>, String>,
     },
+    /// A fan-out ended.
+    FanoutEnd {
+        /// Fan-out id.
+        id: u64,
+        /// Summary lines (done/failed, per-stage spread, divergence).
+        summary: Vec<String>,
+    },
+    /// A check of the conformance suite started or ended.
+    Check {
+        /// Suite run id.
+        id: u64,
+        /// The event.
+        event: crate::check::CheckEvent,
+    },
+    /// The conformance suite ended.
+    CheckEnd {
+        /// Suite run id.
+        id: u64,
+        /// Whether every required check passed, or why it could not run.
+        result: Result<bool, String>,
+    },
+    /// A VMM started ahead of a fork is ready (or could not start).
+    Prestarted {
+        /// Which job.
+        id: u64,
+        /// The prestart, `None` when the VMM gains nothing from it.
+        result: Result<Option<crate::fork::Prestart>, String>,
+    },
     /// A stop/remove finished.
     ForkOp {
         /// The fork.
@@ -191,6 +227,13 @@ pub enum Exit {
 pub enum Dialog {
     /// The fork dialog (a form: name, options, per-mailbox settings).
     Fork(Box<super::form::ForkForm>),
+    /// Stop or remove several forks (one confirmation).
+    BulkForkOp {
+        /// The forks.
+        names: Vec<String>,
+        /// Remove (else stop).
+        remove: bool,
+    },
     /// Stop a fork.
     StopFork(String),
     /// Remove a fork.

@@ -144,6 +144,10 @@ pub struct App {
     pub session_sel: usize,
     /// Forks screen.
     pub forks: ForksState,
+    /// Fan-outs started here (their forks are in `sessions`).
+    pub fanouts: Vec<super::fanout::FanoutView>,
+    /// Conformance suite runs started here.
+    pub checks: Vec<super::fanout::CheckView>,
     /// Open dialog.
     pub dialog: Option<Dialog>,
     /// Help overlay scroll.
@@ -188,6 +192,9 @@ pub struct App {
     /// The fork the status message is about: it goes when the fork stops
     /// or is removed.
     pub status_about: Option<String>,
+    /// A QEMU VMM started ahead of the next fork.
+    pub prestart: super::prestart::PrestartSlot,
+    pub(crate) next_prestart_id: u64,
     pub(crate) next_session_id: u64,
 }
 
@@ -231,6 +238,8 @@ impl App {
             sessions: Vec::new(),
             session_sel: 0,
             forks: ForksState::default(),
+            fanouts: Vec::new(),
+            checks: Vec::new(),
             dialog: None,
             help_scroll: 0,
             status: None,
@@ -252,6 +261,8 @@ impl App {
             copied: None,
             options,
             status_about: None,
+            prestart: Default::default(),
+            next_prestart_id: 0,
             next_session_id: 1,
         };
         app.load_history();
@@ -313,10 +324,26 @@ impl App {
     /// Whether the hint bar should offer `action` now: only what would do
     /// something for the current selection.
     pub fn hint_applies(&self, action: Action) -> bool {
+        use super::fanout::SessionRow;
+        let running = match self.selected_row() {
+            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
+                Some(self.sessions[i].is_running())
+            }
+            Some(SessionRow::Group(gi)) => Some(self.members(gi).iter().any(|s| s.is_running())),
+            Some(SessionRow::Check(ci)) => Some(self.checks[ci].outcome.is_none()),
+            None => None,
+        };
         let selected = self.selected_session();
         match action {
-            Action::CancelSession => selected.is_some_and(|s| s.is_running()),
-            Action::DismissSession => selected.is_some_and(|s| !s.is_running()),
+            Action::CancelSession => running == Some(true),
+            Action::DismissSession => {
+                running == Some(false)
+                    && !matches!(self.selected_row(), Some(SessionRow::Member(_)))
+            }
+            Action::ToggleExpand => matches!(
+                self.selected_row(),
+                Some(SessionRow::Group(_) | SessionRow::Member(_))
+            ),
             Action::Replay => selected.is_some_and(|s| s.request.is_some()),
             Action::OpenLog if self.screen == Screen::Sessions => {
                 selected.is_some_and(|s| s.log_path.is_some())
@@ -347,6 +374,7 @@ impl App {
     pub fn needs_tick(&self) -> bool {
         self.catalog.scan_job.is_some()
             || self.sessions.iter().any(|s| s.is_running())
+            || self.checks.iter().any(|c| c.outcome.is_none())
             || self.forks.busy()
     }
 
@@ -488,6 +516,10 @@ impl App {
             Action::Inspect => self.inspect_selected_fork(),
             Action::StopFork => self.ask_fork_op(false),
             Action::RemoveFork => self.ask_fork_op(true),
+            Action::ToggleExpand => self.toggle_expand(),
+            Action::ToggleMark => self.forks.toggle_mark(),
+            Action::MarkAllVisible => self.forks.mark_all_visible(),
+            Action::RunCheck => self.run_check(),
             Action::Refresh => {
                 self.reload_store();
                 self.say("store reloaded", Level::Info);
@@ -568,7 +600,11 @@ impl App {
                 }
                 self.dirty = false;
             }
+            Msg::FanoutEnd { id, summary } => self.fanout_end(id, summary),
+            Msg::Check { id, event } => self.check_event(id, event),
+            Msg::CheckEnd { id, result } => self.check_end(id, result),
             Msg::Inspected { fork, result } => self.forks.inspected(&fork, result),
+            Msg::Prestarted { id, result } => self.prestarted(id, result),
             Msg::ForkOp { fork, message, ok } => {
                 // What was said about this fork no longer applies.
                 self.forks.inspections.remove(&fork);

@@ -194,6 +194,8 @@ impl App {
     /// The selected snapshot changed (or may have): scan if needed, show its
     /// first mailbox in the editor.
     pub fn selection_changed(&mut self) {
+        let selected = self.catalog.selected().map(|s| s.name.clone());
+        self.keep_prestart_only_for(selected.as_deref());
         self.ensure_scan();
         // Load every mailbox's draft so the markers pane shows the saved
         // include/ack settings, not defaults, before each row is visited.

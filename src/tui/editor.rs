@@ -246,9 +246,10 @@ impl App {
 
     /// Start typing in the editor.
     pub fn start_edit(&mut self) {
-        if self.editor.is_some() {
+        if let Some(snap) = self.editor.as_ref().map(|e| e.snapshot.clone()) {
             self.focus = Pane::Editor;
             self.mode = Mode::Editing;
+            self.want_prestart(&snap);
         } else {
             self.say(
                 "select a fork mailbox in the markers pane first",

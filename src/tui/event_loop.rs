@@ -126,6 +126,15 @@ pub async fn finish_sessions<B: Backend>(
     let running: Vec<_> = app.sessions.iter().filter(|s| s.is_running()).collect();
     let n = running.len();
     if n == 0 {
+        // A stop or remove in flight finishes: quitting never leaves a
+        // fork half-removed.
+        let deadline = Instant::now() + limit;
+        while app.forks.pending > 0 {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => app.on_msg(m),
+                _ => break,
+            }
+        }
         return 0;
     }
     for s in &running {
@@ -139,7 +148,7 @@ pub async fn finish_sessions<B: Backend>(
     // The terminal may be gone (SIGHUP): drawing is best effort.
     let _ = draw(terminal, app);
     let deadline = Instant::now() + limit;
-    while app.sessions.iter().any(|s| s.is_running()) {
+    while app.sessions.iter().any(|s| s.is_running()) || app.forks.pending > 0 {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(m)) => app.on_msg(m),
             _ => break,

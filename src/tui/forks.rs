@@ -1,12 +1,12 @@
 //! The forks screen's state: forks with their live status, memory
 //! inspections (were the mailboxes consumed?), stop and remove.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::app::{App, Dialog, Level, Mode};
 use super::jobs;
-use crate::fork::{ForkInfo, Forks, LiveStatus};
+use crate::fork::{Divergence, ForkEntry, ForkInfo, Forks, LiveStatus, divergence};
 use crate::scan::ScanReport;
 use crate::store::Store;
 
@@ -17,6 +17,8 @@ pub struct ForkRow {
     pub info: ForkInfo,
     /// What is true of it now.
     pub status: LiveStatus,
+    /// Memory it no longer shares with its template.
+    pub divergence: Option<Divergence>,
 }
 
 impl ForkRow {
@@ -61,6 +63,8 @@ pub struct ForksState {
     pub inspections: HashMap<String, Inspection>,
     /// Stop/remove operations in flight.
     pub pending: usize,
+    /// Marked forks (bulk stop and remove).
+    pub marked: HashSet<String>,
     /// Name filter (fork or source).
     pub filter: String,
 }
@@ -71,8 +75,9 @@ impl ForksState {
         let entries = Forks::new(store).list().unwrap_or_default();
         let mut rows: Vec<ForkRow> = entries
             .into_iter()
-            .filter_map(|e| {
+            .filter_map(|e: ForkEntry| {
                 Some(ForkRow {
+                    divergence: divergence(&e),
                     status: e.status,
                     info: e.info?,
                 })
@@ -87,12 +92,47 @@ impl ForksState {
                 })
                 .collect()
         };
-        let changed = fp(&rows) != fp(&self.rows);
+        let changed = fp(&rows) != fp(&self.rows)
+            || rows
+                .iter()
+                .map(|r| r.divergence)
+                .ne(self.rows.iter().map(|r| r.divergence));
         self.rows = rows;
         self.sel = self.sel.min(self.visible().len().saturating_sub(1));
-        let names: Vec<&str> = self.rows.iter().map(|r| r.info.name.as_str()).collect();
-        self.inspections.retain(|k, _| names.contains(&k.as_str()));
+        let names: HashSet<&str> = self.rows.iter().map(|r| r.info.name.as_str()).collect();
+        self.inspections.retain(|k, _| names.contains(k.as_str()));
+        self.marked.retain(|k| names.contains(k.as_str()));
         changed
+    }
+
+    /// The rows the filter lets through (natural order of names, as listed).
+    pub fn visible(&self) -> Vec<&ForkRow> {
+        self.rows
+            .iter()
+            .filter(|r| super::nav::passes(&self.filter, &[&r.info.name, &r.info.meta.source]))
+            .collect()
+    }
+
+    /// Mark or unmark the selected fork.
+    pub fn toggle_mark(&mut self) {
+        let Some(name) = self.selected().map(|r| r.info.name.clone()) else {
+            return;
+        };
+        if !self.marked.remove(&name) {
+            self.marked.insert(name);
+        }
+    }
+
+    /// Mark every visible fork; unmark them when all already are.
+    pub fn mark_all_visible(&mut self) {
+        let names: Vec<String> = self.visible().iter().map(|r| r.info.name.clone()).collect();
+        if names.iter().all(|n| self.marked.contains(n)) {
+            for n in &names {
+                self.marked.remove(n);
+            }
+        } else {
+            self.marked.extend(names);
+        }
     }
 
     /// Work in flight (spinner visible).
@@ -104,15 +144,7 @@ impl ForksState {
                 .any(|i| matches!(i, Inspection::Running))
     }
 
-    /// The rows the filter lets through.
-    pub fn visible(&self) -> Vec<&ForkRow> {
-        self.rows
-            .iter()
-            .filter(|r| super::nav::passes(&self.filter, &[&r.info.name, &r.info.meta.source]))
-            .collect()
-    }
-
-    /// Selected fork.
+    /// Selected fork (of the visible ones).
     pub fn selected(&self) -> Option<&ForkRow> {
         self.visible().get(self.sel).copied()
     }
@@ -159,8 +191,16 @@ impl App {
         jobs::spawn_inspect(self.tx.clone(), self.store.clone(), info);
     }
 
-    /// Ask before stopping or removing the selected fork.
+    /// Ask before stopping or removing the marked forks (one question for
+    /// all of them), or else the selected fork.
     pub fn ask_fork_op(&mut self, remove: bool) {
+        if !self.forks.marked.is_empty() {
+            let mut names: Vec<String> = self.forks.marked.iter().cloned().collect();
+            names.sort_by(|a, b| crate::store::natural_cmp(a, b));
+            self.dialog = Some(Dialog::BulkForkOp { names, remove });
+            self.mode = Mode::Confirm;
+            return;
+        }
         let Some(row) = self.forks.selected() else {
             self.say("no fork selected", Level::Info);
             return;

@@ -50,8 +50,12 @@ impl FormMailbox {
 /// A field of the form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
-    /// The fork name.
+    /// The fork name (a fan-out's base name).
     Name,
+    /// Forks to make (a fan-out when more than 1).
+    Count,
+    /// Fan-out sessions at a time.
+    Parallel,
     /// Stop after patch.
     NoRestore,
     /// Map the template privately.
@@ -85,12 +89,25 @@ pub struct ForkForm {
     pub error: Option<String>,
     /// The session this replays, if any.
     pub replay_of: Option<String>,
+    /// Forks to make, as typed (a fan-out when more than 1).
+    pub count: String,
+    /// Fan-out sessions at a time, as typed.
+    pub parallel: String,
+    /// Fan-out: the payloads of the first and last fork, each with whether
+    /// the engine would refuse it.
+    pub preview: Vec<(String, bool)>,
 }
 
 impl ForkForm {
     /// Every field, in tab order.
     pub fn fields(&self) -> Vec<Field> {
-        let mut v = vec![Field::Name, Field::NoRestore, Field::ZeroCopy];
+        let mut v = vec![
+            Field::Name,
+            Field::Count,
+            Field::Parallel,
+            Field::NoRestore,
+            Field::ZeroCopy,
+        ];
         for (i, m) in self.mailboxes.iter().enumerate() {
             v.push(Field::Ack(i));
             if m.wait_for_ack {
@@ -124,6 +141,10 @@ impl ForkForm {
     pub fn type_char(&mut self, c: char) {
         match self.field() {
             Field::Name if self.name.len() < 63 && !c.is_control() => self.name.push(c),
+            Field::Count if c.is_ascii_digit() && self.count.len() < 4 => self.count.push(c),
+            Field::Parallel if c.is_ascii_digit() && self.parallel.len() < 4 => {
+                self.parallel.push(c)
+            }
             Field::Token(i) if !c.is_control() => {
                 if let Some(m) = self.mailboxes.get_mut(i)
                     && m.token.len() < 256
@@ -147,6 +168,12 @@ impl ForkForm {
         match self.field() {
             Field::Name => {
                 self.name.pop();
+            }
+            Field::Count => {
+                self.count.pop();
+            }
+            Field::Parallel => {
+                self.parallel.pop();
             }
             Field::Token(i) => {
                 if let Some(m) = self.mailboxes.get_mut(i) {
@@ -177,6 +204,12 @@ impl ForkForm {
             _ => {}
         }
         self.error = None;
+    }
+
+    /// Refresh the fan-out preview (the first and last fork's payloads).
+    pub fn refresh_preview(&mut self) {
+        let n = super::fanout::dialog_count(&self.count);
+        self.preview = super::app::App::fanout_preview(&self.specs(), &self.name, n);
     }
 
     /// `+`/`-` on a deadline: a second more or less.
@@ -212,6 +245,7 @@ impl App {
             return;
         }
         self.save_current_draft();
+        self.want_prestart(&snapshot);
         let mailboxes = self
             .included_mailboxes(&snapshot)
             .into_iter()
@@ -233,6 +267,9 @@ impl App {
             focus: 0,
             error: None,
             replay_of: None,
+            count: "1".into(),
+            parallel: "4".into(),
+            preview: Vec::new(),
         });
     }
 
@@ -273,6 +310,9 @@ impl App {
             focus: 0,
             error: None,
             replay_of: Some(header.id.clone()),
+            count: "1".into(),
+            parallel: "4".into(),
+            preview: Vec::new(),
         });
     }
 
@@ -319,25 +359,17 @@ impl App {
                 }
                 _ => form.adjust(action == Action::TimeoutUp),
             },
-            Action::Text(key) => match key.code {
-                crossterm::event::KeyCode::Char(c) => form.type_char(c),
-                crossterm::event::KeyCode::Backspace => form.backspace(),
-                _ => {}
-            },
+            Action::Text(key) => {
+                match key.code {
+                    crossterm::event::KeyCode::Char(c) => form.type_char(c),
+                    crossterm::event::KeyCode::Backspace => form.backspace(),
+                    _ => {}
+                }
+                form.refresh_preview();
+            }
             Action::Confirm => {
                 let form = (**form).clone();
-                match self.form_refusal(&form) {
-                    None => {
-                        self.dialog = None;
-                        self.mode = Mode::Normal;
-                        self.start_fork(&form);
-                    }
-                    Some(why) => {
-                        if let Some(Dialog::Fork(f)) = self.dialog.as_mut() {
-                            f.error = Some(safe_owned(&why));
-                        }
-                    }
-                }
+                self.confirm_fork_dialog(&form);
             }
             Action::Cancel => {
                 self.dialog = None;
@@ -353,6 +385,7 @@ impl App {
             for c in text.chars().filter(|c| !c.is_control()) {
                 form.type_char(c);
             }
+            form.refresh_preview();
         }
     }
 

@@ -105,6 +105,7 @@ pub fn spawn_session(
     tx: UnboundedSender<Msg>,
     store: Store,
     req: ForkRequest,
+    prestart: Option<crate::fork::Prestart>,
     id: u64,
     cancel: Arc<AtomicBool>,
     recorder: Option<Recorder>,
@@ -123,13 +124,108 @@ pub fn spawn_session(
                 let _ = sink_tx.send(Msg::Session { id, event });
             };
             let result = Forks::new(&store)
-                .create(&req, &sink, &cancel)
+                .create_prestarted(&req, prestart, &sink, &cancel)
                 .map(|o| o.name);
             tracing::info!(id, ok = result.is_ok(), "fork session ended");
             let _ = tx.send(Msg::SessionEnd { id, result });
         });
     if let Err(e) = spawned {
         tracing::error!("cannot start fork thread: {e}");
+    }
+}
+
+/// Run a planned fan-out; each fork's events come back as
+/// [`Msg::Session`] of its member session (`members[i]` is fork i's id),
+/// its end as [`Msg::SessionEnd`], the whole as [`Msg::FanoutEnd`].
+pub fn spawn_fanout(
+    tx: UnboundedSender<Msg>,
+    store: Store,
+    plan: crate::fanout::FanoutPlan,
+    id: u64,
+    members: Vec<u64>,
+    cancel: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("fanout-{id}"))
+        .spawn(move || {
+            use crate::fanout::FanoutEvent;
+            let forks = Forks::new(&store);
+            let sink = |e: FanoutEvent| {
+                let msg = match e {
+                    FanoutEvent::Session { index, event } => Msg::Session {
+                        id: members[index],
+                        event,
+                    },
+                    FanoutEvent::Ended { index, result, .. } => Msg::SessionEnd {
+                        id: members[index],
+                        result: result.map(|o| o.name),
+                    },
+                    FanoutEvent::Removed { .. } => return,
+                };
+                let _ = tx.send(msg);
+            };
+            let report = crate::fanout::run_fanout(&forks, &plan, &sink, &cancel);
+            let _ = tx.send(Msg::FanoutEnd {
+                id,
+                summary: fanout_summary(&report),
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start fan-out thread: {e}");
+    }
+}
+
+/// A fan-out's summary as lines for the sessions screen.
+pub fn fanout_summary(r: &crate::fanout::FanoutReport) -> Vec<String> {
+    let mut out = vec![format!(
+        "{} done, {} failed in {} ms ({:.1} forks/s)",
+        r.done(),
+        r.failed(),
+        r.elapsed.as_millis(),
+        r.forks_per_second()
+    )];
+    for (st, sp) in crate::fanout::spreads(r.forks.iter().map(|f| &f.clock)) {
+        let label = if st == crate::fork::Stage::Done {
+            "total"
+        } else {
+            st.label()
+        };
+        out.push(format!(
+            "{label:<10} median {:>5} ms  p95 {:>5} ms  max {:>5} ms",
+            sp.median_ms, sp.p95_ms, sp.max_ms
+        ));
+    }
+    let removed = r.forks.iter().filter(|f| f.removed).count();
+    if removed > 0 {
+        out.push(format!(
+            "rolled back: removed the {removed} fork(s) that were made"
+        ));
+    }
+    out
+}
+
+/// Run the conformance suite; results come back as [`Msg::Check`] and
+/// [`Msg::CheckEnd`].
+pub fn spawn_check(
+    tx: UnboundedSender<Msg>,
+    store: Store,
+    opts: crate::check::CheckOptions,
+    id: u64,
+    cancel: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("check-{id}"))
+        .spawn(move || {
+            let sink = |event| {
+                let _ = tx.send(Msg::Check { id, event });
+            };
+            let result = crate::check::run_check(&store, &opts, &sink, &cancel)
+                .map(|r| r.passed())
+                .map_err(|e| safe_owned(&e.to_string()));
+            let _ = tx.send(Msg::CheckEnd { id, result });
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start check thread: {e}");
     }
 }
 

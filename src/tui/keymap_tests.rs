@@ -356,3 +356,29 @@ fn e_opens_the_editor_from_the_markers_pane_too() {
         Some(Action::ExternalEditor)
     );
 }
+
+#[test]
+fn fan_out_and_bulk_keys() {
+    let d = |k| map_key(Mode::ForkName, Screen::Main, Pane::Snapshots, k);
+    assert_eq!(d(code(KeyCode::Tab)), Some(Action::NextField));
+    assert_eq!(d(code(KeyCode::BackTab)), Some(Action::PrevField));
+    assert_eq!(d(key('7')), Some(Action::Text(key('7'))));
+    let forks = |k| normal(Screen::Forks, Pane::ForkList, k);
+    assert_eq!(forks(key(' ')), Some(Action::ToggleMark));
+    assert_eq!(forks(key('v')), Some(Action::MarkAllVisible));
+    assert_eq!(forks(key('/')), Some(Action::StartFilter));
+    // Space expands a fan-out; Enter opens a session's log, and on a
+    // fan-out's row expands it (App::open_log).
+    assert_eq!(
+        normal(Screen::Sessions, Pane::SessionList, key(' ')),
+        Some(Action::ToggleExpand)
+    );
+    assert_eq!(
+        normal(Screen::Sessions, Pane::SessionList, code(KeyCode::Enter)),
+        Some(Action::OpenLog)
+    );
+    assert_eq!(
+        normal(Screen::Main, Pane::Markers, key('C')),
+        Some(Action::RunCheck)
+    );
+}

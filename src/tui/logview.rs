@@ -161,6 +161,16 @@ impl LogViewer {
 impl App {
     /// Open the viewer on the selected session's or fork's guest log.
     pub fn open_log(&mut self) {
+        // Enter on a fan-out's row expands or folds it.
+        if self.screen == Screen::Sessions
+            && matches!(
+                self.selected_row(),
+                Some(super::fanout::SessionRow::Group(_))
+            )
+        {
+            self.toggle_expand();
+            return;
+        }
         let target = match self.screen {
             Screen::Sessions => match self.selected_session() {
                 Some(s) => s

@@ -6,6 +6,7 @@ use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::app::{Action, App, Level, Mode, Pane};
+use super::fanout::SessionRow;
 use super::session::SessionView;
 use crate::scan::Marker;
 
@@ -43,42 +44,26 @@ impl App {
         self.markers()?.markers.get(i)
     }
 
-    /// Indices (into `sessions`) of the sessions the filter lets through.
-    pub fn visible_sessions(&self) -> Vec<usize> {
-        self.sessions
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| passes(&self.filters.sessions, &[&s.fork, &s.snapshot]))
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    /// The selected session.
-    pub fn selected_session(&self) -> Option<&SessionView> {
-        let i = *self.visible_sessions().get(self.session_sel)?;
-        self.sessions.get(i)
-    }
-
     /// The selected session, to change it.
     pub fn selected_session_mut(&mut self) -> Option<&mut SessionView> {
-        let i = *self.visible_sessions().get(self.session_sel)?;
-        self.sessions.get_mut(i)
+        match self.selected_row()? {
+            SessionRow::Single(i) | SessionRow::Member(i) => self.sessions.get_mut(i),
+            _ => None,
+        }
     }
 
     /// Select the session with UI id `id` (clearing a filter that hides it).
     pub fn select_session_id(&mut self, id: u64) {
-        if !self
-            .visible_sessions()
-            .iter()
-            .any(|&i| self.sessions[i].id == id)
-        {
+        let find = |app: &App| {
+            app.session_rows().iter().position(|r| match r {
+                SessionRow::Single(i) | SessionRow::Member(i) => app.sessions[*i].id == id,
+                _ => false,
+            })
+        };
+        if find(self).is_none() {
             self.filters.sessions.clear();
         }
-        if let Some(p) = self
-            .visible_sessions()
-            .iter()
-            .position(|&i| self.sessions[i].id == id)
-        {
+        if let Some(p) = find(self) {
             self.session_sel = p;
         }
     }
@@ -134,7 +119,7 @@ impl App {
                 }
             }
             Pane::SessionList => {
-                let len = self.visible_sessions().len();
+                let len = self.session_rows().len();
                 self.session_sel = step(self.session_sel, len, 10);
             }
             Pane::SessionDetail => {
@@ -235,7 +220,7 @@ impl App {
         let (header, len, sel) = match pane {
             Pane::Snapshots => (1, self.catalog.visible().len(), self.catalog.sel),
             Pane::Markers => (1, self.visible_markers().len(), self.marker_sel),
-            Pane::SessionList => (0, self.visible_sessions().len(), self.session_sel),
+            Pane::SessionList => (0, self.session_rows().len(), self.session_sel),
             Pane::ForkList => (1, self.forks.visible().len(), self.forks.sel),
             _ => return None,
         };

@@ -187,7 +187,7 @@ impl App {
             }
             ListKind::Sessions => {
                 self.filters.sessions = text;
-                let len = self.visible_sessions().len();
+                let len = self.session_rows().len();
                 self.session_sel = self.session_sel.min(len.saturating_sub(1));
             }
             ListKind::Forks => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::app::{Action, App, Dialog, Level, Mode, Screen};
+use super::fanout::SessionRow;
 use super::form::ForkForm;
 use super::jobs;
 use super::session::SessionView;
@@ -35,6 +36,12 @@ impl App {
                 match d {
                     Dialog::StopFork(f) => self.fork_op(&f, false),
                     Dialog::RemoveFork(f) => self.fork_op(&f, true),
+                    Dialog::BulkForkOp { names, remove } => {
+                        for f in &names {
+                            self.fork_op(f, remove);
+                        }
+                        self.forks.marked.clear();
+                    }
                     Dialog::CancelSession(id) => {
                         if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
                             s.cancel.store(true, Ordering::Relaxed);
@@ -80,10 +87,14 @@ impl App {
         self.remember_payloads(&form.snapshot, &req.mailboxes);
         let cancel = Arc::clone(&view.cancel);
         self.sessions.push(view);
+        // A VMM prestarted for this snapshot is used when it fits the
+        // request (the engine checks the mode).
+        let prestart = self.take_prestart(&form.snapshot);
         jobs::spawn_session(
             self.tx.clone(),
             self.store.clone(),
             req,
+            prestart,
             id,
             cancel,
             recorder,
@@ -132,37 +143,67 @@ impl App {
         self.reload_store();
     }
 
-    /// Ask before cancelling the selected session.
+    /// Ask before cancelling the selected session (a fan-out: all of its
+    /// forks; a check: at once).
     pub fn ask_cancel_session(&mut self) {
-        match self.selected_session() {
-            Some(s) if s.is_running() => {
-                self.dialog = Some(Dialog::CancelSession(s.id));
+        let running = match self.selected_row() {
+            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
+                self.sessions[i].is_running().then(|| self.sessions[i].id)
+            }
+            Some(SessionRow::Group(gi)) => {
+                let ms = self.members(gi);
+                ms.iter().any(|s| s.is_running()).then(|| ms[0].id)
+            }
+            Some(SessionRow::Check(ci)) => {
+                let c = &self.checks[ci];
+                if c.outcome.is_none() {
+                    c.cancel.store(true, Ordering::Relaxed);
+                    self.say("cancelling the check…", Level::Info);
+                }
+                return;
+            }
+            None => None,
+        };
+        match running {
+            Some(id) => {
+                self.dialog = Some(Dialog::CancelSession(id));
                 self.mode = Mode::Confirm;
             }
-            _ => self.say("no running session selected", Level::Info),
+            None => self.say("no running session selected", Level::Info),
         }
     }
 
-    /// Drop the selected finished session from the list and the history.
+    /// Drop the selected finished session (or fan-out, or check) from the
+    /// list; a single session's history goes with it.
     pub fn dismiss_session(&mut self) {
-        let Some(&i) = self.visible_sessions().get(self.session_sel) else {
-            return;
-        };
-        if self.sessions[i].is_running() {
-            return;
+        match self.selected_row() {
+            Some(SessionRow::Single(i)) if !self.sessions[i].is_running() => {
+                let s = self.sessions.remove(i);
+                if let Some(h) = &s.history_id {
+                    history::forget(&self.store, h);
+                }
+            }
+            Some(SessionRow::Group(gi)) => {
+                if self.members(gi).iter().any(|s| s.is_running()) {
+                    return;
+                }
+                let g = self.fanouts.remove(gi).id;
+                self.sessions.retain(|s| s.group != Some(g));
+            }
+            Some(SessionRow::Check(ci)) if self.checks[ci].outcome.is_some() => {
+                self.checks.remove(ci);
+            }
+            _ => return,
         }
-        let s = self.sessions.remove(i);
-        if let Some(h) = &s.history_id {
-            history::forget(&self.store, h);
-        }
-        let len = self.visible_sessions().len();
-        self.session_sel = self.session_sel.min(len.saturating_sub(1));
+        self.session_sel = self
+            .session_sel
+            .min(self.session_rows().len().saturating_sub(1));
     }
 
     /// List the newest sessions of the store's history (at start).
     pub fn load_history(&mut self) {
         self.merge_history();
-        self.session_sel = self.visible_sessions().len().saturating_sub(1);
+        self.session_sel = self.session_rows().len().saturating_sub(1);
     }
 
     /// Add sessions of the history not listed yet (run by an earlier TUI or

@@ -105,6 +105,8 @@ pub struct SessionView {
     pub started_at: Option<String>,
     /// Read back from the history (ran before this TUI started, or elsewhere).
     pub past: bool,
+    /// The fan-out it belongs to.
+    pub group: Option<u64>,
 }
 
 impl SessionView {
@@ -133,6 +135,7 @@ impl SessionView {
             history_id: None,
             started_at: None,
             past: false,
+            group: None,
         }
     }
 

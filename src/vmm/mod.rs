@@ -89,6 +89,47 @@ pub struct RestoreRequest<'a> {
     pub zero_copy: bool,
 }
 
+impl RestoreRequest<'_> {
+    /// The part of the request a VMM needs to start before its state loads.
+    pub fn boot(&self) -> BootRequest<'_> {
+        BootRequest {
+            snapshot_dir: self.snapshot_dir,
+            vmm_config: self.vmm_config,
+            fork_dir: self.fork_dir,
+            memory: self.memory,
+            guest_log: self.guest_log,
+            zero_copy: self.zero_copy,
+        }
+    }
+}
+
+/// What a driver needs to start a fork's VMM ahead of time, before its
+/// device state is loaded (see [`Vmm::prestart`]).
+pub struct BootRequest<'a> {
+    /// The source snapshot's directory.
+    pub snapshot_dir: &'a Path,
+    /// The snapshot's `vmm_config`.
+    pub vmm_config: &'a serde_json::Value,
+    /// The directory the VMM's files go to (the fork's, once claimed).
+    pub fork_dir: &'a Path,
+    /// The memory file the VM will run on.
+    pub memory: &'a Path,
+    /// Where the guest's console goes.
+    pub guest_log: &'a Path,
+    /// Map `memory` privately.
+    pub zero_copy: bool,
+}
+
+/// A VMM started ahead of time, waiting for its device state.
+pub trait Prestarted: Send {
+    /// The VMM process (recorded before anything else happens).
+    fn process(&self) -> ProcessRecord;
+    /// Load the device state; the VM stays paused.
+    fn load(self: Box<Self>, state: &Path) -> Result<Box<dyn PausedVm>, VmmError>;
+    /// Tear it down (unused).
+    fn abort(self: Box<Self>);
+}
+
 /// Who may ack a fork's mailboxes (checked for every datagram by the
 /// engine's ack waiter).
 #[derive(Debug, Clone)]
@@ -139,6 +180,13 @@ pub trait Vmm: Send + Sync {
     /// Start the VM from the fork and load its state, leaving it paused:
     /// the guest has not run a single instruction when this returns.
     fn start_paused(&self, req: &RestoreRequest) -> Result<Box<dyn PausedVm>, VmmError>;
+
+    /// Start the fork's VMM ahead of time (while the person still edits),
+    /// waiting for its device state: the slow part of a restore. `None`
+    /// when this driver has nothing to gain (its start is cheap).
+    fn prestart(&self, _req: &BootRequest) -> Result<Option<Box<dyn Prestarted>>, VmmError> {
+        Ok(None)
+    }
 
     /// Whether the fork's VMM is running (exactly that process).
     fn is_alive(&self, vm: &RunningVm) -> bool {

@@ -17,12 +17,34 @@ fn form_lines<'a>(app: &App, form: &ForkForm) -> (String, Vec<Line<'a>>) {
     let style = |f: Field, base| if f == focus { t.selected() } else { base };
     let cursor = |f: Field| if f == focus { "█" } else { "" };
     let check = |on: bool| if on { "[x]" } else { "[ ]" };
+    let n = crate::tui::fanout::dialog_count(&form.count);
+    let label = if n > 1 { "base name: " } else { "fork name: " };
     let mut lines = vec![
         Line::from(vec![
-            Span::styled("fork name: ", t.dim()),
+            Span::styled(label, t.dim()),
             Span::styled(
                 format!("{}{}", form.name, cursor(Field::Name)),
                 style(Field::Name, t.key()),
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("count: ", t.dim()),
+            Span::styled(
+                format!("{}{}", form.count, cursor(Field::Count)),
+                style(Field::Count, t.key()),
+            ),
+            Span::styled("   parallel: ", t.dim()),
+            Span::styled(
+                format!("{}{}", form.parallel, cursor(Field::Parallel)),
+                style(Field::Parallel, t.key()),
+            ),
+            Span::styled(
+                if n > 1 {
+                    format!("   fan-out: {}-0 … {}-{}", form.name, form.name, n - 1)
+                } else {
+                    "   (count > 1: a fan-out)".to_string()
+                },
+                t.dim(),
             ),
         ]),
         Line::from(vec![
@@ -52,7 +74,8 @@ fn form_lines<'a>(app: &App, form: &ForkForm) -> (String, Vec<Line<'a>>) {
     } else {
         lines.push(Line::styled("mailboxes:", t.dim()));
         for (i, m) in form.mailboxes.iter().enumerate() {
-            let bad = m.payload_problem();
+            // A fan-out's payloads are judged once expanded (the preview).
+            let bad = m.payload_problem().filter(|_| n < 2);
             let mut spans = vec![
                 Span::styled(
                     format!("  • {:<14} ", safe(&m.name)),
@@ -100,6 +123,19 @@ fn form_lines<'a>(app: &App, form: &ForkForm) -> (String, Vec<Line<'a>>) {
             }
         }
     }
+    if !form.preview.is_empty() {
+        lines.push(Line::styled(
+            "payloads ({i}, {fork}, {uuid} expanded), first and last fork:",
+            t.dim(),
+        ));
+        for (p, bad) in &form.preview {
+            let mark = if *bad { "✗" } else { "✓" };
+            lines.push(Line::styled(
+                format!("  {mark} {}", super::clip(p, 64)),
+                if *bad { t.error() } else { t.ok() },
+            ));
+        }
+    }
     if !form.excluded.is_empty() {
         lines.push(Line::styled("not forked (cannot be patched):", t.error()));
         for x in &form.excluded {
@@ -127,6 +163,40 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let (title, lines) = match d {
         Dialog::Fork(form) => form_lines(app, form),
+        Dialog::BulkForkOp { names, remove } => {
+            let verb = if *remove { "Remove" } else { "Stop" };
+            let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+            let more = names.len().saturating_sub(shown.len());
+            let mut list = shown.join(", ");
+            if more > 0 {
+                list.push_str(&format!(" and {more} more"));
+            }
+            (
+                format!(" {verb} {} forks ", names.len()),
+                vec![
+                    Line::styled(
+                        if *remove {
+                            format!(
+                                "Remove {} forks? This stops them and deletes their files.",
+                                names.len()
+                            )
+                        } else {
+                            format!(
+                                "Stop {} forks? Their VMs stop; their files stay.",
+                                names.len()
+                            )
+                        },
+                        t.warn(),
+                    ),
+                    Line::raw(list),
+                    Line::raw(""),
+                    Line::styled(
+                        format!("y: {} them all   n / Esc: keep them", verb.to_lowercase()),
+                        t.dim(),
+                    ),
+                ],
+            )
+        }
         Dialog::StopFork(name) => (
             " Stop fork ".to_string(),
             vec![

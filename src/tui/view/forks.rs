@@ -11,24 +11,31 @@ use crate::fork::{LiveStatus, StageTiming};
 use crate::sanitize::{safe, safe_owned};
 use crate::tui::app::{App, Pane};
 use crate::tui::forks::{ForksState, Inspection};
+use crate::units::human_size;
 
 /// Draw the fork table.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     let visible = app.forks.visible();
-    let title = if app.forks.filter.is_empty() {
-        format!("Forks ({})", app.forks.rows.len())
-    } else {
-        format!(
-            "Forks ({} of {}, filter \"{}\")",
-            visible.len(),
-            app.forks.rows.len(),
-            safe(&app.forks.filter)
-        )
-    };
+    let mut title = format!("Forks ({})", app.forks.rows.len());
+    if !app.forks.filter.is_empty() {
+        title.push_str(&format!(
+            " · /{} shows {}",
+            safe(&app.forks.filter),
+            visible.len()
+        ));
+    }
+    if !app.forks.marked.is_empty() {
+        title.push_str(&format!(" · {} marked", app.forks.marked.len()));
+    }
     let block = pane_block(app, Pane::ForkList, title);
-    if app.forks.rows.is_empty() {
+    if visible.is_empty() {
+        let text = if app.forks.rows.is_empty() {
+            "No forks in this store."
+        } else {
+            "No fork matches the filter."
+        };
         f.render_widget(
-            Paragraph::new(Line::styled("No forks in this store.", app.theme.dim())).block(block),
+            Paragraph::new(Line::styled(text, app.theme.dim())).block(block),
             area,
         );
         return;
@@ -46,13 +53,23 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
             .iter()
             .map(|m| format!("{}{}", safe(&m.name), if m.acked { " ✓" } else { "" }))
             .collect();
+        let mark = if app.forks.marked.contains(&r.info.name) {
+            "● "
+        } else {
+            "  "
+        };
         Row::new(vec![
-            Span::raw(r.info.name.clone()),
+            Span::styled(format!("{mark}{}", r.info.name), app.theme.key()),
             Span::raw(safe_owned(&r.info.meta.source)),
             Span::styled(r.status.label(), style),
             Span::raw(
                 r.live_pid()
                     .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Span::raw(
+                r.divergence
+                    .map(|d| human_size(d.bytes))
                     .unwrap_or_else(|| "-".into()),
             ),
             Span::raw(mbs.join(", ")),
@@ -61,16 +78,24 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(18),
+            Constraint::Length(20),
             Constraint::Length(12),
             Constraint::Length(8),
             Constraint::Length(8),
+            Constraint::Length(10),
             Constraint::Min(10),
         ],
     )
     .header(
-        Row::new(["NAME", "SOURCE", "STATUS", "PID", "MAILBOXES (✓ acked)"])
-            .style(app.theme.header()),
+        Row::new([
+            "  NAME",
+            "SOURCE",
+            "STATUS",
+            "PID",
+            "PRIVATE",
+            "MAILBOXES (✓ acked)",
+        ])
+        .style(app.theme.header()),
     )
     .block(block)
     .row_highlight_style(app.theme.selected())
@@ -96,6 +121,16 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
         Span::styled("  created ", t.dim()),
         Span::raw(app.clock.human(&row.info.meta.created_at)),
     ])];
+    if let Some(d) = row.divergence {
+        lines.push(Line::styled(
+            format!(
+                " private memory: {} ({})",
+                human_size(d.bytes),
+                d.source.label()
+            ),
+            t.dim(),
+        ));
+    }
     let stages = stage_durations(&row.info.meta.stages);
     if !stages.is_empty() {
         lines.push(Line::styled(

@@ -2,6 +2,7 @@
 
 mod dialog;
 mod editor;
+mod fanout;
 mod forks;
 mod help;
 mod library;
@@ -84,7 +85,7 @@ pub fn pane_areas(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
             vec![(Pane::SessionList, a), (Pane::SessionDetail, b)]
         }
         Screen::Forks => {
-            let rows = app.forks.rows.len() as u16;
+            let rows = app.forks.visible().len() as u16;
             let h = (rows + 3).clamp(5, (body.height / 2).max(5));
             let [a, b] = Layout::vertical([Constraint::Length(h), Constraint::Min(0)]).areas(body);
             vec![(Pane::ForkList, a), (Pane::ForkDetail, b)]

@@ -10,24 +10,24 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 use super::{SPINNER, clip, pane_block};
 use crate::fork::{Stage, Status};
 use crate::tui::app::{App, Pane};
+use crate::tui::fanout::SessionRow;
 use crate::tui::session::{AckState, SessionView};
 use crate::units::human_size;
 
 /// Draw the session list.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
-    let visible = app.visible_sessions();
+    let rows = app.session_rows();
     let title = if app.filters.sessions.is_empty() {
         format!("Sessions ({})", app.sessions.len())
     } else {
         format!(
-            "Sessions ({} of {}, filter \"{}\")",
-            visible.len(),
-            app.sessions.len(),
+            "Sessions ({} rows, filter \"{}\")",
+            rows.len(),
             crate::sanitize::safe(&app.filters.sessions)
         )
     };
     let block = pane_block(app, Pane::SessionList, title);
-    if app.sessions.is_empty() {
+    if app.sessions.is_empty() && app.checks.is_empty() {
         f.render_widget(
             Paragraph::new(Line::styled(
                 "No fork sessions yet. Select a snapshot and press f.",
@@ -41,32 +41,88 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     }
     let spin = SPINNER[app.spinner % SPINNER.len()];
     let width = area.width.saturating_sub(6) as usize;
-    let items: Vec<ListItem> = visible
-        .iter()
-        .map(|&i| &app.sessions[i])
-        .map(|s| {
-            let (glyph, state, style) = match &s.outcome {
-                None => (
-                    spin,
-                    s.current().map(|c| c.label()).unwrap_or("starting"),
-                    app.theme.warn(),
-                ),
-                Some(Ok(_)) => ("✓", "done", app.theme.ok()),
-                Some(Err(_)) if s.cancelled => ("⊘", "cancelled", app.theme.warn()),
-                Some(Err(_)) => ("✗", "failed", app.theme.error()),
-            };
-            let name_w = width.saturating_sub(state.len() + 3);
-            // Sessions of earlier runs (or the CLI) are dimmed.
-            let name_style = if s.past {
-                app.theme.dim()
-            } else {
-                ratatui::style::Style::new()
-            };
-            ListItem::new(Line::from(vec![
-                Span::styled(format!("{glyph} "), style),
-                Span::styled(format!("{:<name_w$} ", clip(&s.fork, name_w)), name_style),
-                Span::styled(state.to_string(), style),
-            ]))
+    // Sessions of earlier runs (or the CLI) are dimmed.
+    let item = |glyph: &str, style, name: &str, state: String, indent: usize, past: bool| {
+        let name_w = width.saturating_sub(state.chars().count() + 3 + indent);
+        let name_style = if past {
+            app.theme.dim()
+        } else {
+            ratatui::style::Style::new()
+        };
+        ListItem::new(Line::from(vec![
+            Span::raw(" ".repeat(indent)),
+            Span::styled(format!("{glyph} "), style),
+            Span::styled(format!("{:<name_w$} ", clip(name, name_w)), name_style),
+            Span::styled(state, style),
+        ]))
+    };
+    let session_item = |s: &SessionView, indent: usize| {
+        let (glyph, state, style) = match &s.outcome {
+            None => (
+                spin,
+                s.current().map(|c| c.label()).unwrap_or("waiting"),
+                app.theme.warn(),
+            ),
+            Some(Ok(_)) => ("✓", "done", app.theme.ok()),
+            Some(Err(_)) if s.cancelled => ("⊘", "cancelled", app.theme.warn()),
+            Some(Err(_)) => ("✗", "failed", app.theme.error()),
+        };
+        item(glyph, style, &s.fork, state.to_string(), indent, s.past)
+    };
+    let items: Vec<ListItem> = rows
+        .into_iter()
+        .map(|row| match row {
+            SessionRow::Single(i) => session_item(&app.sessions[i], 0),
+            SessionRow::Member(i) => session_item(&app.sessions[i], 2),
+            SessionRow::Group(gi) => {
+                let f = &app.fanouts[gi];
+                let ms = app.members(gi);
+                let done = ms
+                    .iter()
+                    .filter(|s| matches!(s.outcome, Some(Ok(_))))
+                    .count();
+                let failed = ms
+                    .iter()
+                    .filter(|s| matches!(s.outcome, Some(Err(_))))
+                    .count();
+                let running = ms.iter().any(|s| s.is_running());
+                let (glyph, style) = if running {
+                    (spin, app.theme.warn())
+                } else if failed > 0 {
+                    ("✗", app.theme.error())
+                } else {
+                    ("✓", app.theme.ok())
+                };
+                let fold = if f.expanded { "▾" } else { "▸" };
+                item(
+                    glyph,
+                    style,
+                    &format!("{fold}{} ×{}", f.base, ms.len()),
+                    format!("{done}/{}", ms.len()),
+                    0,
+                    false,
+                )
+            }
+            SessionRow::Check(ci) => {
+                let c = &app.checks[ci];
+                let (glyph, state, style) = match &c.outcome {
+                    None => {
+                        let n = c.rows.values().filter(|r| r.is_some()).count();
+                        (spin, format!("{n}/{}", c.rows.len()), app.theme.warn())
+                    }
+                    Some(Ok(true)) => ("✓", "passed".into(), app.theme.ok()),
+                    Some(Ok(false)) => ("✗", "fails".into(), app.theme.error()),
+                    Some(Err(_)) => ("✗", "error".into(), app.theme.error()),
+                };
+                item(
+                    glyph,
+                    style,
+                    &format!("check {}", c.snapshot),
+                    state,
+                    0,
+                    false,
+                )
+            }
         })
         .collect();
     let list = List::new(items)
@@ -102,6 +158,21 @@ fn bar(done: u64, total: u64, room: usize, rate: Option<(f64, Option<f64>)>) -> 
         "█".repeat(full),
         "░".repeat(width - full)
     )
+}
+
+/// One glyph per stage of a session, for a fan-out's grid.
+pub fn stage_glyph(app: &App, s: &SessionView, st: Stage) -> (&'static str, ratatui::style::Style) {
+    let t = &app.theme;
+    match s.stages.get(&st) {
+        None if st == Stage::Done && s.failed() => ("✗", t.error()),
+        None => ("·", t.dim()),
+        Some(r) => match r.status {
+            Status::Ok => ("✓", t.ok()),
+            Status::Failed => ("✗", t.error()),
+            _ if s.is_running() => (SPINNER[app.spinner % SPINNER.len()], t.warn()),
+            _ => ("?", t.dim()),
+        },
+    }
 }
 
 fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
@@ -215,8 +286,13 @@ fn ack_lines<'a>(app: &App, s: &SessionView) -> Vec<Line<'a>> {
     lines
 }
 
-/// Draw the selected session.
+/// Draw the selected session, fan-out or check.
 pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
+    match app.selected_row() {
+        Some(SessionRow::Group(gi)) => return super::fanout::draw_group(f, area, app, gi),
+        Some(SessionRow::Check(ci)) => return super::fanout::draw_check(f, area, app, ci),
+        _ => {}
+    }
     let Some(s) = app.selected_session() else {
         let block = pane_block(app, Pane::SessionDetail, "Session".into());
         f.render_widget(Paragraph::new("").block(block), area);

@@ -27,7 +27,10 @@ use std::time::Duration;
 
 use crate::mailbox::MemoryAt;
 use crate::vmm::qmp::{Qmp, QmpError};
-use crate::vmm::{PausedVm, ProcessRecord, RestoreRequest, RunningVm, Vmm, VmmError, VmmKind};
+use crate::vmm::{
+    BootRequest, PausedVm, Prestarted, ProcessRecord, RestoreRequest, RunningVm, Vmm, VmmError,
+    VmmKind,
+};
 
 /// The serial console log in a fork or template directory.
 pub const SERIAL_LOG: &str = "serial.log";
@@ -75,55 +78,21 @@ impl Vmm for QemuVmm {
     }
 
     fn start_paused(&self, req: &RestoreRequest) -> Result<Box<dyn PausedVm>, VmmError> {
-        let cfg = config_of(req.vmm_config)?;
         if !req.state.is_file() {
             return Err(VmmError::Start {
                 what: "QEMU".into(),
                 reason: format!("device state {} is missing", req.state.display()),
             });
         }
-        let paths = RunPaths {
-            run_dir: req.fork_dir,
-            base_dir: req.snapshot_dir,
-            memory: req.memory,
-            share: !req.zero_copy,
-            incoming: true,
-        };
-        let mut proc = QemuProcess::spawn(&cfg, &paths, req.guest_log)?;
-        let record = match ProcessRecord::capture(proc.pid()) {
-            Ok(r) => r,
-            Err(e) => {
-                let err = proc.failure("QEMU", e);
-                proc.shutdown(None);
-                return Err(err);
-            }
-        };
-        match load_state(&mut proc, req.state) {
-            Ok(qmp) => {
-                let mem = if req.zero_copy {
-                    match ProcMem::open(proc.pid(), req.memory) {
-                        Ok(m) => Some(m),
-                        Err(e) => {
-                            let err = proc.failure("zero-copy patching", e);
-                            proc.shutdown(Some(qmp));
-                            return Err(err);
-                        }
-                    }
-                } else {
-                    None
-                };
-                Ok(Box::new(QemuPaused {
-                    proc,
-                    qmp,
-                    mem,
-                    record,
-                }))
-            }
-            Err(e) => {
-                proc.shutdown(None);
-                Err(e)
-            }
-        }
+        let booted = boot(&req.boot())?;
+        Box::new(booted).load(req.state)
+    }
+
+    /// QEMU started with `-incoming defer`, its monitor connected and
+    /// `x-ignore-shared` set: what is left for the fork is loading the
+    /// device state, patching and `cont`.
+    fn prestart(&self, req: &BootRequest) -> Result<Option<Box<dyn Prestarted>>, VmmError> {
+        Ok(Some(Box::new(boot(req)?)))
     }
 
     /// A clean QMP `quit` first; signals to the recorded process only as the
@@ -139,21 +108,106 @@ impl Vmm for QemuVmm {
     }
 }
 
-/// QMP: `x-ignore-shared` on, `migrate-incoming exec:cat STATE`, wait until
-/// the load completed. The VM stays paused.
-fn load_state(proc: &mut QemuProcess, state: &Path) -> Result<Qmp, VmmError> {
-    let mut qmp = proc.qmp(Duration::from_secs(30))?;
-    let step = |qmp: &mut Qmp| -> Result<(), QmpError> {
-        qmp.set_ignore_shared()?;
-        qmp.execute(
-            "migrate-incoming",
-            Some(serde_json::json!({"uri": format!("exec:cat {}", shell_quote(state))})),
-        )?;
-        qmp.wait_migration(Duration::from_secs(60))
+/// Spawn QEMU waiting for its device state (`-incoming defer`), record its
+/// process, connect its monitor and set `x-ignore-shared` (it must be on
+/// before the stream is read).
+fn boot(req: &BootRequest) -> Result<QemuBooted, VmmError> {
+    let cfg = config_of(req.vmm_config)?;
+    let paths = RunPaths {
+        run_dir: req.fork_dir,
+        base_dir: req.snapshot_dir,
+        memory: req.memory,
+        share: !req.zero_copy,
+        incoming: true,
     };
-    match step(&mut qmp) {
-        Ok(()) => Ok(qmp),
-        Err(e) => Err(proc.failure("QEMU restore (loading device state)", e)),
+    let mut proc = QemuProcess::spawn(&cfg, &paths, req.guest_log)?;
+    let record = match ProcessRecord::capture(proc.pid()) {
+        Ok(r) => r,
+        Err(e) => {
+            let err = proc.failure("QEMU", e);
+            proc.shutdown(None);
+            return Err(err);
+        }
+    };
+    let mut qmp = match proc.qmp(Duration::from_secs(30)) {
+        Ok(q) => q,
+        Err(e) => {
+            proc.shutdown(None);
+            return Err(e);
+        }
+    };
+    if let Err(e) = qmp.set_ignore_shared() {
+        let err = proc.failure("QEMU's monitor", e);
+        proc.shutdown(Some(qmp));
+        return Err(err);
+    }
+    Ok(QemuBooted {
+        proc,
+        qmp,
+        record,
+        memory: req.memory.to_path_buf(),
+        zero_copy: req.zero_copy,
+    })
+}
+
+/// A QEMU waiting for its device state.
+struct QemuBooted {
+    proc: QemuProcess,
+    qmp: Qmp,
+    record: ProcessRecord,
+    memory: std::path::PathBuf,
+    zero_copy: bool,
+}
+
+impl Prestarted for QemuBooted {
+    fn process(&self) -> ProcessRecord {
+        self.record.clone()
+    }
+
+    /// `migrate-incoming exec:cat STATE`, wait until the load completed. The
+    /// VM stays paused; a zero-copy fork's memory is opened for patching.
+    fn load(self: Box<Self>, state: &Path) -> Result<Box<dyn PausedVm>, VmmError> {
+        let QemuBooted {
+            mut proc,
+            mut qmp,
+            record,
+            memory,
+            zero_copy,
+        } = *self;
+        let loaded = qmp
+            .execute(
+                "migrate-incoming",
+                Some(serde_json::json!({"uri": format!("exec:cat {}", shell_quote(state))})),
+            )
+            .and_then(|_| qmp.wait_migration(Duration::from_secs(60)));
+        if let Err(e) = loaded {
+            let err = proc.failure("QEMU restore (loading device state)", e);
+            proc.shutdown(Some(qmp));
+            return Err(err);
+        }
+        let mem = if zero_copy {
+            match ProcMem::open(proc.pid(), &memory) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    let err = proc.failure("zero-copy patching", e);
+                    proc.shutdown(Some(qmp));
+                    return Err(err);
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Box::new(QemuPaused {
+            proc,
+            qmp,
+            mem,
+            record,
+        }))
+    }
+
+    fn abort(self: Box<Self>) {
+        let QemuBooted { proc, qmp, .. } = *self;
+        proc.shutdown(Some(qmp));
     }
 }
 

@@ -1,0 +1,362 @@
+//! Fan-out, check and bulk screens of the TUI in `TestBackend`, compared
+//! with `insta` snapshots: the fan-out dialog with its payload preview, a
+//! fan-out grouped as one expandable row with a per-fork stage grid, the
+//! check table, and the forks screen's marks, filter and bulk remove.
+
+#[path = "tui_support/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use common::{app_on, demo_like_store, render, settle};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use forkmail::check::{CheckId, CheckResult, Verdict};
+use forkmail::error::ErrorKind;
+use forkmail::fork::{ForkError, ForkRequest, Forks, Happening, MailboxSpec, SessionEvent, Stage};
+use forkmail::tui::app::{Action, App, Msg, Screen};
+use forkmail::tui::editor::Draft;
+use forkmail::tui::fanout::{CheckView, FanoutView};
+use forkmail::tui::session::SessionView;
+use forkmail::vmm::VmmKind;
+
+fn key(app: &mut App, c: char) {
+    app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )));
+}
+
+fn keycode(app: &mut App, c: KeyCode) {
+    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+fn small_app() -> (
+    tempfile::TempDir,
+    App,
+    tokio::sync::mpsc::UnboundedReceiver<Msg>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = demo_like_store(&dir.path().join("store"), false);
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    (dir, app, rx)
+}
+
+fn select(app: &mut App, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>, name: &str) {
+    let i = app
+        .catalog
+        .visible()
+        .iter()
+        .position(|s| s.name == name)
+        .expect("snapshot");
+    app.update(Action::Top);
+    for _ in 0..i {
+        app.update(Action::Down);
+    }
+    settle(app, rx);
+}
+
+#[test]
+fn fan_out_dialog_previews_the_first_and_last_fork() {
+    let (_d, mut app, mut rx) = small_app();
+    select(&mut app, &mut rx, "web");
+    app.drafts.insert(
+        ("web".into(), "app.config".into()),
+        Draft {
+            payload: r#"{"replica":{{i}},"fork":"{{fork}}"}"#.into(),
+            ..Draft::default()
+        },
+    );
+    key(&mut app, 'f');
+    for _ in 0..63 {
+        keycode(&mut app, KeyCode::Backspace);
+    }
+    for c in "fan".chars() {
+        key(&mut app, c);
+    }
+    keycode(&mut app, KeyCode::Tab);
+    keycode(&mut app, KeyCode::Backspace);
+    key(&mut app, '1');
+    key(&mut app, '6');
+    let screen = render(&mut app, 110, 34);
+    assert!(
+        screen.contains(r#"fan-0: app.config={"replica":0,"fork":"fan-0"}"#),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(r#"fan-15: app.config={"replica":15,"fork":"fan-15"}"#),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+fn ev(fork: &str, ms: u64, what: Happening) -> SessionEvent {
+    SessionEvent {
+        fork: fork.into(),
+        elapsed_ms: ms,
+        what,
+    }
+}
+
+/// Events of a session up to (and including) `until`.
+fn events(fork: &str, until: Stage) -> Vec<SessionEvent> {
+    let all = vec![
+        ev(fork, 0, Happening::StageStarted(Stage::Validate)),
+        ev(fork, 1, Happening::Validated { mailboxes: 1 }),
+        ev(
+            fork,
+            1,
+            Happening::CopyStarted {
+                dir: "/nonexistent".into(),
+            },
+        ),
+        ev(fork, 2, Happening::ZeroCopy),
+        ev(fork, 2, Happening::StageStarted(Stage::Preflight)),
+        ev(fork, 3, Happening::Preflighted { markers: 1 }),
+        ev(fork, 3, Happening::StageStarted(Stage::Restore)),
+        ev(fork, 3, Happening::StageStarted(Stage::Patch)),
+        ev(
+            fork,
+            4,
+            Happening::Patched {
+                frames: 1,
+                into_paused_guest: true,
+            },
+        ),
+        ev(
+            fork,
+            9,
+            Happening::Restored {
+                vmm: VmmKind::Sim,
+                pid: 4242,
+            },
+        ),
+        ev(fork, 9, Happening::StageStarted(Stage::Ack)),
+        ev(fork, 10, Happening::AcksDone { count: 1 }),
+        ev(fork, 10, Happening::Done),
+    ];
+    let mut out = Vec::new();
+    for e in all {
+        let stage = e.stage();
+        out.push(e);
+        if stage == until && until != Stage::Restore && until != Stage::Patch {
+            // Through the end of that stage's events.
+        }
+    }
+    out.into_iter()
+        .filter(|e| stage_rank(e.stage()) <= stage_rank(until))
+        .collect()
+}
+
+fn stage_rank(s: Stage) -> usize {
+    Stage::PIPELINE.iter().position(|p| *p == s).unwrap_or(99)
+}
+
+fn fake_fanout(app: &mut App) {
+    let now = app.clock.instant();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut members = Vec::new();
+    for i in 0..6u64 {
+        let id = 100 + i;
+        let mut v = SessionView::new(
+            id,
+            &format!("fan-{i}"),
+            "web",
+            vec!["app.config".into()],
+            now,
+        );
+        v.group = Some(99);
+        v.cancel = Arc::clone(&cancel);
+        app.sessions.push(v);
+        members.push(id);
+    }
+    app.fanouts.push(FanoutView {
+        id: 99,
+        snapshot: "web".into(),
+        base: "fan".into(),
+        parallel: 2,
+        members,
+        expanded: false,
+        cancel,
+        summary: None,
+    });
+    app.show(Screen::Sessions);
+    for (i, until) in [
+        Stage::Done,
+        Stage::Done,
+        Stage::Done,
+        Stage::Ack,
+        Stage::Copy,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = format!("fan-{i}");
+        for event in events(&f, until) {
+            app.on_msg(Msg::Session {
+                id: 100 + i as u64,
+                event,
+            });
+        }
+        if until == Stage::Done {
+            app.on_msg(Msg::SessionEnd {
+                id: 100 + i as u64,
+                result: Ok(f),
+            });
+        }
+    }
+    // fan-3 fails its ack.
+    let err = ForkError::mailbox(
+        ErrorKind::AckTimeout,
+        "app.config",
+        "no ack from the guest within 5000 ms on port 40003",
+    )
+    .at(Stage::Ack);
+    app.on_msg(Msg::Session {
+        id: 103,
+        event: ev("fan-3", 5010, Happening::Failed(err.clone())),
+    });
+    app.on_msg(Msg::SessionEnd {
+        id: 103,
+        result: Err(err),
+    });
+}
+
+#[test]
+fn a_fan_out_is_one_expandable_row_with_a_stage_grid() {
+    let (_d, mut app, _rx) = small_app();
+    fake_fanout(&mut app);
+    app.session_sel = 0;
+    let folded = render(&mut app, 110, 24);
+    assert!(
+        folded.contains("▸fan ×6") && folded.contains("3/6"),
+        "{folded}"
+    );
+    insta::assert_snapshot!("fanout_grid_folded", folded);
+    keycode(&mut app, KeyCode::Enter);
+    let open = render(&mut app, 110, 24);
+    assert!(
+        open.contains("▾fan ×6") && open.contains("  ✓ fan-0"),
+        "{open}"
+    );
+    insta::assert_snapshot!("fanout_grid_expanded", open);
+    // A member row shows that fork's own session.
+    app.update(Action::Down);
+    app.update(Action::Down);
+    assert!(render(&mut app, 110, 24).contains("Session · fan-1 ← web"));
+}
+
+#[test]
+fn the_check_table_fills_in_as_checks_end() {
+    let (_d, mut app, _rx) = small_app();
+    let mut rows: BTreeMap<CheckId, Option<CheckResult>> =
+        CheckId::ALL.iter().map(|c| (*c, None)).collect();
+    let row = |id: CheckId, verdict, evidence: &[&str], ms| CheckResult {
+        check: id,
+        rule: id.rule(),
+        verdict,
+        required: id.required(),
+        evidence: evidence.iter().map(|s| s.to_string()).collect(),
+        elapsed_ms: ms,
+        forks: 1,
+        latency: None,
+    };
+    rows.insert(
+        CheckId::Acks,
+        Some(row(
+            CheckId::Acks,
+            Verdict::Fail,
+            &[
+                "3 ack(s) from 3 fork(s): median 2507 ms, max 2509 ms (deadline 2000 ms)",
+                "fork chk-1-acks-0: warmup acked after 2509 ms, past the 2000 ms deadline",
+            ],
+            2585,
+        )),
+    );
+    rows.insert(
+        CheckId::Consumption,
+        Some(row(
+            CheckId::Consumption,
+            Verdict::Pass,
+            &["warmup: seq 0 once acked"],
+            31,
+        )),
+    );
+    app.checks.push(CheckView {
+        id: 7,
+        snapshot: "slow-ack".into(),
+        rows,
+        outcome: None,
+        cancel: Arc::new(AtomicBool::new(false)),
+    });
+    app.show(Screen::Sessions);
+    app.session_sel = 0;
+    insta::assert_snapshot!(render(&mut app, 110, 24));
+}
+
+fn patched_fork(store: &forkmail::store::Store, name: &str) {
+    let mut req = ForkRequest::new("web");
+    req.fork_name = Some(name.into());
+    req.restore = false;
+    req.mailboxes = vec![MailboxSpec {
+        name: "app.config".into(),
+        token: None,
+        payload: Some("{}".into()),
+        wait_for_ack: false,
+        ack_timeout_ms: None,
+    }];
+    Forks::new(store)
+        .create(&req, &|_| {}, &AtomicBool::new(false))
+        .expect("fork");
+}
+
+#[test]
+fn forks_screen_marks_filters_and_removes_in_bulk() {
+    let (_d, mut app, mut rx) = small_app();
+    for n in ["fan-10", "fan-2", "fan-1", "other"] {
+        patched_fork(&app.store, n);
+    }
+    app.update(Action::Show(Screen::Forks));
+    let stable = |app: &mut App| {
+        for r in &mut app.forks.rows {
+            // Allocated blocks depend on the filesystem.
+            r.divergence = None;
+            r.info.meta.created_at = common::CREATED.into();
+            r.info.meta.stages.clear();
+        }
+    };
+    stable(&mut app);
+    let all = render(&mut app, 110, 24);
+    let order: Vec<usize> = ["fan-1 ", "fan-2 ", "fan-10 ", "other "]
+        .iter()
+        .map(|n| all.find(n).expect(n))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "natural order: {all}"
+    );
+    // Filter to the fan-out, mark every visible fork, remove them with one question.
+    key(&mut app, '/');
+    for c in "fan".chars() {
+        key(&mut app, c);
+    }
+    keycode(&mut app, KeyCode::Enter);
+    key(&mut app, 'v');
+    key(&mut app, 'd');
+    stable(&mut app);
+    let screen = render(&mut app, 110, 24);
+    assert!(screen.contains("Remove 3 forks?"), "{screen}");
+    insta::assert_snapshot!("forks_bulk_remove", screen);
+    key(&mut app, 'y');
+    settle(&mut app, &mut rx);
+    app.reload_store();
+    let names: Vec<&str> = app
+        .forks
+        .rows
+        .iter()
+        .map(|r| r.info.name.as_str())
+        .collect();
+    assert_eq!(names, ["other"]);
+}
