@@ -347,8 +347,9 @@ fn fork_sessions_end_to_end_in_tmux() {
     ));
     t.send(&["Enter"]);
     t.wait_text("watching store", 60);
+    t.wait_text("✓ JSON object", 30);
     t.send(&["2"]);
-    let s = t.wait_text("Sessions (3)", 10);
+    let s = t.wait_text("▸Sessions (3)", 10);
     assert!(
         s.contains("✗ silent-") && s.matches("✓ web-").count() == 2,
         "{s}"
