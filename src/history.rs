@@ -6,7 +6,7 @@
 //! replayed; `<store>/sessions/<id>.jsonl` holds its events, one per line,
 //! exactly the flat lines of `fork --json`. Both are owner-only: payloads
 //! and tokens can be secrets. Ids sort by start time
-//! (`20260101-000500123456-0001-1a`). The renderers' session runners record;
+//! (`20260101-000500123456-1a`). The renderers' session runners record;
 //! the engine's stages know nothing of it.
 
 use std::io::{BufRead, Write};
@@ -213,16 +213,30 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
     }
 }
 
-/// A new session id: start time to the millisecond, then 16 random bits.
+/// A new session id: its start time to the microsecond (strictly
+/// increasing within a process, even when the wall clock steps back or two
+/// sessions start in one microsecond), then 8 random bits.
 pub fn new_id() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST_MICROS: AtomicI64 = AtomicI64::new(0);
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    let mut prev = LAST_MICROS.load(Ordering::Relaxed);
+    let micros = loop {
+        let next = now.max(prev + 1);
+        match LAST_MICROS.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(p) => prev = p,
+        }
+    };
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let fmt = time::macros::format_description!(
-        "[year][month][day]-[hour][minute][second][subsecond digits:3]"
+        "[year][month][day]-[hour][minute][second][subsecond digits:6]"
     );
-    let stamp = now
+    let stamp = at
         .format(&fmt)
-        .unwrap_or_else(|_| "00000000-000000000".into());
-    format!("{stamp}-{:04x}", rand::random::<u16>())
+        .unwrap_or_else(|_| "00000000-000000000000".into());
+    format!("{stamp}-{:02x}", rand::random::<u8>())
 }
 
 /// Whether `id` is shaped like a session id (it names files).
