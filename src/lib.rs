@@ -6,11 +6,13 @@
 
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod files;
 pub mod fork;
 pub mod guest;
+pub mod history;
 pub mod image;
 pub mod mailbox;
 pub mod sanitize;

@@ -18,12 +18,28 @@ fn main() {
         Some(Command::SimGuest(_)) => None,
         _ => forkmail::cli::init_logging(),
     };
-    let code = match &cli.command {
-        None => run_tui(&cli, false),
-        Some(Command::Demo { no_tui: false }) => run_tui(&cli, true),
-        Some(cmd) => forkmail::cli::run(&cli, cmd),
-    };
+    let code = run(&cli);
     std::process::exit(code.unwrap_or_else(|e| forkmail::cli::report_error(&e)));
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    // Commands about the config file itself, and those that need none, run
+    // even when it is broken.
+    if let Some(
+        cmd @ (Command::Config(_)
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::SimGuest(_)),
+    ) = &cli.command
+    {
+        return forkmail::cli::run(cli, cmd);
+    }
+    forkmail::config::install(forkmail::config::Config::load()?);
+    match &cli.command {
+        None => run_tui(cli, false),
+        Some(Command::Demo { no_tui: false }) => run_tui(cli, true),
+        Some(cmd) => forkmail::cli::run(cli, cmd),
+    }
 }
 
 fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
@@ -32,5 +48,17 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
     } else {
         forkmail::cli::open_store(cli.store.as_deref())?
     };
-    forkmail::tui::run(store, forkmail::cli::open_sources(&cli.sources))
+    let config = forkmail::config::current();
+    let options = forkmail::tui::app::Options {
+        keymap: config.keymap()?,
+        ack_timeout_ms: config.ack_timeout_ms().unwrap_or(0),
+        select: demo.then(|| forkmail::template::demo::DEMO_FIRST.to_string()),
+        osc52: true,
+    };
+    forkmail::tui::run(
+        store,
+        config.theme(),
+        options,
+        forkmail::cli::open_sources(&cli.sources),
+    )
 }

@@ -1,17 +1,20 @@
 //! End to end with a real QEMU guest, driving the real `forkmail` binary:
-//! image build, a template with two mailboxes, three forks (two copy, one
-//! zero-copy) with different payloads, an unknown-mailbox fork that must
-//! start nothing, and `rm`.
+//! image build from an installed forkmail, a template with two mailboxes,
+//! three forks (two copy, one zero-copy) with different payloads, an
+//! unknown-mailbox fork that must start nothing, and `rm`.
 //!
 //! Needs `qemu-system-x86_64`, and `apt-get`/`dpkg` (Debian) for the image's
 //! kernel and busybox. Without QEMU it prints why and passes, unless
 //! `FORKMAIL_REQUIRE_VM` is set: then it fails loudly.
 //!
-//! The static guest agent is built by the test itself with
-//! `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target
-//! x86_64-unknown-linux-gnu --bin forkmail-guest` into `target/static-guest`
-//! (its own target dir: no lock fight with the running `cargo test`), unless
-//! `FORKMAIL_STATIC_GUEST` names one.
+//! The image is built as a person would after `cargo install --path .`:
+//! the test installs forkmail into a temporary root (`cargo install --path
+//! . --root <tmp>`; the build itself goes to `target/fresh-clone`, shared
+//! with the fresh-clone test, so dependencies are built once) and runs that
+//! installed `forkmail image build` with no `--guest`: it packs the
+//! installed, dynamically linked `forkmail-guest` with its loader and
+//! shared libraries. The guest arming in the template and acking every
+//! fork proves the image works.
 //!
 //! Timings of each run are printed (`cargo test --test qemu_e2e -- --nocapture`).
 
@@ -54,37 +57,32 @@ fn missing_prerequisite() -> Option<String> {
     None
 }
 
-fn static_guest() -> PathBuf {
-    if let Some(p) = std::env::var_os("FORKMAIL_STATIC_GUEST").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
-    }
+/// `cargo install --path . --root <root>`: the installed `forkmail`.
+fn install_forkmail(root: &Path) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = manifest.join("target/static-guest");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let t = Instant::now();
     let out = Command::new(cargo)
         .current_dir(manifest)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--bin",
-            "forkmail-guest",
-        ])
+        .env("CARGO_TARGET_DIR", manifest.join("target/fresh-clone"))
+        .args(["install", "--locked", "--path"])
+        .arg(manifest)
+        .arg("--root")
+        .arg(root)
         .output()
-        .expect("run cargo to build the static guest");
+        .expect("run cargo install");
     assert!(
         out.status.success(),
-        "building the static forkmail-guest failed:\n{}",
+        "cargo install failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("static guest built in {:.1} s", t.elapsed().as_secs_f64());
-    target_dir.join("x86_64-unknown-linux-gnu/release/forkmail-guest")
+    eprintln!("cargo install took {:.1} s", t.elapsed().as_secs_f64());
+    let bin = root.join("bin");
+    assert!(
+        bin.join("forkmail-guest").is_file(),
+        "both binaries installed"
+    );
+    bin.join("forkmail")
 }
 
 fn forkmail(store: &Path, args: &[&str]) -> Output {
@@ -218,22 +216,48 @@ fn qemu_template_and_three_forks() {
         eprintln!("SKIP qemu_e2e: {why} (set FORKMAIL_REQUIRE_VM=1 to make this fatal)");
         return;
     }
-    let guest = static_guest();
     let tmp = tempfile::Builder::new()
         .prefix("fm-e2e-")
         .tempdir()
         .expect("tempdir");
+    let installed = install_forkmail(&tmp.path().join("root"));
     let store = tmp.path().join("store");
     let store_s = store.to_string_lossy().into_owned();
 
-    ok(
-        &store,
-        &[
-            "image",
-            "build",
-            "--guest",
-            guest.to_str().expect("utf-8 path"),
-        ],
+    // The installed forkmail builds the image: no static build, no --guest.
+    let out = Command::new(&installed)
+        .arg("--store")
+        .arg(&store)
+        .args(["image", "build", "--json"])
+        .env_remove("FORKMAIL_STORE")
+        .env("XDG_STATE_HOME", store.with_file_name("state"))
+        .output()
+        .expect("run the installed forkmail");
+    eprintln!(
+        "$ <installed> forkmail image build --json\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "installed image build failed");
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(store.join("images/default/image.json")).expect("image.json"),
+    )
+    .expect("image.json parses");
+    assert!(
+        meta["guest_source"]
+            .as_str()
+            .is_some_and(|g| g.starts_with(&tmp.path().join("root/bin").display().to_string())),
+        "the installed forkmail-guest: {meta}"
+    );
+    let libs: Vec<&str> = meta["guest_libraries"]
+        .as_array()
+        .expect("guest_libraries")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        libs.contains(&"/lib/libc.so.6") && libs.iter().any(|l| l.contains("ld-linux")),
+        "packed with its loader and libraries: {libs:?}"
     );
     let doctor = ok(&store, &["doctor"]);
     assert!(doctor.contains("ok   image"), "doctor sees the image");

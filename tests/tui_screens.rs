@@ -148,7 +148,8 @@ fn drafts_persist_per_snapshot_and_mailbox() {
     select_snapshot(&mut again, &mut rx, "web");
     let d = again.draft("web", &mailbox).clone();
     assert!(!d.wait_for_ack);
-    assert_eq!(d.payload, " {}");
+    // The cursor of an empty object starts between its braces.
+    assert_eq!(d.payload, "{ }");
 }
 
 fn ev(fork: &str, ms: u64, what: Happening) -> SessionEvent {
@@ -369,7 +370,7 @@ fn help_scrolls_to_its_end_at_80x24() {
         KeyModifiers::SHIFT,
     )));
     let screen = render(&mut app, 80, 24);
-    assert!(screen.contains("Mouse: wheel scrolls"), "{screen}");
+    assert!(screen.contains("Mouse: a click selects"), "{screen}");
     key(&mut app, 'g');
     let top = render(&mut app, 80, 24);
     assert!(top.contains("Everywhere"), "{top}");

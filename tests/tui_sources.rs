@@ -23,6 +23,7 @@ use forkmail::source::SourceSet;
 use forkmail::store::{SNAPSHOT_META, SnapshotMeta, Store, read_json, write_json_atomic};
 use forkmail::template::sim::{SimTemplateSpec, create_sim_template};
 use forkmail::tui::app::{Action, App, Level, Mode, Msg};
+use forkmail::tui::prompt::PromptKind;
 use forkmail::tui::sources::Entry;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -164,8 +165,11 @@ fn o_opens_a_compressed_memory_file_by_path_read_only() {
     fixture::write_lz4(&rig.fx.reference, &file);
     let before = fixture::tree_state(&file);
     key(&mut rig.app, 'o');
-    assert_eq!(rig.app.mode, Mode::OpenPath);
-    rig.app.on_event(Event::Paste(String::new()));
+    assert_eq!(rig.app.mode, Mode::Filter, "the prompt is open");
+    assert_eq!(
+        rig.app.prompt.as_ref().map(|p| p.kind),
+        Some(PromptKind::OpenFile)
+    );
     for c in file.display().to_string().chars() {
         key(&mut rig.app, c);
     }

@@ -30,6 +30,37 @@ impl Tmux {
         let out = self.cmd(&["send-keys", "-t", "e2e", "-l", text]);
         assert!(out.status.success(), "send-keys -l {text:?}");
     }
+    /// A bracketed paste, as a terminal sends one (tmux `paste-buffer -p`).
+    fn paste(&self, text: &str) {
+        let out = self.cmd(&["set-buffer", "-b", "e2e-paste", text]);
+        assert!(out.status.success(), "set-buffer: {out:?}");
+        let out = self.cmd(&["paste-buffer", "-p", "-d", "-b", "e2e-paste", "-t", "e2e"]);
+        assert!(out.status.success(), "paste-buffer: {out:?}");
+    }
+    /// A left click at 0-based `col`, `row`, as the terminal reports it (SGR).
+    fn click(&self, col: u16, row: u16) {
+        let seq = format!(
+            "\x1b[<0;{};{}M\x1b[<0;{};{}m",
+            col + 1,
+            row + 1,
+            col + 1,
+            row + 1
+        );
+        let out = self.cmd(&["send-keys", "-t", "e2e", "-l", &seq]);
+        assert!(out.status.success(), "click: {out:?}");
+    }
+    fn resize(&self, w: u16, h: u16) {
+        let out = self.cmd(&[
+            "resize-window",
+            "-t",
+            "e2e",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+        ]);
+        assert!(out.status.success(), "resize-window: {out:?}");
+    }
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
     }
@@ -95,6 +126,9 @@ fn start_named(dir: &Path, tag: &str) -> Tmux {
         "sh",
     ]);
     assert!(out.status.success(), "tmux new-session: {out:?}");
+    // Applications may set tmux's buffer with OSC 52 (the `y` copy).
+    let out = t.cmd(&["set-option", "-g", "set-clipboard", "on"]);
+    assert!(out.status.success(), "set-clipboard: {out:?}");
     t.wait_text("$", 10);
     t
 }
@@ -147,26 +181,59 @@ fn fork_sessions_end_to_end_in_tmux() {
         s.contains("Markers · web") && s.contains("app.config") && s.contains("secrets.v1")
     });
 
-    // Edit the selected mailbox's payload.
+    // The demo opens with sample payloads: add a key to the selected one.
     t.send(&["Tab"]);
-    t.wait_text("▸Markers", 5);
+    let s = t.wait_text("▸Markers", 5);
+    let mailbox = s
+        .split("Payload · ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .expect("the payload pane names its mailbox")
+        .to_string();
+    let sample = forkmail::template::demo::demo_templates()
+        .into_iter()
+        .find(|t| t.spec.name == "web")
+        .and_then(|t| {
+            t.samples
+                .iter()
+                .find(|(m, _)| *m == mailbox)
+                .map(|(_, p)| p.to_string())
+        })
+        .expect("a sample payload");
+    let budget = |text: &str| {
+        format!(
+            "✓ JSON object · {} / 3832 bytes incl. ack_port",
+            forkmail::mailbox::check_payload(text, true).sent_bytes
+        )
+    };
+    t.wait_text(&budget(&sample), 5);
     t.send(&["i"]);
     t.wait_text("typing (Esc stops)", 5);
     t.send(&["End"]);
     t.send(&["BSpace"]);
-    t.type_text(r#""region": "eu""#);
+    t.type_text(r#", "zone": "eu""#);
     t.wait_text("syntax error at line 1", 5);
-    t.type_text("}");
-    // {"region":"eu","ack_port":65535} once the ack port is injected.
-    t.wait_text("✓ JSON object · 32 / 3832 bytes incl. ack_port", 5);
+    // A bracketed paste shows at once.
+    t.paste("}");
+    let typed = format!("{}, \"zone\": \"eu\"}}", sample.trim_end_matches('}'));
+    t.wait_text(&budget(&typed), 5);
+    // Full screen while typing, and back.
+    t.send(&["C-f"]);
+    t.wait_for("the full-screen editor", 5, |s| {
+        s.contains("· full screen") && !s.contains("Markers · web")
+    });
+    t.send(&["C-f"]);
+    t.wait_for("the three panes", 5, |s| {
+        !s.contains("· full screen") && s.contains("Markers · web")
+    });
     t.send(&["Escape"]);
     t.wait_for("typing to stop", 5, |s| !s.contains("typing (Esc stops)"));
 
     // Hand the payload to $EDITOR and take it back.
     t.send(&["e"]);
     t.wait_text("payload taken back from $EDITOR", 10);
-    // {"region":"eu","via":"editor","ack_port":65535}
-    t.wait_text("✓ JSON object · 47 / 3832 bytes incl. ack_port", 5);
+    let edited = format!("{}, \"via\": \"editor\"}}", typed.trim_end_matches('}'));
+    t.wait_text(&budget(&edited), 5);
 
     // Fork it and watch every stage reach done, with both acks.
     t.send(&["f"]);
@@ -186,10 +253,67 @@ fn fork_sessions_end_to_end_in_tmux() {
     ] {
         assert!(s.contains(&format!("✓  {stage}")), "{stage} not done:\n{s}");
     }
+
+    // The whole guest log (the detail pane cuts long lines), searchable.
+    t.send(&["Enter"]);
+    let s = t.wait_text("guest log · web-", 5);
+    // Wrapped lines joined again: the viewer cuts nothing.
+    let joined: String = s
+        .lines()
+        .map(|l| l.trim_end().trim_start_matches('┃').trim_end_matches('┃'))
+        .collect();
     assert!(
-        s.contains(r#""region":"eu","via":"editor""#),
-        "guest log shows the payload:\n{s}"
+        joined.contains(r#""zone":"eu","via":"editor""#),
+        "the guest got the payload:\n{s}"
     );
+    t.send(&["/"]);
+    t.type_text("via");
+    t.send(&["Enter"]);
+    t.wait_text("\"via\": 1/", 5);
+    t.send(&["w"]);
+    t.wait_text("wrap off", 5);
+    t.send(&["q"]);
+    t.wait_for("the sessions screen", 5, |s| {
+        s.contains("▸Sessions") && !s.contains("guest log ·")
+    });
+
+    // y copies the fork's name to the clipboard (OSC 52: tmux keeps it).
+    t.send(&["y"]);
+    t.wait_text("fork name copied", 5);
+    let buffer = String::from_utf8_lossy(&t.cmd(&["show-buffer"]).stdout).into_owned();
+    assert!(buffer.starts_with("web-"), "tmux got the copy: {buffer:?}");
+
+    // Replay: the dialog opens prefilled; Enter forks the same again.
+    t.send(&["r"]);
+    t.wait_text("Replay ", 5);
+    t.send(&["Enter"]);
+    t.wait_for("the replayed fork", 60, |s| {
+        s.matches("✓ web-").count() == 2
+    });
+    let forks_before_click = t.screen();
+
+    // A click on the first session's row selects it.
+    let row = forks_before_click
+        .lines()
+        .position(|l| l.contains("✓ web-"))
+        .expect("session row") as u16;
+    let first = forks_before_click
+        .lines()
+        .nth(row as usize)
+        .unwrap_or_default();
+    let name = first
+        .split_whitespace()
+        .find(|w| w.starts_with("web-"))
+        .expect("fork name")
+        .to_string();
+    t.click(8, row);
+    t.wait_text(&format!("Session · {name} ←"), 5);
+
+    // Too small: the TUI says so instead of drawing empty boxes.
+    t.resize(50, 12);
+    t.wait_text("terminal too small", 5);
+    t.resize(120, 40);
+    t.wait_text("▸Sessions", 5);
 
     // Fork the never-acking template: it fails and rolls back.
     t.send(&["1"]);
@@ -197,7 +321,9 @@ fn fork_sessions_end_to_end_in_tmux() {
     t.send(&["/"]);
     t.wait_text("filter: /web", 5);
     t.send(&["BSpace", "BSpace", "BSpace"]);
-    t.type_text("silent");
+    // A paste into the filter prompt.
+    t.paste("silent");
+    t.wait_text("filter: /silent", 5);
     t.send(&["Enter"]);
     t.wait_for("silent's markers", 30, |s| {
         s.contains("Markers · silent") && s.contains("app.config")
@@ -211,11 +337,25 @@ fn fork_sessions_end_to_end_in_tmux() {
     assert!(s.contains("no ack from the guest"), "{s}");
     assert!(s.contains("✓  rollback"), "{s}");
 
-    // `q` gives the terminal back exactly as it was.
+    // `q` gives the terminal back; the sessions are in the store's history.
     t.send(&["q"]);
     t.wait_for("the shell to come back", 20, |s| {
         s.contains("shell-before-42") && !s.contains("Snapshots (")
     });
+    t.type_text(&format!(
+        "clear; XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
+    ));
+    t.send(&["Enter"]);
+    t.wait_text("watching store", 60);
+    t.wait_text("✓ JSON object", 30);
+    t.send(&["2"]);
+    let s = t.wait_text("▸Sessions (3)", 10);
+    assert!(
+        s.contains("✗ silent-") && s.matches("✓ web-").count() == 2,
+        "{s}"
+    );
+    t.send(&["q"]);
+    t.wait_for("the shell to come back", 20, |s| !s.contains("Sessions ("));
     t.type_text(&format!(
         "stty -g > {d}/stty.after; echo shell-after-$((40+3))"
     ));

@@ -106,9 +106,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the config file's path, or write a commented default config.
+    Config(ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `forkmail man | man -l -`.
+    Man,
     /// Run the simulated guest of a fork (started by the sim VMM, not by people).
     #[command(name = "sim-guest", hide = true)]
     SimGuest(SimGuestArgs),
+}
+
+/// Arguments of `config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Write a commented default config file to stdout
+    /// (`forkmail config --print-default > ~/.config/forkmail/config.toml`).
+    #[arg(long)]
+    pub print_default: bool,
 }
 
 /// Arguments of the hidden `sim-guest` subcommand.
@@ -189,6 +207,9 @@ pub struct TemplateCreateArgs {
     /// Seconds the guest may take to boot and arm (qemu).
     #[arg(long, default_value_t = 180, value_name = "SECS")]
     pub boot_timeout: u64,
+    /// What the template is for, in one line (shown in the TUI).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -197,7 +218,7 @@ pub struct TemplateCreateArgs {
 /// `image` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ImageAction {
-    /// Build a guest image: kernel + initramfs with busybox, virtio modules and a static forkmail-guest.
+    /// Build a guest image: kernel + initramfs with busybox, virtio modules and forkmail-guest.
     Build(ImageBuildArgs),
 }
 
@@ -216,7 +237,8 @@ pub struct ImageBuildArgs {
     /// Static busybox (default: Debian's busybox-static).
     #[arg(long, value_name = "PATH")]
     pub busybox: Option<PathBuf>,
-    /// Static forkmail-guest (default: found beside forkmail or in target/x86_64-unknown-linux-gnu/release).
+    /// forkmail-guest to pack (default: the one beside forkmail; a dynamically
+    /// linked one comes with the shared libraries and loader it needs).
     #[arg(long, value_name = "PATH")]
     pub guest: Option<PathBuf>,
     /// A static program of your own to run as the guest instead of forkmail-guest

@@ -3,10 +3,7 @@
 //! one of them (a store name, `SOURCE/NAME`, a snapshot directory or a memory
 //! file, raw or compressed).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -105,41 +102,18 @@ pub(super) fn resolve<'a>(
     }
 }
 
-/// Progress of a long scan on stderr, when stderr is a terminal: a
-/// compressed file cannot skip holes, so its scan reads every byte.
-fn progress_line(what: &str) -> Option<impl Fn(ScanProgress) + Sync + use<'_>> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let last = Mutex::new(Instant::now());
-    Some(move |p: ScanProgress| {
-        if let Ok(mut t) = last.lock()
-            && t.elapsed() >= Duration::from_millis(200)
-        {
-            *t = Instant::now();
-            let pct = (p.done as f64 * 100.0 / p.total.max(1) as f64).min(100.0);
-            eprint!(
-                "\rscanning {what}: {} of ~{} ({pct:.0}%)   ",
-                human_size(p.done),
-                human_size(p.total)
-            );
-        }
-    })
-}
-
 /// The markers of a target, through the discovery cache when there is a
 /// store, with its `source` and `hypervisor` for JSON.
-fn discover(store: Option<&Store>, target: &Target) -> Result<(ScanReport, Value, Value, String)> {
-    let what = match target {
-        Target::Store(s) => s.name.clone(),
-        Target::Source { snap, .. } => snap.name.clone(),
-        Target::File(p) => p.display().to_string(),
-    };
-    let progress = progress_line(&what);
+fn discover(
+    store: Option<&Store>,
+    target: &Target,
+    quiet: bool,
+) -> Result<(ScanReport, Value, Value, String)> {
+    // A compressed file cannot skip holes: its scan reads every byte.
+    let progress = super::progress::Progress::new("scan", quiet);
+    let report_progress = |p: ScanProgress| progress.update(p.done, p.total);
     let opts = ScanOptions {
-        progress: progress
-            .as_ref()
-            .map(|p| p as &(dyn Fn(ScanProgress) + Sync)),
+        progress: Some(&report_progress),
         ..Default::default()
     };
     let out = match target {
@@ -194,9 +168,7 @@ fn discover(store: Option<&Store>, target: &Target) -> Result<(ScanReport, Value
             (report, Value::Null, Value::Null, path.display().to_string())
         }
     };
-    if progress.is_some() {
-        eprint!("\r\x1b[K");
-    }
+    progress.finish();
     Ok(out)
 }
 
@@ -207,7 +179,7 @@ pub(super) fn markers(
     json: bool,
 ) -> Result<i32> {
     let resolved = resolve(store, sources, target)?;
-    let (report, source, hypervisor, about) = discover(store, &resolved)?;
+    let (report, source, hypervisor, about) = discover(store, &resolved, json)?;
     if report.truncated {
         errln!(
             "warning: discovery stopped at {} markers; more may be in the file (a fork refuses to patch a mailbox found without its token)",

@@ -41,6 +41,9 @@ pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         crate::template::TemplateError,
         crate::transfer::TransferError,
         crate::image::ImageError,
+        crate::history::HistoryError,
+        crate::config::ConfigError,
+        crate::tui::keymap::KeymapError,
         UsageError,
     );
     None

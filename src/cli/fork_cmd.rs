@@ -6,16 +6,19 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::ForkArgs;
+use super::progress::Progress;
 use super::signals::cancel_flag;
 use crate::error::UsageError;
 use crate::files::{ReadError, read_bounded};
 use crate::fork::{ForkRequest, Forks, Happening, MailboxSpec, SessionEvent};
+use crate::history::Recorder;
 use crate::mailbox::{FORK_MAX_PAYLOAD, ValidationError};
 use crate::sanitize::escaped;
 use crate::source::SourceSet;
 use crate::store::Store;
 use crate::units::human_size;
 use crate::{errln, outln};
+use std::sync::Mutex;
 
 /// Split `NAME=VALUE` (the first `=`).
 pub(super) fn split_kv<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), UsageError> {
@@ -58,7 +61,13 @@ pub fn parse_ack(ack: &str) -> Result<(String, Option<i64>), UsageError> {
                 })?),
             )
         }
-        None => (ack.to_string(), None),
+        // Without a timeout: the config file's default, if any.
+        None => (
+            ack.to_string(),
+            crate::config::current()
+                .ack_timeout_ms()
+                .map(|ms| ms as i64),
+        ),
     })
 }
 
@@ -145,7 +154,33 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
     // A closed terminal (SIGHUP) rolls back like Ctrl-C: no half-made fork stays.
     let cancel = cancel_flag()?;
     let json = a.json;
+    // Kept in the store's session history (the TUI lists it, `r` replays it).
+    let recorder = match Recorder::start(store, &req, "cli") {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    };
+    let recorder = Mutex::new(recorder);
+    let progress = Progress::new("copy", json);
     let sink = move |e: SessionEvent| {
+        if let Ok(mut r) = recorder.lock()
+            && let Some(r) = r.as_mut()
+        {
+            r.record(&e);
+        }
+        match &e.what {
+            Happening::CopyProgress { bytes, total } if !json => {
+                progress.update(*bytes, *total);
+                if bytes != total {
+                    return;
+                }
+                progress.finish();
+            }
+            Happening::Copied { .. } | Happening::StageFailed(_) => progress.finish(),
+            _ => {}
+        }
         let mut out = std::io::stdout().lock();
         // A closed stdout must not stop the session: its outcome still
         // counts (and its exit status says it).

@@ -1,9 +1,7 @@
 //! `forkmail import SOURCE/NAME [--name NAME]`: copy a read-only snapshot
 //! into the store (sparse, decompressing where needed) and show its markers.
 
-use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::json;
@@ -50,23 +48,10 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
         })?,
     };
     let cancel = cancel_flag()?;
-    let tty = std::io::stderr().is_terminal() && !a.json;
-    let mut last = Instant::now();
-    let mut progress = |done: u64, total: u64| {
-        if tty && last.elapsed() >= Duration::from_millis(200) {
-            last = Instant::now();
-            let of = if total > 0 {
-                format!(" of {}", human_size(total))
-            } else {
-                String::new()
-            };
-            eprint!("\rimporting {name}: {}{of}   ", human_size(done));
-        }
-    };
+    let bar = super::progress::Progress::new("import", a.json);
+    let mut progress = |done: u64, total: u64| bar.update(done, total.max(done));
     let imported = import_snapshot(store, &snap, &name, &cancel, &mut progress);
-    if tty {
-        eprint!("\r\x1b[K");
-    }
+    bar.finish();
     if cancel.load(Ordering::Relaxed) && imported.is_err() {
         errln!("import cancelled; nothing was kept");
     }

@@ -41,6 +41,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     spec.data_percent = a.data_percent;
     spec.resume_network_token = a.resume_network_token.clone();
     spec.stray_copies = a.stray_copies.clone();
+    spec.description = a.description.clone();
     for m in &a.mailboxes {
         let (name, token) = match m.split_once(':') {
             Some((n, t)) => (n.to_string(), Some(t.to_string())),

@@ -11,6 +11,7 @@ mod fork_cmd;
 mod import_cmd;
 mod list;
 pub mod output;
+mod progress;
 mod qemu_cmd;
 mod signals;
 mod snapshot_rows;
@@ -35,16 +36,19 @@ pub fn log_path() -> Option<PathBuf> {
         .map(|d| d.join("forkmail").join("forkmail.log"))
 }
 
-/// Open the store named by `--store`, `$FORKMAIL_STORE` or the XDG default.
+/// Open the store named by `--store`, `$FORKMAIL_STORE`, the config
+/// file's `store`, or the XDG default.
 pub fn open_store(explicit: Option<&Path>) -> Result<Store> {
-    let root = Store::resolve_root(explicit)?;
+    let env_set = std::env::var_os("FORKMAIL_STORE").is_some_and(|v| !v.is_empty());
+    let configured = crate::config::current().store.clone().filter(|_| !env_set);
+    let root = Store::resolve_root(explicit.or(configured.as_deref()))?;
     Store::open(&root).with_context(|| format!("open store {}", root.display()))
 }
 
-/// The run's read-only sources: `--source`, `$FORKMAIL_SOURCES`, and
-/// `/var/lib/hypeman` when it is readable.
+/// The run's read-only sources: `--source`, the config file's `sources`,
+/// `$FORKMAIL_SOURCES`, and `/var/lib/hypeman` when it is readable.
 pub fn open_sources(explicit: &[PathBuf]) -> SourceSet {
-    SourceSet::open(&source_paths(explicit))
+    SourceSet::open(&source_paths(&crate::config::current().sources(explicit)))
 }
 
 /// Open (creating it if missing) the demo store, saying what was made.
@@ -97,6 +101,21 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
         } => qemu_cmd::image_build(&store()?, a),
         Command::Doctor { json } => qemu_cmd::doctor(&store()?, *json),
         Command::Paths { json } => list::paths(cli.store.as_deref(), *json),
+        Command::Config(a) => config_cmd(a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "forkmail", &mut out);
+            output::write_all_stdout(&out)?;
+            Ok(0)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            output::write_all_stdout(&out)?;
+            Ok(0)
+        }
         Command::SimGuest(a) => {
             crate::vmm::sim::run_guest(&crate::vmm::sim::GuestArgs {
                 memory: a.memory.clone(),
@@ -107,6 +126,25 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn config_cmd(a: &ConfigArgs) -> Result<i32> {
+    if a.print_default {
+        output::write_all_stdout(crate::config::default_text().as_bytes())?;
+        return Ok(0);
+    }
+    match crate::config::config_path() {
+        Some(p) if p.exists() => {
+            crate::config::Config::load_from(&p)?;
+            outln!("{} (valid)", p.display())?;
+        }
+        Some(p) => outln!(
+            "{} (not there: defaults apply; `forkmail config --print-default` writes one)",
+            p.display()
+        )?,
+        None => outln!("no config directory ($XDG_CONFIG_HOME and $HOME are unset)")?,
+    }
+    Ok(0)
 }
 
 /// Report a command's failure on stderr and give its exit code: from the

@@ -40,6 +40,13 @@ pub fn write_err_line(args: std::fmt::Arguments) {
     let _ = err.write_all(b"\n");
 }
 
+/// Write `bytes` to stdout as they are (a generated script, a man page).
+pub fn write_all_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
 /// Pretty JSON of `value` as one stdout write.
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;

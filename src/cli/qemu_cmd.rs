@@ -116,6 +116,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
         accel,
         boot_timeout: Duration::from_secs(a.boot_timeout),
         ack_bind: a.ack_bind,
+        description: a.description.clone(),
     };
     let json = a.json;
     let mut say = |line: String| {

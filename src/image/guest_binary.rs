@@ -1,5 +1,5 @@
-//! Finding the static `forkmail-guest` the initramfs carries, and refusing
-//! a dynamically linked one (there is no loader in the guest).
+//! Finding the `forkmail-guest` the initramfs carries, and telling a
+//! dynamically linked one (it needs its loader) from a static one.
 
 use std::path::PathBuf;
 
@@ -25,10 +25,12 @@ pub fn elf_is_dynamic(data: &[u8]) -> Option<bool> {
     Some(false)
 }
 
-/// A static `forkmail-guest` near the running executable: beside it, or
+/// The `forkmail-guest` to pack: the one installed beside the running
+/// `forkmail` (`cargo install` puts both in one `bin` directory; it is
+/// dynamically linked and travels with its libraries), else a static build
 /// where the documented static build puts it
 /// (`target/x86_64-unknown-linux-gnu/release/`, `target/static-guest/...`).
-pub fn find_static_guest() -> Result<PathBuf, ImageError> {
+pub fn find_guest() -> Result<PathBuf, ImageError> {
     let mut tried = Vec::new();
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
@@ -40,7 +42,7 @@ pub fn find_static_guest() -> Result<PathBuf, ImageError> {
             target.join("static-guest/x86_64-unknown-linux-gnu/release/forkmail-guest"),
         ] {
             if let Ok(data) = std::fs::read(&cand)
-                && elf_is_dynamic(&data) == Some(false)
+                && elf_is_dynamic(&data).is_some()
             {
                 return Ok(cand);
             }
@@ -48,9 +50,9 @@ pub fn find_static_guest() -> Result<PathBuf, ImageError> {
         }
     }
     Err(ImageError::Missing {
-        what: "static forkmail-guest".into(),
+        what: "forkmail-guest".into(),
         detail: format!(
-            "none found (tried {}). Build it with\n  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu --bin forkmail-guest\nand pass --guest target/x86_64-unknown-linux-gnu/release/forkmail-guest",
+            "none found (tried {}). `cargo install --path .` installs it beside forkmail; or pass --guest PATH",
             tried.join(", ")
         ),
     })

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::cpio::CpioWriter;
-use super::{ImageError, elf_is_dynamic};
+use super::{ImageError, libs};
 
 /// Where a program of your own goes in the initramfs.
 pub const OWN_PROGRAM: &str = "bin/guest";
@@ -15,11 +15,12 @@ pub const OWN_PROGRAM: &str = "bin/guest";
 /// The program the initramfs runs as the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuestProgram {
-    /// A static `forkmail-guest`, started as `forkmail-guest vm`: it arms
-    /// the mailboxes the kernel command line names.
+    /// `forkmail-guest`, started as `forkmail-guest vm`: it arms the
+    /// mailboxes the kernel command line names.
     Agent(PathBuf),
-    /// A static program of your own, started without arguments: it arms its
-    /// own mailboxes (a template waits for its markers in memory).
+    /// A program of your own (static, or packed with its loader and
+    /// libraries), started without arguments: it arms its own mailboxes (a
+    /// template waits for its markers in memory).
     Own(PathBuf),
 }
 
@@ -39,13 +40,10 @@ impl GuestProgram {
 pub fn init_script(modules: &[String], program: &GuestProgram) -> String {
     let mods = modules.join(" ");
     let run = match program {
-        GuestProgram::Agent(_) => {
-            "(/bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &"
-                .to_string()
-        }
-        GuestProgram::Own(_) => {
-            format!("(/{OWN_PROGRAM}; echo \"forkmail-init: guest exited with $?\") &")
-        }
+        GuestProgram::Agent(_) => "(LD_LIBRARY_PATH=/lib /bin/forkmail-guest vm; echo \"forkmail-init: forkmail-guest exited with $?\") &".to_string(),
+        GuestProgram::Own(_) => format!(
+            "(LD_LIBRARY_PATH=/lib /{OWN_PROGRAM}; echo \"forkmail-init: guest exited with $?\") &"
+        ),
     };
     format!(
         "#!/bin/busybox sh\n\
@@ -70,8 +68,10 @@ pub struct InitrdInputs<'a> {
     pub busybox: &'a Path,
     /// Modules to include: (name, file), in load order.
     pub modules: &'a [(String, PathBuf)],
-    /// The guest program (static).
+    /// The guest program.
     pub guest: &'a GuestProgram,
+    /// What the guest needs when it is dynamically linked ([`libs::needed_files`]).
+    pub guest_libs: &'a [libs::Needed],
 }
 
 /// Write a gzip-compressed newc initramfs to `out`.
@@ -84,15 +84,6 @@ pub fn write_initrd(inp: &InitrdInputs, out: &Path) -> Result<(), ImageError> {
     };
     let busybox = read(inp.busybox)?;
     let guest = read(inp.guest.path())?;
-    if elf_is_dynamic(&guest) == Some(true) {
-        return Err(match inp.guest {
-            GuestProgram::Agent(p) => ImageError::DynamicGuest { path: p.clone() },
-            GuestProgram::Own(p) => ImageError::Missing {
-                what: format!("guest program {}", p.display()),
-                detail: "it is dynamically linked and the initramfs has no loader: link it statically (gcc -static)".into(),
-            },
-        });
-    }
     let write_err = |source| ImageError::Write {
         path: out.into(),
         source,
@@ -121,6 +112,30 @@ pub fn write_initrd(inp: &InitrdInputs, out: &Path) -> Result<(), ImageError> {
         GuestProgram::Agent(_) => w.file("bin/forkmail-guest", 0o755, &guest)?,
         GuestProgram::Own(_) => w.file(OWN_PROGRAM, 0o755, &guest)?,
     }
+    let mut made: Vec<String> = vec!["lib".into()];
+    for n in inp.guest_libs {
+        // Parent directories first (`lib64` for the loader).
+        let mut parent = String::new();
+        for part in n
+            .dest
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|(_, d)| d)
+            .unwrap_or(&[])
+        {
+            parent = if parent.is_empty() {
+                part.to_string()
+            } else {
+                format!("{parent}/{part}")
+            };
+            if !made.contains(&parent) {
+                w.dir(&parent, 0o755)?;
+                made.push(parent.clone());
+            }
+        }
+        w.file(&n.dest, 0o755, &read(&n.src)?)?;
+    }
     for (name, path) in inp.modules {
         w.file(&format!("lib/modules/{name}.ko"), 0o644, &read(path)?)?;
     }
@@ -147,36 +162,42 @@ mod tests {
         assert!(s.contains("/bin/forkmail-guest vm"));
         assert!(s.trim_end().ends_with("exec sleep 2147483647"));
         let own = init_script(&[], &GuestProgram::Own("p".into()));
-        assert!(own.contains("(/bin/guest; echo \"forkmail-init: guest exited with $?\") &"));
+        assert!(own.contains(
+            "(LD_LIBRARY_PATH=/lib /bin/guest; echo \"forkmail-init: guest exited with $?\") &"
+        ));
         assert!(own.contains("ip route add default via 10.0.2.2"));
     }
 
     #[test]
-    fn initrd_refuses_a_dynamic_guest() {
+    fn initrd_packs_a_dynamic_guest_with_its_loader_and_libraries() {
         let d = tempfile::tempdir().unwrap();
-        let dynamic = d.path().join("forkmail-guest");
-        std::fs::write(&dynamic, guest_binary::synthetic_elf(true)).unwrap();
+        // This test binary is dynamically linked, like an installed forkmail-guest.
+        let guest = std::env::current_exe().unwrap();
         let busybox = d.path().join("busybox");
         std::fs::write(&busybox, guest_binary::synthetic_elf(false)).unwrap();
-        let err = write_initrd(
+        let guest_libs = libs::needed_files(&guest).unwrap();
+        assert!(!guest_libs.is_empty());
+        let out = d.path().join("initrd.img");
+        write_initrd(
             &InitrdInputs {
                 busybox: &busybox,
                 modules: &[],
-                guest: &GuestProgram::Agent(dynamic.clone()),
+                guest: &GuestProgram::Own(guest.clone()),
+                guest_libs: &guest_libs,
             },
-            &d.path().join("initrd.img"),
+            &out,
         )
-        .unwrap_err();
-        assert!(matches!(err, ImageError::DynamicGuest { .. }), "{err}");
-        let err = write_initrd(
-            &InitrdInputs {
-                busybox: &busybox,
-                modules: &[],
-                guest: &GuestProgram::Own(dynamic),
-            },
-            &d.path().join("initrd.img"),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("gcc -static"), "{err}");
+        .unwrap();
+        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&out).unwrap());
+        let mut cpio = Vec::new();
+        std::io::Read::read_to_end(&mut gz, &mut cpio).unwrap();
+        let text = String::from_utf8_lossy(&cpio);
+        assert!(text.contains("lib/libc.so.6"));
+        assert!(text.contains("ld-linux-x86-64.so.2"));
+        assert!(text.contains("LD_LIBRARY_PATH=/lib /bin/guest"));
+        assert!(
+            text.contains("bin/guest"),
+            "a program of your own goes to /bin/guest"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Guest images for the qemu driver: `<store>/images/<name>/{vmlinuz,
 //! initrd.img,image.json}`. The initramfs (cpio newc, gzip; [`initrd`]):
 //! busybox for the basics, the virtio modules, an `/init` that brings up the
-//! network, and the guest program: a static `forkmail-guest` as the agent,
-//! or any static program of your own ([`GuestProgram`]).
+//! network, and the guest program: `forkmail-guest` as the agent — the one
+//! installed beside `forkmail`, with the loader and shared libraries it
+//! needs when it is dynamically linked (as `cargo install` builds it), or a
+//! static one — or a program of your own ([`GuestProgram`]).
 //!
 //! Missing inputs come from Debian packages (`apt-get download` into a
 //! temporary directory, unpacked with `dpkg -x`, never installed).
@@ -11,6 +13,7 @@ pub mod cpio;
 mod debian;
 mod guest_binary;
 mod initrd;
+pub mod libs;
 
 use debian::newest_with_prefix;
 pub use debian::*;
@@ -82,14 +85,6 @@ pub enum ImageError {
         /// Why and what to do.
         detail: String,
     },
-    /// The guest agent binary cannot run in the initramfs.
-    #[error(
-        "{path} is dynamically linked; the initramfs needs a static forkmail-guest. Build one with\n  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu --bin forkmail-guest\nand pass --guest target/x86_64-unknown-linux-gnu/release/forkmail-guest"
-    )]
-    DynamicGuest {
-        /// The binary.
-        path: PathBuf,
-    },
     /// Reading an input failed.
     #[error("reading {path}: {source}")]
     Read {
@@ -126,7 +121,7 @@ impl crate::error::Kinded for ImageError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            ImageError::Missing { .. } | ImageError::DynamicGuest { .. } => ErrorKind::BadRequest,
+            ImageError::Missing { .. } => ErrorKind::BadRequest,
             ImageError::NoSuchImage { .. } => ErrorKind::NotFound,
             ImageError::Store(e) => e.kind(),
             _ => ErrorKind::Io,
@@ -170,6 +165,10 @@ pub struct ImageMeta {
     /// Debian packages downloaded for it.
     #[serde(default)]
     pub fetched_packages: Vec<String>,
+    /// What a dynamically linked forkmail-guest brought along (paths in the
+    /// initramfs); empty for a static one.
+    #[serde(default)]
+    pub guest_libraries: Vec<String>,
     /// Size of the initramfs in bytes.
     pub initrd_size: u64,
 }
@@ -241,9 +240,11 @@ pub struct ImageSpec {
     pub modules: Option<PathBuf>,
     /// Static busybox (default: Debian's `busybox-static`).
     pub busybox: Option<PathBuf>,
-    /// Static forkmail-guest (default: see [`find_static_guest`]).
+    /// forkmail-guest (default: see [`find_guest`]); a dynamically linked
+    /// one is packed with its loader and libraries.
     pub guest: Option<PathBuf>,
-    /// A static program of your own to run instead of forkmail-guest.
+    /// A program of your own to run instead of forkmail-guest (static, or
+    /// packed with its loader and libraries like the agent).
     pub program: Option<PathBuf>,
     /// Replace an existing image of that name.
     pub force: bool,
@@ -257,15 +258,12 @@ pub fn build_image(
     say: &mut dyn FnMut(String),
 ) -> Result<ImageInfo, ImageError> {
     let valid = ValidName::new(&spec.name)?;
-    let guest = match (&spec.program, &spec.guest) {
-        (Some(p), _) => GuestProgram::Own(p.clone()),
-        (None, Some(g)) => GuestProgram::Agent(g.clone()),
-        (None, None) => GuestProgram::Agent(find_static_guest()?),
+    let (guest, own) = match (&spec.program, &spec.guest) {
+        (Some(p), _) => (p.clone(), true),
+        (None, Some(g)) => (g.clone(), false),
+        (None, None) => (find_guest()?, false),
     };
-    say(match &guest {
-        GuestProgram::Agent(p) => format!("guest agent: {}", p.display()),
-        GuestProgram::Own(p) => format!("guest program (yours): {}", p.display()),
-    });
+    let guest_libs = libs::needed_files(&guest)?;
     let tmp = tempfile::Builder::new()
         .prefix("forkmail-image-")
         .tempdir()
@@ -273,6 +271,39 @@ pub fn build_image(
             path: std::env::temp_dir(),
             source,
         })?;
+    // The initramfs unpacks into guest RAM: debug info stays behind.
+    let guest_source = guest.display().to_string();
+    let stripped = libs::stripped_copy(&guest, tmp.path());
+    let how = if stripped.is_some() {
+        ", debug info stripped"
+    } else {
+        ""
+    };
+    let guest = stripped.unwrap_or(guest);
+    let what = if own {
+        "guest program (yours)"
+    } else {
+        "guest agent"
+    };
+    if guest_libs.is_empty() {
+        say(format!("{what}: {guest_source} (static{how})"));
+    } else {
+        let names: Vec<&str> = guest_libs.iter().map(|n| n.dest.as_str()).collect();
+        say(format!(
+            "{what}: {guest_source} (dynamically linked: packing {}{how})",
+            names.join(", ")
+        ));
+    }
+    let guest = if own {
+        GuestProgram::Own(guest)
+    } else {
+        GuestProgram::Agent(guest)
+    };
+    let guest_source = if own {
+        format!("program {guest_source}")
+    } else {
+        guest_source
+    };
     let mut packages = Vec::new();
     if spec.kernel.is_none() {
         packages.push(resolve_kernel_package()?);
@@ -370,6 +401,7 @@ pub fn build_image(
                 busybox: &busybox,
                 modules: &modules,
                 guest: &guest,
+                guest_libs: &guest_libs,
             },
             &initrd,
         )?;
@@ -377,12 +409,10 @@ pub fn build_image(
             created_at: now_rfc3339(),
             kernel_source,
             busybox_source,
-            guest_source: match &guest {
-                GuestProgram::Agent(p) => p.display().to_string(),
-                GuestProgram::Own(p) => format!("program {}", p.display()),
-            },
+            guest_source: guest_source.clone(),
             modules: modules.iter().map(|(n, _)| n.clone()).collect(),
             fetched_packages: packages.clone(),
+            guest_libraries: guest_libs.iter().map(|n| format!("/{}", n.dest)).collect(),
             initrd_size: std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0),
         };
         write_json_atomic(&building.join(IMAGE_META), &meta)?;

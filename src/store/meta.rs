@@ -40,6 +40,9 @@ pub struct SnapshotMeta {
     /// 127.0.0.1. Absent: 127.0.0.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_bind: Option<std::net::IpAddr>,
+    /// What the snapshot is for, in one line (shown in the TUI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// A snapshot in the store.

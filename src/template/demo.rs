@@ -14,7 +14,28 @@ pub struct DemoTemplate {
     pub spec: SimTemplateSpec,
     /// What it shows, in one line.
     pub about: &'static str,
+    /// Sample payloads of its mailboxes (the drafts the TUI opens with).
+    pub samples: &'static [(&'static str, &'static str)],
 }
+
+/// The snapshot the TUI opens on in the demo store.
+pub const DEMO_FIRST: &str = "web";
+
+/// A JSON Schema the demo store ships for `net.config` (so the editor's
+/// schema checks show on `edge-net`).
+pub const NET_CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "net.config",
+  "type": "object",
+  "required": ["mtu"],
+  "properties": {
+    "mtu": {"type": "integer", "minimum": 576, "maximum": 9000},
+    "dns": {"type": "array", "items": {"type": "string"}},
+    "ack_port": {"type": "integer"}
+  },
+  "additionalProperties": false
+}
+"#;
 
 /// The demo store's root: the given store, else `$FORKMAIL_STORE`, else
 /// `<data dir>/forkmail-demo` — so demo templates never mix into a
@@ -54,28 +75,43 @@ pub fn demo_templates() -> Vec<DemoTemplate> {
     dup.mailboxes = vec![("app.config".into(), None), ("cache.v2".into(), None)];
     dup.stray_copies = vec!["app.config".into()];
 
-    vec![
+    let mut all = vec![
         DemoTemplate {
             spec: web,
             about: "two mailboxes; the guest acks both",
+            samples: &[
+                (
+                    "app.config",
+                    r#"{"db": "postgres://db/app", "region": "eu-west", "replicas": 2}"#,
+                ),
+                ("secrets.v1", r#"{"api_key": "demo-not-a-secret"}"#),
+            ],
         },
         DemoTemplate {
             spec: net,
-            about: "a fork mailbox and a resume-network mailbox",
+            about: "a fork mailbox and a resume-network mailbox; net.config has a JSON Schema",
+            samples: &[("net.config", r#"{"mtu": 1500, "dns": ["10.0.2.3"]}"#)],
         },
         DemoTemplate {
             spec: slow,
             about: "the guest takes 2.5 s to ack (watch the countdown)",
+            samples: &[("warmup", r#"{"cache": "prime", "items": 1000}"#)],
         },
         DemoTemplate {
             spec: silent,
             about: "the guest never acks: forks fail and roll back",
+            samples: &[("app.config", r#"{"db": "postgres://db/app"}"#)],
         },
         DemoTemplate {
             spec: dup,
             about: "app.config's marker appears twice: forkmail refuses to guess",
+            samples: &[("cache.v2", r#"{"size_mb": 64}"#)],
         },
-    ]
+    ];
+    for t in &mut all {
+        t.spec.description = Some(t.about.to_string());
+    }
+    all
 }
 
 /// Create the demo store if it is missing (idempotent: existing templates
@@ -91,7 +127,21 @@ pub fn ensure_demo_store(
             continue;
         }
         let snap = create_sim_template(&store, &t.spec)?;
+        // Sample payloads, so the first fork shows something (a draft the
+        // person already has is kept).
+        for (mailbox, payload) in t.samples {
+            crate::tui::editor::seed_draft(&store, &t.spec.name, mailbox, payload);
+        }
         made(&snap, t.about);
+    }
+    let schema = store.root().join("schemas").join("net.config.json");
+    if !schema.exists() {
+        let written = crate::store::private_dir(&store.root().join("schemas"))
+            .and_then(|_| crate::store::private_file(&schema))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, NET_CONFIG_SCHEMA.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!("demo schema {}: {e}", schema.display());
+        }
     }
     Ok(store)
 }

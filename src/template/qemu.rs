@@ -77,6 +77,8 @@ pub struct QemuTemplateSpec {
     pub boot_timeout: Duration,
     /// Default address of forks' ack sockets, kept in `snapshot.json`.
     pub ack_bind: Option<std::net::IpAddr>,
+    /// What the template is for, in one line.
+    pub description: Option<String>,
 }
 
 /// Timings of a template creation.
@@ -219,6 +221,7 @@ pub fn create_qemu_template(
                 memory_size: spec.memory_size,
                 vmm_config: serde_json::to_value(&cfg).unwrap_or_else(|_| json!({})),
                 ack_bind: spec.ack_bind,
+                description: spec.description.clone(),
             };
             Ok(QemuTemplate {
                 snapshot: draft.commit(&meta)?,

@@ -50,6 +50,8 @@ pub struct SimTemplateSpec {
     pub seed: Option<u64>,
     /// Default address of forks' ack sockets, kept in `snapshot.json`.
     pub ack_bind: Option<std::net::IpAddr>,
+    /// What the template is for, in one line.
+    pub description: Option<String>,
 }
 
 impl SimTemplateSpec {
@@ -65,6 +67,7 @@ impl SimTemplateSpec {
             data_percent: 3.0,
             seed: None,
             ack_bind: None,
+            description: None,
         }
     }
 }
@@ -117,6 +120,7 @@ pub fn create_sim_template(
         memory_size: spec.memory_size,
         vmm_config: serde_json::Value::Null,
         ack_bind: spec.ack_bind,
+        description: spec.description.clone(),
     })
 }
 

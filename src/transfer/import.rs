@@ -142,6 +142,11 @@ pub fn import_snapshot(
         memory_size: size,
         vmm_config: serde_json::to_value(&config).unwrap_or_default(),
         ack_bind: None,
+        description: Some(format!(
+            "imported from {} ({})",
+            snap.dir.display(),
+            snap.hypervisor.label()
+        )),
     };
     Ok(Imported {
         snapshot: draft.commit(&meta)?,

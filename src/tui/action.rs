@@ -80,10 +80,40 @@ pub enum Action {
     RemoveFork,
     /// Reload the store.
     Refresh,
-    /// Next field of the fork dialog.
+    /// Copy the selected name, token or path to the clipboard (OSC 52).
+    Copy,
+    /// Full-screen payload editor on / off.
+    Zoom,
+    /// Undo the last edit.
+    Undo,
+    /// Redo the last undone edit.
+    Redo,
+    /// Fork again what the selected session forked (opens the dialog).
+    Replay,
+    /// Open the full-screen guest log viewer.
+    OpenLog,
+    /// Open the payload library (history and presets) of the mailbox.
+    Library,
+    /// Next field of a form.
     NextField,
-    /// Previous field of the fork dialog.
+    /// Previous field of a form.
     PrevField,
+    /// Next search match.
+    NextMatch,
+    /// Previous search match.
+    PrevMatch,
+    /// Wrap long lines on / off.
+    ToggleWrap,
+    /// Hand the file to `$PAGER`.
+    Pager,
+    /// Save the payload as a named preset.
+    SavePreset,
+    /// Delete the selected preset.
+    DeletePreset,
+    /// Write the selected payload to a file.
+    SaveFile,
+    /// Load a payload from a file.
+    LoadFile,
     /// Expand or fold a fan-out's row in the sessions list.
     ToggleExpand,
     /// Mark or unmark the selected fork.
@@ -190,34 +220,15 @@ pub enum Exit {
     Quit,
     /// Hand the terminal to `$EDITOR` on this file, then come back.
     Editor(PathBuf),
+    /// Hand the terminal to `$PAGER` on this file, then come back.
+    Pager(PathBuf),
 }
 
 /// Open yes/no question or the fork dialog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dialog {
-    /// Fork `snapshot` as `name`.
-    Fork {
-        /// Source snapshot.
-        snapshot: String,
-        /// Fork name being typed.
-        name: String,
-        /// What will be sent, one line per included mailbox, and whether
-        /// the engine would refuse that mailbox's payload.
-        mailboxes: Vec<(String, bool)>,
-        /// Mailboxes that cannot be forked, one "name: reason" line each.
-        excluded: Vec<String>,
-        /// Why the last attempt was refused.
-        error: Option<String>,
-        /// Forks to make (fan-out when more than 1), as typed.
-        count: String,
-        /// Sessions at a time, as typed.
-        parallel: String,
-        /// Field being typed: 0 name, 1 count, 2 parallelism.
-        field: usize,
-        /// Fan-out: the payloads of the first and last fork, each with
-        /// whether the engine would refuse it.
-        preview: Vec<(String, bool)>,
-    },
+    /// The fork dialog (a form: name, options, per-mailbox settings).
+    Fork(Box<super::form::ForkForm>),
     /// Stop or remove several forks (one confirmation).
     BulkForkOp {
         /// The forks.

@@ -8,16 +8,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossterm::event::{Event, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::{Position, Rect};
-use time::OffsetDateTime;
+use ratatui::layout::Rect;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use super::action::{Action, Dialog, Exit, Level, Msg};
 use super::catalog::Catalog;
+pub use super::clock::{Clock, local_offset};
 use super::editor::{Draft, Editor};
 use super::forks::ForksState;
-use super::keymap;
+use super::keymap::Keymap;
+use super::library::LibraryView;
+use super::logview::LogViewer;
+use super::prompt::Prompt;
 use super::session::SessionView;
 use super::theme::Theme;
 use crate::scan::ScanReport;
@@ -83,7 +85,8 @@ pub enum Mode {
     Normal,
     /// Typing into the payload editor.
     Editing,
-    /// Typing the snapshot name filter.
+    /// Typing into the one-line prompt (a list filter, a log search, a
+    /// preset name, a file path).
     Filter,
     /// A yes/no question is open.
     Confirm,
@@ -91,41 +94,24 @@ pub enum Mode {
     ForkName,
     /// The help overlay is open.
     Help,
-    /// Typing the path of a memory file to open read-only.
-    OpenPath,
+    /// The full-screen guest log viewer is open.
+    LogView,
+    /// The payload library popup is open.
+    Library,
 }
 
-/// Wall and monotonic time, frozen in tests so screens are stable.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    frozen: Option<(Instant, OffsetDateTime)>,
-}
-
-impl Clock {
-    /// The real clock.
-    pub fn system() -> Clock {
-        Clock { frozen: None }
-    }
-    /// A clock stopped at `at`.
-    pub fn frozen(at: OffsetDateTime) -> Clock {
-        Clock {
-            frozen: Some((Instant::now(), at)),
-        }
-    }
-    /// Whether time stands still (tests).
-    pub fn is_frozen(&self) -> bool {
-        self.frozen.is_some()
-    }
-    /// Monotonic now.
-    pub fn instant(&self) -> Instant {
-        self.frozen.map(|f| f.0).unwrap_or_else(Instant::now)
-    }
-    /// Wall-clock now.
-    pub fn now(&self) -> OffsetDateTime {
-        self.frozen
-            .map(|f| f.1)
-            .unwrap_or_else(OffsetDateTime::now_utc)
-    }
+/// What the TUI starts with besides the store (the config file's choices,
+/// `forkmail demo`'s first snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The keymap in force.
+    pub keymap: Keymap,
+    /// Ack timeout of a mailbox without a saved draft (ms); 0: the contract's default.
+    pub ack_timeout_ms: u64,
+    /// The snapshot selected at start.
+    pub select: Option<String>,
+    /// Write copies to the terminal as OSC 52 (off in tests).
+    pub osc52: bool,
 }
 
 /// The whole TUI state.
@@ -184,15 +170,59 @@ pub struct App {
     pub area: Rect,
     /// Animation frame of spinners.
     pub spinner: usize,
+    /// The keymap in force (the table plus the config file's overrides).
+    pub keymap: Keymap,
+    /// The payload editor fills the screen.
+    pub zoom: bool,
+    /// The full-screen guest log viewer, when open.
+    pub log_view: Option<LogViewer>,
+    /// The payload library popup, when open.
+    pub library: Option<LibraryView>,
+    /// The one-line prompt being typed, when open.
+    pub prompt: Option<Prompt>,
+    /// Filters of the markers, sessions and forks lists (the snapshots
+    /// list's is `catalog.filter`).
+    pub filters: ListFilters,
+    /// Where help was opened (its keys are listed first).
+    pub help_context: (Mode, Screen, Pane),
+    /// Text copied and not yet sent to the terminal (OSC 52).
+    pub copied: Option<String>,
+    /// Settings from the config file and the command line.
+    pub options: Options,
+    /// The fork the status message is about: it goes when the fork stops
+    /// or is removed.
+    pub status_about: Option<String>,
     /// A QEMU VMM started ahead of the next fork.
     pub prestart: super::prestart::PrestartSlot,
     pub(crate) next_prestart_id: u64,
     pub(crate) next_session_id: u64,
 }
 
+/// Filters of the lists other than the snapshots list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilters {
+    /// Markers pane (mailbox name).
+    pub markers: String,
+    /// Sessions list (fork or snapshot name).
+    pub sessions: String,
+    /// Forks list (fork or source name).
+    pub forks: String,
+}
+
 impl App {
     /// A new app on `store`; loads the listings and starts the first scan.
     pub fn new(store: Store, tx: UnboundedSender<Msg>, clock: Clock, theme: Theme) -> App {
+        App::with_options(store, tx, clock, theme, Options::default())
+    }
+
+    /// [`App::new`] with the config file's choices.
+    pub fn with_options(
+        store: Store,
+        tx: UnboundedSender<Msg>,
+        clock: Clock,
+        theme: Theme,
+        options: Options,
+    ) -> App {
         let mut app = App {
             catalog: Catalog::default(),
             store,
@@ -221,11 +251,28 @@ impl App {
             reload_at: None,
             area: Rect::new(0, 0, 80, 24),
             spinner: 0,
+            keymap: options.keymap.clone(),
+            zoom: false,
+            log_view: None,
+            library: None,
+            prompt: None,
+            filters: ListFilters::default(),
+            help_context: (Mode::Normal, Screen::Main, Pane::Snapshots),
+            copied: None,
+            options,
+            status_about: None,
             prestart: Default::default(),
             next_prestart_id: 0,
             next_session_id: 1,
         };
+        app.load_history();
         app.reload_store();
+        if let Some(name) = app.options.select.clone()
+            && let Some(i) = app.catalog.visible().iter().position(|s| s.name == name)
+        {
+            app.catalog.sel = i;
+            app.selection_changed();
+        }
         app
     }
 
@@ -235,6 +282,14 @@ impl App {
         let text = crate::sanitize::safe_owned(&text.into());
         self.status = Some((text, level));
         self.status_at = Some(Instant::now());
+        self.status_about = None;
+    }
+
+    /// Set the status line with a message about `fork`: it goes away when
+    /// the fork is stopped or removed.
+    pub fn say_about(&mut self, fork: &str, text: impl Into<String>, level: Level) {
+        self.say(text, level);
+        self.status_about = Some(fork.to_string());
     }
 
     /// When the status message goes stale: info after 5 s, errors after
@@ -254,14 +309,20 @@ impl App {
     /// Drop the status message once it is stale.
     pub fn expire_status(&mut self) {
         if self.status_deadline().is_some_and(|d| Instant::now() >= d) {
-            self.status = None;
-            self.status_at = None;
+            self.clear_status();
             self.dirty = true;
         }
     }
 
-    /// Whether the hint bar should offer `action` for the current selection
-    /// (cancel only for a running session, dismiss only for a finished one).
+    /// Drop the status message.
+    pub fn clear_status(&mut self) {
+        self.status = None;
+        self.status_at = None;
+        self.status_about = None;
+    }
+
+    /// Whether the hint bar should offer `action` now: only what would do
+    /// something for the current selection.
     pub fn hint_applies(&self, action: Action) -> bool {
         use super::fanout::SessionRow;
         let running = match self.selected_row() {
@@ -272,6 +333,7 @@ impl App {
             Some(SessionRow::Check(ci)) => Some(self.checks[ci].outcome.is_none()),
             None => None,
         };
+        let selected = self.selected_session();
         match action {
             Action::CancelSession => running == Some(true),
             Action::DismissSession => {
@@ -282,11 +344,28 @@ impl App {
                 self.selected_row(),
                 Some(SessionRow::Group(_) | SessionRow::Member(_))
             ),
-            Action::ExternalEditor | Action::StartEdit | Action::ToggleInclude
+            Action::Replay => selected.is_some_and(|s| s.request.is_some()),
+            Action::OpenLog if self.screen == Screen::Sessions => {
+                selected.is_some_and(|s| s.log_path.is_some())
+            }
+            Action::OpenLog | Action::Inspect | Action::StopFork | Action::RemoveFork => {
+                self.forks.selected().is_some()
+            }
+            Action::ExternalEditor
+            | Action::StartEdit
+            | Action::ToggleInclude
+            | Action::ToggleAck
+            | Action::Library
+            | Action::Pretty
                 if self.mode == Mode::Normal =>
             {
                 self.editor.is_some()
             }
+            Action::RevealTokens => self.markers().is_some_and(|r| !r.markers.is_empty()),
+            Action::Fork => self.catalog.selected().is_some(),
+            Action::StartFilter if self.mode == Mode::Normal => self.focus != Pane::Editor,
+            Action::Copy => self.copy_target().is_some(),
+            Action::NextPane => !self.zoom,
             _ => true,
         }
     }
@@ -305,58 +384,10 @@ impl App {
         for s in self.sessions.iter_mut().filter(|s| s.is_running()) {
             s.refresh_log();
         }
+        if let Some(v) = self.log_view.as_mut() {
+            v.reload();
+        }
         self.dirty = true;
-    }
-
-    /// Handle a terminal event.
-    pub fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Key(key) => {
-                if let Some(action) = keymap::map_key(self.mode, self.screen, self.focus, key) {
-                    self.update(action);
-                }
-            }
-            Event::Mouse(m) => self.on_mouse(m),
-            Event::Resize(w, h) => {
-                self.area = Rect::new(0, 0, w, h);
-                self.dirty = true;
-            }
-            Event::Paste(text) if self.mode == Mode::Editing => {
-                if let Some(ed) = self.editor.as_mut() {
-                    ed.textarea.insert_str(text);
-                }
-                self.after_edit();
-            }
-            _ => {}
-        }
-    }
-
-    fn on_mouse(&mut self, m: MouseEvent) {
-        if self.mode != Mode::Normal {
-            return;
-        }
-        let pos = Position::new(m.column, m.row);
-        let hit = super::view::pane_areas(self, self.area)
-            .into_iter()
-            .find(|(_, r)| r.contains(pos))
-            .map(|(p, _)| p);
-        let Some(pane) = hit else { return };
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                self.focus = pane;
-                self.dirty = true;
-            }
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let prev = self.focus;
-                self.focus = pane;
-                let down = matches!(m.kind, MouseEventKind::ScrollDown);
-                self.update(if down { Action::Down } else { Action::Up });
-                if pane == Pane::Editor {
-                    self.focus = prev;
-                }
-            }
-            _ => {}
-        }
     }
 
     /// Apply an action.
@@ -365,22 +396,25 @@ impl App {
         match (self.mode, action) {
             (_, Action::Quit) => self.request_quit(),
             (Mode::Help, Action::ToggleHelp) | (Mode::Help, Action::Cancel) => {
-                self.mode = Mode::Normal
+                self.mode = self.help_context.0;
             }
             (Mode::Help, a) => self.scroll_help(a),
+            (Mode::Filter, a) => self.prompt_action(a),
             (_, Action::ToggleHelp) => {
+                self.help_context = (self.mode, self.screen, self.focus);
                 self.mode = Mode::Help;
                 self.help_scroll = 0;
             }
-            (Mode::Filter, a) => self.filter_action(a),
-            (Mode::OpenPath, a) => self.path_action(a),
             (Mode::Confirm | Mode::ForkName, a) => self.dialog_action(a),
             (Mode::Editing, a) => self.editing_action(a),
+            (Mode::LogView, a) => self.log_action(a),
+            (Mode::Library, a) => self.library_action(a),
             (Mode::Normal, a) => self.normal_action(a),
         }
     }
 
-    fn scroll_help(&mut self, action: Action) {
+    /// Scroll the help overlay.
+    pub fn scroll_help(&mut self, action: Action) {
         let lines = super::view::help_lines(self).len() as u16;
         // The overlay leaves a line above and below, plus its borders.
         let shown = self.area.height.saturating_sub(4);
@@ -410,6 +444,9 @@ impl App {
         if self.mode == Mode::Editing {
             self.save_current_draft();
         }
+        self.log_view = None;
+        self.library = None;
+        self.prompt = None;
         self.dialog = Some(Dialog::Quit(running));
         self.mode = Mode::Confirm;
     }
@@ -433,6 +470,9 @@ impl App {
     fn normal_action(&mut self, action: Action) {
         match action {
             Action::NextPane | Action::PrevPane => {
+                if self.zoom {
+                    return; // the editor fills the screen: `z` leaves it
+                }
                 let cycle = Pane::cycle(self.screen);
                 let i = cycle.iter().position(|p| *p == self.focus).unwrap_or(0);
                 let n = cycle.len();
@@ -447,17 +487,33 @@ impl App {
             Action::Up | Action::Down | Action::Top | Action::Bottom => self.move_sel(action),
             Action::PageUp | Action::PageDown => self.move_sel(action),
             Action::Fork => self.open_fork_dialog(),
-            Action::StartFilter => self.mode = Mode::Filter,
+            Action::StartFilter => self.start_filter(),
             Action::OpenPath => self.start_open_path(),
             Action::Rescan => self.rescan(),
-            Action::RevealTokens => self.reveal_tokens = !self.reveal_tokens,
+            Action::RevealTokens => {
+                self.reveal_tokens = !self.reveal_tokens;
+                let t = self.keymap.key_for(super::keymap::Scope::Markers, action);
+                self.say(
+                    if self.reveal_tokens {
+                        format!("tokens revealed ({t} masks them)")
+                    } else {
+                        format!("tokens masked ({t} reveals them)")
+                    },
+                    Level::Info,
+                );
+            }
             Action::ToggleInclude | Action::ToggleAck => self.toggle(action),
             Action::TimeoutUp | Action::TimeoutDown => self.toggle(action),
             Action::StartEdit => self.start_edit(),
             Action::Pretty | Action::Compact => self.reformat(action == Action::Pretty),
             Action::ExternalEditor => self.external_editor(),
+            Action::Zoom => self.toggle_zoom(),
+            Action::Library => self.open_library(),
+            Action::Copy => self.copy_selected(),
             Action::CancelSession => self.ask_cancel_session(),
             Action::DismissSession => self.dismiss_session(),
+            Action::Replay => self.replay_selected(),
+            Action::OpenLog => self.open_log(),
             Action::Inspect => self.inspect_selected_fork(),
             Action::StopFork => self.ask_fork_op(false),
             Action::RemoveFork => self.ask_fork_op(true),
@@ -473,6 +529,21 @@ impl App {
         }
     }
 
+    /// The payload editor fills the screen, or no longer does.
+    pub fn toggle_zoom(&mut self) {
+        if self.editor.is_none() && !self.zoom {
+            self.say(
+                "select a fork mailbox in the markers pane first",
+                Level::Info,
+            );
+            return;
+        }
+        self.zoom = !self.zoom;
+        if self.zoom {
+            self.focus = Pane::Editor;
+        }
+    }
+
     /// Switch to `screen`, focusing its first pane.
     pub fn show(&mut self, screen: Screen) {
         if self.screen == screen {
@@ -482,90 +553,18 @@ impl App {
             self.save_current_draft();
         }
         self.screen = screen;
+        self.zoom = false;
         self.focus = Pane::cycle(screen)[0];
         // What was said about the previous screen does not apply here.
-        self.status = None;
-        self.status_at = None;
+        self.clear_status();
         if screen == Screen::Forks {
             self.reload_store();
         }
     }
 
-    fn move_sel(&mut self, action: Action) {
-        let step = |sel: usize, len: usize, page: usize| -> usize {
-            if len == 0 {
-                return 0;
-            }
-            match action {
-                Action::Up => sel.saturating_sub(1),
-                Action::Down => (sel + 1).min(len - 1),
-                Action::Top => 0,
-                Action::Bottom => len - 1,
-                Action::PageUp => sel.saturating_sub(page),
-                Action::PageDown => (sel + page).min(len - 1),
-                _ => sel,
-            }
-        };
-        match self.focus {
-            Pane::Snapshots => {
-                let len = self.catalog.rows().len();
-                let new = step(self.catalog.sel, len, 10);
-                if new != self.catalog.sel {
-                    self.save_current_draft();
-                    self.catalog.sel = new;
-                    self.marker_sel = 0;
-                    self.selection_changed();
-                }
-            }
-            Pane::Markers => {
-                let len = self.markers().map(|r| r.markers.len()).unwrap_or(0);
-                let new = step(self.marker_sel, len, 10);
-                if new != self.marker_sel {
-                    self.save_current_draft();
-                    self.marker_sel = new;
-                    self.sync_editor();
-                }
-            }
-            Pane::Editor => {
-                if let Some(ed) = self.editor.as_mut() {
-                    use ratatui_textarea::CursorMove;
-                    match action {
-                        Action::Up => ed.textarea.move_cursor(CursorMove::Up),
-                        Action::Down => ed.textarea.move_cursor(CursorMove::Down),
-                        Action::Top => ed.textarea.move_cursor(CursorMove::Top),
-                        Action::Bottom => ed.textarea.move_cursor(CursorMove::Bottom),
-                        _ => {}
-                    }
-                }
-            }
-            Pane::SessionList => {
-                self.session_sel = step(self.session_sel, self.session_rows().len(), 10)
-            }
-            Pane::SessionDetail => {
-                let idx = match self.selected_row() {
-                    Some(
-                        super::fanout::SessionRow::Single(i) | super::fanout::SessionRow::Member(i),
-                    ) => Some(i),
-                    _ => None,
-                };
-                if let Some(s) = idx.and_then(|i| self.sessions.get_mut(i)) {
-                    s.scroll = match action {
-                        Action::Up => s.scroll.saturating_sub(1),
-                        Action::Down => s.scroll.saturating_add(1),
-                        Action::Top => 0,
-                        _ => s.scroll,
-                    };
-                }
-            }
-            Pane::ForkList | Pane::ForkDetail => {
-                self.forks.sel = step(self.forks.sel, self.forks.visible().len(), 10)
-            }
-        }
-    }
-
-    /// The scan report of the selected row (a store snapshot, or a
-    /// read-only one), when cached.
+    /// The scan report of the selected snapshot, when cached.
     pub fn markers(&self) -> Option<&Arc<ScanReport>> {
+        // The selected row: a store snapshot, or a read-only one.
         let key = self.catalog.selected_entry()?.key();
         self.catalog.cached(&key)
     }
@@ -624,6 +623,9 @@ impl App {
         if self.reload_store() {
             self.dirty = true;
         }
+        if self.merge_history() {
+            self.dirty = true;
+        }
         // The watcher also sees guest logs grow: a guest keeps writing after
         // its session is done (its last ack line, a later payload).
         for s in &mut self.sessions {
@@ -633,6 +635,11 @@ impl App {
             if s.log_tail.len() != before || s.log_tail.last() != last.as_ref() {
                 self.dirty = true;
             }
+        }
+        if let Some(v) = self.log_view.as_mut()
+            && v.reload()
+        {
+            self.dirty = true;
         }
     }
 }

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossterm::event::KeyCode;
-
-use super::app::{Action, App, Level, Mode};
+use super::app::{App, Level};
 use super::jobs;
 use super::sources::{Entry, SourceEntry, SourceGroup, list_groups, not_scannable};
 use crate::error::ErrorKind;
@@ -43,6 +41,8 @@ pub struct ScanJob {
     pub done: u64,
     /// Data bytes in total.
     pub total: u64,
+    /// When it started (for throughput and ETA).
+    pub started: std::time::Instant,
     /// Set to abandon the scan.
     pub cancel: Arc<AtomicBool>,
 }
@@ -69,8 +69,6 @@ pub struct Catalog {
     pub opened: Vec<PathBuf>,
     /// What the sources and opened files list, refreshed with the store.
     pub sources: Vec<SourceGroup>,
-    /// The path being typed at the `o` prompt.
-    pub path_input: String,
 }
 
 impl Catalog {
@@ -180,10 +178,11 @@ impl App {
     /// disk. Returns whether anything changed.
     pub fn reload_store(&mut self) -> bool {
         let selected = self.catalog.selected_entry().map(|e| e.key());
-        let (snaps, errors) = match self.store.snapshots() {
+        let (mut snaps, errors) = match self.store.snapshots() {
             Ok((s, bad)) => (s, bad.iter().map(|e| safe_owned(&e.to_string())).collect()),
             Err(e) => (Vec::new(), vec![safe_owned(&e.to_string())]),
         };
+        snaps.sort_by(|a, b| super::nav::natural(&a.name, &b.name));
         let fingerprint = |v: &[SnapshotInfo]| -> Vec<(String, u64, u64, String)> {
             v.iter()
                 .map(|s| {
@@ -237,6 +236,19 @@ impl App {
         let len = self.catalog.rows().len();
         self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
         changed |= self.forks.reload(&self.store);
+        // A message about a fork that no longer runs is stale.
+        if let Some(f) = self.status_about.clone()
+            && !self.forks.rows.iter().any(|r| {
+                r.info.name == f
+                    && matches!(
+                        r.status,
+                        crate::fork::LiveStatus::Running | crate::fork::LiveStatus::Creating
+                    )
+            })
+        {
+            self.clear_status();
+            changed = true;
+        }
         self.selection_changed();
         changed
     }
@@ -258,7 +270,7 @@ impl App {
                 self.draft(&snap, name);
             }
         }
-        let len = self.markers().map(|r| r.markers.len()).unwrap_or(0);
+        let len = self.visible_markers().len();
         self.marker_sel = self.marker_sel.min(len.saturating_sub(1));
         self.sync_editor();
     }
@@ -310,6 +322,7 @@ impl App {
             key,
             done: 0,
             total: 0,
+            started: self.clock.instant(),
             cancel: Arc::clone(&cancel),
         });
         let cache = self.cache_path(&name, &path);
@@ -347,33 +360,5 @@ impl App {
             }
             self.selection_changed();
         }
-    }
-
-    /// Keys while typing the filter.
-    pub fn filter_action(&mut self, action: Action) {
-        if self.screen == super::app::Screen::Forks {
-            self.forks.filter_action(action, &mut self.mode);
-            return;
-        }
-        match action {
-            Action::FilterDone => self.mode = Mode::Normal,
-            Action::FilterCancel => {
-                self.catalog.filter.clear();
-                self.mode = Mode::Normal;
-            }
-            Action::Text(key) => match key.code {
-                KeyCode::Char(c) => self.catalog.filter.push(c),
-                KeyCode::Backspace => {
-                    self.catalog.filter.pop();
-                }
-                _ => return,
-            },
-            _ => return,
-        }
-        self.save_current_draft();
-        let len = self.catalog.rows().len();
-        self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
-        self.marker_sel = 0;
-        self.selection_changed();
     }
 }

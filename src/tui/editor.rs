@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::app::{Action, App, Exit, Level, Mode, Pane};
+use super::schema::{Schema, SchemaError};
 use crate::mailbox::{
     DEFAULT_ACK_TIMEOUT_MS, MailboxKind, PayloadCheck, check_payload, name_is_valid,
 };
@@ -47,36 +48,112 @@ pub struct Editor {
     pub textarea: TextArea<'static>,
     /// The engine's verdict on the current text ([`check_payload`]).
     pub validation: PayloadCheck,
+    /// The mailbox's JSON Schema (`<store>/schemas/<mailbox>.json`), or
+    /// why it cannot be used; `None` without one.
+    pub schema: Option<Result<Schema, String>>,
+    /// What the schema says of the current text.
+    pub schema_errors: Vec<SchemaError>,
     /// The text as last loaded or saved (saving is skipped when unchanged).
     saved_text: String,
 }
 
 impl Editor {
-    fn new(snapshot: &str, mailbox: &str, draft: &Draft) -> Editor {
-        let lines: Vec<String> = draft.payload.split('\n').map(String::from).collect();
-        let mut textarea = TextArea::new(lines);
-        textarea.set_tab_length(2);
-        Editor {
+    fn new(
+        snapshot: &str,
+        mailbox: &str,
+        draft: &Draft,
+        schema: Option<Result<Schema, String>>,
+    ) -> Editor {
+        let textarea = text_area(&draft.payload);
+        let mut ed = Editor {
             snapshot: snapshot.into(),
             mailbox: mailbox.into(),
             textarea,
             validation: check_payload(&draft.payload, draft.wait_for_ack),
+            schema,
+            schema_errors: Vec::new(),
             saved_text: draft.payload.clone(),
-        }
+        };
+        ed.check_schema();
+        ed
+    }
+
+    fn check_schema(&mut self) {
+        self.schema_errors = match &self.schema {
+            Some(Ok(s)) if self.validation.problem.is_none() => s.check(&self.text()),
+            _ => Vec::new(),
+        };
     }
     /// The text.
     pub fn text(&self) -> String {
         self.textarea.lines().join("\n")
+    }
+
+    /// Replace the text (undoable like an edit).
+    pub fn set_text(&mut self, text: &str) {
+        self.textarea.select_all();
+        self.textarea.cut();
+        self.textarea.insert_str(text);
+        place_cursor(&mut self.textarea);
+    }
+}
+
+/// A text area holding `text`, its cursor where typing makes sense.
+pub fn text_area(text: &str) -> TextArea<'static> {
+    let lines: Vec<String> = text.split('\n').map(String::from).collect();
+    let mut ta = TextArea::new(lines);
+    ta.set_tab_length(2);
+    place_cursor(&mut ta);
+    ta
+}
+
+/// An empty object puts the cursor between its braces, so typing
+/// `"mtu":9000` gives `{"mtu":9000}`; other text starts at its top.
+fn place_cursor(ta: &mut TextArea<'static>) {
+    use ratatui_textarea::CursorMove;
+    let lines = ta.lines();
+    if lines.len() == 1 && lines[0].trim() == "{}" {
+        let col = lines[0].find('{').unwrap_or(0) + 1;
+        ta.move_cursor(CursorMove::Jump(0, col as u16));
+    } else {
+        ta.move_cursor(CursorMove::Top);
+        ta.move_cursor(CursorMove::Head);
     }
 }
 
 /// Draft file of a mailbox: `<drafts>/<snapshot>/<mailbox>.json`. Mailbox
 /// names cannot hold `/`, and the `.json` suffix keeps `.`/`..` harmless.
 pub fn draft_path(app: &App, snapshot: &str, mailbox: &str) -> PathBuf {
-    app.store
+    store_draft_path(&app.store, snapshot, mailbox)
+}
+
+fn store_draft_path(store: &crate::store::Store, snapshot: &str, mailbox: &str) -> PathBuf {
+    store
         .drafts_dir()
         .join(snapshot)
         .join(format!("{mailbox}.json"))
+}
+
+/// Write a draft holding `payload` (defaults otherwise) unless the mailbox
+/// has one already: the demo store's sample payloads.
+pub fn seed_draft(store: &crate::store::Store, snapshot: &str, mailbox: &str, payload: &str) {
+    let path = store_draft_path(store, snapshot, mailbox);
+    if path.exists() {
+        return;
+    }
+    let draft = Draft {
+        payload: payload.into(),
+        ..Draft::default()
+    };
+    let res = path
+        .parent()
+        .map(crate::store::private_dir)
+        .unwrap_or(Ok(()))
+        .map_err(|e| e.to_string())
+        .and_then(|_| write_json_atomic(&path, &draft).map_err(|e| e.to_string()));
+    if let Err(e) = res {
+        tracing::warn!("sample draft {}: {e}", path.display());
+    }
 }
 
 impl App {
@@ -91,7 +168,13 @@ impl App {
             )
             .ok()
             .and_then(|b| serde_json::from_slice::<Draft>(&b).ok())
-            .unwrap_or_default();
+            .unwrap_or_else(|| Draft {
+                ack_timeout_ms: match self.options.ack_timeout_ms {
+                    0 => DEFAULT_ACK_TIMEOUT_MS,
+                    ms => ms,
+                },
+                ..Draft::default()
+            });
             self.drafts.insert(key.clone(), loaded);
         }
         self.drafts.entry(key).or_default()
@@ -100,8 +183,7 @@ impl App {
     /// The mailbox of the selected marker (fork markers only).
     pub fn selected_mailbox(&self) -> Option<(String, String)> {
         let snap = self.catalog.selected()?;
-        let report = self.catalog.cached(&snap.name)?;
-        let m = report.markers.get(self.marker_sel)?;
+        let m = self.selected_marker()?;
         let name = m.name.as_deref()?;
         // The name comes from guest memory and names a draft file: only a
         // name that follows the contract's rule (no '/') is editable.
@@ -128,7 +210,8 @@ impl App {
             return;
         }
         let draft = self.draft(&snap, &mb).clone();
-        self.editor = Some(Editor::new(&snap, &mb, &draft));
+        let schema = super::schema::load(&self.store, &mb);
+        self.editor = Some(Editor::new(&snap, &mb, &draft, schema));
     }
 
     /// Write the edited draft to the store (when its text changed).
@@ -184,6 +267,20 @@ impl App {
             }
             Action::Pretty | Action::Compact => self.reformat(action == Action::Pretty),
             Action::ExternalEditor => self.external_editor(),
+            Action::Zoom => self.toggle_zoom(),
+            Action::Undo | Action::Redo => {
+                let changed = self.editor.as_mut().is_some_and(|ed| {
+                    if action == Action::Undo {
+                        ed.textarea.undo()
+                    } else {
+                        ed.textarea.redo()
+                    }
+                });
+                if changed {
+                    self.after_edit();
+                }
+            }
+            Action::PageUp | Action::PageDown => self.move_sel(action),
             Action::Text(key) => {
                 let changed = self
                     .editor
@@ -206,6 +303,7 @@ impl App {
         let v = check_payload(&draft.payload, draft.wait_for_ack);
         if let Some(ed) = self.editor.as_mut() {
             ed.validation = v;
+            ed.check_schema();
         }
     }
 
@@ -227,9 +325,7 @@ impl App {
             serde_json::to_string(&value)
         };
         let Ok(text) = text else { return };
-        let lines: Vec<String> = text.split('\n').map(String::from).collect();
-        ed.textarea = TextArea::new(lines);
-        ed.textarea.set_tab_length(2);
+        ed.set_text(&text);
         self.after_edit();
         self.save_current_draft();
     }
@@ -312,8 +408,7 @@ impl App {
         let _ = std::fs::remove_file(path);
         let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
         if let Some(ed) = self.editor.as_mut() {
-            ed.textarea = TextArea::new(text.split('\n').map(String::from).collect());
-            ed.textarea.set_tab_length(2);
+            ed.set_text(&text);
         }
         self.after_edit();
         self.save_current_draft();

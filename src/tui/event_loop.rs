@@ -74,9 +74,16 @@ where
             return Ok(exit);
         }
         draw(terminal, app)?;
+        if let Some(text) = app.copied.take()
+            && app.options.osc52
+        {
+            super::terminal::write_clipboard(&text);
+        }
         let ticking = app.needs_tick();
         let reload_at = app.reload_at.map(Instant::from_std);
         let status_until = app.status_deadline().map(Instant::from_std);
+        // Ages on screen change on their own: wake when the next one does.
+        let age_at = app.next_age_change().map(Instant::from_std);
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(e)) => app.on_event(e),
@@ -99,6 +106,9 @@ where
             // Only armed while a message is shown: no idle wake-ups.
             _ = tokio::time::sleep_until(status_until.unwrap_or_else(Instant::now)), if status_until.is_some() => {
                 app.expire_status();
+            }
+            _ = tokio::time::sleep_until(age_at.unwrap_or_else(Instant::now)), if age_at.is_some() => {
+                app.dirty = true;
             }
         }
     }

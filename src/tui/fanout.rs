@@ -97,6 +97,20 @@ impl App {
             }
         }
         rows.extend((0..self.checks.len()).map(SessionRow::Check));
+        // The `/` filter: a row stays when its fork, fan-out or snapshot matches.
+        let f = &self.filters.sessions;
+        if !f.is_empty() {
+            use super::nav::passes;
+            rows.retain(|r| match *r {
+                SessionRow::Single(i) | SessionRow::Member(i) => {
+                    passes(f, &[&self.sessions[i].fork, &self.sessions[i].snapshot])
+                }
+                SessionRow::Group(gi) => {
+                    passes(f, &[&self.fanouts[gi].base, &self.fanouts[gi].snapshot])
+                }
+                SessionRow::Check(ci) => passes(f, &[&self.checks[ci].snapshot]),
+            });
+        }
         rows
     }
 
@@ -152,19 +166,17 @@ impl App {
     /// payloads (fan-out only), as "fork: mailbox=payload" lines with
     /// whether the engine would refuse them.
     pub fn fanout_preview(
-        &mut self,
-        snapshot: &str,
+        specs: &[crate::fork::MailboxSpec],
         base: &str,
         count: usize,
     ) -> Vec<(String, bool)> {
         if count < 2 {
             return Vec::new();
         }
-        let specs = self.included_mailboxes(snapshot);
         let mut out = Vec::new();
         for i in [0, count - 1] {
             let name = member_name(base, i);
-            match preview_payloads(&specs, i, &name) {
+            match preview_payloads(specs, i, &name) {
                 Ok(mbs) => {
                     for m in mbs {
                         let text = m.payload.unwrap_or_default();
@@ -178,27 +190,28 @@ impl App {
         out
     }
 
-    /// Start a fan-out of `snapshot`: `count` forks named `<base>-<i>`,
-    /// `parallel` at a time. `Err` says why it cannot start (shown in the
-    /// dialog); nothing was made then.
+    /// Start a fan-out of what the fork dialog says: `count` forks named
+    /// `<base>-<i>`, `parallel` at a time, with the dialog's mailboxes and
+    /// modes. `Err` says why it cannot start (shown in the dialog); nothing
+    /// was made then.
     pub fn start_fanout(
         &mut self,
-        snapshot: &str,
-        base: &str,
+        form: &super::form::ForkForm,
         count: usize,
         parallel: usize,
     ) -> Result<(), String> {
+        let (snapshot, base) = (form.snapshot.as_str(), form.name.as_str());
         let spec = FanoutSpec {
             snapshot: snapshot.to_string(),
             base_name: Some(base.to_string()),
             payloads: PayloadTemplate::Count {
                 count,
-                mailboxes: self.included_mailboxes(snapshot),
+                mailboxes: form.specs(),
             },
             parallel: parallel.max(1),
             keep_going: false,
-            zero_copy: false,
-            restore: true,
+            zero_copy: form.zero_copy,
+            restore: !form.no_restore,
             ack_bind: None,
         };
         let (mut plan, _capacity) = plan_fanout(&self.store, &spec).map_err(|e| e.to_string())?;
@@ -321,33 +334,23 @@ impl App {
         self.reload_store();
     }
 
-    /// Open the dialog for a fork dialog's `Confirm`: a single fork, or a
-    /// fan-out when the count is more than one.
-    pub fn confirm_fork_dialog(&mut self, d: Dialog) {
-        let Dialog::Fork {
-            snapshot,
-            name,
-            count,
-            parallel,
-            ..
-        } = d
-        else {
-            return;
-        };
-        let n = dialog_count(&count);
+    /// The fork dialog's `Confirm`: a single fork, or a fan-out when the
+    /// count is more than one.
+    pub fn confirm_fork_dialog(&mut self, form: &super::form::ForkForm) {
+        let n = dialog_count(&form.count);
         if n < 2 {
-            match self.fork_refusal(&snapshot, &name) {
+            match self.form_refusal(form) {
                 None => {
                     self.dialog = None;
                     self.mode = super::app::Mode::Normal;
-                    self.start_fork(&snapshot, &name);
+                    self.start_fork(form);
                 }
                 Some(why) => self.dialog_error(why),
             }
             return;
         }
-        let k = parallel.trim().parse().unwrap_or(4).max(1);
-        match self.start_fanout(&snapshot, &name, n, k) {
+        let k = form.parallel.trim().parse().unwrap_or(4).max(1);
+        match self.start_fanout(form, n, k) {
             Ok(()) => {
                 self.dialog = None;
                 self.mode = super::app::Mode::Normal;
@@ -357,8 +360,8 @@ impl App {
     }
 
     fn dialog_error(&mut self, why: String) {
-        if let Some(Dialog::Fork { error, .. }) = self.dialog.as_mut() {
-            *error = Some(safe_owned(&why));
+        if let Some(Dialog::Fork(f)) = self.dialog.as_mut() {
+            f.error = Some(safe_owned(&why));
         }
     }
 }

@@ -4,9 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crossterm::event::KeyCode;
-
-use super::app::{Action, App, Dialog, Level, Mode};
+use super::app::{App, Dialog, Level, Mode};
 use super::jobs;
 use crate::fork::{Divergence, ForkEntry, ForkInfo, Forks, LiveStatus, divergence};
 use crate::scan::ScanReport;
@@ -67,7 +65,7 @@ pub struct ForksState {
     pub pending: usize,
     /// Marked forks (bulk stop and remove).
     pub marked: HashSet<String>,
-    /// Name filter.
+    /// Name filter (fork or source).
     pub filter: String,
 }
 
@@ -75,7 +73,7 @@ impl ForksState {
     /// Reload from the store. Returns whether anything changed.
     pub fn reload(&mut self, store: &Store) -> bool {
         let entries = Forks::new(store).list().unwrap_or_default();
-        let rows: Vec<ForkRow> = entries
+        let mut rows: Vec<ForkRow> = entries
             .into_iter()
             .filter_map(|e: ForkEntry| {
                 Some(ForkRow {
@@ -85,6 +83,7 @@ impl ForksState {
                 })
             })
             .collect();
+        rows.sort_by(|a, b| super::nav::natural(&a.info.name, &b.info.name));
         let fp = |r: &[ForkRow]| -> Vec<(String, LiveStatus, Option<u32>, usize)> {
             r.iter()
                 .map(|r| {
@@ -110,7 +109,7 @@ impl ForksState {
     pub fn visible(&self) -> Vec<&ForkRow> {
         self.rows
             .iter()
-            .filter(|r| self.filter.is_empty() || r.info.name.contains(&self.filter))
+            .filter(|r| super::nav::passes(&self.filter, &[&r.info.name, &r.info.meta.source]))
             .collect()
     }
 
@@ -134,26 +133,6 @@ impl ForksState {
         } else {
             self.marked.extend(names);
         }
-    }
-
-    /// Keys while typing the forks filter.
-    pub fn filter_action(&mut self, action: Action, mode: &mut Mode) {
-        match action {
-            Action::FilterDone => *mode = Mode::Normal,
-            Action::FilterCancel => {
-                self.filter.clear();
-                *mode = Mode::Normal;
-            }
-            Action::Text(key) => match key.code {
-                KeyCode::Char(c) => self.filter.push(c),
-                KeyCode::Backspace => {
-                    self.filter.pop();
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-        self.sel = self.sel.min(self.visible().len().saturating_sub(1));
     }
 
     /// Work in flight (spinner visible).

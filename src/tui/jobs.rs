@@ -14,6 +14,7 @@ use super::app::Msg;
 use super::catalog::{FileKey, ScanFailure};
 use crate::error::Kinded;
 use crate::fork::{ForkInfo, ForkRequest, Forks};
+use crate::history::Recorder;
 use crate::sanitize::safe_owned;
 use crate::scan::{ScanOptions, ScanProgress, ScanReport, scan_cached};
 use crate::store::Store;
@@ -98,7 +99,8 @@ pub fn spawn_inspect(tx: UnboundedSender<Msg>, store: Store, info: ForkInfo) {
         });
 }
 
-/// Run a fork session; its events come back as [`Msg::Session`].
+/// Run a fork session; its events come back as [`Msg::Session`], and go
+/// to the session history through `recorder`.
 pub fn spawn_session(
     tx: UnboundedSender<Msg>,
     store: Store,
@@ -106,12 +108,19 @@ pub fn spawn_session(
     prestart: Option<crate::fork::Prestart>,
     id: u64,
     cancel: Arc<AtomicBool>,
+    recorder: Option<Recorder>,
 ) {
     let spawned = std::thread::Builder::new()
         .name(format!("fork-{id}"))
         .spawn(move || {
             let sink_tx = tx.clone();
-            let sink = move |event| {
+            let recorder = Mutex::new(recorder);
+            let sink = move |event: crate::fork::SessionEvent| {
+                if let Ok(mut r) = recorder.lock()
+                    && let Some(r) = r.as_mut()
+                {
+                    r.record(&event);
+                }
                 let _ = sink_tx.send(Msg::Session { id, event });
             };
             let result = Forks::new(&store)
@@ -269,7 +278,8 @@ impl Drop for StoreWatch {
     }
 }
 
-/// Watch `<store>/snapshots` and `<store>/forks`; fall back to polling once
+/// Watch `<store>/snapshots`, `<store>/forks` and `<store>/sessions` (the
+/// CLI's sessions show up in the list); fall back to polling once
 /// a second when the watcher cannot start. Returns the watch and a note for
 /// the status bar.
 pub fn watch_store(store: &Store, tx: UnboundedSender<Msg>) -> (StoreWatch, String) {
@@ -310,7 +320,11 @@ fn start_notify(
         }
     })
     .map_err(|e| e.to_string())?;
-    for dir in [store.snapshots_dir(), store.forks_dir()] {
+    for dir in [
+        store.snapshots_dir(),
+        store.forks_dir(),
+        store.sessions_dir(),
+    ] {
         w.watch(&dir, RecursiveMode::Recursive)
             .map_err(|e| format!("{}: {e}", dir.display()))?;
     }

@@ -1,12 +1,13 @@
 //! The one keymap table. It drives key handling, the hint bar and the `?`
 //! help overlay, so what the help shows is what the keys do.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::{Action, Mode, Pane, Screen};
+pub use super::bindings::{Bound, Keymap, KeymapError, hints, map_key};
 
 /// Where a binding applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Everywhere (normal mode).
     Global,
@@ -24,19 +25,41 @@ pub enum Scope {
     Sessions,
     /// The forks screen.
     Forks,
-    /// The name filter prompt.
+    /// The full-screen guest log viewer.
+    LogView,
+    /// The payload library popup.
+    Library,
+    /// The one-line prompt: a list filter, a log search, a preset name, a file.
     Filter,
-    /// The prompt for a memory file's path.
-    PathPrompt,
     /// Yes/no confirmation dialogs.
     Dialog,
-    /// The fork dialog (typing the fork name).
+    /// The fork dialog.
     ForkDialog,
     /// The help overlay.
     Help,
 }
 
 impl Scope {
+    /// The scope's name in a config file's `[keys]` (`"sessions.replay"`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Main => "main",
+            Scope::Snapshots => "snapshots",
+            Scope::Markers => "markers",
+            Scope::Editor => "editor",
+            Scope::Editing => "editing",
+            Scope::Sessions => "sessions",
+            Scope::Forks => "forks",
+            Scope::LogView => "log",
+            Scope::Library => "library",
+            Scope::Filter => "prompt",
+            Scope::Dialog => "confirm",
+            Scope::ForkDialog => "fork-dialog",
+            Scope::Help => "help",
+        }
+    }
+
     /// Heading in the help overlay.
     pub fn title(self) -> &'static str {
         match self {
@@ -48,8 +71,9 @@ impl Scope {
             Scope::Editing => "Typing a payload",
             Scope::Sessions => "Sessions screen",
             Scope::Forks => "Forks screen",
-            Scope::Filter => "Filter prompt",
-            Scope::PathPrompt => "Open-a-file prompt",
+            Scope::LogView => "Guest log viewer",
+            Scope::Library => "Payload library",
+            Scope::Filter => "Prompt (filter, search, name, file)",
             Scope::Dialog => "Confirmations",
             Scope::ForkDialog => "Fork dialog",
             Scope::Help => "Help",
@@ -111,293 +135,115 @@ const fn danger(
 use Action as A;
 use Scope as S;
 
-/// Every key binding of the TUI.
+/// Every key binding of the TUI, by default (a config file can give an
+/// action other keys: [`Keymap::with_overrides`]).
+#[rustfmt::skip]
 pub const KEYMAP: &[Binding] = &[
     b(&["?"], A::ToggleHelp, S::Global, "help", true),
     b(&["q"], A::Quit, S::Global, "quit", true),
     b(&["ctrl-c"], A::Quit, S::Global, "quit", false),
     b(&["tab"], A::NextPane, S::Global, "next pane", true),
     b(&["backtab"], A::PrevPane, S::Global, "previous pane", false),
-    b(
-        &["1"],
-        A::Show(Screen::Main),
-        S::Global,
-        "snapshots screen",
-        false,
-    ),
-    b(
-        &["2"],
-        A::Show(Screen::Sessions),
-        S::Global,
-        "sessions screen",
-        false,
-    ),
-    b(
-        &["3"],
-        A::Show(Screen::Forks),
-        S::Global,
-        "forks screen",
-        false,
-    ),
+    b(&["1"], A::Show(Screen::Main), S::Global, "snapshots screen", false),
+    b(&["2"], A::Show(Screen::Sessions), S::Global, "sessions screen", false),
+    b(&["3"], A::Show(Screen::Forks), S::Global, "forks screen", false),
     b(&["j", "down"], A::Down, S::Global, "move down", false),
     b(&["k", "up"], A::Up, S::Global, "move up", false),
     b(&["g", "home"], A::Top, S::Global, "first row", false),
     b(&["G", "end"], A::Bottom, S::Global, "last row", false),
-    b(
-        &["ctrl-d", "pagedown"],
-        A::PageDown,
-        S::Global,
-        "page down",
-        false,
-    ),
-    b(
-        &["ctrl-u", "pageup"],
-        A::PageUp,
-        S::Global,
-        "page up",
-        false,
-    ),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::Global, "page down", false),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::Global, "page up", false),
+    b(&["/"], A::StartFilter, S::Global, "filter this list", true),
+    b(&["y"], A::Copy, S::Global, "copy the selected name, token, path or payload (OSC 52 clipboard)", true),
     b(&["f"], A::Fork, S::Main, "fork the selected snapshot", true),
-    b(&["/"], A::StartFilter, S::Snapshots, "filter by name", true),
-    b(
-        &["C"],
-        A::RunCheck,
-        S::Main,
-        "check: run the guest conformance suite",
-        false,
-    ),
+    b(&["C"], A::RunCheck, S::Main, "check: run the guest conformance suite", false),
     b(&["r"], A::Rescan, S::Main, "rescan memory", false),
-    b(
-        &["o"],
-        A::OpenPath,
-        S::Snapshots,
-        "open a memory file by path (read-only: raw, .zst, .lz4)",
-        true,
-    ),
-    b(
-        &["enter", "l", "right"],
-        A::NextPane,
-        S::Snapshots,
-        "show markers",
-        false,
-    ),
+    b(&["z"], A::Zoom, S::Main, "full-screen payload editor on / off", false),
+    b(&["enter", "l", "right"], A::NextPane, S::Snapshots, "show markers", false),
+    b(&["o"], A::OpenPath, S::Snapshots, "open a memory file by path (read-only: raw, .zst, .lz4)", true),
     // Markers pane, most used first (the hint bar keeps this order).
-    b(
-        &["space", "x"],
-        A::ToggleInclude,
-        S::Markers,
-        "include mailbox in fork",
-        true,
-    ),
-    b(
-        &["enter", "i"],
-        A::StartEdit,
-        S::Markers,
-        "edit payload",
-        true,
-    ),
-    b(
-        &["e"],
-        A::ExternalEditor,
-        S::Markers,
-        "open in $EDITOR",
-        true,
-    ),
-    b(
-        &["a"],
-        A::ToggleAck,
-        S::Markers,
-        "wait for ack on / off",
-        true,
-    ),
-    b(
-        &["+", "="],
-        A::TimeoutUp,
-        S::Markers,
-        "ack timeout +1 s",
-        false,
-    ),
-    b(
-        &["-"],
-        A::TimeoutDown,
-        S::Markers,
-        "ack timeout -1 s",
-        false,
-    ),
-    b(
-        &["t"],
-        A::RevealTokens,
-        S::Markers,
-        "reveal / mask tokens",
-        true,
-    ),
-    b(
-        &["i", "enter"],
-        A::StartEdit,
-        S::Editor,
-        "edit payload",
-        true,
-    ),
+    b(&["space", "x"], A::ToggleInclude, S::Markers, "include mailbox in fork", true),
+    b(&["enter", "i"], A::StartEdit, S::Markers, "edit payload", true),
+    b(&["e"], A::ExternalEditor, S::Markers, "open in $EDITOR", true),
+    b(&["a"], A::ToggleAck, S::Markers, "wait for ack on / off", true),
+    b(&["+", "="], A::TimeoutUp, S::Markers, "ack timeout +1 s", false),
+    b(&["-"], A::TimeoutDown, S::Markers, "ack timeout -1 s", false),
+    b(&["t"], A::RevealTokens, S::Markers, "reveal / mask tokens", true),
+    b(&["L"], A::Library, S::Markers, "payload library: history and presets", false),
+    b(&["i", "enter"], A::StartEdit, S::Editor, "edit payload", true),
     b(&["p"], A::Pretty, S::Editor, "pretty-print", true),
     b(&["c"], A::Compact, S::Editor, "compact", true),
-    b(
-        &["e"],
-        A::ExternalEditor,
-        S::Editor,
-        "open in $EDITOR",
-        true,
-    ),
-    b(
-        &["space", "x"],
-        A::ToggleInclude,
-        S::Editor,
-        "include mailbox in fork",
-        false,
-    ),
-    b(
-        &["a"],
-        A::ToggleAck,
-        S::Editor,
-        "wait for ack on / off",
-        false,
-    ),
-    b(
-        &["+", "="],
-        A::TimeoutUp,
-        S::Editor,
-        "ack timeout +1 s",
-        false,
-    ),
+    b(&["e"], A::ExternalEditor, S::Editor, "open in $EDITOR", true),
+    b(&["L"], A::Library, S::Editor, "payload library: history and presets", true),
+    b(&["space", "x"], A::ToggleInclude, S::Editor, "include mailbox in fork", false),
+    b(&["a"], A::ToggleAck, S::Editor, "wait for ack on / off", false),
+    b(&["+", "="], A::TimeoutUp, S::Editor, "ack timeout +1 s", false),
     b(&["-"], A::TimeoutDown, S::Editor, "ack timeout -1 s", false),
-    b(
-        &["esc"],
-        A::StopEdit,
-        S::Editing,
-        "stop typing (draft saved)",
-        true,
-    ),
+    b(&["esc"], A::StopEdit, S::Editing, "stop typing (draft saved)", true),
+    b(&["ctrl-z"], A::Undo, S::Editing, "undo", true),
+    b(&["ctrl-y"], A::Redo, S::Editing, "redo", true),
+    b(&["ctrl-f"], A::Zoom, S::Editing, "full screen on / off", true),
     b(&["ctrl-p"], A::Pretty, S::Editing, "pretty-print", true),
-    b(&["ctrl-o"], A::Compact, S::Editing, "compact", true),
-    b(
-        &["ctrl-e"],
-        A::ExternalEditor,
-        S::Editing,
-        "open in $EDITOR",
-        true,
-    ),
-    danger(
-        &["x"],
-        A::CancelSession,
-        S::Sessions,
-        "cancel session (rolls back)",
-    ),
-    b(
-        &["d"],
-        A::DismissSession,
-        S::Sessions,
-        "dismiss finished session",
-        true,
-    ),
-    b(
-        &["enter", "space"],
-        A::ToggleExpand,
-        S::Sessions,
-        "expand / fold a fan-out's forks",
-        true,
-    ),
-    b(
-        &["enter", "i"],
-        A::Inspect,
-        S::Forks,
-        "inspect memory: mailboxes consumed?",
-        true,
-    ),
-    b(
-        &["space"],
-        A::ToggleMark,
-        S::Forks,
-        "mark / unmark fork",
-        true,
-    ),
-    b(
-        &["v"],
-        A::MarkAllVisible,
-        S::Forks,
-        "mark all visible forks",
-        true,
-    ),
-    b(
-        &["/"],
-        A::StartFilter,
-        S::Forks,
-        "filter forks by name",
-        true,
-    ),
+    b(&["ctrl-o"], A::Compact, S::Editing, "compact", false),
+    b(&["ctrl-e"], A::ExternalEditor, S::Editing, "open in $EDITOR", false),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::Editing, "page up", false),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::Editing, "page down", false),
+    danger(&["x"], A::CancelSession, S::Sessions, "cancel session (rolls back)"),
+    b(&["r"], A::Replay, S::Sessions, "replay: fork again with the same payloads", true),
+    b(&["enter", "l"], A::OpenLog, S::Sessions, "read the whole guest log (a fan-out: expand / fold)", true),
+    b(&["d"], A::DismissSession, S::Sessions, "dismiss finished session (forgets its history)", true),
+    b(&["space"], A::ToggleExpand, S::Sessions, "expand / fold a fan-out's forks (Enter too)", true),
+    b(&["enter", "i"], A::Inspect, S::Forks, "inspect memory: mailboxes consumed?", true),
+    b(&["l"], A::OpenLog, S::Forks, "read the whole guest log", true),
+    b(&["space"], A::ToggleMark, S::Forks, "mark / unmark fork", true),
+    b(&["v"], A::MarkAllVisible, S::Forks, "mark all visible forks", true),
     danger(&["s"], A::StopFork, S::Forks, "stop fork (the marked ones)"),
-    danger(
-        &["d", "delete"],
-        A::RemoveFork,
-        S::Forks,
-        "remove fork (the marked ones)",
-    ),
+    danger(&["d", "delete"], A::RemoveFork, S::Forks, "remove fork (the marked ones)"),
     b(&["r"], A::Refresh, S::Forks, "refresh", false),
-    b(&["enter"], A::FilterDone, S::Filter, "keep filter", true),
-    b(&["esc"], A::FilterCancel, S::Filter, "clear filter", true),
-    b(
-        &["enter"],
-        A::Confirm,
-        S::PathPrompt,
-        "open it and scan its markers",
-        true,
-    ),
-    b(&["esc"], A::Cancel, S::PathPrompt, "cancel", true),
+    b(&["q", "esc"], A::Cancel, S::LogView, "close the log", true),
+    b(&["/"], A::StartFilter, S::LogView, "search", true),
+    b(&["n"], A::NextMatch, S::LogView, "next match", true),
+    b(&["N"], A::PrevMatch, S::LogView, "previous match", false),
+    b(&["w"], A::ToggleWrap, S::LogView, "wrap long lines on / off", true),
+    b(&["o"], A::Pager, S::LogView, "open in $PAGER", true),
+    b(&["j", "down"], A::Down, S::LogView, "scroll down", false),
+    b(&["k", "up"], A::Up, S::LogView, "scroll up", false),
+    b(&["h", "left"], A::PrevField, S::LogView, "scroll left (no wrap)", false),
+    b(&["l", "right"], A::NextField, S::LogView, "scroll right (no wrap)", false),
+    b(&["g", "home"], A::Top, S::LogView, "top", false),
+    b(&["G", "end"], A::Bottom, S::LogView, "bottom (follows new lines)", false),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::LogView, "page down", false),
+    b(&["ctrl-u", "pageup"], A::PageUp, S::LogView, "page up", false),
+    b(&["enter"], A::Confirm, S::Library, "load into the editor", true),
+    b(&["s"], A::SavePreset, S::Library, "save the current payload as a preset", true),
+    b(&["d", "delete"], A::DeletePreset, S::Library, "delete the selected preset", true),
+    b(&["o"], A::LoadFile, S::Library, "load a payload from a file", true),
+    b(&["w"], A::SaveFile, S::Library, "write the selected payload to a file", true),
+    b(&["j", "down"], A::Down, S::Library, "move down", false),
+    b(&["k", "up"], A::Up, S::Library, "move up", false),
+    b(&["esc", "q"], A::Cancel, S::Library, "close", true),
+    b(&["enter"], A::FilterDone, S::Filter, "done", true),
+    b(&["esc"], A::FilterCancel, S::Filter, "cancel (a filter is cleared)", true),
     b(&["y", "enter"], A::Confirm, S::Dialog, "confirm", true),
     b(&["n", "esc"], A::Cancel, S::Dialog, "cancel", true),
-    b(
-        &["enter"],
-        A::Confirm,
-        S::ForkDialog,
-        "start the fork (or fan-out)",
-        true,
-    ),
-    b(
-        &["tab"],
-        A::NextField,
-        S::ForkDialog,
-        "next field: name, count, parallelism",
-        true,
-    ),
-    b(
-        &["backtab"],
-        A::PrevField,
-        S::ForkDialog,
-        "previous field",
-        false,
-    ),
+    b(&["enter"], A::Confirm, S::ForkDialog, "start the fork (or fan-out)", true),
     b(&["esc"], A::Cancel, S::ForkDialog, "cancel", true),
-    b(
-        &["?", "esc", "q"],
-        A::ToggleHelp,
-        S::Help,
-        "close help",
-        true,
-    ),
+    b(&["tab", "down"], A::NextField, S::ForkDialog, "next field", true),
+    b(&["backtab", "up"], A::PrevField, S::ForkDialog, "previous field", false),
+    b(&["space"], A::ToggleInclude, S::ForkDialog, "toggle an option (no restore, zero copy, wait for ack)", true),
+    b(&["+", "="], A::TimeoutUp, S::ForkDialog, "ack timeout +1 s", false),
+    b(&["-"], A::TimeoutDown, S::ForkDialog, "ack timeout -1 s", false),
+    b(&["?", "esc", "q"], A::ToggleHelp, S::Help, "close help", true),
     b(&["j", "down"], A::Down, S::Help, "scroll down", false),
     b(&["k", "up"], A::Up, S::Help, "scroll up", false),
     b(&["g", "home"], A::Top, S::Help, "top", false),
     b(&["G", "end"], A::Bottom, S::Help, "bottom", false),
-    b(
-        &["ctrl-d", "pagedown"],
-        A::PageDown,
-        S::Help,
-        "page down",
-        false,
-    ),
+    b(&["ctrl-d", "pagedown"], A::PageDown, S::Help, "page down", false),
     b(&["ctrl-u", "pageup"], A::PageUp, S::Help, "page up", false),
 ];
 
 /// Scopes in the order the help overlay and the docs list them.
-pub const SCOPE_ORDER: [Scope; 13] = [
+pub const SCOPE_ORDER: [Scope; 14] = [
     Scope::Global,
     Scope::Main,
     Scope::Snapshots,
@@ -406,12 +252,79 @@ pub const SCOPE_ORDER: [Scope; 13] = [
     Scope::Editing,
     Scope::Sessions,
     Scope::Forks,
+    Scope::LogView,
+    Scope::Library,
     Scope::Filter,
-    Scope::PathPrompt,
     Scope::ForkDialog,
     Scope::Dialog,
     Scope::Help,
 ];
+
+/// The name of an action in a config file's `[keys]` table.
+pub fn action_id(action: Action) -> Option<&'static str> {
+    Some(match action {
+        A::Quit => "quit",
+        A::ToggleHelp => "help",
+        A::NextPane => "next-pane",
+        A::PrevPane => "previous-pane",
+        A::Show(Screen::Main) => "snapshots-screen",
+        A::Show(Screen::Sessions) => "sessions-screen",
+        A::Show(Screen::Forks) => "forks-screen",
+        A::Up => "up",
+        A::Down => "down",
+        A::Top => "top",
+        A::Bottom => "bottom",
+        A::PageUp => "page-up",
+        A::PageDown => "page-down",
+        A::Fork => "fork",
+        A::StartFilter => "filter",
+        A::OpenPath => "open-file",
+        A::Rescan => "rescan",
+        A::RevealTokens => "reveal-tokens",
+        A::ToggleInclude => "include",
+        A::ToggleAck => "ack",
+        A::TimeoutUp => "timeout-up",
+        A::TimeoutDown => "timeout-down",
+        A::StartEdit => "edit",
+        A::StopEdit => "stop-edit",
+        A::Pretty => "pretty",
+        A::Compact => "compact",
+        A::ExternalEditor => "external-editor",
+        A::CancelSession => "cancel-session",
+        A::DismissSession => "dismiss-session",
+        A::Inspect => "inspect",
+        A::StopFork => "stop-fork",
+        A::RemoveFork => "remove-fork",
+        A::Refresh => "refresh",
+        A::Copy => "copy",
+        A::Zoom => "zoom",
+        A::Undo => "undo",
+        A::Redo => "redo",
+        A::Replay => "replay",
+        A::OpenLog => "open-log",
+        A::Library => "library",
+        A::NextMatch => "next-match",
+        A::PrevMatch => "previous-match",
+        A::ToggleWrap => "wrap",
+        A::Pager => "pager",
+        A::SavePreset => "save-preset",
+        A::DeletePreset => "delete-preset",
+        A::SaveFile => "save-file",
+        A::LoadFile => "load-file",
+        A::ToggleExpand => "expand",
+        A::ToggleMark => "mark",
+        A::MarkAllVisible => "mark-all",
+        A::RunCheck => "check",
+        // Keys of forms, prompts and dialogs stay as they are.
+        A::NextField
+        | A::PrevField
+        | A::FilterDone
+        | A::FilterCancel
+        | A::Confirm
+        | A::Cancel
+        | A::Text(_) => return None,
+    })
+}
 
 /// The key list as Markdown (the table in `docs/tui.md` is this text; a test
 /// keeps them in sync).
@@ -501,10 +414,11 @@ pub fn scopes(mode: Mode, screen: Screen, pane: Pane) -> Vec<Scope> {
     match mode {
         Mode::Help => vec![Scope::Help],
         Mode::Filter => vec![Scope::Filter],
-        Mode::OpenPath => vec![Scope::PathPrompt],
         Mode::Confirm => vec![Scope::Dialog],
         Mode::ForkName => vec![Scope::ForkDialog],
         Mode::Editing => vec![Scope::Editing],
+        Mode::LogView => vec![Scope::LogView],
+        Mode::Library => vec![Scope::Library],
         Mode::Normal => {
             let mut v = Vec::new();
             match screen {
@@ -525,34 +439,14 @@ pub fn scopes(mode: Mode, screen: Screen, pane: Pane) -> Vec<Scope> {
     }
 }
 
-/// Map a key to an action: a pure function of mode, focus and key.
-/// Typing modes turn unbound keys into text input.
-pub fn map_key(mode: Mode, screen: Screen, pane: Pane, key: KeyEvent) -> Option<Action> {
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    if matches("ctrl-c", &key) {
-        return Some(Action::Quit);
-    }
-    for scope in scopes(mode, screen, pane) {
-        for bind in KEYMAP.iter().filter(|b| b.scope == scope) {
-            if bind.keys.iter().any(|k| matches(k, &key)) {
-                return Some(bind.action);
-            }
-        }
-    }
-    match mode {
-        Mode::Editing | Mode::Filter | Mode::ForkName | Mode::OpenPath => Some(Action::Text(key)),
-        Mode::Confirm => None,
-        Mode::Help => Some(Action::ToggleHelp),
-        Mode::Normal => None,
-    }
-}
-
 /// The short label of a binding in the hint bar (the help overlay and the
 /// docs keep the full description).
 pub fn hint_label(b: &Binding) -> &'static str {
     match b.action {
+        Action::StartFilter if b.scope == Scope::LogView => "search",
+        Action::ToggleInclude if b.scope == Scope::ForkDialog => "toggle",
+        Action::Confirm if b.scope == Scope::Library => "load",
+        Action::Cancel if b.scope == Scope::LogView || b.scope == Scope::Library => "close",
         Action::ToggleHelp if b.scope == Scope::Global => "help",
         Action::NextPane => "pane",
         Action::Fork => "fork",
@@ -564,6 +458,19 @@ pub fn hint_label(b: &Binding) -> &'static str {
         Action::ToggleAck => "ack",
         Action::RevealTokens => "tokens",
         Action::Pretty => "pretty",
+        Action::Copy => "copy",
+        Action::Replay => "replay",
+        Action::OpenLog => "log",
+        Action::Library => "library",
+        Action::Zoom => "full screen",
+        Action::ToggleWrap => "wrap",
+        Action::Pager => "$PAGER",
+        Action::NextField => "next field",
+        Action::SavePreset => "save preset",
+        Action::DeletePreset => "delete",
+        Action::LoadFile => "load file",
+        Action::SaveFile => "write file",
+        Action::FilterCancel => "cancel",
         Action::CancelSession => "cancel (rolls back)",
         Action::DismissSession => "dismiss",
         Action::Inspect => "inspect",
@@ -573,7 +480,6 @@ pub fn hint_label(b: &Binding) -> &'static str {
         Action::MarkAllVisible => "mark all",
         Action::ToggleExpand => "expand",
         Action::RunCheck => "check",
-        Action::NextField => "next field",
         _ => b.desc.split(':').next().unwrap_or(b.desc),
     }
 }
@@ -581,7 +487,7 @@ pub fn hint_label(b: &Binding) -> &'static str {
 /// Where a binding goes in the hint bar: `?` first, then what the focused
 /// pane is for (include, fork, edit…), then the rest, `q` and `tab` last
 /// as everyone knows them. The bar drops what does not fit from the end.
-fn hint_rank(b: &Binding) -> u8 {
+pub(crate) fn hint_rank(b: &Binding) -> u8 {
     match (b.scope, b.action) {
         (Scope::Global, Action::ToggleHelp) => 0,
         (Scope::Global, Action::Quit) => 2,
@@ -591,22 +497,6 @@ fn hint_rank(b: &Binding) -> u8 {
         (_, Action::RevealTokens) => 3,
         _ => 1,
     }
-}
-
-/// Bindings shown in the hint bar for a mode and focus, most important
-/// first; `?` always leads.
-pub fn hints(mode: Mode, screen: Screen, pane: Pane) -> Vec<&'static Binding> {
-    let mut v: Vec<&'static Binding> = scopes(mode, screen, pane)
-        .into_iter()
-        .flat_map(|s| KEYMAP.iter().filter(move |b| b.scope == s && b.hint))
-        .collect();
-    // Fork comes right after include: the two keys the markers pane is for.
-    v.sort_by_key(|b| match (b.scope, b.action) {
-        (Scope::Main, Action::Fork) => (1, 1),
-        (_, Action::ToggleInclude) => (1, 0),
-        _ => (hint_rank(b), 2),
-    });
-    v
 }
 
 #[cfg(test)]

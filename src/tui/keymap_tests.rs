@@ -76,7 +76,7 @@ fn q_quits_in_normal_mode_but_types_in_text_fields() {
         normal(Screen::Main, Pane::Snapshots, key('q')),
         Some(Action::Quit)
     );
-    for mode in [Mode::Editing, Mode::Filter, Mode::ForkName, Mode::OpenPath] {
+    for mode in [Mode::Editing, Mode::Filter, Mode::ForkName] {
         assert_eq!(
             map_key(mode, Screen::Main, Pane::Editor, key('q')),
             Some(Action::Text(key('q')))
@@ -93,7 +93,6 @@ fn ctrl_c_quits_in_every_mode() {
         Mode::Confirm,
         Mode::ForkName,
         Mode::Help,
-        Mode::OpenPath,
     ] {
         assert_eq!(
             map_key(mode, Screen::Main, Pane::Editor, ctrl('c')),
@@ -115,18 +114,13 @@ fn slash_filters_snapshots_and_filter_prompt_takes_text() {
 }
 
 #[test]
-fn o_opens_a_memory_file_by_path_and_the_prompt_takes_text() {
+fn o_opens_a_memory_file_by_path_in_the_snapshots_pane() {
     assert_eq!(
         normal(Screen::Main, Pane::Snapshots, key('o')),
         Some(Action::OpenPath)
     );
     assert_eq!(normal(Screen::Main, Pane::Markers, key('o')), None);
     assert_eq!(normal(Screen::Forks, Pane::ForkList, key('o')), None);
-    let p = |k| map_key(Mode::OpenPath, Screen::Main, Pane::Snapshots, k);
-    assert_eq!(p(key('/')), Some(Action::Text(key('/'))));
-    assert_eq!(p(key('q')), Some(Action::Text(key('q'))));
-    assert_eq!(p(code(KeyCode::Enter)), Some(Action::Confirm));
-    assert_eq!(p(code(KeyCode::Esc)), Some(Action::Cancel));
 }
 
 #[test]
@@ -231,15 +225,121 @@ fn hint_bar_starts_with_help() {
     assert!(h.iter().any(|b| b.action == Action::RevealTokens));
 }
 
+/// docs/tui.md's key list is generated from the table: between its
+/// `keys:begin` and `keys:end` markers it must be `markdown()`. Run with
+/// `FORKMAIL_BLESS_DOCS=1` to regenerate it.
 #[test]
 fn docs_list_every_key_of_the_table() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tui.md");
     let docs = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        docs.contains(&markdown()),
-        "docs/tui.md is out of date; paste keymap::markdown() into it:\n{}",
-        markdown()
+    let (begin, end) = ("<!-- keys:begin -->\n", "<!-- keys:end -->");
+    let (Some(a), Some(b)) = (docs.find(begin), docs.find(end)) else {
+        panic!("docs/tui.md lacks the {begin:?} and {end:?} markers");
+    };
+    let want = markdown();
+    let have = &docs[a + begin.len()..b];
+    if have == want {
+        return;
+    }
+    if std::env::var_os("FORKMAIL_BLESS_DOCS").is_some() {
+        let new = format!("{}{want}{}", &docs[..a + begin.len()], &docs[b..]);
+        std::fs::write(path, new).expect("write docs/tui.md");
+        return;
+    }
+    panic!(
+        "docs/tui.md's key list is out of date: run FORKMAIL_BLESS_DOCS=1 cargo test --lib docs_list"
     );
+}
+
+#[test]
+fn undo_redo_and_paging_do_not_share_keys_while_typing() {
+    let typing = |k| map_key(Mode::Editing, Screen::Main, Pane::Editor, k);
+    assert_eq!(typing(ctrl('z')), Some(Action::Undo));
+    assert_eq!(typing(ctrl('y')), Some(Action::Redo));
+    assert_eq!(typing(ctrl('u')), Some(Action::PageUp));
+    assert_eq!(typing(ctrl('d')), Some(Action::PageDown));
+    assert_eq!(typing(ctrl('f')), Some(Action::Zoom));
+    // Help lists undo and redo where typing is described.
+    let md = markdown();
+    assert!(
+        md.contains("| `^z` | undo |") && md.contains("| `^y` | redo |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn sessions_replay_and_open_the_log_and_every_list_filters() {
+    assert_eq!(
+        normal(Screen::Sessions, Pane::SessionList, key('r')),
+        Some(Action::Replay)
+    );
+    assert_eq!(
+        normal(Screen::Sessions, Pane::SessionList, code(KeyCode::Enter)),
+        Some(Action::OpenLog)
+    );
+    assert_eq!(
+        normal(Screen::Forks, Pane::ForkList, key('l')),
+        Some(Action::OpenLog)
+    );
+    for pane in [
+        Pane::Snapshots,
+        Pane::Markers,
+        Pane::SessionList,
+        Pane::ForkList,
+    ] {
+        assert_eq!(
+            normal(pane.screen(), pane, key('/')),
+            Some(Action::StartFilter)
+        );
+        assert_eq!(normal(pane.screen(), pane, key('y')), Some(Action::Copy));
+    }
+    assert_eq!(
+        normal(Screen::Main, Pane::Editor, key('z')),
+        Some(Action::Zoom)
+    );
+}
+
+#[test]
+fn the_log_viewer_has_its_own_keys() {
+    let v = |k| map_key(Mode::LogView, Screen::Sessions, Pane::SessionDetail, k);
+    assert_eq!(
+        v(key('q')),
+        Some(Action::Cancel),
+        "q closes the log, not the app"
+    );
+    assert_eq!(v(key('/')), Some(Action::StartFilter));
+    assert_eq!(v(key('n')), Some(Action::NextMatch));
+    assert_eq!(v(key('w')), Some(Action::ToggleWrap));
+    assert_eq!(v(key('o')), Some(Action::Pager));
+    assert_eq!(v(key('z')), None);
+}
+
+#[test]
+fn the_fork_dialog_moves_between_fields_and_types_elsewhere() {
+    let d = |k| map_key(Mode::ForkName, Screen::Main, Pane::Markers, k);
+    assert_eq!(d(code(KeyCode::Tab)), Some(Action::NextField));
+    assert_eq!(d(code(KeyCode::Down)), Some(Action::NextField));
+    assert_eq!(d(key(' ')), Some(Action::ToggleInclude));
+    assert_eq!(d(key('x')), Some(Action::Text(key('x'))));
+}
+
+#[test]
+fn scoped_overrides_change_one_place_and_clashes_are_refused() {
+    let k =
+        Keymap::with_overrides(&[("sessions.open-log".into(), vec!["v".into()])]).expect("keymap");
+    assert_eq!(
+        k.map_key(Mode::Normal, Screen::Sessions, Pane::SessionList, key('v')),
+        Some(Action::OpenLog)
+    );
+    assert_eq!(
+        k.map_key(Mode::Normal, Screen::Forks, Pane::ForkList, key('l')),
+        Some(Action::OpenLog)
+    );
+    let e = Keymap::with_overrides(&[("forks.open-log".into(), vec!["s".into()])])
+        .expect_err("clash with stop");
+    assert!(matches!(e, KeymapError::Clash { .. }), "{e}");
+    let e = Keymap::with_overrides(&[("fork".into(), vec!["ctrl-".into()])]).expect_err("bad key");
+    assert!(matches!(e, KeymapError::BadKey { .. }), "{e}");
 }
 
 #[test]
@@ -277,9 +377,15 @@ fn fan_out_and_bulk_keys() {
     assert_eq!(forks(key(' ')), Some(Action::ToggleMark));
     assert_eq!(forks(key('v')), Some(Action::MarkAllVisible));
     assert_eq!(forks(key('/')), Some(Action::StartFilter));
+    // Space expands a fan-out; Enter opens a session's log, and on a
+    // fan-out's row expands it (App::open_log).
+    assert_eq!(
+        normal(Screen::Sessions, Pane::SessionList, key(' ')),
+        Some(Action::ToggleExpand)
+    );
     assert_eq!(
         normal(Screen::Sessions, Pane::SessionList, code(KeyCode::Enter)),
-        Some(Action::ToggleExpand)
+        Some(Action::OpenLog)
     );
     assert_eq!(
         normal(Screen::Main, Pane::Markers, key('C')),

@@ -8,14 +8,25 @@
 
 pub mod action;
 pub mod app;
+pub mod bindings;
 pub mod catalog;
+pub mod clock;
 pub mod editor;
 pub mod event_loop;
 pub mod fanout;
 pub mod forks;
+pub mod form;
+pub mod input;
 pub mod jobs;
 pub mod keymap;
+pub mod library;
+pub mod logview;
+pub mod nav;
+pub mod past;
 pub mod prestart;
+pub mod prompt;
+pub mod runs;
+pub mod schema;
 pub mod session;
 pub mod sources;
 pub mod terminal;
@@ -30,26 +41,36 @@ use crossterm::event::EventStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use app::{App, Clock, Exit, Msg};
+use app::{App, Clock, Exit, Msg, Options};
 use theme::Theme;
 
 use crate::source::SourceSet;
 use crate::store::Store;
 
 /// Open the TUI on `store` (and the read-only `sources`) until the person
-/// quits. Returns the exit code.
-pub fn run(store: Store, sources: SourceSet) -> Result<i32> {
+/// quits. Returns the exit code. `theme` and `options` come from the config
+/// file.
+pub fn run(store: Store, theme: Theme, options: Options, sources: SourceSet) -> Result<i32> {
+    // Before any thread: `time` reads the zone only while there is one.
+    let clock = Clock::system_local(app::local_offset());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    rt.block_on(run_async(store, sources))
+    rt.block_on(run_async(store, clock, theme, options, sources))
 }
 
-async fn run_async(store: Store, sources: SourceSet) -> Result<i32> {
+async fn run_async(
+    store: Store,
+    clock: Clock,
+    theme: Theme,
+    mut options: Options,
+    sources: SourceSet,
+) -> Result<i32> {
     let (tx, mut rx) = unbounded_channel();
-    let mut app = App::new(store, tx.clone(), Clock::system(), Theme::from_env());
+    options.osc52 = true;
+    let mut app = App::with_options(store, tx.clone(), clock, theme, options);
     if !sources.is_empty() {
         app.set_sources(sources);
     }
@@ -111,6 +132,10 @@ where
             Exit::Editor(path) => {
                 let outcome = terminal::run_editor(term, &path);
                 app.editor_returned(&path, outcome);
+            }
+            Exit::Pager(path) => {
+                let outcome = terminal::run_pager(term, &path);
+                app.pager_returned(outcome);
             }
         }
     }

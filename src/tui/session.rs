@@ -4,20 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use crossterm::event::KeyCode;
-
-use super::app::{Action, App, Dialog, Level, Mode, Screen};
-use super::jobs;
-use crate::fork::{
-    ForkError, ForkRequest, Happening, MailboxSpec, SessionEvent, Stage, Status, generate_fork_name,
-};
-use crate::mailbox::{MailboxKind, check_payload, name_is_valid};
+use crate::fork::{ForkError, Happening, SessionEvent, Stage, Status};
+use crate::history::SessionHeader;
+use crate::mailbox::{MailboxKind, name_is_valid};
 use crate::sanitize::{safe, safe_owned};
 use crate::scan::ScanReport;
-use crate::store::{GUEST_LOG, ValidName};
+use crate::store::GUEST_LOG;
 
 /// Lines of guest log kept.
 const LOG_TAIL: usize = 8;
@@ -78,6 +73,8 @@ pub struct SessionView {
     pub stages: BTreeMap<Stage, StageRow>,
     /// Copy progress (bytes, total).
     pub copy: Option<(u64, u64)>,
+    /// Session time the copy started at (for throughput and ETA).
+    pub copy_started_ms: Option<u64>,
     /// Ack waits.
     pub acks: Vec<AckRow>,
     /// Latest elapsed time reported.
@@ -100,6 +97,14 @@ pub struct SessionView {
     pub cancel: Arc<AtomicBool>,
     /// Detail scroll.
     pub scroll: u16,
+    /// What was asked (for replay), when known.
+    pub request: Option<SessionHeader>,
+    /// The session's id in the store's history, when recorded.
+    pub history_id: Option<String>,
+    /// When it started (RFC 3339), when known.
+    pub started_at: Option<String>,
+    /// Read back from the history (ran before this TUI started, or elsewhere).
+    pub past: bool,
     /// The fan-out it belongs to.
     pub group: Option<u64>,
 }
@@ -114,6 +119,7 @@ impl SessionView {
             mailboxes,
             stages: BTreeMap::new(),
             copy: None,
+            copy_started_ms: None,
             acks: Vec::new(),
             elapsed_ms: 0,
             last_event_at: now,
@@ -125,8 +131,25 @@ impl SessionView {
             cancelled: false,
             cancel: Arc::new(AtomicBool::new(false)),
             scroll: 0,
+            request: None,
+            history_id: None,
+            started_at: None,
+            past: false,
             group: None,
         }
+    }
+
+    /// Bytes per second of the copy so far, and the seconds left, from the
+    /// session's own clock (not the UI's).
+    pub fn copy_rate(&self) -> Option<(f64, Option<f64>)> {
+        let (done, total) = self.copy?;
+        let since = self.elapsed_ms.saturating_sub(self.copy_started_ms?);
+        if since == 0 || done == 0 {
+            return None;
+        }
+        let rate = done as f64 * 1000.0 / since as f64;
+        let eta = (done < total).then(|| (total - done) as f64 / rate);
+        Some((rate, eta))
     }
 
     /// Session time now: the last reported time plus the time since.
@@ -166,6 +189,7 @@ impl SessionView {
             Happening::CopyStarted { dir } => {
                 // From here on the fork directory is this session's own.
                 self.log_path = Some(dir.join(GUEST_LOG));
+                self.copy_started_ms = Some(e.elapsed_ms);
             }
             Happening::CopyProgress { bytes, total } => self.copy = Some((*bytes, *total)),
             Happening::Copied { data_bytes, .. } => self.copy = Some((*data_bytes, *data_bytes)),
@@ -225,7 +249,8 @@ impl SessionView {
         }
     }
 
-    fn set_ack(&mut self, mailbox: &str, state: AckState) {
+    /// Set the state of `mailbox`'s ack row.
+    pub fn set_ack(&mut self, mailbox: &str, state: AckState) {
         let mb = safe(mailbox);
         if let Some(a) = self.acks.iter_mut().find(|a| a.mailbox == mb) {
             a.state = state;
@@ -315,348 +340,6 @@ pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
         return Some(Exclusion::Invalid(safe_owned(p)));
     }
     None
-}
-
-impl App {
-    /// Open the fork dialog for the selected snapshot.
-    pub fn open_fork_dialog(&mut self) {
-        // Read-only snapshots are never forked here; say what to do instead.
-        if let Some(why) = self.catalog.selected_entry().and_then(|e| e.fork_refusal()) {
-            self.say(why, Level::Error);
-            return;
-        }
-        let Some(snap) = self.catalog.selected() else {
-            self.say("no snapshot selected", Level::Info);
-            return;
-        };
-        let snapshot = snap.name.clone();
-        if self.catalog.cached(&snapshot).is_none() {
-            self.say(
-                format!("{snapshot}: wait for the scan to finish"),
-                Level::Info,
-            );
-            return;
-        }
-        self.save_current_draft();
-        self.want_prestart(&snapshot);
-        let excluded = self.excluded_mailboxes(&snapshot);
-        let mailboxes = self
-            .included_mailboxes(&snapshot)
-            .iter()
-            .map(|m| {
-                let ack = if m.wait_for_ack {
-                    let ms = m.ack_timeout_ms.unwrap_or(0);
-                    format!("ack within {:.1} s", ms as f64 / 1000.0)
-                } else {
-                    "no ack".into()
-                };
-                let text = m.payload.as_deref().unwrap_or("");
-                let bad = check_payload(text, m.wait_for_ack).problem.is_some();
-                (format!("{} ({ack})", m.name), bad)
-            })
-            .collect();
-        self.dialog = Some(Dialog::Fork {
-            name: generate_fork_name(&snapshot),
-            mailboxes,
-            excluded,
-            snapshot,
-            error: None,
-            count: "1".into(),
-            parallel: "4".into(),
-            field: 0,
-            preview: Vec::new(),
-        });
-        self.mode = Mode::ForkName;
-    }
-
-    /// Mailbox specs of the included mailboxes of `snapshot`, in marker order.
-    pub fn included_mailboxes(&mut self, snapshot: &str) -> Vec<MailboxSpec> {
-        let Some(report) = self.catalog.cached(snapshot).cloned() else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = Vec::new();
-        for m in &report.markers {
-            if m.kind == MailboxKind::Fork
-                && let Some(n) = &m.name
-                && name_is_valid(n)
-                && !names.contains(n)
-                && exclusion(&report, n).is_none()
-            {
-                names.push(n.clone());
-            }
-        }
-        let mut specs = Vec::new();
-        for name in names {
-            let d = self.draft(snapshot, &name).clone();
-            if d.include {
-                specs.push(MailboxSpec {
-                    name,
-                    token: None,
-                    payload: Some(d.payload),
-                    wait_for_ack: d.wait_for_ack,
-                    ack_timeout_ms: Some(d.ack_timeout_ms as i64),
-                });
-            }
-        }
-        specs
-    }
-
-    /// Fork mailboxes of `snapshot` that cannot take part in a fork, each
-    /// as "name: reason", in marker order.
-    pub fn excluded_mailboxes(&self, snapshot: &str) -> Vec<String> {
-        let Some(report) = self.catalog.cached(snapshot) else {
-            return Vec::new();
-        };
-        let mut seen: Vec<&str> = Vec::new();
-        let mut out = Vec::new();
-        for m in &report.markers {
-            let Some(n) = m.name.as_deref().filter(|_| m.kind == MailboxKind::Fork) else {
-                continue;
-            };
-            if seen.contains(&n) {
-                continue;
-            }
-            seen.push(n);
-            if let Some(x) = exclusion(report, n) {
-                out.push(format!("{}: {}", safe(n), x.reason()));
-            }
-        }
-        out
-    }
-
-    /// Keys while a dialog is open.
-    pub fn dialog_action(&mut self, action: Action) {
-        let Some(dialog) = self.dialog.clone() else {
-            self.mode = Mode::Normal;
-            return;
-        };
-        match (dialog, action) {
-            (_, Action::Cancel) => {
-                self.dialog = None;
-                self.mode = Mode::Normal;
-            }
-            (d @ Dialog::Fork { .. }, Action::Confirm) => self.confirm_fork_dialog(d),
-            (
-                Dialog::Fork {
-                    snapshot,
-                    mut name,
-                    mailboxes,
-                    excluded,
-                    mut count,
-                    mut parallel,
-                    mut field,
-                    ..
-                },
-                a @ (Action::Text(_) | Action::NextField | Action::PrevField),
-            ) => {
-                match a {
-                    Action::NextField => field = (field + 1) % 3,
-                    Action::PrevField => field = (field + 2) % 3,
-                    Action::Text(key) => {
-                        let text = match field {
-                            0 => &mut name,
-                            1 => &mut count,
-                            _ => &mut parallel,
-                        };
-                        match key.code {
-                            KeyCode::Char(c) if field == 0 && text.len() < 63 => text.push(c),
-                            KeyCode::Char(c)
-                                if field > 0 && c.is_ascii_digit() && text.len() < 4 =>
-                            {
-                                text.push(c)
-                            }
-                            KeyCode::Backspace => {
-                                text.pop();
-                            }
-                            _ => return,
-                        }
-                    }
-                    _ => return,
-                }
-                let preview =
-                    self.fanout_preview(&snapshot, &name, super::fanout::dialog_count(&count));
-                self.dialog = Some(Dialog::Fork {
-                    snapshot,
-                    name,
-                    mailboxes,
-                    excluded,
-                    error: None,
-                    count,
-                    parallel,
-                    field,
-                    preview,
-                });
-            }
-            (d, Action::Confirm) => {
-                self.dialog = None;
-                self.mode = Mode::Normal;
-                match d {
-                    Dialog::StopFork(f) => self.fork_op(&f, false),
-                    Dialog::RemoveFork(f) => self.fork_op(&f, true),
-                    Dialog::BulkForkOp { names, remove } => {
-                        for f in &names {
-                            self.fork_op(f, remove);
-                        }
-                        self.forks.marked.clear();
-                    }
-                    Dialog::CancelSession(id) => {
-                        if let Some(s) = self.sessions.iter().find(|s| s.id == id) {
-                            s.cancel.store(true, Ordering::Relaxed);
-                        }
-                    }
-                    Dialog::Quit(_) => self.quit(),
-                    Dialog::Fork { .. } => {}
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Why forking `snapshot` as `name` would fail for what is known now: an
-    /// invalid or used fork name, an included payload the engine would
-    /// refuse. `None` when it may start.
-    pub fn fork_refusal(&mut self, snapshot: &str, name: &str) -> Option<String> {
-        if let Err(e) = ValidName::new(name) {
-            return Some(e.to_string());
-        }
-        let in_store = std::fs::symlink_metadata(self.store.forks_dir().join(name)).is_ok();
-        let in_session = self
-            .sessions
-            .iter()
-            .any(|s| s.fork == name && s.is_running());
-        if in_store || in_session {
-            return Some(format!("fork {name} already exists: choose another name"));
-        }
-        if let Some(r) = self.catalog.cached(snapshot)
-            && r.truncated
-        {
-            return Some(format!(
-                "discovery stopped at {} markers, so a copy of any mailbox could be hidden: fork from the CLI with --token NAME=TOKEN",
-                r.markers.len()
-            ));
-        }
-        for m in self.included_mailboxes(snapshot) {
-            let text = m.payload.as_deref().unwrap_or("");
-            if let Some(p) = check_payload(text, m.wait_for_ack).problem {
-                return Some(format!("mailbox {}: {p}", m.name));
-            }
-        }
-        None
-    }
-
-    /// Start a session forking `snapshot` as `fork`.
-    pub fn start_fork(&mut self, snapshot: &str, fork: &str) {
-        let mut req = ForkRequest::new(snapshot);
-        req.fork_name = Some(fork.to_string());
-        req.mailboxes = self.included_mailboxes(snapshot);
-        req.discovery = self.catalog.cached(snapshot).cloned();
-        let id = self.next_session_id;
-        self.next_session_id += 1;
-        let names = req.mailboxes.iter().map(|m| m.name.clone()).collect();
-        let view = SessionView::new(id, fork, snapshot, names, self.clock.instant());
-        let cancel = Arc::clone(&view.cancel);
-        self.sessions.push(view);
-        let last = self.sessions.len() - 1;
-        if let Some(pos) = self
-            .session_rows()
-            .iter()
-            .position(|r| *r == super::fanout::SessionRow::Single(last))
-        {
-            self.session_sel = pos;
-        }
-        let prestart = self.take_prestart(snapshot);
-        jobs::spawn_session(
-            self.tx.clone(),
-            self.store.clone(),
-            req,
-            prestart,
-            id,
-            cancel,
-        );
-        self.show(Screen::Sessions);
-        self.say(format!("forking {snapshot} as {fork}"), Level::Info);
-    }
-
-    /// An engine event arrived.
-    pub fn session_event(&mut self, id: u64, event: SessionEvent) {
-        let now = self.clock.instant();
-        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
-            s.apply(&event, now);
-            if matches!(event.stage(), Stage::Restore | Stage::Ack | Stage::Done) {
-                s.refresh_log();
-            }
-        }
-    }
-
-    /// A session ended.
-    pub fn session_end(&mut self, id: u64, result: Result<String, ForkError>) {
-        let msg = match &result {
-            Ok(f) => (format!("fork {f} is running"), Level::Ok),
-            Err(e) if e.is_cancelled() => ("fork cancelled; rolled back".to_string(), Level::Info),
-            Err(e) => (format!("fork failed: {}", e.message), Level::Error),
-        };
-        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
-            s.end(result);
-        }
-        self.say(msg.0, msg.1);
-        self.reload_store();
-    }
-
-    /// Ask before cancelling the selected session (for a fan-out's row or
-    /// one of its forks: the whole fan-out; for a check: the suite).
-    pub fn ask_cancel_session(&mut self) {
-        use super::fanout::SessionRow;
-        let running = match self.selected_row() {
-            Some(SessionRow::Single(i) | SessionRow::Member(i)) => {
-                self.sessions[i].is_running().then(|| self.sessions[i].id)
-            }
-            Some(SessionRow::Group(gi)) => {
-                let ms = self.members(gi);
-                ms.iter().any(|s| s.is_running()).then(|| ms[0].id)
-            }
-            Some(SessionRow::Check(ci)) => {
-                let c = &self.checks[ci];
-                if c.outcome.is_none() {
-                    c.cancel.store(true, Ordering::Relaxed);
-                    self.say("cancelling the check…", Level::Info);
-                }
-                return;
-            }
-            None => None,
-        };
-        match running {
-            Some(id) => {
-                self.dialog = Some(Dialog::CancelSession(id));
-                self.mode = Mode::Confirm;
-            }
-            None => self.say("no running session selected", Level::Info),
-        }
-    }
-
-    /// Drop the selected finished session (or finished fan-out, or check)
-    /// from the list.
-    pub fn dismiss_session(&mut self) {
-        use super::fanout::SessionRow;
-        match self.selected_row() {
-            Some(SessionRow::Single(i)) if !self.sessions[i].is_running() => {
-                self.sessions.remove(i);
-            }
-            Some(SessionRow::Group(gi)) => {
-                if self.members(gi).iter().any(|s| s.is_running()) {
-                    return;
-                }
-                let g = self.fanouts.remove(gi).id;
-                self.sessions.retain(|s| s.group != Some(g));
-            }
-            Some(SessionRow::Check(ci)) if self.checks[ci].outcome.is_some() => {
-                self.checks.remove(ci);
-            }
-            _ => return,
-        }
-        self.session_sel = self
-            .session_sel
-            .min(self.session_rows().len().saturating_sub(1));
-    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,8 @@
 
 use std::path::PathBuf;
 
-use crossterm::event::KeyCode;
-
-use super::app::{Action, App, Level, Mode};
+use super::app::{App, Level};
+use super::prompt::PromptKind;
 use crate::sanitize::safe_owned;
 use crate::source::{Listed, MemoryFormat, SnapshotKind, SourceSet, SourceSnapshot, snapshot_at};
 use crate::store::SnapshotInfo;
@@ -213,32 +212,9 @@ impl App {
         self.reload_store();
     }
 
-    /// `o`: ask for a memory file's path.
+    /// `o`: ask for a memory file's path (in the prompt).
     pub fn start_open_path(&mut self) {
-        self.catalog.path_input.clear();
-        self.mode = Mode::OpenPath;
-    }
-
-    /// Keys while typing a path.
-    pub fn path_action(&mut self, action: Action) {
-        match action {
-            Action::Cancel => self.mode = Mode::Normal,
-            Action::Confirm => {
-                self.mode = Mode::Normal;
-                let text = self.catalog.path_input.trim().to_string();
-                if !text.is_empty() {
-                    self.open_path(PathBuf::from(text));
-                }
-            }
-            Action::Text(key) => match key.code {
-                KeyCode::Char(c) => self.catalog.path_input.push(c),
-                KeyCode::Backspace => {
-                    self.catalog.path_input.pop();
-                }
-                _ => {}
-            },
-            _ => {}
-        }
+        self.open_prompt(PromptKind::OpenFile, String::new());
     }
 
     /// Open the memory file (or snapshot directory) at `path` read-only,

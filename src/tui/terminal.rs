@@ -69,16 +69,33 @@ pub fn install_panic_hook() {
 /// Run `$VISUAL`/`$EDITOR` (else `vi`) on `path` with the terminal handed
 /// over, then take it back.
 pub fn run_editor(term: &mut Term, path: &Path) -> Result<(), String> {
+    let editor = env_program(&["VISUAL", "EDITOR"]).unwrap_or_else(|| "vi".into());
+    hand_over(term, &editor, path)
+}
+
+/// Run `$PAGER` (else `less`) on `path` with the terminal handed over,
+/// then take it back. A pager shows control characters safely by default
+/// (`less` without `-R`); a `$PAGER` that does not is the person's choice.
+pub fn run_pager(term: &mut Term, path: &Path) -> Result<(), String> {
+    let pager = env_program(&["PAGER"]).unwrap_or_else(|| "less".into());
+    hand_over(term, &pager, path)
+}
+
+/// Write an OSC 52 sequence (a copy to the terminal's clipboard).
+pub fn write_clipboard(text: &str) {
+    use std::io::Write;
+    let mut out = stdout();
+    let _ = out.write_all(super::nav::osc52(text).as_bytes());
+    let _ = out.flush();
+}
+
+fn env_program(vars: &[&str]) -> Option<String> {
+    vars.iter()
+        .find_map(|v| std::env::var(v).ok().filter(|v| !v.trim().is_empty()))
+}
+
+fn hand_over(term: &mut Term, editor: &str, path: &Path) -> Result<(), String> {
     leave().map_err(|e| format!("cannot release the terminal: {e}"))?;
-    let editor = std::env::var("VISUAL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| {
-            std::env::var("EDITOR")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        })
-        .unwrap_or_else(|| "vi".into());
     // Through the shell so `EDITOR="code --wait"` works; the path is an
     // argument, never part of the script.
     let status = std::process::Command::new("sh")

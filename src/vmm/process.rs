@@ -180,12 +180,23 @@ impl ProcessRecord {
 
     /// How the process ended, when it was our child and has exited (reaps
     /// it). `None` while it runs or when another process reaped it.
+    ///
+    /// A process that is exiting stops matching (its command line goes with
+    /// its memory) a moment before it can be reaped: when it no longer
+    /// matches, the exit is waited for briefly.
     pub fn exit_status(&self) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_millis(500);
         let mut status = 0;
-        // SAFETY: waitpid with WNOHANG only inspects; ECHILD when not our child.
-        let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
-        if r != self.pid as libc::pid_t {
-            return None;
+        loop {
+            // SAFETY: waitpid with WNOHANG only inspects; ECHILD when not our child.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
+            if r == self.pid as libc::pid_t {
+                break;
+            }
+            if r != 0 || self.matches_live() || Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         Some(if libc::WIFEXITED(status) {
             format!("exit status {}", libc::WEXITSTATUS(status))

@@ -103,7 +103,7 @@ pub fn frozen_clock() -> Clock {
 /// An app on `store` with a frozen clock, no colour, no watcher.
 pub fn app_on(store: Store) -> (App, UnboundedReceiver<Msg>) {
     let (tx, rx) = unbounded_channel();
-    let mut app = App::new(store, tx, frozen_clock(), Theme { color: false });
+    let mut app = App::new(store, tx, frozen_clock(), Theme::plain());
     app.watch_note = "watching store".into();
     // The status line would show the store's (temporary) path.
     app.say("test store", Level::Info);

@@ -2,7 +2,7 @@
 //! the title, and live validation with the byte budget in the bottom border.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -58,11 +58,9 @@ pub fn validation_line<'a>(app: &App, v: &PayloadCheck) -> Line<'a> {
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let Some(ed) = &app.editor else {
         let block = pane_block(app, Pane::Editor, "Payload".into());
-        let on_rnet = app.markers().is_some_and(|r| {
-            r.markers
-                .get(app.marker_sel)
-                .is_some_and(|m| m.kind == crate::mailbox::MailboxKind::ResumeNetwork)
-        });
+        let on_rnet = app
+            .selected_marker()
+            .is_some_and(|m| m.kind == crate::mailbox::MailboxKind::ResumeNetwork);
         let text = if on_rnet {
             "Resume-network mailboxes carry the VMM's own network handoff; there is nothing to edit."
         } else {
@@ -98,13 +96,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         None => String::new(),
     };
     let editing = app.mode == Mode::Editing;
+    let zoom = if app.zoom { " · full screen" } else { "" };
     let title = format!(
-        "Payload · {} · {settings}{}",
+        "Payload · {} · {settings}{zoom}{}",
         ed.mailbox,
         if editing {
             " · typing (Esc stops)"
         } else {
-            ""
+            " · i to type"
         }
     );
     let mut block =
@@ -114,10 +113,50 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     }
     let inner = block.inner(area);
     f.render_widget(block, area);
+    // What the mailbox's JSON Schema says, under the text.
+    let notes = schema_lines(app, ed);
+    let inner = if notes.is_empty() {
+        inner
+    } else {
+        let n = (notes.len() as u16)
+            .min(inner.height.saturating_sub(2) / 2)
+            .max(1);
+        let [text, below] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(n)]).areas(inner);
+        f.render_widget(Paragraph::new(notes), below);
+        text
+    };
     let mut ta = ed.textarea.clone();
     ta.set_cursor_line_style(Style::default());
     if !editing {
         ta.set_cursor_style(Style::default());
     }
     f.render_widget(&ta, inner);
+}
+
+/// The schema's verdict, one line per error (`✗ line 3 /mtu: ...`), or a
+/// line saying the schema cannot be used.
+fn schema_lines<'a>(app: &App, ed: &crate::tui::editor::Editor) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    match &ed.schema {
+        None => Vec::new(),
+        Some(Err(e)) => vec![Line::styled(format!("⚠ schema unusable: {e}"), t.warn())],
+        Some(Ok(_)) if ed.schema_errors.is_empty() => {
+            if ed.validation.problem.is_none() {
+                vec![Line::styled("✓ matches the mailbox's JSON Schema", t.ok())]
+            } else {
+                Vec::new()
+            }
+        }
+        Some(Ok(_)) => ed
+            .schema_errors
+            .iter()
+            .map(|e| {
+                Line::styled(
+                    format!("✗ schema, line {} {}: {}", e.line, e.pointer, e.message),
+                    t.error(),
+                )
+            })
+            .collect(),
+    }
 }

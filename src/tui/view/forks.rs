@@ -18,7 +18,11 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     let visible = app.forks.visible();
     let mut title = format!("Forks ({})", app.forks.rows.len());
     if !app.forks.filter.is_empty() {
-        title.push_str(&format!(" · /{} shows {}", app.forks.filter, visible.len()));
+        title.push_str(&format!(
+            " · /{} shows {}",
+            safe(&app.forks.filter),
+            visible.len()
+        ));
     }
     if !app.forks.marked.is_empty() {
         title.push_str(&format!(" · {} marked", app.forks.marked.len()));
@@ -115,7 +119,7 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
         Span::styled("  status ", t.dim()),
         Span::raw(row.status.label()),
         Span::styled("  created ", t.dim()),
-        Span::raw(safe_owned(&row.info.meta.created_at)),
+        Span::raw(app.clock.human(&row.info.meta.created_at)),
     ])];
     if let Some(d) = row.divergence {
         lines.push(Line::styled(

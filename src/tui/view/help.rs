@@ -1,4 +1,5 @@
-//! The `?` overlay: every binding of the keymap table, by scope.
+//! The `?` overlay: every binding of the keymap in force, by scope — the
+//! keys of where help was opened first, then the rest.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -6,19 +7,38 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::tui::app::App;
-use crate::tui::keymap::{KEYMAP, SCOPE_ORDER, display_key};
+use crate::tui::keymap::{SCOPE_ORDER, Scope, display_key, scopes};
 use crate::tui::widget::popup::centered;
+
+/// Scopes in the order help lists them: those active where help was opened
+/// (most specific first), then the rest in table order.
+pub fn help_order(app: &App) -> Vec<Scope> {
+    let (mode, screen, pane) = app.help_context;
+    let mut order = scopes(mode, screen, pane);
+    for s in SCOPE_ORDER {
+        if !order.contains(&s) {
+            order.push(s);
+        }
+    }
+    order
+}
 
 /// The help text lines (also used by tests and docs).
 pub fn help_lines<'a>(app: &App) -> Vec<Line<'a>> {
     let t = &app.theme;
     let mut lines = Vec::new();
-    for scope in SCOPE_ORDER {
-        let binds: Vec<_> = KEYMAP.iter().filter(|b| b.scope == scope).collect();
+    let here = scopes(app.help_context.0, app.help_context.1, app.help_context.2);
+    for scope in help_order(app) {
+        let binds: Vec<_> = app.keymap.in_scope(scope).collect();
         if binds.is_empty() {
             continue;
         }
-        lines.push(Line::styled(scope.title(), t.header()));
+        let title = if here.contains(&scope) {
+            format!("{} (here)", scope.title())
+        } else {
+            scope.title().to_string()
+        };
+        lines.push(Line::styled(title, t.header()));
         for b in binds {
             let keys: Vec<String> = b.keys.iter().map(|k| display_key(k)).collect();
             let mut spans = vec![
@@ -33,7 +53,11 @@ pub fn help_lines<'a>(app: &App) -> Vec<Line<'a>> {
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        "Mouse: wheel scrolls, click focuses a pane. Tokens stay masked until t.",
+        "Mouse: a click selects a row or a tab, the wheel scrolls lists, help and logs.",
+        t.dim(),
+    ));
+    lines.push(Line::styled(
+        "Tokens stay masked until t. Keys can be changed in the config file (forkmail config --print-default).",
         t.dim(),
     ));
     lines
@@ -41,7 +65,7 @@ pub fn help_lines<'a>(app: &App) -> Vec<Line<'a>> {
 
 /// Draw the help overlay.
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let w = area.width.saturating_sub(4).min(78);
+    let w = area.width.saturating_sub(4).min(90);
     let h = area.height.saturating_sub(2);
     let r = centered(area, w, h);
     f.render_widget(Clear, r);

@@ -21,7 +21,7 @@ pub fn wanted_height(app: &App) -> u16 {
         Some(r) if r.markers.is_empty() => 7,
         Some(r) => {
             let warn = r.markers.iter().any(|m| m.duplicate || !m.valid);
-            r.markers.len() as u16 + 3 + u16::from(warn)
+            app.visible_markers().len().max(1) as u16 + 3 + u16::from(warn)
         }
         None => 5,
     }
@@ -66,10 +66,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     };
     let key = entry.key();
     let read_only = !matches!(entry, Entry::Store(_));
-    let title = if read_only {
-        format!("Markers · {} · read-only", safe(&key))
+    let shown = if read_only {
+        format!("{} · read-only", safe(&key))
     } else {
-        format!("Markers · {key}")
+        key.clone()
+    };
+    let title = if app.filters.markers.is_empty() {
+        format!("Markers · {shown}")
+    } else {
+        format!(
+            "Markers · {shown} (filter \"{}\")",
+            safe(&app.filters.markers)
+        )
     };
     let block = pane_block(app, Pane::Markers, title);
     if let Entry::Problem {
@@ -125,11 +133,30 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             }),
             text,
         );
+        // Throughput and ETA from the scan's own start (none with a frozen clock).
+        let speed = job
+            .map(|j| {
+                app.clock
+                    .instant()
+                    .saturating_duration_since(j.started)
+                    .as_secs_f64()
+            })
+            .filter(|s| *s > 0.0 && done > 0)
+            .map(|secs| {
+                let rate = done as f64 / secs;
+                let eta = (total > done).then(|| (total - done) as f64 / rate);
+                format!(" · {}", super::rate_eta(rate, eta))
+            })
+            .unwrap_or_default();
         f.render_widget(
             Gauge::default()
                 .gauge_style(app.theme.ok())
                 .ratio(ratio)
-                .label(format!("{} / {}", human_size(done), human_size(total))),
+                .label(format!(
+                    "{} / {}{speed}",
+                    human_size(done),
+                    human_size(total)
+                )),
             gauge,
         );
         return;
@@ -174,8 +201,22 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(10)
         .clamp(10, 24) as u16;
-    let token_w: u16 = if app.reveal_tokens { 32 } else { 8 };
-    let rows = report.markers.iter().map(|m| {
+    // A revealed token gets the room left after the fixed columns; one that
+    // is longer ends in `…` (never cut silently); `y` copies it whole.
+    let fixed = 3 + 4 + name_w + 11 + 3 + 4 + 5 + 9 + 8 + 2;
+    let longest = report
+        .markers
+        .iter()
+        .map(|m| m.token.chars().count())
+        .max()
+        .unwrap_or(8) as u16;
+    let token_w: u16 = if app.reveal_tokens {
+        longest.clamp(8, table_area.width.saturating_sub(fixed).max(8))
+    } else {
+        8
+    };
+    let visible = app.visible_markers();
+    let rows = visible.iter().map(|&i| &report.markers[i]).map(|m| {
         let (inc, ack) = match (m.kind, &m.name) {
             // Read-only: shown, never forked from here.
             _ if read_only => (" - ".to_string(), "-".into()),

@@ -5,13 +5,16 @@ mod editor;
 mod fanout;
 mod forks;
 mod help;
+mod library;
+mod logview;
 mod markers;
 mod sessions;
 mod snapshots;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 use time::OffsetDateTime;
 
 use super::app::{App, Mode, Pane, Screen};
@@ -21,6 +24,14 @@ pub use help::help_lines;
 
 /// Spinner frames.
 pub const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+
+/// The smallest terminal the TUI draws in (columns, rows).
+pub const MIN_SIZE: (u16, u16) = (60, 16);
+
+/// Whether `area` is too small to draw the TUI in.
+pub fn too_small(area: Rect) -> bool {
+    area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1
+}
 
 struct Chrome {
     tabs: Rect,
@@ -48,7 +59,11 @@ fn chrome(area: Rect) -> Chrome {
 /// Where each pane of the current screen is drawn (also used for mouse hits).
 pub fn pane_areas(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
     let body = chrome(area).body;
+    if too_small(area) || app.log_view.is_some() {
+        return Vec::new();
+    }
     match app.screen {
+        Screen::Main if app.zoom => vec![(Pane::Editor, body)],
         Screen::Main => {
             let snaps = app.catalog.rows().len() as u16;
             let most = (body.height * 2 / 5).max(5);
@@ -97,8 +112,23 @@ pub fn pane_block<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
+    if too_small(area) {
+        let (w, h) = MIN_SIZE;
+        let text = format!(
+            "terminal too small (need {w}×{h}, have {}×{}): make it larger, or q quits",
+            area.width, area.height
+        );
+        f.render_widget(
+            Paragraph::new(Line::styled(text, app.theme.warn())).wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
     let c = chrome(area);
     widget::tabs::draw(f, c.tabs, app);
+    if let Some(v) = &app.log_view {
+        logview::draw(f, c.body, app, v);
+    }
     for (pane, rect) in pane_areas(app, area) {
         match pane {
             Pane::Snapshots => snapshots::draw(f, rect, app),
@@ -112,6 +142,9 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     widget::status::draw(f, c.status, app);
     widget::hints::draw(f, c.hints, app);
+    if let Some(l) = &app.library {
+        library::draw(f, area, app, l);
+    }
     if app.dialog.is_some() {
         dialog::draw(f, area, app);
     }
@@ -120,18 +153,33 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
+/// Seconds from an RFC 3339 timestamp to `now` (0 for the future).
+pub fn age_seconds(created_at: &str, now: OffsetDateTime) -> Option<i64> {
+    let t =
+        OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((now - t).whole_seconds().max(0))
+}
+
 /// Age of an RFC 3339 timestamp relative to `now`: `45s`, `12m`, `3h`, `2d`.
 pub fn age(created_at: &str, now: OffsetDateTime) -> String {
-    let Ok(t) = OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339)
-    else {
+    let Some(s) = age_seconds(created_at, now) else {
         return "?".into();
     };
-    let s = (now - t).whole_seconds().max(0);
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m", s / 60),
         3600..86400 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
+    }
+}
+
+/// Bytes per second and the time left, for people: `512.0 MiB/s · ETA 3 s`.
+pub fn rate_eta(rate: f64, eta: Option<f64>) -> String {
+    let r = format!("{}/s", crate::units::human_size(rate as u64));
+    match eta {
+        Some(s) if s >= 1.0 => format!("{r} · ETA {:.0} s", s.ceil()),
+        Some(_) => format!("{r} · ETA <1 s"),
+        None => r,
     }
 }
 

@@ -16,11 +16,17 @@ use crate::units::human_size;
 
 /// Draw the session list.
 pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
-    let block = pane_block(
-        app,
-        Pane::SessionList,
-        format!("Sessions ({})", app.sessions.len()),
-    );
+    let rows = app.session_rows();
+    let title = if app.filters.sessions.is_empty() {
+        format!("Sessions ({})", app.sessions.len())
+    } else {
+        format!(
+            "Sessions ({} rows, filter \"{}\")",
+            rows.len(),
+            crate::sanitize::safe(&app.filters.sessions)
+        )
+    };
+    let block = pane_block(app, Pane::SessionList, title);
     if app.sessions.is_empty() && app.checks.is_empty() {
         f.render_widget(
             Paragraph::new(Line::styled(
@@ -35,12 +41,18 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     }
     let spin = SPINNER[app.spinner % SPINNER.len()];
     let width = area.width.saturating_sub(6) as usize;
-    let item = |glyph: &str, style, name: &str, state: String, indent: usize| {
+    // Sessions of earlier runs (or the CLI) are dimmed.
+    let item = |glyph: &str, style, name: &str, state: String, indent: usize, past: bool| {
         let name_w = width.saturating_sub(state.chars().count() + 3 + indent);
+        let name_style = if past {
+            app.theme.dim()
+        } else {
+            ratatui::style::Style::new()
+        };
         ListItem::new(Line::from(vec![
             Span::raw(" ".repeat(indent)),
             Span::styled(format!("{glyph} "), style),
-            Span::raw(format!("{:<name_w$} ", clip(name, name_w))),
+            Span::styled(format!("{:<name_w$} ", clip(name, name_w)), name_style),
             Span::styled(state, style),
         ]))
     };
@@ -55,10 +67,9 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
             Some(Err(_)) if s.cancelled => ("⊘", "cancelled", app.theme.warn()),
             Some(Err(_)) => ("✗", "failed", app.theme.error()),
         };
-        item(glyph, style, &s.fork, state.to_string(), indent)
+        item(glyph, style, &s.fork, state.to_string(), indent, s.past)
     };
-    let items: Vec<ListItem> = app
-        .session_rows()
+    let items: Vec<ListItem> = rows
         .into_iter()
         .map(|row| match row {
             SessionRow::Single(i) => session_item(&app.sessions[i], 0),
@@ -89,6 +100,7 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
                     &format!("{fold}{} ×{}", f.base, ms.len()),
                     format!("{done}/{}", ms.len()),
                     0,
+                    false,
                 )
             }
             SessionRow::Check(ci) => {
@@ -102,7 +114,14 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
                     Some(Ok(false)) => ("✗", "fails".into(), app.theme.error()),
                     Some(Err(_)) => ("✗", "error".into(), app.theme.error()),
                 };
-                item(glyph, style, &format!("check {}", c.snapshot), state, 0)
+                item(
+                    glyph,
+                    style,
+                    &format!("check {}", c.snapshot),
+                    state,
+                    0,
+                    false,
+                )
             }
         })
         .collect();
@@ -114,20 +133,30 @@ pub fn draw_list(f: &mut Frame, area: Rect, app: &App) {
     f.render_stateful_widget(list, area, &mut state);
 }
 
-fn bar(done: u64, total: u64, width: usize) -> String {
+/// The copy bar, as wide as `room` allows next to its numbers.
+fn bar(done: u64, total: u64, room: usize, rate: Option<(f64, Option<f64>)>) -> String {
     let ratio = if total == 0 {
         1.0
     } else {
         (done as f64 / total as f64).clamp(0.0, 1.0)
     };
-    let full = (ratio * width as f64).round() as usize;
-    format!(
-        "[{}{}] {:>3}%  {} / {}",
-        "█".repeat(full),
-        "░".repeat(width - full),
+    let speed = rate
+        .map(|(r, eta)| format!("  {}", super::rate_eta(r, eta)))
+        .unwrap_or_default();
+    let numbers = format!(
+        " {:>3}%  {} / {}{speed}",
         (ratio * 100.0).round() as u64,
         human_size(done),
         human_size(total)
+    );
+    let width = room
+        .saturating_sub(numbers.chars().count() + 2)
+        .clamp(5, 30);
+    let full = (ratio * width as f64).round() as usize;
+    format!(
+        "[{}{}]{numbers}",
+        "█".repeat(full),
+        "░".repeat(width - full)
     )
 }
 
@@ -178,11 +207,22 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
                     .saturating_sub(row.started_ms)
             ),
         };
-        let text = row
-            .error
-            .clone()
-            .or_else(|| row.detail.clone())
-            .unwrap_or_default();
+        // The error is said once: on the stage that failed (the final
+        // `failed` row and the acks below do not repeat it).
+        let ack_failed = st == Stage::Ack
+            && s.acks
+                .iter()
+                .any(|a| matches!(a.state, AckState::Failed(_)));
+        let text = if st == Stage::Failed {
+            String::new()
+        } else if ack_failed && row.error.is_some() {
+            "failed (see Acks)".to_string()
+        } else {
+            row.error
+                .clone()
+                .or_else(|| row.detail.clone())
+                .unwrap_or_default()
+        };
         let room = width.saturating_sub(26);
         lines.push(Line::from(vec![
             Span::styled(format!(" {glyph}  {:<9}", st.label()), style),
@@ -203,7 +243,7 @@ fn stage_lines<'a>(app: &App, s: &SessionView, width: usize) -> Vec<Line<'a>> {
             lines.push(Line::styled(
                 format!(
                     "    {}",
-                    bar(done, total, width.saturating_sub(40).clamp(10, 30))
+                    bar(done, total, width.saturating_sub(5), s.copy_rate())
                 ),
                 t.ok(),
             ));
@@ -259,10 +299,20 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let t = &app.theme;
+    let when = s
+        .started_at
+        .as_deref()
+        .map(|at| format!(" · {}", app.clock.human(at)))
+        .unwrap_or_default();
+    let origin = match s.request.as_ref().map(|h| h.origin.as_str()) {
+        Some("cli") => " · from the CLI",
+        _ if s.past => " · earlier run",
+        _ => "",
+    };
     let block = pane_block(
         app,
         Pane::SessionDetail,
-        format!("Session · {} ← {}", s.fork, s.snapshot),
+        format!("Session · {} ← {}{when}{origin}", s.fork, s.snapshot),
     );
     let width = area.width.saturating_sub(2) as usize;
     let mbs = if s.mailboxes.is_empty() {
@@ -277,7 +327,11 @@ pub fn draw_detail(f: &mut Frame, area: Rect, app: &App) {
     lines.extend(stage_lines(app, s, width));
     lines.extend(ack_lines(app, s));
     if let Some(e) = &s.error {
-        lines.push(Line::styled(format!(" error: {e}"), t.error()));
+        // Said on a stage row already (or by the acks): not again.
+        let said = s.stages.values().any(|r| r.error.as_ref() == Some(e));
+        if !said {
+            lines.push(Line::styled(format!(" error: {e}"), t.error()));
+        }
         if let Some(r) = s.stages.get(&Stage::Rollback) {
             let what = match r.status {
                 Status::Ok => format!("rolled back: {}", r.detail.clone().unwrap_or_default()),

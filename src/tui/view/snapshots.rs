@@ -35,7 +35,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     } else {
         format!(
             "Snapshots ({shown} of {all}, filter \"{}\")",
-            app.catalog.filter
+            safe(&app.catalog.filter)
         )
     };
     let title = match app.catalog.errors.len() {
@@ -53,7 +53,23 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         0 => title,
         n => format!("{title} · ✗ {n} unreadable in sources"),
     };
-    let block = pane_block(app, Pane::Snapshots, title);
+    let mut block = pane_block(app, Pane::Snapshots, title);
+    if let Some(about) = app
+        .catalog
+        .selected()
+        .and_then(|s| s.meta.description.as_deref())
+    {
+        let room = area.width.saturating_sub(6) as usize;
+        let name = app
+            .catalog
+            .selected()
+            .map(|s| s.name.as_str())
+            .unwrap_or("");
+        block = block.title_bottom(Line::styled(
+            format!(" {} ", clip(&format!("{name}: {}", safe(about)), room)),
+            app.theme.dim(),
+        ));
+    }
     if visible.is_empty() && (app.catalog.sources.is_empty() || rows.is_empty()) {
         let text = if all == 0 {
             "No snapshots in this store. `forkmail template create NAME --mailbox app.config` makes one; `forkmail demo` opens a demo store."

@@ -1,4 +1,5 @@
-//! The hint bar, generated from the keymap table.
+//! The hint bar, generated from the keymap in force: only the actions that
+//! do something now.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -14,7 +15,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let mut spans = Vec::new();
     let mut used = 0usize;
     let mut seen: Vec<&str> = Vec::new();
-    for b in keymap::hints(app.mode, app.screen, app.focus) {
+    for b in app.keymap.hints(app.mode, app.screen, app.focus) {
         if seen.contains(&b.desc) || !app.hint_applies(b.action) {
             continue;
         }

@@ -1,5 +1,5 @@
-//! The status line: filter or open-a-file prompt, or the last message, on
-//! the left; how the store is watched on the right.
+//! The status line: filter prompt or last message on the left, how the store
+//! is watched on the right.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,23 +16,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(right.chars().count() as u16 + 2),
     ])
     .areas(area);
-    let filter = if app.screen == crate::tui::app::Screen::Forks {
-        &app.forks.filter
-    } else {
-        &app.catalog.filter
-    };
-    let left = if app.mode == Mode::Filter {
+    let left = if let (Mode::Filter, Some(p)) = (app.mode, &app.prompt) {
         Line::from(vec![
-            Span::styled("filter: /", app.theme.key()),
-            Span::raw(format!("{filter}█")),
-        ])
-    } else if app.mode == Mode::OpenPath {
-        Line::from(vec![
-            Span::styled("open memory file (read-only): ", app.theme.key()),
-            Span::raw(format!(
-                "{}█",
-                crate::sanitize::safe(&app.catalog.path_input)
-            )),
+            Span::styled(p.label(), app.theme.key()),
+            Span::raw(format!("{}█", crate::sanitize::safe(&p.text))),
         ])
     } else if let Some((text, level)) = &app.status {
         let style = match level {
@@ -41,12 +28,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Level::Error => app.theme.error(),
         };
         Line::from(Span::styled(format!(" {text}"), style))
-    } else if !app.catalog.filter.is_empty() {
+    } else if let Some(f) = active_filter(app) {
         Line::from(Span::styled(
-            format!(
-                " filter: {} (/ to change, Esc in the prompt clears)",
-                app.catalog.filter
-            ),
+            format!(" filter: {f} (/ to change, Esc in the prompt clears)"),
             app.theme.dim(),
         ))
     } else {
@@ -63,4 +47,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         ))),
         r,
     );
+}
+
+/// The filter of the focused list, when one is set.
+fn active_filter(app: &App) -> Option<String> {
+    use crate::tui::app::Pane;
+    let f = match app.focus {
+        Pane::Snapshots => &app.catalog.filter,
+        Pane::Markers => &app.filters.markers,
+        Pane::SessionList | Pane::SessionDetail => &app.filters.sessions,
+        Pane::ForkList | Pane::ForkDetail => &app.forks.filter,
+        Pane::Editor => return None,
+    };
+    (!f.is_empty()).then(|| crate::sanitize::safe_owned(f))
 }

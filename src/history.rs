@@ -1,0 +1,448 @@
+//! Session history: every fork session, from the TUI or the CLI, kept in
+//! the store so it outlives the process that ran it.
+//!
+//! `<store>/sessions/<id>.json` holds what was asked (snapshot, payloads,
+//! tokens given, ack settings, restore and zero-copy), so a session can be
+//! replayed; `<store>/sessions/<id>.jsonl` holds its events, one per line,
+//! exactly the flat lines of `fork --json`. Both are owner-only: payloads
+//! and tokens can be secrets. Ids sort by start time
+//! (`20260101-000500123456-1a`). The renderers' session runners record;
+//! the engine's stages know nothing of it.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorKind, Kinded};
+use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status};
+use crate::store::{Store, private_dir, private_file};
+
+/// Sessions kept; older ones are forgotten when a new one starts.
+pub const KEEP_SESSIONS: usize = 200;
+/// Format version of a session header.
+pub const HISTORY_VERSION: u32 = 1;
+/// The most of one history file read back.
+const MAX_HISTORY_BYTES: u64 = 8 << 20;
+
+/// Errors of the session history.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// A history file could not be written or read.
+    #[error("session history {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A history file does not parse.
+    #[error("session history {path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No session of that id.
+    #[error("no session {0} in the history")]
+    NotFound(String),
+}
+
+impl Kinded for HistoryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HistoryError::Io { .. } | HistoryError::Corrupt { .. } => ErrorKind::Io,
+            HistoryError::NotFound(_) => ErrorKind::NotFound,
+        }
+    }
+}
+
+/// One mailbox as it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedMailbox {
+    /// Mailbox name.
+    pub name: String,
+    /// Token given explicitly (`None`: from discovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Payload text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// Waited for the guest's ack.
+    pub wait_for_ack: bool,
+    /// Ack deadline in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_timeout_ms: Option<i64>,
+}
+
+impl From<&MailboxSpec> for RecordedMailbox {
+    fn from(m: &MailboxSpec) -> Self {
+        RecordedMailbox {
+            name: m.name.clone(),
+            token: m.token.clone(),
+            payload: m.payload.clone(),
+            wait_for_ack: m.wait_for_ack,
+            ack_timeout_ms: m.ack_timeout_ms,
+        }
+    }
+}
+
+impl From<&RecordedMailbox> for MailboxSpec {
+    fn from(m: &RecordedMailbox) -> Self {
+        MailboxSpec {
+            name: m.name.clone(),
+            token: m.token.clone(),
+            payload: m.payload.clone(),
+            wait_for_ack: m.wait_for_ack,
+            ack_timeout_ms: m.ack_timeout_ms,
+        }
+    }
+}
+
+/// What a session was asked to do (`<id>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionHeader {
+    /// Format version.
+    pub version: u32,
+    /// The session's id (its file names).
+    pub id: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Who ran it: `tui` or `cli`.
+    pub origin: String,
+    /// Source snapshot.
+    pub snapshot: String,
+    /// Fork name asked for (`None`: generated; the events name it).
+    #[serde(default)]
+    pub fork_name: Option<String>,
+    /// The fork was restored (not `--no-restore`).
+    pub restore: bool,
+    /// Zero-copy mode.
+    pub zero_copy: bool,
+    /// The mailboxes, in request order.
+    pub mailboxes: Vec<RecordedMailbox>,
+}
+
+impl SessionHeader {
+    /// The request to fork the same again (a new fork name is the caller's).
+    pub fn request(&self) -> ForkRequest {
+        let mut req = ForkRequest::new(&self.snapshot);
+        req.mailboxes = self.mailboxes.iter().map(MailboxSpec::from).collect();
+        req.restore = self.restore;
+        req.zero_copy = self.zero_copy;
+        req
+    }
+}
+
+/// One event line read back (the flat `fork --json` shape).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecordedEvent {
+    /// Fork name.
+    pub fork: String,
+    /// Stage.
+    pub stage: Stage,
+    /// Status.
+    pub status: Status,
+    /// Milliseconds since the session started.
+    pub elapsed_ms: u64,
+    /// Mailbox the event is about.
+    #[serde(default)]
+    pub mailbox: Option<String>,
+    /// Ack port.
+    #[serde(default)]
+    pub ack_port: Option<u16>,
+    /// Ack deadline.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// Bytes done.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// Bytes in all.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// Human detail.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Error message.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Error kind.
+    #[serde(default)]
+    pub kind: Option<ErrorKind>,
+    /// The fork's directory (copy started).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The VMM's pid.
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// A session read back from the history.
+#[derive(Debug, Clone)]
+pub struct PastSession {
+    /// What was asked.
+    pub header: SessionHeader,
+    /// What happened, in order (lines that do not parse are skipped).
+    pub events: Vec<RecordedEvent>,
+}
+
+impl PastSession {
+    /// Whether the session's last event is final (`done` or `failed`); a
+    /// session without one was interrupted (or still runs elsewhere).
+    pub fn finished(&self) -> bool {
+        self.events
+            .last()
+            .is_some_and(|e| matches!(e.stage, Stage::Done | Stage::Failed))
+    }
+}
+
+/// Records one session as it runs. Writing is best effort: a full disk
+/// must not fail a fork, so errors are logged once and recording stops.
+#[derive(Debug)]
+pub struct Recorder {
+    header: SessionHeader,
+    events: Option<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
+    move |source| HistoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A new session id: its start time to the microsecond (strictly
+/// increasing within a process, even when the wall clock steps back or two
+/// sessions start in one microsecond), then 8 random bits.
+pub fn new_id() -> String {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST_MICROS: AtomicI64 = AtomicI64::new(0);
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    let mut prev = LAST_MICROS.load(Ordering::Relaxed);
+    let micros = loop {
+        let next = now.max(prev + 1);
+        match LAST_MICROS.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(p) => prev = p,
+        }
+    };
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year][month][day]-[hour][minute][second][subsecond digits:6]"
+    );
+    let stamp = at
+        .format(&fmt)
+        .unwrap_or_else(|_| "00000000-000000000000".into());
+    format!("{stamp}-{:02x}", rand::random::<u8>())
+}
+
+/// Whether `id` is shaped like a session id (it names files).
+pub fn id_is_valid(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+impl Recorder {
+    /// Start recording a session of `req` run by `origin` (`tui`, `cli`):
+    /// writes its header, opens its event file, forgets the oldest sessions
+    /// beyond [`KEEP_SESSIONS`].
+    pub fn start(store: &Store, req: &ForkRequest, origin: &str) -> Result<Recorder, HistoryError> {
+        let dir = store.sessions_dir();
+        private_dir(&dir).map_err(io(&dir))?;
+        let id = new_id();
+        let header = SessionHeader {
+            version: HISTORY_VERSION,
+            id: id.clone(),
+            started_at: crate::store::now_rfc3339(),
+            origin: origin.into(),
+            snapshot: req.snapshot.clone(),
+            fork_name: req.fork_name.clone(),
+            restore: req.restore,
+            zero_copy: req.zero_copy,
+            mailboxes: req.mailboxes.iter().map(RecordedMailbox::from).collect(),
+        };
+        let head_path = dir.join(format!("{id}.json"));
+        let mut f = private_file(&head_path).map_err(io(&head_path))?;
+        serde_json::to_writer_pretty(&mut f, &header).map_err(|e| HistoryError::Io {
+            path: head_path.clone(),
+            source: e.into(),
+        })?;
+        let path = dir.join(format!("{id}.jsonl"));
+        let events = private_file(&path).map_err(io(&path))?;
+        prune(store, KEEP_SESSIONS);
+        Ok(Recorder {
+            header,
+            events: Some(std::io::BufWriter::new(events)),
+            path,
+        })
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.header.id
+    }
+
+    /// What the session was asked to do.
+    pub fn header(&self) -> &SessionHeader {
+        &self.header
+    }
+
+    /// Append one event (flushed at once: a crash keeps what happened).
+    pub fn record(&mut self, e: &SessionEvent) {
+        let Some(w) = self.events.as_mut() else {
+            return;
+        };
+        let res = serde_json::to_string(e)
+            .map_err(std::io::Error::from)
+            .and_then(|line| writeln!(w, "{line}"))
+            .and_then(|_| w.flush());
+        if let Err(err) = res {
+            tracing::warn!(
+                "session history {}: {err}; not recording further",
+                self.path.display()
+            );
+            self.events = None;
+        }
+    }
+}
+
+/// Ids of the sessions in the history, oldest first.
+pub fn ids(store: &Store) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(store.sessions_dir())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    let id = name.strip_suffix(".json")?;
+                    id_is_valid(id).then(|| id.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// Read session `id` back.
+pub fn load(store: &Store, id: &str) -> Result<PastSession, HistoryError> {
+    if !id_is_valid(id) {
+        return Err(HistoryError::NotFound(id.into()));
+    }
+    let dir = store.sessions_dir();
+    let head_path = dir.join(format!("{id}.json"));
+    let bytes = crate::files::read_bounded(
+        &head_path,
+        crate::files::MAX_METADATA_BYTES,
+        "a session header",
+    )
+    .map_err(|e| match e {
+        e if e.io_kind() == Some(std::io::ErrorKind::NotFound) => HistoryError::NotFound(id.into()),
+        e => HistoryError::Corrupt {
+            path: head_path.clone(),
+            reason: e.to_string(),
+        },
+    })?;
+    let header: SessionHeader =
+        serde_json::from_slice(&bytes).map_err(|e| HistoryError::Corrupt {
+            path: head_path.clone(),
+            reason: e.to_string(),
+        })?;
+    let path = dir.join(format!("{id}.jsonl"));
+    let mut events = Vec::new();
+    if let Ok(f) = crate::files::open_regular(&path) {
+        use std::io::Read;
+        let reader = std::io::BufReader::new(f.take(MAX_HISTORY_BYTES));
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            if let Ok(e) = serde_json::from_str::<RecordedEvent>(&line) {
+                events.push(e);
+            }
+        }
+    }
+    Ok(PastSession { header, events })
+}
+
+/// Forget session `id` (both files).
+pub fn forget(store: &Store, id: &str) {
+    if !id_is_valid(id) {
+        return;
+    }
+    let dir = store.sessions_dir();
+    let _ = std::fs::remove_file(dir.join(format!("{id}.json")));
+    let _ = std::fs::remove_file(dir.join(format!("{id}.jsonl")));
+}
+
+/// Keep only the newest `keep` sessions.
+pub fn prune(store: &Store, keep: usize) {
+    let all = ids(store);
+    let excess = all.len().saturating_sub(keep);
+    for id in &all[..excess] {
+        forget(store, id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fork::Happening;
+
+    #[test]
+    fn a_recorded_session_reads_back_with_its_request() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(d.path().join("s")).expect("store");
+        let mut req = ForkRequest::new("web");
+        req.zero_copy = true;
+        req.mailboxes = vec![MailboxSpec {
+            name: "app".into(),
+            token: Some("tok".into()),
+            payload: Some(r#"{"a":1}"#.into()),
+            wait_for_ack: true,
+            ack_timeout_ms: Some(2500),
+        }];
+        let mut rec = Recorder::start(&store, &req, "cli").expect("start");
+        rec.record(&SessionEvent {
+            fork: "web-1".into(),
+            elapsed_ms: 3,
+            what: Happening::Done,
+        });
+        let id = rec.id().to_string();
+        drop(rec);
+        assert_eq!(ids(&store), vec![id.clone()]);
+        let past = load(&store, &id).expect("load");
+        assert!(past.finished());
+        assert_eq!(past.events[0].fork, "web-1");
+        let again = past.header.request();
+        assert_eq!(again.mailboxes, req.mailboxes);
+        assert!(again.zero_copy && again.restore);
+        let mode = std::fs::metadata(store.sessions_dir().join(format!("{id}.jsonl")))
+            .expect("meta")
+            .permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077, 0);
+        forget(&store, &id);
+        assert!(ids(&store).is_empty());
+    }
+
+    #[test]
+    fn the_oldest_sessions_are_forgotten_beyond_the_limit() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(d.path().join("s")).expect("store");
+        let req = ForkRequest::new("web");
+        let first = Recorder::start(&store, &req, "cli").expect("start");
+        for _ in 0..3 {
+            Recorder::start(&store, &req, "cli").expect("start");
+        }
+        prune(&store, 2);
+        let left = ids(&store);
+        assert_eq!(left.len(), 2);
+        assert!(!left.contains(&first.id().to_string()));
+    }
+
+    #[test]
+    fn ids_that_could_escape_the_directory_are_refused() {
+        assert!(id_is_valid("20260101-000000000-1a2b"));
+        assert!(!id_is_valid("../x"));
+        assert!(!id_is_valid(""));
+    }
+}
