@@ -241,7 +241,7 @@ pub struct ImageBuildArgs {
     /// linked one comes with the shared libraries and loader it needs).
     #[arg(long, value_name = "PATH")]
     pub guest: Option<PathBuf>,
-    /// A static program of your own to run as the guest instead of forkmail-guest
+    /// A program of your own to run as the guest instead of forkmail-guest (static, or packed with its libraries)
     /// (it arms its own mailboxes: make templates with --wait-for-marker).
     #[arg(long, value_name = "PATH", conflicts_with = "guest")]
     pub program: Option<PathBuf>,
