@@ -27,6 +27,8 @@ pub struct Ctx {
     pub rg: bool,
     /// Timed runs for yardsticks that take seconds per run.
     pub slow_runs: usize,
+    /// `--quick`: skip yardsticks that take a minute per run.
+    pub quick: bool,
     /// Also run yardsticks that take minutes (`FORKMAIL_BENCH_SLOW=1`).
     pub slow: bool,
 }
@@ -129,6 +131,13 @@ pub fn discovery(ctx: &Ctx, spec: &Spec, temp: Temp) -> io::Result<Case<'static>
     let label = "rg -a -c -F HYPEMAN_FORK_MAILBOX_V1";
     subjects.push(if !ctx.rg {
         Subject::skipped(label, Side::Yardstick, Kind::Proc, "not installed")
+    } else if huge && ctx.quick {
+        Subject::skipped(
+            label,
+            Side::Yardstick,
+            Kind::Proc,
+            "skipped by --quick: a minute per run",
+        )
     } else {
         let p = path.clone();
         let s = Subject::new(label, Side::Yardstick, Kind::Proc, move || {
@@ -140,12 +149,8 @@ pub fn discovery(ctx: &Ctx, spec: &Spec, temp: Temp) -> io::Result<Case<'static>
             )
         });
         // Its holes alone are more than the page cache can hold: every run
-        // is as cold as the first, and takes seconds.
-        if huge {
-            s.max_runs(ctx.slow_runs.min(3)).no_warm_up()
-        } else {
-            s
-        }
+        // is as cold as the first, and takes about a minute here.
+        if huge { s.max_runs(1).no_warm_up() } else { s }
     });
     Ok(Case {
         name: spec.name.to_string(),

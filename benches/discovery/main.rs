@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench discovery                      # every case, 7 runs each
-//! cargo bench --bench discovery -- --quick           # 3 runs, slow yardsticks once
+//! cargo bench --bench discovery -- --quick           # 3 runs; slow yardsticks once or never
 //! cargo bench --bench discovery -- sparse-4g dense   # only cases whose name contains a word
 //! cargo bench --bench discovery -- --list            # case names
 //! ```
@@ -186,6 +186,7 @@ fn main() -> ExitCode {
         exe,
         rg: harness::installed("rg"),
         slow_runs: if quick { 1 } else { 3 },
+        quick,
         slow: env_flag("FORKMAIL_BENCH_SLOW"),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

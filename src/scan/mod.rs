@@ -119,9 +119,9 @@ pub struct ScanOptions<'a> {
     pub buffer_size: usize,
     /// Set to abort the scan; checked before every read.
     pub cancel: Option<&'a AtomicBool>,
-    /// Called as data is scanned (at least every 2 MiB and at the end of
-    /// each chunk), possibly from a worker thread; `done` never decreases
-    /// and reaches `total` when the scan completes.
+    /// Called as data is scanned (every 2 MiB or so), possibly from a
+    /// worker thread; `done` never decreases and reaches `total` when the
+    /// scan completes.
     pub progress: Option<&'a (dyn Fn(ScanProgress) + Sync)>,
 }
 

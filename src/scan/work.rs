@@ -42,7 +42,8 @@ pub(super) const PREFETCH: u64 = 32 << 20;
 pub(super) const MAX_THREADS: usize = 4;
 /// Markers a worker holds before handing them over.
 const BATCH: usize = 4096;
-/// Progress is reported at least every this many bytes of data.
+/// A worker reports progress every this many bytes of data, and when it
+/// runs out of chunks.
 const PROGRESS_STEP: u64 = 2 << 20;
 /// Markers kept: one more than reported, to know the list is truncated.
 const KEEP: usize = MAX_MARKERS + 1;
@@ -224,9 +225,11 @@ impl Shared<'_> {
         let mut buf = vec![0u8; self.plan.buffer];
         let mut found = Vec::new();
         let step = self.plan.buffer as u64 - LOOKAHEAD;
+        // Carried across chunks: a file of many tiny extents must not cost a
+        // callback (a message to the TUI) per extent.
+        let mut unreported = 0;
         while let Some(chunk) = self.next_chunk() {
             let mut pos = chunk.start;
-            let mut unreported = 0;
             while pos < chunk.end {
                 if self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                     return Err(ScanError::Cancelled);
@@ -250,8 +253,8 @@ impl Shared<'_> {
                 pos = accept_end;
             }
             self.collect(&mut found);
-            self.progress(unreported);
         }
+        self.progress(unreported);
         Ok(())
     }
 
