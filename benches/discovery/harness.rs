@@ -67,6 +67,8 @@ pub struct Subject<'a> {
     max_runs: Option<usize>,
     /// Whether to do one untimed run first in a warm case.
     warm_up: bool,
+    /// Run after every round of the others (it floods the page cache).
+    last: bool,
 }
 
 impl<'a> Subject<'a> {
@@ -85,6 +87,7 @@ impl<'a> Subject<'a> {
             skip: None,
             max_runs: None,
             warm_up: true,
+            last: false,
         }
     }
 
@@ -103,6 +106,7 @@ impl<'a> Subject<'a> {
             skip: Some(why.into()),
             max_runs: None,
             warm_up: false,
+            last: false,
         }
     }
 
@@ -116,6 +120,13 @@ impl<'a> Subject<'a> {
     /// e.g. a whole-file pass over more holes than fit in memory).
     pub fn no_warm_up(mut self) -> Self {
         self.warm_up = false;
+        self
+    }
+
+    /// Run after all the rounds of the other subjects: its runs push so much
+    /// through the page cache that a warm case would no longer be warm.
+    pub fn last(mut self) -> Self {
+        self.last = true;
         self
     }
 }
@@ -231,9 +242,12 @@ impl Runner {
                 }
             }
         }
-        for round in 0..self.runs {
+        for (pass, round) in (0..2).flat_map(|p| (0..self.runs).map(move |r| (p, r))) {
             for (i, s) in case.subjects.iter_mut().enumerate() {
-                if errors[i].is_some() || s.max_runs.is_some_and(|m| round >= m) {
+                if s.last != (pass == 1)
+                    || errors[i].is_some()
+                    || s.max_runs.is_some_and(|m| round >= m)
+                {
                     continue;
                 }
                 let Some(run) = s.run.as_mut() else { continue };
