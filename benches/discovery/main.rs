@@ -115,6 +115,13 @@ fn child(args: &[String]) -> ExitCode {
     }
 }
 
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` has them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
@@ -191,9 +198,10 @@ fn main() -> ExitCode {
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "forkmail benchmark: {runs} runs per subject, round-robin in one process; {cpus} CPU(s); \
-         ratio = yardstick median / forkmail median (>1: forkmail faster), against forkmail's \
-         library call (lib) or whole process (proc)"
+        "forkmail benchmark: {runs} runs per subject, round-robin in one process; {cpus} CPU(s), \
+         load {}; ratio = yardstick median / forkmail median (>1: forkmail faster), against \
+         forkmail's library call (lib) or whole process (proc)",
+        load_average()
     );
     let mut runner = Runner::new(runs);
     let mut failed = false;
@@ -206,6 +214,9 @@ fn main() -> ExitCode {
             }
         }
     }
+    // Other work on the machine is what makes single figures unreliable;
+    // say how much there was.
+    println!("load at the end: {}", load_average());
     if failed {
         ExitCode::FAILURE
     } else {
