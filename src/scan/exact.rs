@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::{Extent, ScanError, ScanOptions, data_extents, open_regular, read_full};
+use super::read::read_full;
+use super::{Extent, ScanError, ScanOptions, data_extents, open_regular};
 
 /// Every offset of `needle` in the data extents of `path`, in file order,
 /// up to `limit` of them. One pass, bounded memory, cancellable.
