@@ -54,7 +54,14 @@ pub struct Qmp {
     writer: UnixStream,
     /// Asynchronous events received while waiting for command replies.
     pub events: Vec<Value>,
+    /// `events` capability on: migration state changes come as events.
+    migration_events: bool,
+    /// The read timeout for replies.
+    timeout: Duration,
 }
+
+/// How long a command's reply may take (see [`Qmp::set_timeout`]).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Qmp {
     /// Connects (retrying until `timeout` while the socket does not exist yet), reads the
@@ -85,15 +92,15 @@ impl Qmp {
             path: path.to_owned(),
             source,
         };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(io)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
         let writer = stream.try_clone().map_err(io)?;
         let mut q = Qmp {
             path: path.to_owned(),
             reader: BufReader::new(stream),
             writer,
             events: Vec::new(),
+            migration_events: false,
+            timeout: REPLY_TIMEOUT,
         };
         let greeting = q.read_msg()?;
         if greeting.get("QMP").is_none() {
@@ -142,6 +149,11 @@ impl Qmp {
                 path: self.path.clone(),
                 source,
             })?;
+        self.reply(command)
+    }
+
+    /// Reads up to `command`'s reply, keeping events that come first.
+    fn reply(&mut self, command: &str) -> Result<Value, QmpError> {
         loop {
             let m = self.read_msg()?;
             if let Some(r) = m.get("return") {
@@ -168,21 +180,106 @@ impl Qmp {
 
     /// Read timeout for replies (default 30 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
         let _ = self.reader.get_ref().set_read_timeout(Some(timeout));
     }
 
-    /// `migrate-set-capabilities x-ignore-shared=true`: RAM in a shared
-    /// memory-backend-file is left out of (and not expected in) the stream.
+    /// `migrate-set-capabilities`: `x-ignore-shared` (RAM in a shared
+    /// memory-backend-file is left out of, and not expected in, the
+    /// stream) and `events` (QEMU announces every migration state change,
+    /// so [`Qmp::wait_migration`] waits on an event instead of polling).
     pub fn set_ignore_shared(&mut self) -> Result<(), QmpError> {
         self.execute(
             "migrate-set-capabilities",
-            Some(json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})),
+            Some(json!({"capabilities": [
+                {"capability": "x-ignore-shared", "state": true},
+                {"capability": "events", "state": true},
+            ]})),
         )?;
+        self.migration_events = true;
         Ok(())
     }
 
-    /// Polls `query-migrate` until `completed`.
+    /// Hand QEMU an open file under `name` (`getfd`, the descriptor sent
+    /// with the command as `SCM_RIGHTS`): a migration URI `fd:NAME` then
+    /// reads it, with no shell and no `cat` started.
+    pub fn send_fd(&mut self, name: &str, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), QmpError> {
+        let mut bytes = json!({"execute": "getfd", "arguments": {"fdname": name}})
+            .to_string()
+            .into_bytes();
+        bytes.push(b'\n');
+        send_with_fd(&self.writer, &bytes, fd).map_err(|source| QmpError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.reply("getfd").map(|_| ())
+    }
+
+    /// Waits until the migration completed: on its `MIGRATION` event when
+    /// [`Qmp::set_ignore_shared`] turned events on, else by polling
+    /// `query-migrate`.
     pub fn wait_migration(&mut self, timeout: Duration) -> Result<(), QmpError> {
+        if !self.migration_events {
+            return self.poll_migration(timeout);
+        }
+        let start = Instant::now();
+        let mut seen = std::mem::take(&mut self.events).into_iter();
+        loop {
+            let m = match seen.next() {
+                Some(m) => m,
+                None => {
+                    let left = timeout.saturating_sub(start.elapsed());
+                    if left.is_zero() {
+                        return Err(QmpError::MigrationTimeout(timeout));
+                    }
+                    let _ = self.reader.get_ref().set_read_timeout(Some(left));
+                    let m = self.read_msg();
+                    let _ = self.reader.get_ref().set_read_timeout(Some(self.timeout));
+                    match m {
+                        Err(QmpError::Io { source, .. })
+                            if matches!(
+                                source.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            return Err(QmpError::MigrationTimeout(timeout));
+                        }
+                        other => other?,
+                    }
+                }
+            };
+            if m.get("event").and_then(Value::as_str) != Some("MIGRATION") {
+                self.events.push(m);
+                continue;
+            }
+            let status = m
+                .pointer("/data/status")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            match status {
+                "completed" => {
+                    self.events.extend(seen);
+                    return Ok(());
+                }
+                "failed" | "cancelled" => {
+                    // The event carries no reason; query-migrate may.
+                    let error = self.execute("query-migrate", None).ok().and_then(|r| {
+                        r.get("error-desc")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    });
+                    return Err(QmpError::Migration {
+                        status: status.to_owned(),
+                        error,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Polls `query-migrate` until `completed`.
+    fn poll_migration(&mut self, timeout: Duration) -> Result<(), QmpError> {
         let start = Instant::now();
         loop {
             let r = self.execute("query-migrate", None)?;
@@ -206,4 +303,50 @@ impl Qmp {
             std::thread::sleep(Duration::from_micros(500));
         }
     }
+}
+
+/// Write `bytes` to the socket with `fd` attached (`SCM_RIGHTS`).
+fn send_with_fd(
+    socket: &UnixStream,
+    bytes: &[u8],
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    let fd_len = std::mem::size_of::<libc::c_int>() as libc::c_uint;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_len) } as usize;
+    // u64 words keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; its pointers are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    // SAFETY: msg_control points at `space` writable bytes, enough for one
+    // header carrying one descriptor; CMSG_FIRSTHDR is therefore non-null.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, raw);
+    }
+    // SAFETY: msg and everything it points at live across the call.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let n = n as usize;
+    if n < bytes.len() {
+        // The descriptor went with the first byte; the rest is plain data.
+        let mut w = socket;
+        w.write_all(&bytes[n..])?;
+    }
+    Ok(())
 }
