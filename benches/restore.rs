@@ -271,12 +271,11 @@ fn one_fork(
                         }
                     }
                 });
-                if let Ok(mut w) = w {
-                    if w.watch(&serial, RecursiveMode::NonRecursive).is_ok()
-                        && let Ok(mut slot) = watcher.lock()
-                    {
-                        *slot = Some(w);
-                    }
+                if let Ok(mut w) = w
+                    && w.watch(&serial, RecursiveMode::NonRecursive).is_ok()
+                    && let Ok(mut slot) = watcher.lock()
+                {
+                    *slot = Some(w);
                 }
                 m.dir = Some(dir);
             }

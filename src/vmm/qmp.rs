@@ -262,6 +262,7 @@ impl Qmp {
                     return Ok(());
                 }
                 "failed" | "cancelled" => {
+                    self.events.extend(seen);
                     // The event carries no reason; query-migrate may.
                     let error = self.execute("query-migrate", None).ok().and_then(|r| {
                         r.get("error-desc")
@@ -349,4 +350,155 @@ fn send_with_fd(
         w.write_all(&bytes[n..])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixListener;
+
+    /// A QMP server on a real socket: greets, accepts capabilities, then
+    /// runs `rest` on the connection.
+    fn server(
+        rest: impl FnOnce(&mut BufReader<UnixStream>, &mut UnixStream) + Send + 'static,
+    ) -> (tempfile::TempDir, PathBuf, std::thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            w.write_all(b"{\"QMP\": {\"version\": {}}}\n").unwrap();
+            assert_eq!(command(&mut r)["execute"], "qmp_capabilities");
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            rest(&mut r, &mut w);
+        });
+        (dir, path, t)
+    }
+
+    fn command(r: &mut BufReader<UnixStream>) -> Value {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn event(status: &str) -> String {
+        format!("{{\"event\": \"MIGRATION\", \"data\": {{\"status\": \"{status}\"}}}}\n")
+    }
+
+    #[test]
+    fn the_migration_is_awaited_on_its_events_without_polling() {
+        let (_d, path, t) = server(|r, w| {
+            let caps = command(r);
+            let names: Vec<&str> = caps["arguments"]["capabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["capability"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["x-ignore-shared", "events"]);
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            assert_eq!(command(r)["execute"], "migrate-incoming");
+            // An event before the reply, others after it, one unrelated.
+            w.write_all(event("setup").as_bytes()).unwrap();
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            w.write_all(b"{\"event\": \"STOP\"}\n").unwrap();
+            w.write_all(event("active").as_bytes()).unwrap();
+            w.write_all(event("completed").as_bytes()).unwrap();
+            // Nothing else is asked (no query-migrate) before cont.
+            assert_eq!(command(r)["execute"], "cont");
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+        });
+        let mut q = Qmp::connect(&path, Duration::from_secs(5), || true).unwrap();
+        q.set_ignore_shared().unwrap();
+        q.execute("migrate-incoming", Some(json!({"uri": "fd:state"})))
+            .unwrap();
+        q.wait_migration(Duration::from_secs(10)).unwrap();
+        assert!(
+            q.events.iter().any(|e| e["event"] == "STOP"),
+            "other events are kept: {:?}",
+            q.events
+        );
+        q.execute("cont", None).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_failed_migration_reports_why_and_a_silent_one_times_out() {
+        let (_d, path, t) = server(|r, w| {
+            command(r);
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            w.write_all(event("failed").as_bytes()).unwrap();
+            assert_eq!(command(r)["execute"], "query-migrate");
+            w.write_all(
+                b"{\"return\": {\"status\": \"failed\", \"error-desc\": \"bad section\"}}\n",
+            )
+            .unwrap();
+            // Then silence until the client gives up and hangs up.
+            let mut rest = String::new();
+            let _ = r.read_line(&mut rest);
+        });
+        let mut q = Qmp::connect(&path, Duration::from_secs(5), || true).unwrap();
+        q.set_ignore_shared().unwrap();
+        match q.wait_migration(Duration::from_secs(10)) {
+            Err(QmpError::Migration { status, error }) => {
+                assert_eq!(status, "failed");
+                assert_eq!(error.as_deref(), Some("bad section"));
+            }
+            other => panic!("expected a failed migration, got {other:?}"),
+        }
+        assert!(matches!(
+            q.wait_migration(Duration::from_millis(50)),
+            Err(QmpError::MigrationTimeout(_))
+        ));
+        drop(q);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_file_is_handed_over_with_getfd() {
+        let (_d, path, t) = server(|r, w| {
+            // The command arrives with the descriptor attached.
+            let mut buf = [0u8; 256];
+            let mut control = [0u64; 8];
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len(),
+            };
+            // SAFETY: a zeroed msghdr pointing at live buffers.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = std::mem::size_of_val(&control) as _;
+            // SAFETY: recvmsg into the buffers above.
+            let n = unsafe { libc::recvmsg(r.get_ref().as_raw_fd(), &mut msg, 0) };
+            assert!(n > 0);
+            let cmd: Value = serde_json::from_slice(&buf[..n as usize]).unwrap();
+            assert_eq!(cmd["execute"], "getfd");
+            assert_eq!(cmd["arguments"]["fdname"], "state");
+            // SAFETY: the kernel filled one SCM_RIGHTS header.
+            let fd = unsafe {
+                let c = libc::CMSG_FIRSTHDR(&msg);
+                assert!(!c.is_null());
+                assert_eq!((*c).cmsg_type, libc::SCM_RIGHTS);
+                OwnedFd::from_raw_fd(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c) as *const libc::c_int
+                ))
+            };
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).unwrap();
+            assert_eq!(text, "device state");
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        std::fs::write(&file, "device state").unwrap();
+        let f = std::fs::File::open(&file).unwrap();
+        let mut q = Qmp::connect(&path, Duration::from_secs(5), || true).unwrap();
+        q.send_fd("state", std::os::fd::AsFd::as_fd(&f)).unwrap();
+        t.join().unwrap();
+    }
 }
