@@ -15,6 +15,7 @@ mod progress;
 mod qemu_cmd;
 mod signals;
 mod snapshot_rows;
+mod template_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -84,7 +85,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Import(a) => import_cmd::import(&store()?, &sources(), a),
         Command::Template {
             action: TemplateAction::Create(a),
-        } => list::template_create(&store()?, a),
+        } => template_cmd::template_create(&store()?, a),
         Command::Fork(a) => fork_cmd::fork(&store()?, &sources(), a),
         Command::Check(a) => check_cmd::check(&store()?, a),
         Command::Forks { json } => list::forks(&store()?, *json),
