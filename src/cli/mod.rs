@@ -4,9 +4,11 @@
 mod args;
 mod catalog;
 mod check_cmd;
+mod event_line;
 pub mod exit;
 mod fanout_cmd;
 mod fanout_progress;
+mod fork_args;
 mod fork_cmd;
 mod import_cmd;
 mod list;
