@@ -5,7 +5,13 @@
 //! cargo bench --bench restore                 # 15 forks per mode
 //! cargo bench --bench restore -- 30           # 30 forks per mode
 //! FORKMAIL_BENCH_MODES=zero-copy cargo bench --bench restore
+//! FORKMAIL_BENCH_TRACE=1 cargo bench --bench restore     # each fork's moments
+//! FORKMAIL_BENCH_TEMPLATES="bench mine" cargo bench --bench restore
 //! ```
+//!
+//! `FORKMAIL_BENCH_TEMPLATES` compares templates of the bench's store side
+//! by side, round-robin (an A/B of two guest agents: build an image from the
+//! other agent into that store and `template create mine --image …` there).
 //!
 //! It needs `qemu-system-x86_64` and a guest image; without QEMU it says so
 //! and exits 0 (a benchmark, not a test). The image (`forkmail image build`
@@ -157,7 +163,9 @@ fn prepare(root: &Path, store: &Path) -> Result<(), Prep> {
     {
         return Ok(());
     }
-    let _ = std::fs::remove_dir_all(root);
+    // Only this template and the default image are made again: other
+    // templates of the store (an A/B) stay.
+    let _ = std::fs::remove_dir_all(store.join("snapshots").join(TEMPLATE));
     std::fs::create_dir_all(root)
         .map_err(|e| Prep::Fail(format!("create {}: {e}", root.display())))?;
     eprintln!("restore bench: building the guest image and a template (once per agent build)");
@@ -180,7 +188,7 @@ fn prepare(root: &Path, store: &Path) -> Result<(), Prep> {
             ))
         }
     };
-    run(&["image", "build", "--guest", GUEST])
+    run(&["image", "build", "--force", "--guest", GUEST])
         .map_err(|e| Prep::Skip(format!("no guest image: {e}")))?;
     run(&[
         "template",
