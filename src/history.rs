@@ -249,6 +249,29 @@ impl Recorder {
     /// writes its header, opens its event file, forgets the oldest sessions
     /// beyond [`KEEP_SESSIONS`].
     pub fn start(store: &Store, req: &ForkRequest, origin: &str) -> Result<Recorder, HistoryError> {
+        let r = Recorder::begin(store, req, origin)?;
+        prune(store, KEEP_SESSIONS);
+        Ok(r)
+    }
+
+    /// Start recording many sessions at once (a fan-out's forks, in order,
+    /// so their ids sort in index order): like [`Recorder::start`] for
+    /// each, pruning once, and never one of these sessions. A session that
+    /// cannot be recorded is `None` (logged).
+    pub fn start_all(store: &Store, reqs: &[ForkRequest], origin: &str) -> Vec<Option<Recorder>> {
+        let all = reqs
+            .iter()
+            .map(|req| {
+                Recorder::begin(store, req, origin)
+                    .map_err(|e| tracing::warn!("{e}"))
+                    .ok()
+            })
+            .collect();
+        prune(store, KEEP_SESSIONS.max(reqs.len()));
+        all
+    }
+
+    fn begin(store: &Store, req: &ForkRequest, origin: &str) -> Result<Recorder, HistoryError> {
         let dir = store.sessions_dir();
         private_dir(&dir).map_err(io(&dir))?;
         let id = new_id();
@@ -271,7 +294,6 @@ impl Recorder {
         })?;
         let path = dir.join(format!("{id}.jsonl"));
         let events = private_file(&path).map_err(io(&path))?;
-        prune(store, KEEP_SESSIONS);
         Ok(Recorder {
             header,
             events: Some(std::io::BufWriter::new(events)),

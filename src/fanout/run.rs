@@ -46,6 +46,20 @@ pub struct FanoutPlan {
     pub ack_bind: Option<std::net::IpAddr>,
 }
 
+impl FanoutPlan {
+    /// The session request of fork `f` of this plan.
+    pub fn request(&self, f: &PlannedFork) -> ForkRequest {
+        let mut req = ForkRequest::new(&self.snapshot);
+        req.fork_name = Some(f.name.clone());
+        req.mailboxes = f.mailboxes.clone();
+        req.zero_copy = self.zero_copy;
+        req.restore = self.restore;
+        req.discovery = self.discovery.clone();
+        req.ack_bind = self.ack_bind;
+        req
+    }
+}
+
 /// What happened in a fan-out.
 #[derive(Debug, Clone)]
 pub enum FanoutEvent {
@@ -294,13 +308,7 @@ fn run_one(
         },
         None => None,
     };
-    let mut req = ForkRequest::new(&plan.snapshot);
-    req.fork_name = Some(f.name.clone());
-    req.mailboxes = f.mailboxes.clone();
-    req.zero_copy = plan.zero_copy;
-    req.restore = plan.restore;
-    req.discovery = plan.discovery.clone();
-    req.ack_bind = plan.ack_bind;
+    let req = plan.request(f);
     let kept: Mutex<(StageClock, Vec<SessionEvent>)> = Mutex::default();
     let forward = |e: SessionEvent| {
         if let Ok(mut k) = kept.lock() {

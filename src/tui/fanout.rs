@@ -11,7 +11,9 @@ use super::app::{App, Dialog, Level, Screen};
 use super::jobs;
 use super::session::SessionView;
 use crate::check::{CheckEvent, CheckId, CheckOptions, CheckResult};
-use crate::fanout::{FanoutSpec, PayloadTemplate, member_name, plan_fanout, preview_payloads};
+use crate::fanout::{
+    FanoutSpec, MemberRecorders, PayloadTemplate, member_name, plan_fanout, preview_payloads,
+};
 use crate::mailbox::check_payload;
 use crate::sanitize::safe_owned;
 
@@ -219,14 +221,22 @@ impl App {
         let gid = self.next_session_id;
         self.next_session_id += 1;
         let cancel = Arc::new(AtomicBool::new(false));
+        // Each fork is a session of its own in the history (listed after a
+        // restart, replayable), known here so it is not listed twice.
+        let recorders = MemberRecorders::start(&self.store, &plan, "tui");
         let mut members = Vec::new();
-        for f in &plan.forks {
+        for (i, f) in plan.forks.iter().enumerate() {
             let id = self.next_session_id;
             self.next_session_id += 1;
             let names = f.mailboxes.iter().map(|m| m.name.clone()).collect();
             let mut view = SessionView::new(id, &f.name, snapshot, names, self.clock.instant());
             view.group = Some(gid);
             view.cancel = Arc::clone(&cancel);
+            view.started_at = Some(crate::store::now_rfc3339());
+            if let Some(h) = recorders.header(i) {
+                view.history_id = Some(h.id.clone());
+                view.request = Some(h);
+            }
             self.sessions.push(view);
             members.push(id);
         }
@@ -247,6 +257,7 @@ impl App {
             gid,
             members,
             cancel,
+            recorders,
         );
         self.show(Screen::Sessions);
         let gi = self.fanouts.len() - 1;

@@ -188,6 +188,12 @@ impl App {
                     return;
                 }
                 let g = self.fanouts.remove(gi).id;
+                // Its forks' histories go with it, as a single session's does.
+                for s in self.sessions.iter().filter(|s| s.group == Some(g)) {
+                    if let Some(h) = &s.history_id {
+                        history::forget(&self.store, h);
+                    }
+                }
                 self.sessions.retain(|s| s.group != Some(g));
             }
             Some(SessionRow::Check(ci)) if self.checks[ci].outcome.is_some() => {
