@@ -187,6 +187,7 @@ pub fn plan_fanout(
         discovery: Some(Arc::new(discovery)),
         permits: None,
         ack_bind: spec.ack_bind,
+        ack_linger_ms: None,
     };
     Ok((plan, cap))
 }

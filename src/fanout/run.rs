@@ -44,6 +44,9 @@ pub struct FanoutPlan {
     /// Address of the forks' ack sockets (`--ack-bind`; default: the
     /// template's, else 127.0.0.1).
     pub ack_bind: Option<std::net::IpAddr>,
+    /// Each fork's [`ForkRequest::ack_linger_ms`] (the check suite's
+    /// `acks` rule; `None` for a fan-out).
+    pub ack_linger_ms: Option<u64>,
 }
 
 impl FanoutPlan {
@@ -56,6 +59,7 @@ impl FanoutPlan {
         req.restore = self.restore;
         req.discovery = self.discovery.clone();
         req.ack_bind = self.ack_bind;
+        req.ack_linger_ms = self.ack_linger_ms;
         req
     }
 }
