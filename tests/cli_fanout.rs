@@ -377,11 +377,15 @@ fn each_fork_of_a_fan_out_is_a_session_in_the_history() {
         ["eu-1", "us-1", "bad-1"],
         "in index order; the fork that never started is no session"
     );
-    for p in &past {
+    for (i, p) in past.iter().enumerate() {
         assert_eq!(
             (p.header.origin.as_str(), p.header.snapshot.as_str()),
             ("cli", "mix")
         );
+        // Tagged with its fan-out, so a listing can group it again.
+        let tag = p.header.fanout.as_ref().expect("a fan-out's fork");
+        assert_eq!((tag.index, tag.count, tag.parallel), (i, 4, 1));
+        assert_eq!(tag.id, past[0].header.fanout.as_ref().unwrap().id);
         assert!(p.finished(), "{:?}", p.events.last());
         let fork = p.header.fork_name.as_deref().unwrap();
         assert!(

@@ -181,6 +181,7 @@ fn fake_fanout(app: &mut App) {
         expanded: false,
         cancel,
         summary: None,
+        history: None,
     });
     app.show(Screen::Sessions);
     for (i, until) in [
@@ -437,6 +438,18 @@ fn a_zero_copy_fan_out_from_the_dialog_keeps_each_fork_in_the_history() {
     let forks: Vec<&str> = app.sessions.iter().map(|s| s.fork.as_str()).collect();
     assert_eq!(forks, ["zf-0", "zf-1"]);
     assert!(app.sessions.iter().all(|s| s.past));
+    // Grouped again as one fan-out row, its forks under it.
+    assert_eq!(app.fanouts.len(), 1);
+    assert_eq!(
+        app.session_rows(),
+        [forkmail::tui::fanout::SessionRow::Group(0)]
+    );
+    app.show(Screen::Sessions);
+    let screen = render(&mut app, 110, 24);
+    assert!(
+        screen.contains("▸zf ×2") && screen.contains("2/2"),
+        "{screen}"
+    );
     let f = Forks::new(&store);
     for n in ["zf-0", "zf-1"] {
         f.remove(n).expect("remove");

@@ -164,6 +164,7 @@ impl Ctx<'_> {
             .collect();
         let plan = FanoutPlan {
             snapshot: self.snapshot.clone(),
+            base: self.base.clone(),
             parallel: forks.len().max(1),
             forks,
             keep_going: true,

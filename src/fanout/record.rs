@@ -23,7 +23,7 @@ impl MemberRecorders {
     pub fn start(store: &Store, plan: &FanoutPlan, origin: &str) -> MemberRecorders {
         let reqs: Vec<_> = plan.forks.iter().map(|f| plan.request(f)).collect();
         MemberRecorders {
-            members: Recorder::start_all(store, &reqs, origin)
+            members: Recorder::start_fanout(store, &reqs, origin, &plan.base, plan.parallel)
                 .into_iter()
                 .map(Mutex::new)
                 .collect(),

@@ -27,6 +27,8 @@ pub struct PlannedFork {
 pub struct FanoutPlan {
     /// Source snapshot.
     pub snapshot: String,
+    /// The forks' base name (what the fan-out is called).
+    pub base: String,
     /// The forks, in order.
     pub forks: Vec<PlannedFork>,
     /// Sessions at a time.

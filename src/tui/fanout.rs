@@ -36,6 +36,9 @@ pub struct FanoutView {
     pub cancel: Arc<AtomicBool>,
     /// Summary once it ended.
     pub summary: Option<Vec<String>>,
+    /// Its id in the session history, when it was read back from there
+    /// (an earlier run's, the CLI's).
+    pub history: Option<String>,
 }
 
 /// A conformance suite run started from the TUI.
@@ -249,6 +252,7 @@ impl App {
             expanded: false,
             cancel: Arc::clone(&cancel),
             summary: None,
+            history: None,
         });
         jobs::spawn_fanout(
             self.tx.clone(),
