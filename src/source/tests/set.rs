@@ -82,7 +82,7 @@ fn sources_come_from_options_then_the_environment_then_hypemans_default_once_eac
     assert_eq!(got, [x.clone(), y.clone(), hypeman.clone()]);
     // Empty entries of the variable are nothing.
     let got = source_paths_from(&[], Some(std::ffi::OsStr::new("::")), &hypeman);
-    assert_eq!(got, [hypeman.clone()]);
+    assert_eq!(got, std::slice::from_ref(&hypeman));
     // Not there: not added.
     let missing = a.path().join("no-hypeman");
     assert_eq!(
