@@ -124,8 +124,8 @@ fn faulty_guests_fail_exactly_the_checks_their_fault_breaks() {
         }
     }
     // With a deadline longer than its 2.5 s, the slow guest passes.
-    let (t, _, code) = table(&env, "slow-ack", &["--vmm-timeout", "6000"]);
-    assert_eq!((t, code), (expect(&ALL_PASS), 0));
+    let (t, rows, code) = table(&env, "slow-ack", &["--vmm-timeout", "6000"]);
+    assert_eq!((t, code), (expect(&ALL_PASS), 0), "{rows:#?}");
     assert!(env.forks_on_disk().is_empty(), "{:?}", env.forks_on_disk());
 }
 
