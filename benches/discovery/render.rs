@@ -1,8 +1,10 @@
 //! TUI render cases: one frame of the real app (`tui::view::draw` of an
 //! [`App`] on a store, as the TUI draws it) into a 200×60 `TestBackend`,
 //! with a store of 10,000 snapshots and with a snapshot of 1,000 markers.
-//! Yardsticks: a plain ratatui `Table` of the same rows drawn into the same
-//! backend (the widget's own cost), and the 16.7 ms frame budget at 60 Hz.
+//! Every figure is the time per frame. Yardsticks: a plain ratatui `Table`
+//! of the same rows drawn into the same backend (the widget's own cost),
+//! the same table given only the rows that fit (what a windowed table
+//! costs), and the 16.7 ms frame budget at 60 Hz.
 //!
 //! The app loads its store and scans the selected snapshot the way the TUI
 //! does (from disk, through the discovery cache), before any timed frame.
@@ -174,7 +176,7 @@ fn render_case(
 ) -> io::Result<Case<'static>> {
     let mut t = terminal()?;
     let app_subject = Subject::new(
-        format!("tui::view::draw, {WIDTH}×{HEIGHT}, per frame"),
+        format!("tui::view::draw, {WIDTH}×{HEIGHT}"),
         Side::Forkmail,
         Kind::Lib,
         move || {
@@ -183,12 +185,25 @@ fn render_case(
             frames(&mut t, |f| forkmail::tui::view::draw(f, &app))
         },
     );
-    let mut t = terminal()?;
-    let table_subject = Subject::new(
-        format!("plain ratatui Table, same {} rows, per frame", rows.len()),
-        Side::Yardstick,
-        Kind::Lib,
-        move || {
+    // The widget's own cost: every row handed to the table, as the app
+    // does, and only the rows that fit the backend (what a table that is
+    // given only its visible window costs).
+    let fit = usize::from(HEIGHT - 3);
+    let shown = rows.len().min(fit);
+    let mut subjects = vec![app_subject];
+    for (label, take) in [
+        (
+            format!("plain ratatui Table, same {} rows", rows.len()),
+            rows.len(),
+        ),
+        (
+            format!("plain ratatui Table, only the {shown} that fit"),
+            shown,
+        ),
+    ] {
+        let mut t = terminal()?;
+        let (rows, widths) = (rows[..take].to_vec(), widths.clone());
+        subjects.push(Subject::new(label, Side::Yardstick, Kind::Lib, move || {
             frames(&mut t, |f| {
                 let table = Table::new(
                     rows.iter().map(|r| Row::new(r.iter().map(String::as_str))),
@@ -199,19 +214,23 @@ fn render_case(
                 let mut state = TableState::default().with_selected(Some(0));
                 f.render_stateful_widget(table, f.area(), &mut state);
             })
-        },
-    );
-    let budget = Subject::new(
+        }));
+    }
+    subjects.push(Subject::new(
         "frame budget at 60 Hz (16.7 ms, not measured)",
         Side::Yardstick,
         Kind::Lib,
         || Ok(Sample::lib(Duration::from_secs(1) / 60)),
-    );
+    ));
     Ok(Case {
         name: name.into(),
         cache: Cache::Warm,
-        subjects: vec![app_subject, table_subject, budget],
-        notes: Vec::new(),
+        subjects,
+        notes: vec![Box::new(|| {
+            Some(format!(
+                "  times per frame (each run draws {FRAMES} frames into a fresh {WIDTH}×{HEIGHT} TestBackend)"
+            ))
+        })],
     })
 }
 
