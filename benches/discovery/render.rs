@@ -228,7 +228,7 @@ fn render_case(
         subjects,
         notes: vec![Box::new(|| {
             Some(format!(
-                "  times per frame (each run draws {FRAMES} frames into a fresh {WIDTH}×{HEIGHT} TestBackend)"
+                "  times per frame (each run draws {FRAMES} frames into a {WIDTH}×{HEIGHT} TestBackend)"
             ))
         })],
     })
