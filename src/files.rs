@@ -129,6 +129,23 @@ pub fn read_text_bounded(path: &Path, max: u64, what: &'static str) -> Result<St
     read_bounded(path, max, what).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// The first `N` bytes of an open file (fewer if it is shorter): enough to
+/// recognise a format by its magic bytes without trusting the file's name.
+pub fn read_head<const N: usize>(file: &File) -> io::Result<([u8; N], usize)> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; N];
+    let mut got = 0;
+    while got < N {
+        match file.read_at(&mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((head, got))
+}
+
 /// The last `max` bytes of the regular file `path`, as text (a guest log's
 /// tail); an empty string when it cannot be read.
 pub fn tail_text(path: &Path, max: u64) -> String {

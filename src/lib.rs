@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod fanout;
 pub mod files;

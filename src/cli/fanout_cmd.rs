@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::ForkArgs;
 use super::fanout_progress::Progress;
-use super::fork_cmd::{mailbox_specs, parse_ack, split_kv};
+use super::fork_args::{mailbox_specs, parse_ack, split_kv};
 use super::signals::cancel_flag;
 use crate::error::UsageError;
 use crate::fanout::{FanoutReport, FanoutSpec, PayloadTemplate, plan_fanout, read_matrix, spreads};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::fork_cmd::human_line;
+use super::event_line::human_line;
 use crate::fanout::FanoutEvent;
 use crate::fork::{ForkError, Happening, SessionEvent};
 use crate::sanitize::escaped;

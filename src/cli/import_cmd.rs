@@ -91,7 +91,7 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
             },
             s.dir.display()
         )?;
-        super::list::print_markers(&report)?;
+        super::template_cmd::print_markers(&report)?;
         if !s.meta.vmm.has_driver() {
             outln!(
                 "forkmail cannot restore {} snapshots: `forkmail fork {} --no-restore --export DIR …` writes a patched copy for your own {}",

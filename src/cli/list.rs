@@ -1,113 +1,16 @@
-//! Listing and housekeeping commands: forks, stop, rm, gc, template create
-//! (sim), paths. Snapshots and markers are in `catalog`.
+//! Listing and housekeeping commands: forks, stop, rm, gc, paths. Snapshots
+//! and markers are in `catalog`, template creation in `template_cmd`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::json;
 
-use super::TemplateCreateArgs;
-use crate::error::UsageError;
 use crate::fork::{ForkEntry, Forks, divergence};
-use crate::guest::GuestFault;
-use crate::mailbox::MailboxKind;
 use crate::sanitize::escaped;
-use crate::scan::{ScanOptions, ScanReport, scan_cached};
 use crate::store::Store;
-use crate::template::sim::{SimTemplateSpec, create_sim_template};
-use crate::units::{human_size, parse_size};
+use crate::units::human_size;
 use crate::{errln, outln};
-
-pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
-    if a.vmm == "qemu" {
-        return super::qemu_cmd::template_create(store, a);
-    }
-    if a.vmm != "sim" {
-        bail!(UsageError(format!("--vmm {}: expected sim or qemu", a.vmm)));
-    }
-    if !a.wait_for_markers.is_empty()
-        || a.kernel.is_some()
-        || a.append.is_some()
-        || a.disk.is_some()
-        || a.image.is_some()
-    {
-        bail!(UsageError(
-            "--wait-for-marker, --kernel, --initrd, --append, --disk and --image boot a real guest: add --vmm qemu".into()
-        ));
-    }
-    let mut spec = SimTemplateSpec::new(&a.name);
-    spec.memory_size = parse_size(&a.memory).map_err(UsageError)?;
-    spec.data_percent = a.data_percent;
-    spec.resume_network_token = a.resume_network_token.clone();
-    spec.stray_copies = a.stray_copies.clone();
-    spec.description = a.description.clone();
-    for m in &a.mailboxes {
-        let (name, token) = match m.split_once(':') {
-            Some((n, t)) => (n.to_string(), Some(t.to_string())),
-            None => (m.clone(), None),
-        };
-        spec.mailboxes.push((name, token));
-    }
-    let mut faults = BTreeMap::new();
-    for f in &a.guest_faults {
-        let (name, kind) = f.split_once('=').ok_or_else(|| {
-            UsageError(format!(
-                "--guest-fault {f:?}: expected NAME=no-ack|slow:MS|bad-ack|crash"
-            ))
-        })?;
-        let kind: GuestFault = kind.parse().map_err(UsageError)?;
-        faults.insert(name.to_string(), kind);
-    }
-    spec.faults = faults;
-    spec.ack_bind = a.ack_bind;
-    let snap = create_sim_template(store, &spec)?;
-    // Through the snapshot's discovery cache: the first fork reuses this scan.
-    let report = scan_cached(
-        &snap.memory_path(),
-        &store.scan_cache_path(&snap.name),
-        &ScanOptions::default(),
-    )?;
-    if a.json {
-        super::output::json(&json!({
-            "name": snap.name, "path": snap.dir, "memory_size": snap.memory_size,
-            "allocated": snap.allocated,
-            "markers": report.markers.iter().map(|m| json!({
-                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
-            })).collect::<Vec<_>>(),
-        }))?;
-    } else {
-        outln!(
-            "created snapshot {} ({} memory, {} on disk) at {}",
-            snap.name,
-            human_size(snap.memory_size),
-            human_size(snap.allocated),
-            snap.dir.display()
-        )?;
-        print_markers(&report)?;
-    }
-    Ok(0)
-}
-
-/// The markers of a new template, one line each.
-pub(super) fn print_markers(report: &ScanReport) -> Result<()> {
-    for m in &report.markers {
-        match m.kind {
-            MailboxKind::Fork => outln!(
-                "  fork mailbox {:<20} token {}  at {:#x}",
-                escaped(m.name.as_deref().unwrap_or("")),
-                escaped(&m.token),
-                m.offset
-            )?,
-            MailboxKind::ResumeNetwork => outln!(
-                "  resume-network mailbox token {}  at {:#x}",
-                escaped(&m.token),
-                m.offset
-            )?,
-        }
-    }
-    Ok(())
-}
 
 fn fork_json(f: &ForkEntry) -> serde_json::Value {
     match &f.info {

@@ -4,9 +4,11 @@
 mod args;
 mod catalog;
 mod check_cmd;
+mod event_line;
 pub mod exit;
 mod fanout_cmd;
 mod fanout_progress;
+mod fork_args;
 mod fork_cmd;
 mod import_cmd;
 mod list;
@@ -15,6 +17,7 @@ mod progress;
 mod qemu_cmd;
 mod signals;
 mod snapshot_rows;
+mod template_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -84,7 +87,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Import(a) => import_cmd::import(&store()?, &sources(), a),
         Command::Template {
             action: TemplateAction::Create(a),
-        } => list::template_create(&store()?, a),
+        } => template_cmd::template_create(&store()?, a),
         Command::Fork(a) => fork_cmd::fork(&store()?, &sources(), a),
         Command::Check(a) => check_cmd::check(&store()?, a),
         Command::Forks { json } => list::forks(&store()?, *json),

@@ -30,16 +30,8 @@ impl StageClock {
     pub fn observe(&mut self, e: &SessionEvent) {
         let stage = e.stage();
         self.started.entry(stage).or_insert(e.elapsed_ms);
-        let ends = matches!(
-            e.what,
-            Happening::Validated { .. }
-                | Happening::Copied { .. }
-                | Happening::ZeroCopy
-                | Happening::Preflighted { .. }
-                | Happening::Patched { .. }
-                | Happening::Restored { .. }
-                | Happening::AcksDone { .. }
-        );
+        // "done" is the whole session, below.
+        let ends = e.ends_stage() && !matches!(e.what, Happening::Done);
         if ends {
             let from = self.started.get(&stage).copied().unwrap_or(e.elapsed_ms);
             self.took.insert(stage, e.elapsed_ms.saturating_sub(from));

@@ -176,6 +176,22 @@ impl SessionEvent {
         }
     }
 
+    /// Whether this event ends its stage successfully (the stage's one "ok"
+    /// without a mailbox): the point a stage's timing is taken at.
+    pub fn ends_stage(&self) -> bool {
+        matches!(
+            self.what,
+            Happening::Validated { .. }
+                | Happening::Copied { .. }
+                | Happening::ZeroCopy
+                | Happening::Preflighted { .. }
+                | Happening::Patched { .. }
+                | Happening::Restored { .. }
+                | Happening::AcksDone { .. }
+                | Happening::Done
+        )
+    }
+
     /// The status on the wire.
     pub fn status(&self) -> Status {
         use Happening::*;

@@ -6,7 +6,6 @@
 mod ack;
 mod acks;
 mod checks;
-mod copy;
 mod divergence;
 mod error;
 mod event;
@@ -26,10 +25,10 @@ pub(crate) mod fake_vmm;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub use ack::{AckOutcome, AckWaiter};
-pub use copy::{
+pub use crate::copy::{
     CopyError, CopyMethod, CopyStats, copy_memory, copy_memory_into, reflink_supported,
 };
+pub use ack::{AckOutcome, AckWaiter};
 pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of};
 pub use error::ForkError;
 pub use event::{Happening, SessionEvent, WireEvent};

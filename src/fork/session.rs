@@ -157,18 +157,7 @@ impl Session<'_> {
             elapsed_ms: self.ms(),
             what,
         };
-        // A stage's end (its one "ok" without a mailbox) is its timing.
-        let ends_stage = matches!(
-            e.what,
-            Happening::Validated { .. }
-                | Happening::Copied { .. }
-                | Happening::ZeroCopy
-                | Happening::Preflighted { .. }
-                | Happening::Patched { .. }
-                | Happening::Restored { .. }
-                | Happening::AcksDone { .. }
-                | Happening::Done
-        );
+        let ends_stage = e.ends_stage();
         if ends_stage && let Ok(mut t) = self.timings.lock() {
             t.push(StageTiming {
                 stage: e.stage(),

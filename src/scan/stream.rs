@@ -43,7 +43,6 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -126,22 +125,11 @@ pub fn detect_compression(path: &Path) -> Result<Option<Compression>, ScanError>
 }
 
 fn sniff(file: &File, path: &Path) -> Result<Option<Compression>, ScanError> {
-    let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < head.len() {
-        match file.read_at(&mut head[got..], got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(ScanError::Read {
-                    path: path.to_path_buf(),
-                    offset: got as u64,
-                    source,
-                });
-            }
-        }
-    }
+    let (head, got) = crate::files::read_head::<4>(file).map_err(|source| ScanError::Read {
+        path: path.to_path_buf(),
+        offset: 0,
+        source,
+    })?;
     Ok(Compression::from_magic(&head[..got]))
 }
 

@@ -4,7 +4,6 @@
 //! and must be regular; nothing but the first four bytes is read.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{Hypervisor, MemoryFormat, MemorySize, SourceError};
@@ -156,22 +155,10 @@ pub(super) fn inspect(
 
 /// Up to the first four bytes of `file`.
 fn read_head(file: &File, path: &Path) -> Result<Vec<u8>, SourceError> {
-    let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < head.len() {
-        match file.read_at(&mut head[got..], got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(ReadError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-                .into());
-            }
-        }
-    }
+    let (head, got) = crate::files::read_head::<4>(file).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(head[..got].to_vec())
 }
 

@@ -12,6 +12,7 @@
 //! 0700, files 0600 (guest logs and drafts hold payloads; memory copies hold
 //! a guest's RAM).
 
+mod drafts;
 mod meta;
 mod name;
 
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub use drafts::{Draft, draft_path, seed_draft};
 pub use meta::*;
 pub use name::*;
 

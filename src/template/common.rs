@@ -15,6 +15,9 @@ use crate::store::{
     write_json_atomic,
 };
 
+/// The disk image's name inside a snapshot directory (when linked).
+pub const DISK_FILE: &str = "disk.img";
+
 /// A random token: 32 hex characters.
 pub fn generate_token(rng: &mut impl RngCore) -> String {
     let mut b = [0u8; 16];
@@ -155,8 +158,8 @@ pub fn link_or_copy(from: &Path, to: &Path) -> Result<(), TemplateError> {
 /// directory when it can be (a rebuilt image then never breaks the
 /// template), else by its absolute path. Never copied: disks are large.
 pub fn attach_disk(disk: &Path, dir: &Path) -> Result<String, TemplateError> {
-    if std::fs::hard_link(disk, dir.join(super::qemu::DISK_FILE)).is_ok() {
-        return Ok(super::qemu::DISK_FILE.into());
+    if std::fs::hard_link(disk, dir.join(DISK_FILE)).is_ok() {
+        return Ok(DISK_FILE.into());
     }
     let abs = std::fs::canonicalize(disk).map_err(|source| TemplateError::Io {
         context: format!("disk {}", disk.display()),

@@ -130,7 +130,7 @@ pub fn ensure_demo_store(
         // Sample payloads, so the first fork shows something (a draft the
         // person already has is kept).
         for (mailbox, payload) in t.samples {
-            crate::tui::editor::seed_draft(&store, &t.spec.name, mailbox, payload);
+            crate::store::seed_draft(&store, &t.spec.name, mailbox, payload);
         }
         made(&snap, t.about);
     }

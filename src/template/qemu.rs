@@ -28,8 +28,7 @@ use crate::vmm::{VmmError, VmmKind};
 
 /// The line prefix the agent prints once every mailbox is armed.
 pub const ARMED_LINE: &str = "forkmail-guest: armed";
-/// The disk image's name inside a qemu snapshot directory (when linked).
-pub const DISK_FILE: &str = "disk.img";
+pub use super::common::DISK_FILE;
 /// Longest kernel command line on x86 (COMMAND_LINE_SIZE - 1).
 const MAX_CMDLINE: usize = 2047;
 

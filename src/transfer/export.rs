@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::{ImportedConfig, TransferError};
-use crate::fork::copy_memory;
+use crate::copy::copy_memory;
 use crate::store::{STATE_FILE, SnapshotInfo};
 use crate::vmm::VmmKind;
 

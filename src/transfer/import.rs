@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use super::{ImportOrigin, ImportedConfig, TransferError, decompress_sparse};
-use crate::fork::copy_memory;
+use crate::copy::copy_memory;
 use crate::source::{Hypervisor, MemoryFormat, SnapshotKind, SourceSnapshot};
 use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, ValidName};
 use crate::template::common::SnapshotDraft;

@@ -118,9 +118,9 @@ impl Kinded for TransferError {
     }
 }
 
-impl From<crate::fork::CopyError> for TransferError {
-    fn from(e: crate::fork::CopyError) -> TransferError {
-        use crate::fork::CopyError;
+impl From<crate::copy::CopyError> for TransferError {
+    fn from(e: crate::copy::CopyError) -> TransferError {
+        use crate::copy::CopyError;
         match e {
             CopyError::Cancelled => TransferError::Cancelled,
             CopyError::Source(e) => TransferError::Source(e.into()),

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use ratatui_textarea::TextArea;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::app::{Action, App, Exit, Level, Mode, Pane};
@@ -12,31 +11,8 @@ use super::schema::{Schema, SchemaError};
 use crate::mailbox::{
     DEFAULT_ACK_TIMEOUT_MS, MailboxKind, PayloadCheck, check_payload, name_is_valid,
 };
+pub use crate::store::Draft;
 use crate::store::write_json_atomic;
-
-/// Settings and payload of one mailbox of one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Draft {
-    /// JSON payload text as typed.
-    pub payload: String,
-    /// Include this mailbox in the next fork.
-    pub include: bool,
-    /// Wait for the guest's ack.
-    pub wait_for_ack: bool,
-    /// Ack deadline in milliseconds.
-    pub ack_timeout_ms: u64,
-}
-
-impl Default for Draft {
-    fn default() -> Self {
-        Draft {
-            payload: "{}".into(),
-            include: true,
-            wait_for_ack: true,
-            ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
-        }
-    }
-}
 
 /// The editor of one mailbox's payload.
 pub struct Editor {
@@ -124,36 +100,7 @@ fn place_cursor(ta: &mut TextArea<'static>) {
 /// Draft file of a mailbox: `<drafts>/<snapshot>/<mailbox>.json`. Mailbox
 /// names cannot hold `/`, and the `.json` suffix keeps `.`/`..` harmless.
 pub fn draft_path(app: &App, snapshot: &str, mailbox: &str) -> PathBuf {
-    store_draft_path(&app.store, snapshot, mailbox)
-}
-
-fn store_draft_path(store: &crate::store::Store, snapshot: &str, mailbox: &str) -> PathBuf {
-    store
-        .drafts_dir()
-        .join(snapshot)
-        .join(format!("{mailbox}.json"))
-}
-
-/// Write a draft holding `payload` (defaults otherwise) unless the mailbox
-/// has one already: the demo store's sample payloads.
-pub fn seed_draft(store: &crate::store::Store, snapshot: &str, mailbox: &str, payload: &str) {
-    let path = store_draft_path(store, snapshot, mailbox);
-    if path.exists() {
-        return;
-    }
-    let draft = Draft {
-        payload: payload.into(),
-        ..Draft::default()
-    };
-    let res = path
-        .parent()
-        .map(crate::store::private_dir)
-        .unwrap_or(Ok(()))
-        .map_err(|e| e.to_string())
-        .and_then(|_| write_json_atomic(&path, &draft).map_err(|e| e.to_string()));
-    if let Err(e) = res {
-        tracing::warn!("sample draft {}: {e}", path.display());
-    }
+    crate::store::draft_path(&app.store, snapshot, mailbox)
 }
 
 impl App {
