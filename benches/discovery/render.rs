@@ -166,8 +166,9 @@ fn frames(
     Ok(Sample::lib(started.elapsed() / FRAMES))
 }
 
-/// The subjects of a render case: the app's frame, a plain table of `rows`
-/// (cells as text, widths as given), and the frame budget.
+/// The subjects of a render case: the app's frame, a plain table of all
+/// `rows` and one of a screenful of them (cells as text, widths as given),
+/// and the frame budget.
 fn render_case(
     name: &str,
     (app, rx): (App, UnboundedReceiver<Msg>),
@@ -186,8 +187,8 @@ fn render_case(
         },
     );
     // The widget's own cost: every row handed to the table, as the app
-    // does, and only the rows that fit the backend (what a table that is
-    // given only its visible window costs).
+    // does, and only a screenful (what a table given only the rows in view
+    // costs).
     let fit = usize::from(HEIGHT - 3);
     let shown = rows.len().min(fit);
     let mut subjects = vec![app_subject];
@@ -197,7 +198,7 @@ fn render_case(
             rows.len(),
         ),
         (
-            format!("plain ratatui Table, only the {shown} that fit"),
+            format!("plain ratatui Table, a screenful ({shown} rows)"),
             shown,
         ),
     ] {
