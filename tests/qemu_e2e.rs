@@ -476,6 +476,7 @@ fn qemu_template_and_three_forks() {
 
     check_suite_and_fan_out_on_the_same_template(&store);
     prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(&store);
+    kill_9_at_each_stage_leaves_the_truth_and_rm_stops_qemu(&store);
     template_creation_rolls_back_on_ctrl_c(&store);
 }
 
@@ -645,6 +646,89 @@ fn prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(store: &Path) {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "nothing left: {left:?}");
+}
+
+/// `kill -9` of `forkmail fork` at each stage (held there by
+/// `FORKMAIL_HOLD_AT`): `forks` shows the fork as `interrupted`, and `rm`
+/// leaves no QEMU and no file behind — for the stages after restore, a QEMU
+/// the dead session had started and recorded.
+fn kill_9_at_each_stage_leaves_the_truth_and_rm_stops_qemu(store: &Path) {
+    use std::io::{BufRead, BufReader};
+    let store_s = store.display().to_string();
+    for stage in ["copy", "patch", "restore", "ack"] {
+        let name = format!("k-{stage}");
+        let mut child = Command::new(FORKMAIL)
+            .arg("--store")
+            .arg(store)
+            .args([
+                "fork",
+                "tpl",
+                "--name",
+                &name,
+                "--json",
+                "--payload",
+                "app={}",
+                "--ack",
+                "app",
+            ])
+            .env_remove("FORKMAIL_STORE")
+            .env("XDG_STATE_HOME", store.with_file_name("state"))
+            .env("FORKMAIL_HOLD_AT", stage)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let started = format!(r#""stage":"{stage}","status":"started""#);
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("{stage}: the session ended before it was held"))
+                .expect("line");
+            if line.contains(&started) {
+                break;
+            }
+        }
+        let fork_json = store.join(format!("forks/{name}/fork.json"));
+        if stage == "restore" {
+            // Held once QEMU exists (paused) and is recorded in fork.json.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let meta: Value = std::fs::read(&fork_json)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or(Value::Null);
+                if !meta["process"].is_null() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "QEMU was never recorded");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        let forks: Vec<Value> =
+            serde_json::from_str(&ok(store, &["forks", "--json"])).expect("forks json");
+        let f = forks
+            .iter()
+            .find(|f| f["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{stage}: {name} listed"));
+        assert_eq!(f["status"], "interrupted", "{stage}: {f}");
+        let qemus = processes_mentioning(&format!("{store_s}/forks/{name}/")).len();
+        if matches!(stage, "restore" | "ack") {
+            assert_eq!(
+                qemus, 1,
+                "{stage}: the dead session's QEMU is still running"
+            );
+        }
+        ok(store, &["rm", &name]);
+        assert!(!store.join(format!("forks/{name}")).exists(), "{stage}");
+        assert!(
+            processes_mentioning(&format!("{store_s}/forks/{name}/")).is_empty(),
+            "{stage}: a QEMU outlived rm"
+        );
+    }
 }
 
 /// Ctrl-C while a QEMU template boots: QEMU is stopped, nothing is kept,

@@ -449,3 +449,47 @@ fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
         "nothing left on disk"
     );
 }
+
+/// A panic while the TUI has the terminal (raw mode, alternate screen): the
+/// terminal is given back first, then the panic message is printed, and the
+/// shell's settings are exactly what they were.
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    if !tmux_available() {
+        if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
+            panic!("tmux is required for the TUI end-to-end test but is not installed");
+        }
+        eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let bin = env!("CARGO_BIN_EXE_forkmail");
+    let t = start_named(dir.path(), "panic");
+    t.type_text(&format!("stty -g > {d}/stty.before; echo ready-$((40+2))"));
+    t.send(&["Enter"]);
+    t.wait_text("ready-42", 10);
+    t.type_text(&format!(
+        "RUST_BACKTRACE=0 FORKMAIL_HOLD_AT=tui-panic XDG_STATE_HOME={d}/state {bin} --store {d}/store; echo exit-$?; stty -g > {d}/stty.after"
+    ));
+    t.send(&["Enter"]);
+    let s = t.wait_text("exit-101", 30);
+    assert!(
+        s.contains("injected panic"),
+        "the message is on the normal screen: {s}"
+    );
+    let alt = t.cmd(&["display-message", "-p", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "alternate screen left"
+    );
+    let after = dir.path().join("stty.after");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !after.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = std::fs::read_to_string(dir.path().join("stty.before")).expect("stty before");
+    let after = std::fs::read_to_string(after).expect("stty after");
+    assert_eq!(before, after, "terminal modes restored (raw mode off)");
+}

@@ -84,6 +84,11 @@ async fn run_async(
         "set up the terminal (the TUI needs one; in scripts use subcommands such as `forkmail snapshots`)",
     )?;
     let _guard = terminal::Guard;
+    // Crash tests only: a panic while the terminal is taken (raw mode, the
+    // alternate screen) must give it back before the message is printed.
+    if std::env::var("FORKMAIL_HOLD_AT").is_ok_and(|v| v == "tui-panic") {
+        panic!("injected panic (FORKMAIL_HOLD_AT=tui-panic)");
+    }
     let result = drive(&mut term, &mut app, &mut rx, &mut signals).await;
     event_loop::finish_sessions(&mut term, &mut app, &mut rx, Duration::from_secs(15)).await;
     result.map(|_| 0)
