@@ -122,6 +122,24 @@ pub struct SessionHeader {
     pub zero_copy: bool,
     /// The mailboxes, in request order.
     pub mailboxes: Vec<RecordedMailbox>,
+    /// The fan-out this session is a fork of (`None`: a single session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<FanoutTag>,
+}
+
+/// Where a session sits in a fan-out, so a listing can group it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanoutTag {
+    /// The fan-out's own id (shaped like a session id).
+    pub id: String,
+    /// The forks' base name.
+    pub base: String,
+    /// This fork's 0-based index.
+    pub index: usize,
+    /// Forks in the fan-out.
+    pub count: usize,
+    /// Sessions at a time.
+    pub parallel: usize,
 }
 
 impl SessionHeader {
@@ -249,6 +267,50 @@ impl Recorder {
     /// writes its header, opens its event file, forgets the oldest sessions
     /// beyond [`KEEP_SESSIONS`].
     pub fn start(store: &Store, req: &ForkRequest, origin: &str) -> Result<Recorder, HistoryError> {
+        let r = Recorder::begin(store, req, origin, None)?;
+        prune(store, KEEP_SESSIONS);
+        Ok(r)
+    }
+
+    /// Start recording the forks of a fan-out (`base`, `parallel` at a
+    /// time), in order so their ids sort in index order: like
+    /// [`Recorder::start`] for each, tagged with the fan-out, pruning once
+    /// and never one of these sessions. A session that cannot be recorded
+    /// is `None` (logged).
+    pub fn start_fanout(
+        store: &Store,
+        reqs: &[ForkRequest],
+        origin: &str,
+        base: &str,
+        parallel: usize,
+    ) -> Vec<Option<Recorder>> {
+        let id = new_id();
+        let all = reqs
+            .iter()
+            .enumerate()
+            .map(|(index, req)| {
+                let tag = FanoutTag {
+                    id: id.clone(),
+                    base: base.to_string(),
+                    index,
+                    count: reqs.len(),
+                    parallel,
+                };
+                Recorder::begin(store, req, origin, Some(tag))
+                    .map_err(|e| tracing::warn!("{e}"))
+                    .ok()
+            })
+            .collect();
+        prune(store, KEEP_SESSIONS.max(reqs.len()));
+        all
+    }
+
+    fn begin(
+        store: &Store,
+        req: &ForkRequest,
+        origin: &str,
+        fanout: Option<FanoutTag>,
+    ) -> Result<Recorder, HistoryError> {
         let dir = store.sessions_dir();
         private_dir(&dir).map_err(io(&dir))?;
         let id = new_id();
@@ -262,6 +324,7 @@ impl Recorder {
             restore: req.restore,
             zero_copy: req.zero_copy,
             mailboxes: req.mailboxes.iter().map(RecordedMailbox::from).collect(),
+            fanout,
         };
         let head_path = dir.join(format!("{id}.json"));
         let mut f = private_file(&head_path).map_err(io(&head_path))?;
@@ -271,7 +334,6 @@ impl Recorder {
         })?;
         let path = dir.join(format!("{id}.jsonl"));
         let events = private_file(&path).map_err(io(&path))?;
-        prune(store, KEEP_SESSIONS);
         Ok(Recorder {
             header,
             events: Some(std::io::BufWriter::new(events)),

@@ -79,6 +79,11 @@ fn the_reference_guest_passes_every_check_in_both_modes() {
         assert!(acks["latency"]["samples"].as_u64().unwrap() >= 3, "{acks}");
         assert!(evidence(&rows, "limits").contains("3832-byte payload written"));
         assert!(evidence(&rows, "independence").contains("echo seen"));
+        // Each ack port was listened to after the ack: no duplicate.
+        assert!(
+            evidence(&rows, "acks").contains("no second datagram"),
+            "{rows:#?}"
+        );
     }
     assert!(
         env.forks_on_disk().is_empty(),

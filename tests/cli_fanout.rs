@@ -346,3 +346,74 @@ fn bad_plans_are_refused_before_anything_is_made() {
     assert!(err.contains("free"), "{err}");
     assert!(env.forks_on_disk().is_empty());
 }
+
+#[test]
+fn each_fork_of_a_fan_out_is_a_session_in_the_history() {
+    use forkmail::history;
+    use forkmail::store::Store;
+    let (env, matrix) = faulty_store();
+    // One at a time: eu-1 and us-1 are done, bad-1 fails, sa-1 never starts.
+    let out = env.run(&[
+        "fork",
+        "mix",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "--parallel",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(6));
+    let store = Store::open(env.store()).expect("store");
+    let past: Vec<_> = history::ids(&store)
+        .iter()
+        .map(|id| history::load(&store, id).expect("load"))
+        .collect();
+    let names: Vec<&str> = past
+        .iter()
+        .map(|p| p.header.fork_name.as_deref().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        names,
+        ["eu-1", "us-1", "bad-1"],
+        "in index order; the fork that never started is no session"
+    );
+    for (i, p) in past.iter().enumerate() {
+        assert_eq!(
+            (p.header.origin.as_str(), p.header.snapshot.as_str()),
+            ("cli", "mix")
+        );
+        // Tagged with its fan-out, so a listing can group it again.
+        let tag = p.header.fanout.as_ref().expect("a fan-out's fork");
+        assert_eq!((tag.index, tag.count, tag.parallel), (i, 4, 1));
+        assert_eq!(tag.id, past[0].header.fanout.as_ref().unwrap().id);
+        assert!(p.finished(), "{:?}", p.events.last());
+        let fork = p.header.fork_name.as_deref().unwrap();
+        assert!(
+            p.events.iter().all(|e| e.fork == fork),
+            "its own events only"
+        );
+    }
+    assert_eq!(
+        past[0].events.last().unwrap().stage,
+        forkmail::fork::Stage::Done
+    );
+    assert_eq!(
+        past[2].events.last().unwrap().stage,
+        forkmail::fork::Stage::Failed
+    );
+    // Replayable: the request is the fork's own, payload and acks included.
+    let again = past[2].header.request();
+    let mute = again
+        .mailboxes
+        .iter()
+        .find(|m| m.name == "mute")
+        .expect("mute");
+    assert_eq!((mute.wait_for_ack, mute.ack_timeout_ms), (true, Some(300)));
+    assert!(
+        again.mailboxes[0]
+            .payload
+            .as_deref()
+            .is_some_and(|p| p.contains(r#""region":"ap""#)),
+        "{again:?}"
+    );
+}

@@ -27,6 +27,18 @@ struct Rig {
     env: Env,
     fx: fixture::Fixture,
     plain: PathBuf,
+    /// Run forkmail without any capability: as root (CI), permission bits
+    /// alone do not make a directory read-only, CAP_DAC_OVERRIDE ignores them.
+    no_caps: std::cell::Cell<bool>,
+}
+
+/// `setpriv` arguments that leave a root process no capability at all, so
+/// the permission bits bind it like any user.
+const NO_CAPS: [&str; 3] = ["--bounding-set=-all", "--inh-caps=-all", "--"];
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn rig() -> Rig {
@@ -37,12 +49,30 @@ fn rig() -> Rig {
     std::fs::create_dir(&plain).unwrap();
     fixture::write_memory(&plain.join("mem"));
     std::fs::write(plain.join("vmstate"), b"firecracker vmstate").unwrap();
-    Rig { env, fx, plain }
+    Rig {
+        env,
+        fx,
+        plain,
+        no_caps: std::cell::Cell::new(false),
+    }
 }
 
 impl Rig {
     fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = self.env.cmd();
+        if self.no_caps.get() && is_root() {
+            let inner = c;
+            c = std::process::Command::new("setpriv");
+            c.args(NO_CAPS)
+                .arg(inner.get_program())
+                .args(inner.get_args());
+            for (k, v) in inner.get_envs() {
+                match v {
+                    Some(v) => c.env(k, v),
+                    None => c.env_remove(k),
+                };
+            }
+        }
         c.arg("--source").arg(&self.fx.root);
         let missing = self.env.dir.path().join("gone");
         c.env(
@@ -369,9 +399,41 @@ fn a_read_only_source_works_and_stays_as_it_was() {
     let rig = rig();
     chmod_tree(&rig.fx.root, &|m| m & !0o222);
     chmod_tree(&rig.plain, &|m| m & !0o222);
+    rig.no_caps.set(true);
+    // The directories really are read-only for such a process: it cannot
+    // create, write or remove anything under them.
+    for (what, script) in [
+        ("create a file", r#": > "$1/probe""#),
+        ("create a directory", r#"mkdir "$1/probe""#),
+        // The first regular file (none: "succeeds", so the test says so).
+        (
+            "open a file for writing",
+            r#"f=$(find "$1" -type f | head -n 1); test -n "$f" || exit 0; : >> "$f""#,
+        ),
+    ] {
+        for root in [&rig.fx.root, &rig.plain] {
+            let mut c = if is_root() {
+                let mut c = std::process::Command::new("setpriv");
+                c.args(NO_CAPS).arg("sh");
+                c
+            } else {
+                std::process::Command::new("sh")
+            };
+            let st = c
+                .args(["-c", script, "sh"])
+                .arg(root)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("run sh");
+            assert!(!st.success(), "{what} under {} must fail", root.display());
+        }
+    }
     let before = fixture::tree_state(&rig.fx.root);
+    let plain_before = fixture::tree_state(&rig.plain);
     use_everything(&rig, "ro");
     assert_eq!(fixture::tree_state(&rig.fx.root), before);
+    assert_eq!(fixture::tree_state(&rig.plain), plain_before);
+    rig.no_caps.set(false);
     chmod_tree(&rig.fx.root, &|m| m | 0o200);
     chmod_tree(&rig.plain, &|m| m | 0o200);
 }

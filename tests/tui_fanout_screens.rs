@@ -181,6 +181,7 @@ fn fake_fanout(app: &mut App) {
         expanded: false,
         cancel,
         summary: None,
+        history: None,
     });
     app.show(Screen::Sessions);
     for (i, until) in [
@@ -359,4 +360,98 @@ fn forks_screen_marks_filters_and_removes_in_bulk() {
         .map(|r| r.info.name.as_str())
         .collect();
     assert_eq!(names, ["other"]);
+}
+
+/// Feed the UI its messages until `pred` holds (a real fan-out runs).
+fn until(
+    app: &mut App,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    what: &str,
+    pred: impl Fn(&App) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pred(app) {
+        while let Ok(m) = rx.try_recv() {
+            app.on_msg(m);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_zero_copy_fan_out_from_the_dialog_keeps_each_fork_in_the_history() {
+    let (dir, mut app, mut rx) = small_app();
+    select(&mut app, &mut rx, "web");
+    key(&mut app, 'f');
+    for _ in 0..63 {
+        keycode(&mut app, KeyCode::Backspace);
+    }
+    for c in "zf".chars() {
+        key(&mut app, c);
+    }
+    // Count 2; then parallel, no restore, zero copy (on).
+    keycode(&mut app, KeyCode::Tab);
+    keycode(&mut app, KeyCode::Backspace);
+    key(&mut app, '2');
+    for _ in 0..3 {
+        keycode(&mut app, KeyCode::Tab);
+    }
+    key(&mut app, ' ');
+    keycode(&mut app, KeyCode::Enter);
+    assert_eq!(app.fanouts.len(), 1, "a fan-out started");
+    until(&mut app, &mut rx, "the fan-out's end", |a| {
+        a.fanouts[0].summary.is_some()
+    });
+    let summary = app.fanouts[0].summary.clone().unwrap_or_default();
+    assert!(summary[0].starts_with("2 done, 0 failed"), "{summary:?}");
+    // Zero copy, as in the CLI: the forks map the template, no copy of it.
+    let store = app.store.clone();
+    for f in ["zf-0", "zf-1"] {
+        let d = store.fork_dir(&forkmail::store::ValidName::new(f).expect("name"));
+        assert!(d.is_dir() && !d.join("memory").exists(), "{f}: zero copy");
+    }
+    // Each fork is a session of the history, known to this TUI already:
+    // the store watcher's merge adds nothing twice.
+    let ids = forkmail::history::ids(&store);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let members = app.members(0);
+    assert!(
+        members
+            .iter()
+            .all(|s| s.history_id.is_some() && s.request.is_some())
+    );
+    assert!(!app.merge_history(), "no member listed twice");
+    for id in &ids {
+        let past = forkmail::history::load(&store, id).expect("load");
+        assert!(past.finished() && past.header.zero_copy && past.header.origin == "tui");
+    }
+    drop(app);
+
+    // A new TUI on the same store lists both forks' sessions.
+    let store2 = forkmail::store::Store::open(dir.path().join("store")).expect("store");
+    let (mut app, mut rx) = app_on(store2);
+    settle(&mut app, &mut rx);
+    let forks: Vec<&str> = app.sessions.iter().map(|s| s.fork.as_str()).collect();
+    assert_eq!(forks, ["zf-0", "zf-1"]);
+    assert!(app.sessions.iter().all(|s| s.past));
+    // Grouped again as one fan-out row, its forks under it.
+    assert_eq!(app.fanouts.len(), 1);
+    assert_eq!(
+        app.session_rows(),
+        [forkmail::tui::fanout::SessionRow::Group(0)]
+    );
+    app.show(Screen::Sessions);
+    let screen = render(&mut app, 110, 24);
+    assert!(
+        screen.contains("▸zf ×2") && screen.contains("2/2"),
+        "{screen}"
+    );
+    let f = Forks::new(&store);
+    for n in ["zf-0", "zf-1"] {
+        f.remove(n).expect("remove");
+    }
 }

@@ -192,3 +192,37 @@ fn a_snapshot_without_markers_explains_how_to_arm_one() {
     assert!(screen.contains("No markers in 32.0 MiB"), "{screen}");
     assert!(screen.contains("To arm a mailbox"), "{screen}");
 }
+
+#[test]
+fn a_scan_in_progress_shows_its_throughput_and_eta() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("store")).expect("store");
+    template(&store, "a-small", 32 << 20, 1.0);
+    template(&store, "big", 16 << 30, 1.0);
+    let (mut app, mut rx) = app_on(store);
+    settle(&mut app, &mut rx);
+    press(&mut app, 'j');
+    // The clock is frozen: the scan "started" 4 s ago, and has read 1 GiB
+    // of 4 GiB (the real scan's own messages stay in the channel).
+    let job = app.catalog.scan_job.as_mut().expect("scan of big started");
+    job.started = job
+        .started
+        .checked_sub(Duration::from_secs(4))
+        .expect("an instant 4 s earlier");
+    let cancel = Arc::clone(&job.cancel);
+    app.on_msg(forkmail::tui::app::Msg::ScanProgress {
+        snapshot: "big".into(),
+        done: 1 << 30,
+        total: 4 << 30,
+    });
+    let screen = render(&mut app, 110, 30);
+    assert!(
+        screen.contains("scanning 4.0 GiB of data in 16.0 GiB"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("1.0 GiB / 4.0 GiB · 256.0 MiB/s · ETA 12 s"),
+        "throughput and ETA on the gauge:\n{screen}"
+    );
+    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+}

@@ -536,6 +536,17 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
     assert_eq!(n, 1);
     assert!(!app.sessions[0].is_running(), "waited for the rollback");
     assert!(app.sessions[0].stages.contains_key(&Stage::Rollback));
+    // Listed as cancelled, not failed.
+    app.show(Screen::Sessions);
+    let screen = render(&mut app, 100, 30);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("web-sig") && l.contains("⊘"))
+        .unwrap_or_else(|| panic!("a cancelled row:\n{screen}"));
+    assert!(
+        row.contains("cancelled") && !row.contains("failed"),
+        "{row}"
+    );
 }
 
 #[test]

@@ -164,8 +164,14 @@ fn fork_sessions_end_to_end_in_tmux() {
     .expect("write editor script");
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod editor script");
+    // And one for $PAGER that keeps what it was given.
+    let pager = dir.path().join("pager.sh");
+    std::fs::write(&pager, format!("#!/bin/sh\ncp \"$1\" {d}/paged.log\n"))
+        .expect("write pager script");
+    std::fs::set_permissions(&pager, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod pager script");
     t.type_text(&format!(
-        "VISUAL= EDITOR={d}/editor.sh XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
+        "VISUAL= EDITOR={d}/editor.sh PAGER={d}/pager.sh XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
     ));
     t.send(&["Enter"]);
     t.wait_for("the TUI on the demo store", 60, |s| {
@@ -272,6 +278,18 @@ fn fork_sessions_end_to_end_in_tmux() {
     t.wait_text("\"via\": 1/", 5);
     t.send(&["w"]);
     t.wait_text("wrap off", 5);
+    // `o`: the whole log in $PAGER, then back in the viewer.
+    t.send(&["o"]);
+    let paged = dir.path().join("paged.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&paged).is_ok_and(|l| l.contains(r#""via":"editor""#)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "$PAGER never got the guest log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    t.wait_text("guest log · web-", 5);
     t.send(&["q"]);
     t.wait_for("the sessions screen", 5, |s| {
         s.contains("▸Sessions") && !s.contains("guest log ·")

@@ -147,6 +147,12 @@ impl Ctx<'_> {
     /// Run `probes` side by side (each its own session, the suite's session
     /// limit shared); every fork made is remembered for removal.
     pub fn run(&self, probes: Vec<Probe>) -> Vec<Ran> {
+        self.run_lingering(probes, None)
+    }
+
+    /// [`Ctx::run`], each ack socket kept open `linger_ms` after its ack so
+    /// a second datagram (a duplicate ack) is seen and reported.
+    pub fn run_lingering(&self, probes: Vec<Probe>, linger_ms: Option<u64>) -> Vec<Ran> {
         let forks: Vec<PlannedFork> = probes
             .into_iter()
             .enumerate()
@@ -158,6 +164,7 @@ impl Ctx<'_> {
             .collect();
         let plan = FanoutPlan {
             snapshot: self.snapshot.clone(),
+            base: self.base.clone(),
             parallel: forks.len().max(1),
             forks,
             keep_going: true,
@@ -166,6 +173,7 @@ impl Ctx<'_> {
             discovery: Some(Arc::clone(&self.discovery)),
             permits: Some(Arc::clone(&self.permits)),
             ack_bind: None,
+            ack_linger_ms: linger_ms,
         };
         let report = run_fanout(self.forks, &plan, &|_| {}, self.cancel);
         if let Ok(mut made) = self.made.lock() {

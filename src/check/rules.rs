@@ -6,6 +6,9 @@ use crate::fanout::Spread;
 
 /// Forks the `acks` check makes (latency is reported over their acks).
 const ACK_RUNS: usize = 3;
+/// How long the `acks` check keeps listening after each ack, so a guest
+/// that acks a mailbox twice is seen doing it.
+pub(super) const DUPLICATE_GRACE_MS: u64 = 500;
 
 /// A result with no time yet (the caller times each check).
 pub(super) fn result(
@@ -27,8 +30,10 @@ pub(super) fn result(
 }
 
 /// `acks`: forks with every mailbox waiting for its ack, listening past
-/// the deadline to tell late from never. Returns the row, and whether the
-/// guest acks at all (every mailbox of one fork acked, however late).
+/// the deadline to tell late from never, and on after each ack for
+/// [`DUPLICATE_GRACE_MS`] (a second ack is evidence against the guest).
+/// Returns the row, and whether the guest acks at all (every mailbox of one
+/// fork acked, however late).
 pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
     let deadline = ctx.deadline_ms;
     let patience = patience_ms(deadline);
@@ -50,11 +55,12 @@ pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
             Probe { case, mailboxes }
         })
         .collect();
-    let ran = ctx.run(probes);
+    let ran = ctx.run_lingering(probes, Some(DUPLICATE_GRACE_MS));
     let mut evidence = Vec::new();
     let mut fail = false;
     let mut latencies = Vec::new();
     let mut guest_acks = false;
+    let mut stray = 0;
     for r in &ran {
         let acks = r.acks();
         if ctx
@@ -76,6 +82,7 @@ pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
         }
         for (m, from, why) in r.ignored() {
             fail = true;
+            stray += 1;
             evidence.push(format!(
                 "fork {}: a datagram from {from} on {m}'s ack port did not count: {why}",
                 r.name
@@ -108,6 +115,11 @@ pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
             0,
             format!("no valid ack in {} fork(s) within {patience} ms", ran.len()),
         );
+    }
+    if guest_acks && stray == 0 {
+        evidence.push(format!(
+            "no second datagram on any ack port in the {DUPLICATE_GRACE_MS} ms after each ack"
+        ));
     }
     ctx.remove(&ran);
     let mut row = result(

@@ -10,7 +10,10 @@ use super::fanout_progress::Progress;
 use super::fork_args::{mailbox_specs, parse_ack, split_kv};
 use super::signals::cancel_flag;
 use crate::error::UsageError;
-use crate::fanout::{FanoutReport, FanoutSpec, PayloadTemplate, plan_fanout, read_matrix, spreads};
+use crate::fanout::{
+    FanoutEvent, FanoutReport, FanoutSpec, MemberRecorders, PayloadTemplate, plan_fanout,
+    read_matrix, spreads,
+};
 use crate::fork::{Forks, divergence};
 use crate::sanitize::escaped;
 use crate::store::Store;
@@ -69,7 +72,13 @@ pub(super) fn fanout(store: &Store, a: &ForkArgs) -> Result<i32> {
         )?;
     }
     let forks = Forks::new(store);
-    let report = crate::fanout::run_fanout(&forks, &plan, &|e| progress.on(e), &cancel);
+    // Each fork is a session of its own in the store's history.
+    let recorders = MemberRecorders::start(store, &plan, "cli");
+    let sink = |e: FanoutEvent| {
+        recorders.on(store, &e);
+        progress.on(e);
+    };
+    let report = crate::fanout::run_fanout(&forks, &plan, &sink, &cancel);
     progress.finish();
     let divergence = total_divergence(&forks, &report);
     if a.json {

@@ -9,11 +9,13 @@
 //!
 //! [`plan`] builds the forks (placeholders, `--matrix` lines), checks every
 //! payload and that N forks fit ([`capacity`]) before anything is copied;
-//! [`run_fanout`] runs them; [`stats`] summarizes stage times.
+//! [`run_fanout`] runs them; [`stats`] summarizes stage times; [`record`]
+//! keeps each fork's session in the store's history.
 
 pub mod capacity;
 pub mod matrix;
 mod plan;
+pub mod record;
 mod run;
 pub mod stats;
 pub mod template;
@@ -21,6 +23,7 @@ pub mod template;
 pub use capacity::Capacity;
 pub use matrix::{MatrixLine, parse_matrix, read_matrix};
 pub use plan::{FanoutSpec, PayloadTemplate, member_name, plan_fanout, preview_payloads};
+pub use record::MemberRecorders;
 pub use run::{
     FanoutEvent, FanoutPlan, FanoutReport, ForkResult, Permits, PlannedFork, run_fanout,
 };

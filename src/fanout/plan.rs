@@ -179,6 +179,7 @@ pub fn plan_fanout(
     }
     let plan = FanoutPlan {
         snapshot: spec.snapshot.clone(),
+        base: base.clone(),
         forks,
         parallel: spec.parallel.max(1),
         keep_going: spec.keep_going,
@@ -187,6 +188,7 @@ pub fn plan_fanout(
         discovery: Some(Arc::new(discovery)),
         permits: None,
         ack_bind: spec.ack_bind,
+        ack_linger_ms: None,
     };
     Ok((plan, cap))
 }

@@ -27,6 +27,8 @@ pub struct PlannedFork {
 pub struct FanoutPlan {
     /// Source snapshot.
     pub snapshot: String,
+    /// The forks' base name (what the fan-out is called).
+    pub base: String,
     /// The forks, in order.
     pub forks: Vec<PlannedFork>,
     /// Sessions at a time.
@@ -44,6 +46,24 @@ pub struct FanoutPlan {
     /// Address of the forks' ack sockets (`--ack-bind`; default: the
     /// template's, else 127.0.0.1).
     pub ack_bind: Option<std::net::IpAddr>,
+    /// Each fork's [`ForkRequest::ack_linger_ms`] (the check suite's
+    /// `acks` rule; `None` for a fan-out).
+    pub ack_linger_ms: Option<u64>,
+}
+
+impl FanoutPlan {
+    /// The session request of fork `f` of this plan.
+    pub fn request(&self, f: &PlannedFork) -> ForkRequest {
+        let mut req = ForkRequest::new(&self.snapshot);
+        req.fork_name = Some(f.name.clone());
+        req.mailboxes = f.mailboxes.clone();
+        req.zero_copy = self.zero_copy;
+        req.restore = self.restore;
+        req.discovery = self.discovery.clone();
+        req.ack_bind = self.ack_bind;
+        req.ack_linger_ms = self.ack_linger_ms;
+        req
+    }
 }
 
 /// What happened in a fan-out.
@@ -294,13 +314,7 @@ fn run_one(
         },
         None => None,
     };
-    let mut req = ForkRequest::new(&plan.snapshot);
-    req.fork_name = Some(f.name.clone());
-    req.mailboxes = f.mailboxes.clone();
-    req.zero_copy = plan.zero_copy;
-    req.restore = plan.restore;
-    req.discovery = plan.discovery.clone();
-    req.ack_bind = plan.ack_bind;
+    let req = plan.request(f);
     let kept: Mutex<(StageClock, Vec<SessionEvent>)> = Mutex::default();
     let forward = |e: SessionEvent| {
         if let Ok(mut k) = kept.lock() {

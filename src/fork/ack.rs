@@ -131,6 +131,57 @@ impl AckWaiter {
     }
 }
 
+impl AckWaiter {
+    /// After the ack: keep listening for `linger` (or until `should_stop`)
+    /// and report every further datagram to `ignored` — a second valid ack
+    /// as a duplicate (a guest acks each mailbox once), anything else with
+    /// the reason it would not count. Returns how many were reported.
+    pub fn linger(
+        &self,
+        mailbox: &str,
+        sender: &AckSender,
+        linger: Duration,
+        should_stop: &dyn Fn() -> bool,
+        ignored: &dyn Fn(SocketAddr, String),
+    ) -> std::io::Result<usize> {
+        let end = Instant::now() + linger;
+        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut seen = 0;
+        while !should_stop() {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            let slice = (end - now).min(Duration::from_millis(50));
+            self.socket
+                .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let reason = match sender
+                        .verify(from)
+                        .and_then(|()| check_ack(&buf[..n], mailbox).map_err(|r| r.to_string()))
+                    {
+                        Ok(()) => format!(
+                            "a duplicate ack: {mailbox} was acked already (a guest acks each mailbox once)"
+                        ),
+                        Err(reason) => reason,
+                    };
+                    seen += 1;
+                    tracing::info!(mailbox, %from, %reason, "datagram after the ack");
+                    ignored(from, reason);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(seen)
+    }
+}
+
 /// Whether the local UDP socket that sent from `from` is open in the
 /// recorded process. `None` when no local socket has that address.
 fn socket_owner_matches(from: SocketAddr, owner: &ProcessRecord) -> Option<bool> {
@@ -236,6 +287,48 @@ mod tests {
             )
             .unwrap();
         (out, seen.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_second_ack_within_the_linger_is_reported_as_a_duplicate() {
+        let w = AckWaiter::bind().unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        send_from(&s, w.port(), "stage=applied mailbox=a\n");
+        send_from(&s, w.port(), "stage=applied mailbox=a\n");
+        let (out, _) = wait(&w, &AckSender::Anyone, 5000);
+        assert!(matches!(out, AckOutcome::Acked(_)));
+        // The second datagram is already queued: the linger ends on its
+        // deadline having seen it.
+        let seen = std::sync::Mutex::new(Vec::new());
+        let n = w
+            .linger(
+                "a",
+                &AckSender::Anyone,
+                Duration::from_millis(300),
+                &|| false,
+                &|_, r| seen.lock().unwrap().push(r),
+            )
+            .unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(n, 1, "{seen:?}");
+        assert!(seen[0].contains("duplicate ack"), "{seen:?}");
+        // One ack only: the linger sees nothing.
+        let w = AckWaiter::bind().unwrap();
+        send_from(&s, w.port(), "stage=applied mailbox=a");
+        assert!(matches!(
+            wait(&w, &AckSender::Anyone, 5000).0,
+            AckOutcome::Acked(_)
+        ));
+        let n = w
+            .linger(
+                "a",
+                &AckSender::Anyone,
+                Duration::from_millis(100),
+                &|| false,
+                &|_, _| {},
+            )
+            .unwrap();
+        assert_eq!(n, 0);
     }
 
     #[test]

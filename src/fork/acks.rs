@@ -22,12 +22,17 @@ enum Waited {
 }
 
 /// Wait for every ack in parallel. Returns, per planned mailbox, whether it
-/// acked.
+/// acked. With `linger`, each mailbox's socket stays open that long after
+/// its ack and whatever else arrives on it (a duplicate ack too) is
+/// reported as ignored, never fatal ([`ForkRequest::ack_linger_ms`]).
+///
+/// [`ForkRequest::ack_linger_ms`]: super::ForkRequest::ack_linger_ms
 pub(super) fn ack_stage(
     s: &Session,
     planned: &[PlannedMailbox],
     sender: &AckSender,
     guest: Option<&ProcessRecord>,
+    linger: Option<Duration>,
 ) -> Result<Vec<bool>, ForkError> {
     let waiting = planned.iter().filter(|p| p.ack.is_some()).count();
     if waiting == 0 {
@@ -88,6 +93,12 @@ pub(super) fn ack_stage(
                                 port: waiter.port(),
                                 after_ms: took.as_millis() as u64,
                             });
+                            if let Some(linger) = linger
+                                && let Err(e) =
+                                    waiter.linger(&p.name, sender, linger, &|| s.cancelled(), &ignored)
+                            {
+                                tracing::warn!(mailbox = p.name, "ack socket after the ack: {e}");
+                            }
                             Waited::Acked
                         }
                         Ok(AckOutcome::TimedOut { ignored }) => {

@@ -576,3 +576,50 @@ fn acks_bind_ack_bind_and_count_only_from_the_drivers_address() {
         ran.events
     );
 }
+
+#[test]
+fn a_second_ack_is_reported_while_the_socket_lingers_and_never_fails_the_fork() {
+    let rig = rig();
+    let script = Arc::new(Script {
+        guest: super::fake_vmm::Guest::AcksTwice(vec!["a".into()]),
+        ..Script::default()
+    });
+    let dup = |ran: &Ran| {
+        ran.events
+            .iter()
+            .filter(
+                |e| matches!(&e.what, Happening::DatagramIgnored { mailbox, .. } if mailbox == "a"),
+            )
+            .count()
+    };
+    // Lingering (what `forkmail check` asks): the duplicate is seen, after
+    // the ack, and the fork is done all the same.
+    let mut r = req(&[("a", 5000)]);
+    r.ack_linger_ms = Some(1000);
+    let ran = run(&rig, &r, &script, |_, _| {});
+    let out = ran.result.as_ref().expect("done");
+    assert_eq!(dup(&ran), 1, "{:?}", ran.events);
+    let acked_at = ran
+        .events
+        .iter()
+        .position(|e| matches!(e.what, Happening::Acked { .. }))
+        .expect("acked");
+    let ignored_at = ran
+        .events
+        .iter()
+        .position(|e| matches!(e.what, Happening::DatagramIgnored { .. }))
+        .expect("ignored");
+    assert!(acked_at < ignored_at);
+    if let Some(p) = &out.process {
+        p.stop(std::time::Duration::from_secs(2));
+    }
+    // By default the socket closes at the ack: nothing more is reported.
+    let mut r = req(&[("a", 5000)]);
+    r.fork_name = Some("g".into());
+    let ran = run(&rig, &r, &script, |_, _| {});
+    let out = ran.result.as_ref().expect("done");
+    assert_eq!(dup(&ran), 0);
+    if let Some(p) = &out.process {
+        p.stop(std::time::Duration::from_secs(2));
+    }
+}

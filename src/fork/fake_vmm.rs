@@ -22,6 +22,8 @@ use crate::vmm::{
 pub enum Guest {
     /// Ack these mailboxes (by name) right away.
     Acks(Vec<String>),
+    /// Ack these mailboxes twice each (a guest that breaks "acks once").
+    AcksTwice(Vec<String>),
     /// Never ack.
     Silent,
     /// Exit at once (its VMM dies).
@@ -318,7 +320,12 @@ impl PausedVm for FakePaused {
                 let _ = self.child.kill();
                 // Left for the engine to reap: it reports the exit status.
             }
-            Guest::Acks(names) => {
+            Guest::Acks(names) | Guest::AcksTwice(names) => {
+                let times = if matches!(self.script.guest, Guest::AcksTwice(_)) {
+                    2
+                } else {
+                    1
+                };
                 let socket = UdpSocket::bind("127.0.0.1:0").map_err(|source| VmmError::Io {
                     context: "fake guest socket".into(),
                     source,
@@ -327,8 +334,10 @@ impl PausedVm for FakePaused {
                     if names.contains(&name)
                         && let Some(port) = ack_port_of(payload.as_bytes())
                     {
-                        let _ = socket
-                            .send_to(format_ack(&name).as_bytes(), (self.script.ack_to, port));
+                        for _ in 0..times {
+                            let _ = socket
+                                .send_to(format_ack(&name).as_bytes(), (self.script.ack_to, port));
+                        }
                     }
                 }
             }

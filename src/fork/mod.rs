@@ -80,6 +80,11 @@ pub struct ForkRequest {
     /// device state to this new (or empty) directory, in the layout of the
     /// snapshot's VMM ([`crate::transfer::export_fork`]).
     pub export: Option<std::path::PathBuf>,
+    /// After each ack, keep the mailbox's ack socket open this long and
+    /// report whatever else arrives (a duplicate ack too) as an ignored
+    /// datagram: how `forkmail check` sees a guest that acks twice.
+    /// `None` (the default): the socket closes at the ack.
+    pub ack_linger_ms: Option<u64>,
 }
 
 impl ForkRequest {
@@ -94,6 +99,7 @@ impl ForkRequest {
             ack_bind: None,
             discovery: None,
             export: None,
+            ack_linger_ms: None,
         }
     }
 }

@@ -38,15 +38,28 @@ pub struct SourceSet {
 /// `$FORKMAIL_SOURCES`, then [`HYPEMAN_DEFAULT_DIR`] when it is a readable
 /// directory; each path once.
 pub fn source_paths(explicit: &[PathBuf]) -> Vec<PathBuf> {
+    source_paths_from(
+        explicit,
+        std::env::var_os(SOURCES_ENV).as_deref(),
+        Path::new(HYPEMAN_DEFAULT_DIR),
+    )
+}
+
+/// [`source_paths`] with the environment's value and the default Hypeman
+/// directory given.
+pub(crate) fn source_paths_from(
+    explicit: &[PathBuf],
+    env: Option<&std::ffi::OsStr>,
+    hypeman: &Path,
+) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = explicit.to_vec();
-    if let Some(v) = std::env::var_os(SOURCES_ENV) {
+    if let Some(v) = env {
         out.extend(
-            std::env::split_paths(&v)
+            std::env::split_paths(v)
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect::<Vec<_>>(),
         );
     }
-    let hypeman = Path::new(HYPEMAN_DEFAULT_DIR);
     if std::fs::read_dir(hypeman).is_ok() {
         out.push(hypeman.to_path_buf());
     }

@@ -11,7 +11,9 @@ use super::app::{App, Dialog, Level, Screen};
 use super::jobs;
 use super::session::SessionView;
 use crate::check::{CheckEvent, CheckId, CheckOptions, CheckResult};
-use crate::fanout::{FanoutSpec, PayloadTemplate, member_name, plan_fanout, preview_payloads};
+use crate::fanout::{
+    FanoutSpec, MemberRecorders, PayloadTemplate, member_name, plan_fanout, preview_payloads,
+};
 use crate::mailbox::check_payload;
 use crate::sanitize::safe_owned;
 
@@ -34,6 +36,9 @@ pub struct FanoutView {
     pub cancel: Arc<AtomicBool>,
     /// Summary once it ended.
     pub summary: Option<Vec<String>>,
+    /// Its id in the session history, when it was read back from there
+    /// (an earlier run's, the CLI's).
+    pub history: Option<String>,
 }
 
 /// A conformance suite run started from the TUI.
@@ -219,14 +224,22 @@ impl App {
         let gid = self.next_session_id;
         self.next_session_id += 1;
         let cancel = Arc::new(AtomicBool::new(false));
+        // Each fork is a session of its own in the history (listed after a
+        // restart, replayable), known here so it is not listed twice.
+        let recorders = MemberRecorders::start(&self.store, &plan, "tui");
         let mut members = Vec::new();
-        for f in &plan.forks {
+        for (i, f) in plan.forks.iter().enumerate() {
             let id = self.next_session_id;
             self.next_session_id += 1;
             let names = f.mailboxes.iter().map(|m| m.name.clone()).collect();
             let mut view = SessionView::new(id, &f.name, snapshot, names, self.clock.instant());
             view.group = Some(gid);
             view.cancel = Arc::clone(&cancel);
+            view.started_at = Some(crate::store::now_rfc3339());
+            if let Some(h) = recorders.header(i) {
+                view.history_id = Some(h.id.clone());
+                view.request = Some(h);
+            }
             self.sessions.push(view);
             members.push(id);
         }
@@ -239,6 +252,7 @@ impl App {
             expanded: false,
             cancel: Arc::clone(&cancel),
             summary: None,
+            history: None,
         });
         jobs::spawn_fanout(
             self.tx.clone(),
@@ -247,6 +261,7 @@ impl App {
             gid,
             members,
             cancel,
+            recorders,
         );
         self.show(Screen::Sessions);
         let gi = self.fanouts.len() - 1;

@@ -136,7 +136,8 @@ pub fn spawn_session(
 
 /// Run a planned fan-out; each fork's events come back as
 /// [`Msg::Session`] of its member session (`members[i]` is fork i's id),
-/// its end as [`Msg::SessionEnd`], the whole as [`Msg::FanoutEnd`].
+/// its end as [`Msg::SessionEnd`], the whole as [`Msg::FanoutEnd`]; each
+/// fork's session goes to the session history through `recorders`.
 pub fn spawn_fanout(
     tx: UnboundedSender<Msg>,
     store: Store,
@@ -144,6 +145,7 @@ pub fn spawn_fanout(
     id: u64,
     members: Vec<u64>,
     cancel: Arc<AtomicBool>,
+    recorders: crate::fanout::MemberRecorders,
 ) {
     let spawned = std::thread::Builder::new()
         .name(format!("fanout-{id}"))
@@ -151,6 +153,7 @@ pub fn spawn_fanout(
             use crate::fanout::FanoutEvent;
             let forks = Forks::new(&store);
             let sink = |e: FanoutEvent| {
+                recorders.on(&store, &e);
                 let msg = match e {
                     FanoutEvent::Session { index, event } => Msg::Session {
                         id: members[index],

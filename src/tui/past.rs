@@ -154,6 +154,7 @@ mod tests {
                     wait_for_ack: true,
                     ack_timeout_ms: None,
                 }],
+                fanout: None,
             },
             events: vec![
                 ev(Stage::Validate, Status::Ok, 1, None),

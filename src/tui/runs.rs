@@ -188,6 +188,12 @@ impl App {
                     return;
                 }
                 let g = self.fanouts.remove(gi).id;
+                // Its forks' histories go with it, as a single session's does.
+                for s in self.sessions.iter().filter(|s| s.group == Some(g)) {
+                    if let Some(h) = &s.history_id {
+                        history::forget(&self.store, h);
+                    }
+                }
                 self.sessions.retain(|s| s.group != Some(g));
             }
             Some(SessionRow::Check(ci)) if self.checks[ci].outcome.is_some() => {
@@ -229,7 +235,10 @@ impl App {
             }
             let id = self.next_session_id;
             self.next_session_id += 1;
-            let view = SessionView::from_past(id, &past, self.clock.instant());
+            let mut view = SessionView::from_past(id, &past, self.clock.instant());
+            if let Some(tag) = &past.header.fanout {
+                view.group = Some(self.past_fanout(tag, &past.header.snapshot, id));
+            }
             // Keep the list in start order: past sessions before this run's.
             let at = self
                 .sessions
@@ -243,6 +252,36 @@ impl App {
             added = true;
         }
         added
+    }
+
+    /// The fan-out a past session of fan-out `tag` goes under (made on its
+    /// first fork read back); session `member` joins its members.
+    fn past_fanout(&mut self, tag: &history::FanoutTag, snapshot: &str, member: u64) -> u64 {
+        let at = self
+            .fanouts
+            .iter()
+            .position(|f| f.history.as_deref() == Some(tag.id.as_str()));
+        let gi = match at {
+            Some(gi) => gi,
+            None => {
+                let gid = self.next_session_id;
+                self.next_session_id += 1;
+                self.fanouts.push(super::fanout::FanoutView {
+                    id: gid,
+                    snapshot: crate::sanitize::safe_owned(snapshot),
+                    base: crate::sanitize::safe_owned(&tag.base),
+                    parallel: tag.parallel,
+                    members: Vec::new(),
+                    expanded: false,
+                    cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                    summary: None,
+                    history: Some(tag.id.clone()),
+                });
+                self.fanouts.len() - 1
+            }
+        };
+        self.fanouts[gi].members.push(member);
+        self.fanouts[gi].id
     }
 
     /// Whether the fork of a past session without a final event is still

@@ -73,7 +73,12 @@ pub struct Theme {
 
 /// Whether `NO_COLOR` asks for no colour (set to a non-empty value).
 pub fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+    no_color_value(std::env::var_os("NO_COLOR").as_deref())
+}
+
+/// Whether a `NO_COLOR` value (`None`: unset) asks for no colour.
+fn no_color_value(v: Option<&std::ffi::OsStr>) -> bool {
+    v.is_some_and(|v| !v.is_empty())
 }
 
 impl Theme {
@@ -84,8 +89,14 @@ impl Theme {
 
     /// `palette`, unless `NO_COLOR` is set.
     pub fn with_palette(palette: Palette) -> Theme {
+        Theme::with_palette_unless(palette, no_color())
+    }
+
+    /// `palette` (a config file's colours), no colour at all when
+    /// `no_color`: `NO_COLOR` wins over the config.
+    fn with_palette_unless(palette: Palette, no_color: bool) -> Theme {
         Theme {
-            color: !no_color(),
+            color: !no_color,
             palette,
         }
     }
@@ -149,5 +160,39 @@ impl Theme {
     /// A search match.
     pub fn found(&self) -> Style {
         self.warn().add_modifier(Modifier::UNDERLINED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_set_to_anything_but_empty_turns_colour_off_over_the_config() {
+        use std::ffi::OsStr;
+        assert!(!no_color_value(None));
+        assert!(!no_color_value(Some(OsStr::new(""))));
+        assert!(no_color_value(Some(OsStr::new("1"))));
+        let configured = Palette {
+            ok: Color::Magenta,
+            ..Palette::default()
+        };
+        let t = Theme::with_palette_unless(configured, true);
+        for style in [
+            t.focus(),
+            t.border(),
+            t.header(),
+            t.ok(),
+            t.warn(),
+            t.error(),
+            t.dim(),
+            t.key(),
+        ] {
+            assert_eq!((style.fg, style.bg), (None, None), "{style:?}");
+        }
+        // Emphasis stays, so the screen still reads.
+        assert!(t.error().add_modifier.contains(Modifier::BOLD));
+        let t = Theme::with_palette_unless(configured, false);
+        assert_eq!(t.ok().fg, Some(Color::Magenta));
     }
 }

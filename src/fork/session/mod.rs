@@ -372,7 +372,8 @@ fn drive(
 
     s.begin(Stage::Ack, stage);
     let sender = plan_driver(&plan)?.ack_sender(&process);
-    let acked = ack_stage(s, &plan.planned, &sender, Some(&process)).map_err(|e| {
+    let linger = req.ack_linger_ms.map(std::time::Duration::from_millis);
+    let acked = ack_stage(s, &plan.planned, &sender, Some(&process), linger).map_err(|e| {
         if e.kind == ErrorKind::GuestExited {
             with_log_tail(e, &made.dir.join(GUEST_LOG))
         } else {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::fixture::*;
-use crate::source::set::STORE_LABEL;
+use crate::source::set::{STORE_LABEL, source_paths_from};
 use crate::source::{SourceSet, snapshot_at};
 
 #[test]
@@ -65,4 +65,37 @@ fn a_path_opens_the_one_snapshot_it_holds() {
     let whole = snapshot_at(&fx.root).unwrap().unwrap_err();
     assert!(whole.to_string().contains("--source"), "{whole}");
     assert!(snapshot_at(&PathBuf::from("/nonexistent/x")).is_none());
+}
+
+#[test]
+fn sources_come_from_options_then_the_environment_then_hypemans_default_once_each() {
+    let a = tempfile::tempdir().unwrap();
+    let [x, y, hypeman] = ["x", "y", "var-lib-hypeman"].map(|d| {
+        let p = a.path().join(d);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    });
+    let env = std::env::join_paths([&y, &x]).unwrap();
+    // Hypeman's directory is added when it can be read, after the others;
+    // a path given twice (the same directory) counts once.
+    let got = source_paths_from(std::slice::from_ref(&x), Some(&env), &hypeman);
+    assert_eq!(got, [x.clone(), y.clone(), hypeman.clone()]);
+    // Empty entries of the variable are nothing.
+    let got = source_paths_from(&[], Some(std::ffi::OsStr::new("::")), &hypeman);
+    assert_eq!(got, std::slice::from_ref(&hypeman));
+    // Not there: not added.
+    let missing = a.path().join("no-hypeman");
+    assert_eq!(
+        source_paths_from(&[], None, &missing),
+        Vec::<PathBuf>::new()
+    );
+    // There but unreadable for the process: not added either (root reads
+    // anything, so only checked for other users).
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hypeman, std::fs::Permissions::from_mode(0o000)).unwrap();
+        assert!(source_paths_from(&[], None, &hypeman).is_empty());
+        std::fs::set_permissions(&hypeman, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
 }
