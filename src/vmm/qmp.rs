@@ -54,7 +54,14 @@ pub struct Qmp {
     writer: UnixStream,
     /// Asynchronous events received while waiting for command replies.
     pub events: Vec<Value>,
+    /// `events` capability on: migration state changes come as events.
+    migration_events: bool,
+    /// The read timeout for replies.
+    timeout: Duration,
 }
+
+/// How long a command's reply may take (see [`Qmp::set_timeout`]).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Qmp {
     /// Connects (retrying until `timeout` while the socket does not exist yet), reads the
@@ -85,15 +92,15 @@ impl Qmp {
             path: path.to_owned(),
             source,
         };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(io)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
         let writer = stream.try_clone().map_err(io)?;
         let mut q = Qmp {
             path: path.to_owned(),
             reader: BufReader::new(stream),
             writer,
             events: Vec::new(),
+            migration_events: false,
+            timeout: REPLY_TIMEOUT,
         };
         let greeting = q.read_msg()?;
         if greeting.get("QMP").is_none() {
@@ -142,6 +149,11 @@ impl Qmp {
                 path: self.path.clone(),
                 source,
             })?;
+        self.reply(command)
+    }
+
+    /// Reads up to `command`'s reply, keeping events that come first.
+    fn reply(&mut self, command: &str) -> Result<Value, QmpError> {
         loop {
             let m = self.read_msg()?;
             if let Some(r) = m.get("return") {
@@ -168,21 +180,107 @@ impl Qmp {
 
     /// Read timeout for replies (default 30 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
         let _ = self.reader.get_ref().set_read_timeout(Some(timeout));
     }
 
-    /// `migrate-set-capabilities x-ignore-shared=true`: RAM in a shared
-    /// memory-backend-file is left out of (and not expected in) the stream.
+    /// `migrate-set-capabilities`: `x-ignore-shared` (RAM in a shared
+    /// memory-backend-file is left out of, and not expected in, the
+    /// stream) and `events` (QEMU announces every migration state change,
+    /// so [`Qmp::wait_migration`] waits on an event instead of polling).
     pub fn set_ignore_shared(&mut self) -> Result<(), QmpError> {
         self.execute(
             "migrate-set-capabilities",
-            Some(json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})),
+            Some(json!({"capabilities": [
+                {"capability": "x-ignore-shared", "state": true},
+                {"capability": "events", "state": true},
+            ]})),
         )?;
+        self.migration_events = true;
         Ok(())
     }
 
-    /// Polls `query-migrate` until `completed`.
+    /// Hand QEMU an open file under `name` (`getfd`, the descriptor sent
+    /// with the command as `SCM_RIGHTS`): a migration URI `fd:NAME` then
+    /// reads it, with no shell and no `cat` started.
+    pub fn send_fd(&mut self, name: &str, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), QmpError> {
+        let mut bytes = json!({"execute": "getfd", "arguments": {"fdname": name}})
+            .to_string()
+            .into_bytes();
+        bytes.push(b'\n');
+        send_with_fd(&self.writer, &bytes, fd).map_err(|source| QmpError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.reply("getfd").map(|_| ())
+    }
+
+    /// Waits until the migration completed: on its `MIGRATION` event when
+    /// [`Qmp::set_ignore_shared`] turned events on, else by polling
+    /// `query-migrate`.
     pub fn wait_migration(&mut self, timeout: Duration) -> Result<(), QmpError> {
+        if !self.migration_events {
+            return self.poll_migration(timeout);
+        }
+        let start = Instant::now();
+        let mut seen = std::mem::take(&mut self.events).into_iter();
+        loop {
+            let m = match seen.next() {
+                Some(m) => m,
+                None => {
+                    let left = timeout.saturating_sub(start.elapsed());
+                    if left.is_zero() {
+                        return Err(QmpError::MigrationTimeout(timeout));
+                    }
+                    let _ = self.reader.get_ref().set_read_timeout(Some(left));
+                    let m = self.read_msg();
+                    let _ = self.reader.get_ref().set_read_timeout(Some(self.timeout));
+                    match m {
+                        Err(QmpError::Io { source, .. })
+                            if matches!(
+                                source.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            return Err(QmpError::MigrationTimeout(timeout));
+                        }
+                        other => other?,
+                    }
+                }
+            };
+            if m.get("event").and_then(Value::as_str) != Some("MIGRATION") {
+                self.events.push(m);
+                continue;
+            }
+            let status = m
+                .pointer("/data/status")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            match status {
+                "completed" => {
+                    self.events.extend(seen);
+                    return Ok(());
+                }
+                "failed" | "cancelled" => {
+                    self.events.extend(seen);
+                    // The event carries no reason; query-migrate may.
+                    let error = self.execute("query-migrate", None).ok().and_then(|r| {
+                        r.get("error-desc")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    });
+                    return Err(QmpError::Migration {
+                        status: status.to_owned(),
+                        error,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Polls `query-migrate` until `completed`.
+    fn poll_migration(&mut self, timeout: Duration) -> Result<(), QmpError> {
         let start = Instant::now();
         loop {
             let r = self.execute("query-migrate", None)?;
@@ -205,5 +303,202 @@ impl Qmp {
             }
             std::thread::sleep(Duration::from_micros(500));
         }
+    }
+}
+
+/// Write `bytes` to the socket with `fd` attached (`SCM_RIGHTS`).
+fn send_with_fd(
+    socket: &UnixStream,
+    bytes: &[u8],
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    let fd_len = std::mem::size_of::<libc::c_int>() as libc::c_uint;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_len) } as usize;
+    // u64 words keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; its pointers are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    // SAFETY: msg_control points at `space` writable bytes, enough for one
+    // header carrying one descriptor; CMSG_FIRSTHDR is therefore non-null.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, raw);
+    }
+    // SAFETY: msg and everything it points at live across the call.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let n = n as usize;
+    if n < bytes.len() {
+        // The descriptor went with the first byte; the rest is plain data.
+        let mut w = socket;
+        w.write_all(&bytes[n..])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixListener;
+
+    /// A QMP server on a real socket: greets, accepts capabilities, then
+    /// runs `rest` on the connection.
+    fn server(
+        rest: impl FnOnce(&mut BufReader<UnixStream>, &mut UnixStream) + Send + 'static,
+    ) -> (tempfile::TempDir, PathBuf, std::thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            w.write_all(b"{\"QMP\": {\"version\": {}}}\n").unwrap();
+            assert_eq!(command(&mut r)["execute"], "qmp_capabilities");
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            rest(&mut r, &mut w);
+        });
+        (dir, path, t)
+    }
+
+    fn command(r: &mut BufReader<UnixStream>) -> Value {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn event(status: &str) -> String {
+        format!("{{\"event\": \"MIGRATION\", \"data\": {{\"status\": \"{status}\"}}}}\n")
+    }
+
+    #[test]
+    fn the_migration_is_awaited_on_its_events_without_polling() {
+        let (_d, path, t) = server(|r, w| {
+            let caps = command(r);
+            let names: Vec<&str> = caps["arguments"]["capabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["capability"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["x-ignore-shared", "events"]);
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            assert_eq!(command(r)["execute"], "migrate-incoming");
+            // An event before the reply, others after it, one unrelated.
+            w.write_all(event("setup").as_bytes()).unwrap();
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            w.write_all(b"{\"event\": \"STOP\"}\n").unwrap();
+            w.write_all(event("active").as_bytes()).unwrap();
+            w.write_all(event("completed").as_bytes()).unwrap();
+            // Nothing else is asked (no query-migrate) before cont.
+            assert_eq!(command(r)["execute"], "cont");
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+        });
+        let mut q = Qmp::connect(&path, Duration::from_secs(5), || true).unwrap();
+        q.set_ignore_shared().unwrap();
+        q.execute("migrate-incoming", Some(json!({"uri": "fd:state"})))
+            .unwrap();
+        q.wait_migration(Duration::from_secs(10)).unwrap();
+        assert!(
+            q.events.iter().any(|e| e["event"] == "STOP"),
+            "other events are kept: {:?}",
+            q.events
+        );
+        q.execute("cont", None).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_failed_migration_reports_why_and_a_silent_one_times_out() {
+        let (_d, path, t) = server(|r, w| {
+            command(r);
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+            w.write_all(event("failed").as_bytes()).unwrap();
+            assert_eq!(command(r)["execute"], "query-migrate");
+            w.write_all(
+                b"{\"return\": {\"status\": \"failed\", \"error-desc\": \"bad section\"}}\n",
+            )
+            .unwrap();
+            // Then silence until the client gives up and hangs up.
+            let mut rest = String::new();
+            let _ = r.read_line(&mut rest);
+        });
+        let mut q = Qmp::connect(&path, Duration::from_secs(5), || true).unwrap();
+        q.set_ignore_shared().unwrap();
+        match q.wait_migration(Duration::from_secs(10)) {
+            Err(QmpError::Migration { status, error }) => {
+                assert_eq!(status, "failed");
+                assert_eq!(error.as_deref(), Some("bad section"));
+            }
+            other => panic!("expected a failed migration, got {other:?}"),
+        }
+        assert!(matches!(
+            q.wait_migration(Duration::from_millis(50)),
+            Err(QmpError::MigrationTimeout(_))
+        ));
+        drop(q);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_file_is_handed_over_with_getfd() {
+        let (_d, path, t) = server(|r, w| {
+            // The command arrives with the descriptor attached.
+            let mut buf = [0u8; 256];
+            let mut control = [0u64; 8];
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len(),
+            };
+            // SAFETY: a zeroed msghdr pointing at live buffers.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = std::mem::size_of_val(&control) as _;
+            // SAFETY: recvmsg into the buffers above.
+            let n = unsafe { libc::recvmsg(r.get_ref().as_raw_fd(), &mut msg, 0) };
+            assert!(n > 0);
+            let cmd: Value = serde_json::from_slice(&buf[..n as usize]).unwrap();
+            assert_eq!(cmd["execute"], "getfd");
+            assert_eq!(cmd["arguments"]["fdname"], "state");
+            // SAFETY: the kernel filled one SCM_RIGHTS header.
+            let fd = unsafe {
+                let c = libc::CMSG_FIRSTHDR(&msg);
+                assert!(!c.is_null());
+                assert_eq!((*c).cmsg_type, libc::SCM_RIGHTS);
+                OwnedFd::from_raw_fd(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c) as *const libc::c_int
+                ))
+            };
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).unwrap();
+            assert_eq!(text, "device state");
+            w.write_all(b"{\"return\": {}}\n").unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        std::fs::write(&file, "device state").unwrap();
+        let f = std::fs::File::open(&file).unwrap();
+        let mut q = Qmp::connect(&path, Duration::from_secs(5), || true).unwrap();
+        q.send_fd("state", std::os::fd::AsFd::as_fd(&f)).unwrap();
+        t.join().unwrap();
     }
 }

@@ -150,6 +150,23 @@ fn boot(req: &BootRequest) -> Result<QemuBooted, VmmError> {
     })
 }
 
+/// Hand QEMU the open state file (`getfd`) and `migrate-incoming fd:state`,
+/// then wait for the migration's `completed` event: no shell and no `cat`
+/// to start, no polling.
+fn load_state(qmp: &mut Qmp, state: &Path) -> Result<(), String> {
+    use std::os::fd::AsFd;
+    let file = crate::files::open_regular(state).map_err(|e| format!("open device state: {e}"))?;
+    qmp.send_fd("state", file.as_fd())
+        .map_err(|e| e.to_string())?;
+    drop(file);
+    qmp.execute(
+        "migrate-incoming",
+        Some(serde_json::json!({"uri": "fd:state"})),
+    )
+    .and_then(|_| qmp.wait_migration(Duration::from_secs(60)))
+    .map_err(|e| e.to_string())
+}
+
 /// A QEMU waiting for its device state.
 struct QemuBooted {
     proc: QemuProcess,
@@ -164,8 +181,8 @@ impl Prestarted for QemuBooted {
         self.record.clone()
     }
 
-    /// `migrate-incoming exec:cat STATE`, wait until the load completed. The
-    /// VM stays paused; a zero-copy fork's memory is opened for patching.
+    /// Load the device state (see [`load_state`]). The VM stays paused; a
+    /// zero-copy fork's memory is opened for patching.
     fn load(self: Box<Self>, state: &Path) -> Result<Box<dyn PausedVm>, VmmError> {
         let QemuBooted {
             mut proc,
@@ -174,12 +191,7 @@ impl Prestarted for QemuBooted {
             memory,
             zero_copy,
         } = *self;
-        let loaded = qmp
-            .execute(
-                "migrate-incoming",
-                Some(serde_json::json!({"uri": format!("exec:cat {}", shell_quote(state))})),
-            )
-            .and_then(|_| qmp.wait_migration(Duration::from_secs(60)));
+        let loaded = load_state(&mut qmp, state);
         if let Err(e) = loaded {
             let err = proc.failure("QEMU restore (loading device state)", e);
             proc.shutdown(Some(qmp));
