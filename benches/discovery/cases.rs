@@ -161,6 +161,7 @@ pub fn discovery(ctx: &Ctx, spec: &Spec, temp: Temp) -> io::Result<Case<'static>
         name: spec.name.to_string(),
         cache: temp.cache(&[&path]),
         subjects,
+        notes: Vec::new(),
     })
 }
 
@@ -291,6 +292,7 @@ pub fn copy(ctx: &Ctx, temp: Temp) -> io::Result<Case<'static>> {
         name: "copy sparse-4g".into(),
         cache: temp.cache(&[&src]),
         subjects,
+        notes: Vec::new(),
     })
 }
 
@@ -386,5 +388,6 @@ pub fn patch(ctx: &Ctx) -> io::Result<Case<'static>> {
         name: "patch 16 frames".into(),
         cache: Cache::Warm,
         subjects,
+        notes: Vec::new(),
     })
 }

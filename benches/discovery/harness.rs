@@ -140,6 +140,10 @@ pub enum Cache {
     Cold(Vec<PathBuf>),
 }
 
+/// A line printed under a case's rows once they are measured (e.g. a
+/// breakdown its subjects recorded while they ran); `None` prints nothing.
+pub type Note<'a> = Box<dyn Fn() -> Option<String> + 'a>;
+
 /// One row group of the table.
 pub struct Case<'a> {
     /// Case name, e.g. `sparse 4G/200M`.
@@ -148,6 +152,18 @@ pub struct Case<'a> {
     pub cache: Cache,
     /// Forkmail and its yardsticks.
     pub subjects: Vec<Subject<'a>>,
+    /// Lines printed under the rows.
+    pub notes: Vec<Note<'a>>,
+}
+
+/// The median one subject reached, kept for summaries across cases.
+pub struct Measured {
+    /// The case's name.
+    pub case: String,
+    /// The subject's label.
+    pub label: String,
+    /// Its median, when it ran.
+    pub median: Option<Duration>,
 }
 
 /// Runs per subject and what to print.
@@ -155,6 +171,7 @@ pub struct Runner {
     /// Timed runs per subject (before `max_runs` caps).
     pub runs: usize,
     printed_header: bool,
+    measured: Vec<Measured>,
 }
 
 struct Stats {
@@ -213,7 +230,13 @@ impl Runner {
         Runner {
             runs: runs.max(1),
             printed_header: false,
+            measured: Vec::new(),
         }
+    }
+
+    /// Every subject's median so far, in the order they were printed.
+    pub fn measured(&self) -> &[Measured] {
+        &self.measured
     }
 
     fn header(&mut self) {
@@ -265,13 +288,15 @@ impl Runner {
             }
         }
         let stats: Vec<Option<Stats>> = samples.iter().map(|s| stats(s)).collect();
-        // The forkmail subject a yardstick of each kind is compared with.
+        // The forkmail subject a yardstick of each kind is compared with:
+        // the first of the same kind, else the first of any kind.
         let reference = |kind: Kind| {
             let fm = |k: Option<Kind>| {
                 case.subjects.iter().enumerate().find_map(|(i, s)| {
                     (s.side == Side::Forkmail && k.is_none_or(|k| s.kind == k))
                         .then_some(())
                         .and(stats[i].as_ref())
+                        .map(|st| (st, s.kind))
                 })
             };
             fm(Some(kind)).or_else(|| fm(None))
@@ -290,9 +315,9 @@ impl Runner {
             match (&stats[i], note) {
                 (Some(st), None) => {
                     let ratio = match (s.side, reference(s.kind)) {
-                        (Side::Yardstick, Some(fm)) => {
+                        (Side::Yardstick, Some((fm, fm_kind))) => {
                             let r = st.median.as_secs_f64() / fm.median.as_secs_f64();
-                            let against = match s.kind {
+                            let against = match fm_kind {
                                 Kind::Lib => "lib",
                                 Kind::Proc => "proc",
                             };
@@ -317,6 +342,19 @@ impl Runner {
                     note.unwrap_or("no runs")
                 ),
             }
+        }
+        for note in &case.notes {
+            if let Some(line) = note() {
+                println!("{:<22} {line}", "");
+            }
+        }
+        for (i, s) in case.subjects.iter().enumerate() {
+            let ran = s.run.is_some() && errors[i].is_none();
+            self.measured.push(Measured {
+                case: case.name.clone(),
+                label: s.label.clone(),
+                median: stats[i].as_ref().filter(|_| ran).map(|st| st.median),
+            });
         }
     }
 }

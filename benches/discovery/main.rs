@@ -1,5 +1,6 @@
-//! Discovery, copy and patch benchmarks: forkmail side by side with its
-//! yardsticks (the machine's limit, ripgrep, the original design, `cp`),
+//! Discovery, copy, patch, fork-session and TUI-render benchmarks: forkmail
+//! side by side with its yardsticks (the machine's limit, ripgrep, the
+//! original design, `cp`, a plain ratatui table, the 60 Hz frame budget),
 //! run round-robin in one process and printed as one table of medians,
 //! ranges and ratios.
 //!
@@ -7,25 +8,41 @@
 //! cargo bench --bench discovery                      # every case, 7 runs each
 //! cargo bench --bench discovery -- --quick           # 3 runs; slow yardsticks once or never
 //! cargo bench --bench discovery -- sparse-4g dense   # only cases whose name contains a word
+//! cargo bench --bench discovery -- session           # fork sessions, copy and zero-copy, 1/4/16 GiB
+//! cargo bench --bench discovery -- render            # TUI frames: 10,000 snapshots, 1,000 markers
 //! cargo bench --bench discovery -- --list            # case names
 //! ```
+//!
+//! Cases: `sparse-4g`, `dense-2g`, `sparse-64g` (discovery, each `warm` and
+//! `cold`); `copy warm`, `copy cold`; `patch`; `session sim-1g`,
+//! `session sim-4g`, `session sim-16g` (a real simulator fork session —
+//! the guest runs, reads two payloads and acks both — in copy mode and
+//! zero-copy, with its per-stage breakdown, then a table of both modes
+//! across the three sizes; see `sessions.rs`); `render 10k snapshots`,
+//! `render 1k markers` (one frame of the TUI's main screen into a 200×60
+//! `TestBackend`; see `render.rs`).
 //!
 //! The same choices by environment: `FORKMAIL_BENCH_CASES="sparse-4g cold"`,
 //! `FORKMAIL_BENCH_QUICK=1`, `FORKMAIL_BENCH_RUNS=N`, and
 //! `FORKMAIL_BENCH_SLOW=1` to also run the minute-long yardsticks.
 //!
 //! Inputs are built from a fixed seed under `target/tmp/forkmail-bench/`
-//! (same filesystem as the build; about 3.3 GiB of disk) and reused while
-//! their description is unchanged. Cold cases drop the input from the page
-//! cache before every run (`fdatasync` + `POSIX_FADV_DONTNEED`).
+//! (same filesystem as the build; about 3.3 GiB of disk for discovery,
+//! 0.7 GiB for the session templates) and reused while their description is
+//! unchanged. Cold cases drop the input from the page cache before every run
+//! (`fdatasync` + `POSIX_FADV_DONTNEED`). Sessions run the simulated guest
+//! from the `forkmail` binary Cargo builds with the benchmark
+//! (`FORKMAIL_SIM_GUEST` unless it is set).
 //!
 //! A ratio is the yardstick's median divided by forkmail's: above 1,
 //! forkmail is faster. Yardsticks run in this process (`lib`) are compared
 //! with the library call; programs (`proc`: ripgrep, cp) with forkmail as a
-//! whole process. That process is this benchmark's executable re-run as
-//! `--child scan PATH N`, calling the library: it times the same code as the
+//! whole process (the ratio column says which it was). That process is this
+//! benchmark's executable re-run as `--child scan PATH N` (or `copy`,
+//! `session`), calling the library: it times the same code as the
 //! library row plus a process start, does not depend on the CLI (which is
-//! free to change), and needs no separately built `forkmail` binary.
+//! free to change), and needs no separately built `forkmail` binary (the
+//! sessions' simulated guest is the one Cargo builds with the benchmark).
 //!
 //! Adding a case: write a function returning a [`harness::Case`] (see
 //! `cases.rs`) and add one `entry(...)` line to [`registry`].
@@ -33,6 +50,8 @@
 mod cases;
 mod harness;
 mod inputs;
+mod render;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -73,6 +92,13 @@ fn registry() -> Vec<Entry> {
     all.push(entry("copy warm", |ctx| cases::copy(ctx, Temp::Warm)));
     all.push(entry("copy cold", |ctx| cases::copy(ctx, Temp::Cold)));
     all.push(entry("patch", cases::patch));
+    for (label, size) in sessions::SIZES {
+        all.push(entry(format!("session sim-{label}"), move |ctx| {
+            sessions::session(ctx, label, size)
+        }));
+    }
+    all.push(entry("render 10k snapshots", render::snapshot_list));
+    all.push(entry("render 1k markers", render::marker_table));
     all
 }
 
@@ -90,6 +116,9 @@ fn child(args: &[String]) -> ExitCode {
                             r.markers.len()
                         ))
                 })
+        }
+        [op, store, snapshot, fork] if op == "session" => {
+            sessions::child_session(store, snapshot, fork)
         }
         [op, src, dst] if op == "copy" => forkmail::fork::copy_memory(
             Path::new(src),
@@ -127,6 +156,12 @@ fn env_flag(name: &str) -> bool {
 }
 
 fn main() -> ExitCode {
+    // Fork sessions run the simulated guest from the `forkmail` binary
+    // built with this benchmark (this executable cannot host it).
+    if std::env::var_os("FORKMAIL_SIM_GUEST").is_none_or(|v| v.is_empty()) {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("FORKMAIL_SIM_GUEST", env!("CARGO_BIN_EXE_forkmail")) };
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         return child(&args[1..]);
@@ -214,6 +249,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    sessions::summary(runner.measured());
     // Other work on the machine is what makes single figures unreliable;
     // say how much there was.
     println!("load at the end: {}", load_average());
