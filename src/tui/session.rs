@@ -342,6 +342,36 @@ pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
     None
 }
 
+/// [`exclusion`] of every fork mailbox name of `report` at once, in one
+/// pass over its markers (only the excluded names are keys).
+pub fn exclusions(report: &ScanReport) -> std::collections::HashMap<&str, Exclusion> {
+    let mut by_name: std::collections::HashMap<&str, (usize, &crate::scan::Marker)> =
+        std::collections::HashMap::new();
+    for m in report
+        .markers
+        .iter()
+        .filter(|m| m.kind == MailboxKind::Fork)
+    {
+        if let Some(name) = m.name.as_deref() {
+            by_name.entry(name).or_insert((0, m)).0 += 1;
+        }
+    }
+    by_name
+        .into_iter()
+        .filter_map(|(name, (count, first))| {
+            let why = if first.duplicate || count > 1 {
+                Exclusion::Duplicate
+            } else if !first.valid || !name_is_valid(name) {
+                let p = first.problem.as_deref().unwrap_or("bad marker");
+                Exclusion::Invalid(safe_owned(p))
+            } else {
+                return None;
+            };
+            Some((name, why))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +415,12 @@ mod tests {
             Some(Exclusion::Invalid("frame runs past end of file".into()))
         );
         assert_eq!(exclusion(&report, "twice"), Some(Exclusion::Duplicate));
+        // The one-pass map says the same for every name.
+        let all = exclusions(&report);
+        for name in ["ok.box", "near.end", "twice"] {
+            assert_eq!(all.get(name).cloned(), exclusion(&report, name), "{name}");
+        }
+        assert_eq!(all.len(), 2);
     }
 
     fn no_controls(s: &str) -> bool {

@@ -11,7 +11,7 @@ use crate::mailbox::MailboxKind;
 use crate::sanitize::{safe, safe_owned};
 use crate::scan::Marker;
 use crate::tui::app::{App, Pane};
-use crate::tui::session::exclusion;
+use crate::tui::session::exclusions;
 use crate::tui::sources::Entry;
 use crate::units::human_size;
 
@@ -216,12 +216,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         8
     };
     let visible = app.visible_markers();
-    let rows = visible.iter().map(|&i| &report.markers[i]).map(|m| {
+    // Duplicate or invalid names, found in one pass (not one per row).
+    let excluded_names = exclusions(report);
+    let (shown, sel) = super::window(visible.len(), app.marker_sel, table_area.height);
+    let rows = visible[shown].iter().map(|&i| &report.markers[i]).map(|m| {
         let (inc, ack) = match (m.kind, &m.name) {
             // Read-only: shown, never forked from here.
             _ if read_only => (" - ".to_string(), "-".into()),
             // Duplicate or invalid: never part of a fork, whatever the draft says.
-            (MailboxKind::Fork, Some(name)) if exclusion(report, name).is_some() => {
+            (MailboxKind::Fork, Some(name)) if excluded_names.contains_key(name.as_str()) => {
                 (" ✗ ".to_string(), "-".into())
             }
             (MailboxKind::Fork, Some(name)) => {
@@ -256,7 +259,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         } else {
             app.theme.dim()
         };
-        let excluded = matches!((m.kind, &m.name), (MailboxKind::Fork, Some(n)) if exclusion(report, n).is_some());
+        let excluded = matches!((m.kind, &m.name), (MailboxKind::Fork, Some(n)) if excluded_names.contains_key(n.as_str()));
         let inc_style = if excluded {
             app.theme.error()
         } else {
@@ -295,7 +298,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .header(header)
     .row_highlight_style(app.theme.selected())
     .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(Some(app.marker_sel));
+    let mut state = TableState::default().with_selected(Some(sel));
     f.render_stateful_widget(table, table_area, &mut state);
     if let Some(w) = warn_area {
         let dup = report.markers.iter().any(|m| m.duplicate);

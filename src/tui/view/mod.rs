@@ -153,6 +153,18 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
+/// The rows of a `len`-row table with a one-line header that are drawn in
+/// `height` lines (borders excluded) when row `sel` is selected, as
+/// `start..end`, and the selection within them: exactly what a ratatui
+/// `Table` with a fresh state shows, without building the other rows (a list
+/// of 10,000 snapshots must not cost 10,000 rows per frame).
+pub fn window(len: usize, sel: usize, height: u16) -> (std::ops::Range<usize>, usize) {
+    let shown = usize::from(height.saturating_sub(1)).max(1);
+    let sel = sel.min(len.saturating_sub(1));
+    let start = (sel + 1).saturating_sub(shown);
+    (start..(start + shown).min(len), sel - start)
+}
+
 /// Seconds from an RFC 3339 timestamp to `now` (0 for the future).
 pub fn age_seconds(created_at: &str, now: OffsetDateTime) -> Option<i64> {
     let t =
@@ -191,4 +203,48 @@ pub fn clip(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::widgets::{Block, Borders, Row, Table, TableState};
+
+    use super::window;
+
+    /// Draw `len` rows the way ratatui does (every row, a fresh state) and
+    /// the windowed way; the screens must be the same.
+    fn screens(len: usize, sel: usize, height: u16) -> (String, String) {
+        let draw = |rows: Vec<Row<'static>>, selected: usize| {
+            let mut t = Terminal::new(TestBackend::new(20, height + 2)).expect("terminal");
+            t.draw(|f| {
+                let table = Table::new(rows, [ratatui::layout::Constraint::Min(5)])
+                    .header(Row::new(["H"]))
+                    .block(Block::default().borders(Borders::ALL))
+                    .highlight_symbol("> ");
+                let mut state = TableState::default().with_selected(Some(selected));
+                f.render_stateful_widget(table, f.area(), &mut state);
+            })
+            .expect("draw");
+            format!("{:?}", t.backend().buffer())
+        };
+        let row = |i: usize| Row::new([format!("row {i}")]);
+        let full = draw((0..len).map(row).collect(), sel);
+        let (shown, at) = window(len, sel, height);
+        let windowed = draw(shown.map(row).collect(), at);
+        (full, windowed)
+    }
+
+    #[test]
+    fn a_window_draws_what_the_whole_table_draws() {
+        for len in [1usize, 2, 5, 57, 58, 200] {
+            for height in [1, 2, 3, 10, 58] {
+                for sel in [0, 1, len / 2, len.saturating_sub(2), len - 1] {
+                    let (full, windowed) = screens(len, sel, height);
+                    assert_eq!(full, windowed, "len {len} sel {sel} height {height}");
+                }
+            }
+        }
+    }
 }

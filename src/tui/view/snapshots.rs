@@ -93,7 +93,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         draw_with_sources(f, area, app, block);
         return;
     }
-    let rows = visible.iter().map(|s| {
+    let (shown, sel) = super::window(visible.len(), app.catalog.sel, block.inner(area).height);
+    let rows = visible[shown].iter().map(|s| {
         Row::new(vec![
             s.name.clone(),
             s.meta.vmm.label().to_string(),
@@ -126,7 +127,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .block(block)
     .row_highlight_style(app.theme.selected())
     .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(Some(app.catalog.sel));
+    let mut state = TableState::default().with_selected(Some(sel));
     f.render_stateful_widget(table, area, &mut state);
 }
 
@@ -164,7 +165,8 @@ fn draw_with_sources(f: &mut Frame, area: Rect, app: &App, block: ratatui::widge
         .max()
         .unwrap_or(5)
         .clamp(5, 12) as u16;
-    let table_rows = rows.iter().map(|e| {
+    let (shown, sel) = super::window(rows.len(), app.catalog.sel, block.inner(area).height);
+    let table_rows = rows[shown].iter().map(|e| {
         let key = e.key();
         let cells: Vec<Span> = match e {
             Entry::Store(s) => vec![
@@ -245,6 +247,6 @@ fn draw_with_sources(f: &mut Frame, area: Rect, app: &App, block: ratatui::widge
     .block(block)
     .row_highlight_style(app.theme.selected())
     .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(Some(app.catalog.sel));
+    let mut state = TableState::default().with_selected(Some(sel));
     f.render_stateful_widget(table, area, &mut state);
 }
