@@ -20,8 +20,56 @@ fn guest_payloads(log: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The same integration tests run in copy mode and in zero-copy mode (the
+/// simulated guest maps the template privately and is patched through
+/// `/proc/PID/mem`; the template is never written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Copy,
+    ZeroCopy,
+}
+
+impl Mode {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Copy => &[],
+            Mode::ZeroCopy => &["--zero-copy"],
+        }
+    }
+}
+
+/// The markers in a fork's memory now: its own file in copy mode, the
+/// running guest's memory (through the library's `inspect`) in zero-copy.
+fn fork_markers(env: &Env, fork: &str, mode: Mode) -> Vec<Value> {
+    match mode {
+        Mode::Copy => env.markers_json(env.fork_dir(fork).join("memory").to_str().unwrap()),
+        Mode::ZeroCopy => {
+            let store = forkmail::store::Store::open(&env.store()).unwrap();
+            let forks = forkmail::fork::Forks::new(&store);
+            let entry = forks.get(fork).unwrap();
+            let info = entry.info.as_ref().expect("fork.json");
+            assert!(info.meta.zero_copy, "a zero-copy fork");
+            let report = forks.inspect(info).unwrap();
+            report
+                .markers
+                .iter()
+                .map(|m| serde_json::json!({"seq": m.seq, "payload_len": m.payload_len}))
+                .collect()
+        }
+    }
+}
+
 #[test]
 fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_rm() {
+    two_acks_then_stop_and_rm(Mode::Copy);
+}
+
+#[test]
+fn zero_copy_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_rm() {
+    two_acks_then_stop_and_rm(Mode::ZeroCopy);
+}
+
+fn two_acks_then_stop_and_rm(mode: Mode) {
     let env = Env::new();
     env.template(
         "web",
@@ -56,21 +104,25 @@ fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_r
 
     let app = r#"{"db":"postgres://db/app","workers":4,"nested":{"ack_port":"kept"}}"#;
     let secrets = r#"{"api_key":"s3cr3t"}"#;
-    let out = env.ok(&[
+    let app_arg = format!("app.config={app}");
+    let secrets_arg = format!("secrets.v1={secrets}");
+    let mut args = vec![
         "fork",
         "web",
         "--name",
         "web-1",
         "--payload",
-        &format!("app.config={app}"),
+        &app_arg,
         "--payload",
-        &format!("secrets.v1={secrets}"),
+        &secrets_arg,
         "--ack",
         "app.config",
         "--ack",
         "secrets.v1=3000",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(mode.args());
+    let out = env.ok(&args);
     let evs = events(&out);
     assert_eq!(evs.last().unwrap()["stage"], "done");
     for e in &evs {
@@ -120,12 +172,19 @@ fn template_markers_fork_with_two_acks_guest_gets_exact_payloads_then_stop_and_r
     }
 
     // The guest consumed its mailboxes: seq is back to 0 in the fork.
-    let fork_markers = env.markers_json(env.fork_dir("web-1").join("memory").to_str().unwrap());
+    let now = fork_markers(&env, "web-1", mode);
+    assert_eq!(now.len(), 2, "{now:?}");
     assert!(
-        fork_markers
-            .iter()
-            .all(|m| m["seq"] == 0 && m["payload_len"].as_u64() > Some(0))
+        now.iter()
+            .all(|m| m["seq"] == 0 && m["payload_len"].as_u64() > Some(0)),
+        "{mode:?}: {now:?}"
     );
+    if mode == Mode::ZeroCopy {
+        assert!(
+            !env.fork_dir("web-1").join("memory").exists(),
+            "a zero-copy fork has no memory copy"
+        );
+    }
 
     let forks: Vec<Value> = serde_json::from_str(&env.ok(&["forks", "--json"])).unwrap();
     assert_eq!(forks.len(), 1);
@@ -312,9 +371,20 @@ fn seventeen_mailboxes_are_rejected() {
 
 #[test]
 fn guest_that_never_acks_fails_the_fork_and_rolls_back() {
+    never_acks_rolls_back(Mode::Copy);
+}
+
+#[test]
+fn zero_copy_guest_that_never_acks_fails_the_fork_and_rolls_back() {
+    never_acks_rolls_back(Mode::ZeroCopy);
+}
+
+fn never_acks_rolls_back(mode: Mode) {
     let env = Env::new();
     env.template("t", &["--mailbox", "m", "--guest-fault", "m=no-ack"]);
-    let evs = failing_fork(&env, "t", &["--payload", "m={}", "--ack", "m=400"]);
+    let mut args = vec!["--payload", "m={}", "--ack", "m=400"];
+    args.extend_from_slice(mode.args());
+    let evs = failing_fork(&env, "t", &args);
     assert_eq!(failed_at(&evs), "ack");
     assert!(final_error(&evs).contains("no ack"));
     assert!(
@@ -357,6 +427,15 @@ fn slow_guest_within_deadline_acks() {
 
 #[test]
 fn ctrl_c_mid_session_rolls_back() {
+    ctrl_c_rolls_back(Mode::Copy);
+}
+
+#[test]
+fn zero_copy_ctrl_c_mid_session_rolls_back() {
+    ctrl_c_rolls_back(Mode::ZeroCopy);
+}
+
+fn ctrl_c_rolls_back(mode: Mode) {
     let env = Env::new();
     env.template("t", &["--mailbox", "m", "--guest-fault", "m=slow:30000"]);
     let before = hash_file(&env.snapshot_memory("t"));
@@ -373,6 +452,7 @@ fn ctrl_c_mid_session_rolls_back() {
             "m=30000",
             "--json",
         ])
+        .args(mode.args())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -396,6 +476,7 @@ fn ctrl_c_mid_session_rolls_back() {
     )
     .unwrap();
     let guest_pid = fork["pid"].as_u64().unwrap();
+    let guest_start = std::fs::read_to_string(format!("/proc/{guest_pid}/stat")).unwrap();
     // SAFETY: sending SIGINT to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     for line in lines {
@@ -415,8 +496,10 @@ fn ctrl_c_mid_session_rolls_back() {
             .any(|e| e["stage"] == "rollback" && e["status"] == "ok")
     );
     assert!(!env.fork_dir("cc").exists());
-    let cmdline = std::fs::read_to_string(format!("/proc/{guest_pid}/cmdline")).unwrap_or_default();
-    assert!(!cmdline.contains("forks/cc"), "guest still running");
+    // The guest is gone (its pid, if reused, is another process).
+    let stat = std::fs::read_to_string(format!("/proc/{guest_pid}/stat")).unwrap_or_default();
+    let alive = stat.split(' ').nth(21) == guest_start.split(' ').nth(21) && !stat.contains(") Z ");
+    assert!(!alive, "{mode:?}: guest still running: {stat}");
     assert_eq!(hash_file(&env.snapshot_memory("t")), before);
 }
 
