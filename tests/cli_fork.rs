@@ -44,7 +44,7 @@ fn fork_markers(env: &Env, fork: &str, mode: Mode) -> Vec<Value> {
     match mode {
         Mode::Copy => env.markers_json(env.fork_dir(fork).join("memory").to_str().unwrap()),
         Mode::ZeroCopy => {
-            let store = forkmail::store::Store::open(&env.store()).unwrap();
+            let store = forkmail::store::Store::open(env.store()).unwrap();
             let forks = forkmail::fork::Forks::new(&store);
             let entry = forks.get(fork).unwrap();
             let info = entry.info.as_ref().expect("fork.json");
