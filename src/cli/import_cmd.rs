@@ -10,7 +10,6 @@ use super::ImportArgs;
 use super::catalog::{Target, resolve};
 use super::signals::cancel_flag;
 use crate::error::UsageError;
-use crate::scan::{ScanOptions, scan_cached};
 use crate::source::SourceSet;
 use crate::store::{Store, ValidName};
 use crate::transfer::{default_import_name, import_snapshot};
@@ -57,12 +56,7 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
     }
     let imported = imported?;
     let s = &imported.snapshot;
-    // Through the snapshot's discovery cache: the first fork reuses this scan.
-    let report = scan_cached(
-        &s.memory_path(),
-        &store.scan_cache_path(&s.name),
-        &ScanOptions::default(),
-    )?;
+    let report = super::template_cmd::scan_new(store, s)?;
     if a.json {
         super::output::json(&json!({
             "name": s.name, "path": s.dir, "vmm": s.meta.vmm, "memory_size": s.memory_size,
@@ -70,9 +64,7 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
             "data_bytes": imported.data_bytes, "device_state": imported.device_state,
             "source": label, "source_path": snap.source.to_string_lossy(), "id": snap.id,
             "hypervisor": snap.hypervisor.label(), "format": snap.format,
-            "markers": report.markers.iter().map(|m| json!({
-                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
-            })).collect::<Vec<_>>(),
+            "markers": super::template_cmd::markers_json(&report),
         }))?;
     } else {
         outln!(

@@ -15,7 +15,7 @@ use crate::image::{DEFAULT_IMAGE, load_image};
 use crate::mailbox::MailboxKind;
 use crate::sanitize::escaped;
 use crate::scan::{ScanOptions, ScanReport, scan_cached};
-use crate::store::Store;
+use crate::store::{SnapshotInfo, Store};
 use crate::template::common::check_armed;
 use crate::template::qemu::{QemuGuest, QemuTemplateSpec, create_qemu_template};
 use crate::template::sim::{SimTemplateSpec, create_sim_template};
@@ -68,19 +68,12 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     spec.faults = faults;
     spec.ack_bind = a.ack_bind;
     let snap = create_sim_template(store, &spec)?;
-    // Through the snapshot's discovery cache: the first fork reuses this scan.
-    let report = scan_cached(
-        &snap.memory_path(),
-        &store.scan_cache_path(&snap.name),
-        &ScanOptions::default(),
-    )?;
+    let report = scan_new(store, &snap)?;
     if a.json {
         super::output::json(&json!({
             "name": snap.name, "path": snap.dir, "memory_size": snap.memory_size,
             "allocated": snap.allocated,
-            "markers": report.markers.iter().map(|m| json!({
-                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
-            })).collect::<Vec<_>>(),
+            "markers": markers_json(&report),
         }))?;
     } else {
         outln!(
@@ -172,12 +165,7 @@ fn qemu_template(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
     let cancel = cancel_flag()?;
     let t = create_qemu_template(store, &spec, &cancel, &mut say)?;
     let snap = &t.snapshot;
-    // Through the snapshot's discovery cache: the first fork reuses this scan.
-    let report = scan_cached(
-        &snap.memory_path(),
-        &store.scan_cache_path(&snap.name),
-        &ScanOptions::default(),
-    )?;
+    let report = scan_new(store, snap)?;
     // Every armed mailbox must be found exactly once, or forks would fail later.
     check_armed(&report, &t.mailboxes)?;
     if json {
@@ -187,10 +175,7 @@ fn qemu_template(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
             "boot_to_armed_ms": t.timings.boot_to_armed.as_secs_f64() * 1000.0,
             "standby_snapshot_ms": t.timings.standby_snapshot.as_secs_f64() * 1000.0,
             "accel_reason": t.accel_reason,
-            "markers": report.markers.iter().map(|m| json!({
-                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
-                "page_aligned": m.page_aligned,
-            })).collect::<Vec<_>>(),
+            "markers": markers_json(&report),
         }))?;
     } else {
         outln!(
@@ -203,6 +188,30 @@ fn qemu_template(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
         print_markers(&report)?;
     }
     Ok(0)
+}
+
+/// A new snapshot's markers, scanned through its discovery cache: the first
+/// fork reuses this scan.
+pub(super) fn scan_new(store: &Store, snap: &SnapshotInfo) -> Result<ScanReport> {
+    Ok(scan_cached(
+        &snap.memory_path(),
+        &store.scan_cache_path(&snap.name),
+        &ScanOptions::default(),
+    )?)
+}
+
+/// A new snapshot's markers as `--json` shows them.
+pub(super) fn markers_json(report: &ScanReport) -> Vec<serde_json::Value> {
+    report
+        .markers
+        .iter()
+        .map(|m| {
+            json!({
+                "kind": m.kind.label(), "name": m.name, "token": m.token, "offset": m.offset,
+                "page_aligned": m.page_aligned,
+            })
+        })
+        .collect()
 }
 
 /// The markers of a new template, one line each.

@@ -8,15 +8,7 @@ use serde::Serialize;
 use crate::fork::{Happening, SessionEvent, Stage};
 
 /// The stages a summary reports, in pipeline order, then the whole session.
-pub const SUMMARY_STAGES: [Stage; 7] = [
-    Stage::Validate,
-    Stage::Copy,
-    Stage::Preflight,
-    Stage::Patch,
-    Stage::Restore,
-    Stage::Ack,
-    Stage::Done,
-];
+pub const SUMMARY_STAGES: [Stage; 7] = Stage::PIPELINE;
 
 /// How long each stage of one session took, folded from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
