@@ -89,20 +89,87 @@ impl AckWaiter {
         ignored: &dyn Fn(SocketAddr, String),
     ) -> std::io::Result<AckOutcome> {
         let start = Instant::now();
-        let deadline = start + timeout;
-        let mut buf = vec![0u8; RECV_BUFFER];
         let mut ignored_count = 0;
+        let ended = self.receive(
+            mailbox,
+            sender,
+            start + timeout,
+            should_stop,
+            &mut |from, verdict| match verdict {
+                Ok(()) => true,
+                Err(reason) => {
+                    ignored_count += 1;
+                    tracing::info!(mailbox, %from, %reason, "ignored datagram");
+                    ignored(from, reason);
+                    false
+                }
+            },
+        )?;
+        Ok(match ended {
+            Ended::Taken => AckOutcome::Acked(start.elapsed()),
+            Ended::Deadline => AckOutcome::TimedOut {
+                ignored: ignored_count,
+            },
+            Ended::Stopped => AckOutcome::Stopped,
+        })
+    }
+
+    /// After the ack: keep listening for `linger` (or until `should_stop`)
+    /// and report every further datagram to `ignored` — a second valid ack
+    /// as a duplicate (a guest acks each mailbox once), anything else with
+    /// the reason it would not count. Returns how many were reported.
+    pub fn linger(
+        &self,
+        mailbox: &str,
+        sender: &AckSender,
+        linger: Duration,
+        should_stop: &dyn Fn() -> bool,
+        ignored: &dyn Fn(SocketAddr, String),
+    ) -> std::io::Result<usize> {
+        let mut seen = 0;
+        self.receive(
+            mailbox,
+            sender,
+            Instant::now() + linger,
+            should_stop,
+            &mut |from, verdict| {
+                let reason = match verdict {
+                    Ok(()) => format!(
+                        "a duplicate ack: {mailbox} was acked already (a guest acks each mailbox once)"
+                    ),
+                    Err(reason) => reason,
+                };
+                seen += 1;
+                tracing::info!(mailbox, %from, %reason, "datagram after the ack");
+                ignored(from, reason);
+                false
+            },
+        )?;
+        Ok(seen)
+    }
+
+    /// Receive until `deadline` or `should_stop` (asked before every read of
+    /// at most 50 ms, so a cancel or a dead guest is noticed promptly). Each
+    /// datagram is judged — its sender, then its text as an ack of
+    /// `mailbox` — and handed to `each`, which ends the wait by returning
+    /// true.
+    fn receive(
+        &self,
+        mailbox: &str,
+        sender: &AckSender,
+        deadline: Instant,
+        should_stop: &dyn Fn() -> bool,
+        each: &mut dyn FnMut(SocketAddr, Result<(), String>) -> bool,
+    ) -> std::io::Result<Ended> {
+        let mut buf = vec![0u8; RECV_BUFFER];
         loop {
             if should_stop() {
-                return Ok(AckOutcome::Stopped);
+                return Ok(Ended::Stopped);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(AckOutcome::TimedOut {
-                    ignored: ignored_count,
-                });
+                return Ok(Ended::Deadline);
             }
-            // Short slices so a cancel (or a dead guest) is noticed promptly.
             let slice = (deadline - now).min(Duration::from_millis(50));
             self.socket
                 .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
@@ -111,13 +178,8 @@ impl AckWaiter {
                     let verdict = sender
                         .verify(from)
                         .and_then(|()| check_ack(&buf[..n], mailbox).map_err(|r| r.to_string()));
-                    match verdict {
-                        Ok(()) => return Ok(AckOutcome::Acked(start.elapsed())),
-                        Err(reason) => {
-                            ignored_count += 1;
-                            tracing::info!(mailbox, %from, %reason, "ignored datagram");
-                            ignored(from, reason);
-                        }
+                    if each(from, verdict) {
+                        return Ok(Ended::Taken);
                     }
                 }
                 Err(e)
@@ -131,55 +193,12 @@ impl AckWaiter {
     }
 }
 
-impl AckWaiter {
-    /// After the ack: keep listening for `linger` (or until `should_stop`)
-    /// and report every further datagram to `ignored` — a second valid ack
-    /// as a duplicate (a guest acks each mailbox once), anything else with
-    /// the reason it would not count. Returns how many were reported.
-    pub fn linger(
-        &self,
-        mailbox: &str,
-        sender: &AckSender,
-        linger: Duration,
-        should_stop: &dyn Fn() -> bool,
-        ignored: &dyn Fn(SocketAddr, String),
-    ) -> std::io::Result<usize> {
-        let end = Instant::now() + linger;
-        let mut buf = vec![0u8; RECV_BUFFER];
-        let mut seen = 0;
-        while !should_stop() {
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            let slice = (end - now).min(Duration::from_millis(50));
-            self.socket
-                .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let reason = match sender
-                        .verify(from)
-                        .and_then(|()| check_ack(&buf[..n], mailbox).map_err(|r| r.to_string()))
-                    {
-                        Ok(()) => format!(
-                            "a duplicate ack: {mailbox} was acked already (a guest acks each mailbox once)"
-                        ),
-                        Err(reason) => reason,
-                    };
-                    seen += 1;
-                    tracing::info!(mailbox, %from, %reason, "datagram after the ack");
-                    ignored(from, reason);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
-                    ) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(seen)
-    }
+/// How [`AckWaiter::receive`] ended.
+enum Ended {
+    /// The caller took a datagram.
+    Taken,
+    Deadline,
+    Stopped,
 }
 
 /// Whether the local UDP socket that sent from `from` is open in the
