@@ -103,6 +103,20 @@ fn tmux_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Whether tmux can run these tests; without it the test is skipped with a
+/// line saying so — except in CI (`.ci/run` installs tmux), where a missing
+/// tmux fails loudly.
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
+        panic!("tmux is required for the TUI end-to-end test but is not installed");
+    }
+    eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
+    false
+}
+
 fn start(dir: &Path) -> Tmux {
     start_named(dir, "main")
 }
@@ -135,12 +149,7 @@ fn start_named(dir: &Path, tag: &str) -> Tmux {
 
 #[test]
 fn fork_sessions_end_to_end_in_tmux() {
-    if !tmux_available() {
-        // CI installs tmux (.ci/run): there a missing tmux must fail loudly.
-        if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
-            panic!("tmux is required for the TUI end-to-end test but is not installed");
-        }
-        eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -386,11 +395,7 @@ fn fork_sessions_end_to_end_in_tmux() {
 
 #[test]
 fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
-    if !tmux_available() {
-        if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
-            panic!("tmux is required for the TUI end-to-end test but is not installed");
-        }
-        eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -473,11 +478,7 @@ fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
 /// shell's settings are exactly what they were.
 #[test]
 fn a_panic_gives_the_terminal_back() {
-    if !tmux_available() {
-        if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
-            panic!("tmux is required for the TUI end-to-end test but is not installed");
-        }
-        eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -488,7 +489,7 @@ fn a_panic_gives_the_terminal_back() {
     t.send(&["Enter"]);
     t.wait_text("ready-42", 10);
     t.type_text(&format!(
-        "RUST_BACKTRACE=0 FORKMAIL_HOLD_AT=tui-panic XDG_STATE_HOME={d}/state {bin} --store {d}/store; echo exit-$?; stty -g > {d}/stty.after"
+        "RUST_BACKTRACE=0 FORKMAIL_HOLD_AT=tui-panic XDG_STATE_HOME={d}/state {bin} --store {d}/store; r=$?; stty -g > {d}/stty.after; echo exit-$r"
     ));
     t.send(&["Enter"]);
     let s = t.wait_text("exit-101", 30);
@@ -502,12 +503,7 @@ fn a_panic_gives_the_terminal_back() {
         "0",
         "alternate screen left"
     );
-    let after = dir.path().join("stty.after");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !after.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     let before = std::fs::read_to_string(dir.path().join("stty.before")).expect("stty before");
-    let after = std::fs::read_to_string(after).expect("stty after");
+    let after = std::fs::read_to_string(dir.path().join("stty.after")).expect("stty after");
     assert_eq!(before, after, "terminal modes restored (raw mode off)");
 }
