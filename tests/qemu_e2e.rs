@@ -20,42 +20,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-const FORKMAIL: &str = env!("CARGO_BIN_EXE_forkmail");
+mod qemu_support;
 
-fn qemu_binary() -> String {
-    std::env::var("FORKMAIL_QEMU")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "qemu-system-x86_64".into())
-}
-
-/// `None` when everything is there, else why not.
-fn missing_prerequisite() -> Option<String> {
-    let qemu = qemu_binary();
-    match Command::new(&qemu).arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => return Some(format!("{qemu} --version failed: {}", o.status)),
-        Err(e) => {
-            return Some(format!(
-                "{qemu} not runnable ({e}); install qemu-system-x86"
-            ));
-        }
-    }
-    for tool in ["apt-get", "dpkg"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Some(format!(
-                "{tool} missing: the image build fetches Debian packages"
-            ));
-        }
-    }
-    None
-}
+use qemu_support::{FORKMAIL, forkmail, ok, sha256, vm_prerequisites};
 
 /// `cargo install --path . --root <root>`: the installed `forkmail`.
 fn install_forkmail(root: &Path) -> PathBuf {
@@ -83,42 +55,6 @@ fn install_forkmail(root: &Path) -> PathBuf {
         "both binaries installed"
     );
     bin.join("forkmail")
-}
-
-fn forkmail(store: &Path, args: &[&str]) -> Output {
-    let out = Command::new(FORKMAIL)
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("FORKMAIL_STORE")
-        .env("XDG_STATE_HOME", store.with_file_name("state"))
-        .output()
-        .expect("run forkmail");
-    eprintln!(
-        "$ forkmail {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok(store: &Path, args: &[&str]) -> String {
-    let out = forkmail(store, args);
-    assert!(
-        out.status.success(),
-        "forkmail {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sha256(path: &Path) -> Vec<u8> {
-    let mut f = std::fs::File::open(path).expect("open memory file");
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).expect("hash memory file");
-    h.finalize().to_vec()
 }
 
 /// Live (non-zombie) processes whose command line mentions `needle`.
@@ -209,11 +145,7 @@ type ForkCase = (
 
 #[test]
 fn qemu_template_and_three_forks() {
-    if let Some(why) = missing_prerequisite() {
-        if std::env::var_os("FORKMAIL_REQUIRE_VM").is_some() {
-            panic!("FORKMAIL_REQUIRE_VM is set but the real-VM test cannot run: {why}");
-        }
-        eprintln!("SKIP qemu_e2e: {why} (set FORKMAIL_REQUIRE_VM=1 to make this fatal)");
+    if !vm_prerequisites("qemu_e2e", &[]) {
         return;
     }
     let tmp = tempfile::Builder::new()

@@ -13,47 +13,14 @@
 //! `FORKMAIL_REQUIRE_VM` is set: then it fails loudly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-const FORKMAIL: &str = env!("CARGO_BIN_EXE_forkmail");
+mod qemu_support;
 
-fn qemu_binary() -> String {
-    std::env::var("FORKMAIL_QEMU")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "qemu-system-x86_64".into())
-}
-
-/// `None` when everything is there, else why not.
-fn missing_prerequisite() -> Option<String> {
-    let qemu = qemu_binary();
-    match Command::new(&qemu).arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => return Some(format!("{qemu} --version failed: {}", o.status)),
-        Err(e) => {
-            return Some(format!(
-                "{qemu} not runnable ({e}); install qemu-system-x86"
-            ));
-        }
-    }
-    for (tool, why) in [
-        ("apt-get", "the image build fetches Debian packages"),
-        ("dpkg", "the image build unpacks Debian packages"),
-        (
-            "gcc",
-            "the C guest is compiled here (apt-get install gcc libc6-dev)",
-        ),
-    ] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Some(format!("{tool} missing: {why}"));
-        }
-    }
-    None
-}
+use qemu_support::{ok, sha256, vm_prerequisites};
 
 /// Compile `demo/own-guest/own_guest.c` statically into `dir`.
 fn build_c_guest(dir: &Path) -> PathBuf {
@@ -80,43 +47,6 @@ fn build_c_guest(dir: &Path) -> PathBuf {
 
 fn memchr_count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
-}
-
-fn forkmail(store: &Path, args: &[&str]) -> Output {
-    let out = Command::new(FORKMAIL)
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .env_remove("FORKMAIL_STORE")
-        .env_remove("FORKMAIL_SOURCES")
-        .env("XDG_STATE_HOME", store.with_file_name("state"))
-        .output()
-        .expect("run forkmail");
-    eprintln!(
-        "$ forkmail {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok(store: &Path, args: &[&str]) -> String {
-    let out = forkmail(store, args);
-    assert!(
-        out.status.success(),
-        "forkmail {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn sha256(path: &Path) -> Vec<u8> {
-    let mut f = std::fs::File::open(path).expect("open");
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).expect("hash");
-    h.finalize().to_vec()
 }
 
 /// Wait until the console log holds `n` lines `own-guest: mailbox=NAME
@@ -153,11 +83,13 @@ fn console_payloads(log: &Path, n: usize) -> Vec<(String, Value)> {
 
 #[test]
 fn a_guest_of_your_own_is_templated_forked_and_acks() {
-    if let Some(why) = missing_prerequisite() {
-        if std::env::var_os("FORKMAIL_REQUIRE_VM").is_some() {
-            panic!("FORKMAIL_REQUIRE_VM is set but the own-guest VM test cannot run: {why}");
-        }
-        eprintln!("SKIP qemu_own_guest: {why} (set FORKMAIL_REQUIRE_VM=1 to make this fatal)");
+    if !vm_prerequisites(
+        "qemu_own_guest",
+        &[(
+            "gcc",
+            "the C guest is compiled here (apt-get install gcc libc6-dev)",
+        )],
+    ) {
         return;
     }
     let tmp = tempfile::Builder::new()
