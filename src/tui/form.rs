@@ -453,13 +453,16 @@ impl App {
         let Some(report) = self.catalog.cached(snapshot).cloned() else {
             return Vec::new();
         };
+        // One pass each (a guest can arm tens of thousands of markers).
+        let excluded = super::session::exclusions(&report);
+        let mut seen = std::collections::HashSet::new();
         let mut names: Vec<String> = Vec::new();
         for m in &report.markers {
             if m.kind == crate::mailbox::MailboxKind::Fork
                 && let Some(n) = &m.name
                 && crate::mailbox::name_is_valid(n)
-                && !names.contains(n)
-                && super::session::exclusion(&report, n).is_none()
+                && !excluded.contains_key(n.as_str())
+                && seen.insert(n.as_str())
             {
                 names.push(n.clone());
             }
@@ -486,7 +489,8 @@ impl App {
         let Some(report) = self.catalog.cached(snapshot) else {
             return Vec::new();
         };
-        let mut seen: Vec<&str> = Vec::new();
+        let excluded = super::session::exclusions(report);
+        let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for m in &report.markers {
             let Some(n) = m
@@ -496,11 +500,9 @@ impl App {
             else {
                 continue;
             };
-            if seen.contains(&n) {
-                continue;
-            }
-            seen.push(n);
-            if let Some(x) = super::session::exclusion(report, n) {
+            if let Some(x) = excluded.get(n)
+                && seen.insert(n)
+            {
                 out.push(format!("{}: {}", crate::sanitize::safe(n), x.reason()));
             }
         }

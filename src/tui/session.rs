@@ -327,23 +327,11 @@ impl Exclusion {
 /// A mailbox is includable only when exactly one marker carries its name
 /// and that marker is valid (name, token, and a frame before end of file).
 pub fn exclusion(report: &ScanReport, name: &str) -> Option<Exclusion> {
-    let mut same = report
-        .markers
-        .iter()
-        .filter(|m| m.kind == MailboxKind::Fork && m.name.as_deref() == Some(name));
-    let first = same.next()?;
-    if first.duplicate || same.next().is_some() {
-        return Some(Exclusion::Duplicate);
-    }
-    if !first.valid || !name_is_valid(name) {
-        let p = first.problem.as_deref().unwrap_or("bad marker");
-        return Some(Exclusion::Invalid(safe_owned(p)));
-    }
-    None
+    exclusions(report).remove(name)
 }
 
-/// [`exclusion`] of every fork mailbox name of `report` at once, in one
-/// pass over its markers (only the excluded names are keys).
+/// Every fork mailbox name of `report` that cannot take part in a fork, with
+/// why, in one pass over its markers (only excluded names are keys).
 pub fn exclusions(report: &ScanReport) -> std::collections::HashMap<&str, Exclusion> {
     let mut by_name: std::collections::HashMap<&str, (usize, &crate::scan::Marker)> =
         std::collections::HashMap::new();
