@@ -49,8 +49,32 @@ use forkmail::store::Store;
 use notify::{RecursiveMode, Watcher};
 
 const FORKMAIL: &str = env!("CARGO_BIN_EXE_forkmail");
-const GUEST: &str = env!("CARGO_BIN_EXE_forkmail-guest");
 const TEMPLATE: &str = "bench";
+
+/// The guest agent lives in its own crate (`crates/guest`): the bench
+/// builds it into the same target directory as `forkmail`.
+fn guest_agent() -> Result<PathBuf, Prep> {
+    let bin = Path::new(FORKMAIL).with_file_name("forkmail-guest");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "forkmail-guest",
+            "--bin",
+            "forkmail-guest",
+        ])
+        .status()
+        .map_err(|e| Prep::Fail(format!("build forkmail-guest: {e}")))?;
+    if !status.success() || !bin.is_file() {
+        return Err(Prep::Fail(format!(
+            "build forkmail-guest: {status}, {} missing",
+            bin.display()
+        )));
+    }
+    Ok(bin)
+}
 
 fn qemu_binary() -> String {
     std::env::var("FORKMAIL_QEMU")
@@ -154,7 +178,9 @@ enum Prep {
 
 /// The image and the template, made again when the guest agent changed.
 fn prepare(root: &Path, store: &Path) -> Result<(), Prep> {
-    let guest = std::fs::read(GUEST).map_err(|e| Prep::Fail(format!("read {GUEST}: {e}")))?;
+    let guest_path = guest_agent()?;
+    let guest = std::fs::read(&guest_path)
+        .map_err(|e| Prep::Fail(format!("read {}: {e}", guest_path.display())))?;
     let stamp = format!("{:016x}-{}", fnv1a(&guest), guest.len());
     let stamp_file = root.join("guest.stamp");
     let snapshot = store.join("snapshots").join(TEMPLATE).join("snapshot.json");
@@ -188,7 +214,8 @@ fn prepare(root: &Path, store: &Path) -> Result<(), Prep> {
             ))
         }
     };
-    run(&["image", "build", "--force", "--guest", GUEST])
+    let guest_arg = guest_path.to_string_lossy();
+    run(&["image", "build", "--force", "--guest", &guest_arg])
         .map_err(|e| Prep::Skip(format!("no guest image: {e}")))?;
     run(&[
         "template",

@@ -13,7 +13,7 @@ mod common;
 // `crate::` paths resolve here.
 use forkmail::{files, mailbox};
 #[allow(dead_code)]
-#[path = "../src/source/tests/fixture.rs"]
+#[path = "../crates/engine/src/source/tests/fixture.rs"]
 mod fixture;
 
 use std::path::{Path, PathBuf};

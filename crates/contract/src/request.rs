@@ -7,7 +7,6 @@ use thiserror::Error;
 use super::layout::*;
 use super::marker::name_is_valid;
 use super::payload::{PayloadProblem, check_object, inject_ack_port};
-use crate::error::{ErrorKind, Kinded};
 
 /// One mailbox of a fork request, as the caller gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,15 +118,6 @@ impl ValidationError {
             | ValidationError::PayloadTooLarge { name, .. }
             | ValidationError::NotAnObject { name, .. }
             | ValidationError::AckTimeoutOutOfRange { name, .. } => Some(name),
-        }
-    }
-}
-
-impl Kinded for ValidationError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            ValidationError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
-            _ => ErrorKind::BadRequest,
         }
     }
 }

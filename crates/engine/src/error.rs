@@ -127,6 +127,15 @@ impl Kinded for crate::files::ReadError {
     }
 }
 
+impl Kinded for crate::mailbox::ValidationError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            crate::mailbox::ValidationError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            _ => ErrorKind::BadRequest,
+        }
+    }
+}
+
 /// A command line that asks for something impossible (a flag without the
 /// flag it needs, a malformed `NAME=VALUE`).
 #[derive(Debug, thiserror::Error)]

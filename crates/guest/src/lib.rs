@@ -4,6 +4,7 @@
 
 mod cmdline;
 mod page;
+pub mod sim;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use cmdline::{MAILBOX_PARAM, default_gateway, encode_mailbox_param, parse_mailbox_params};
 pub use page::MailboxPage;
 
-use crate::mailbox::{MailboxKind, ack_port_of, format_ack, runtime_magic};
+use forkmail_contract::{MailboxKind, ack_port_of, format_ack, runtime_magic};
 
 /// How a simulated guest misbehaves for one mailbox (QA of failure paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

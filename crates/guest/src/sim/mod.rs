@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::state::read_state;
-use crate::guest::{ArmedMailbox, ConsumerConfig, MailboxPage, run_consumer};
-use crate::mailbox::{MailboxKind, runtime_magic};
+mod state;
+
+use crate::{ArmedMailbox, ConsumerConfig, MailboxPage, run_consumer};
+use forkmail_contract::{MailboxKind, runtime_magic};
+pub use state::{SimMailbox, SimResumeNetwork, SimState, StateError, read_state};
 
 /// The subcommand both binaries run the simulated guest under.
 pub const GUEST_SUBCOMMAND: &str = "sim-guest";

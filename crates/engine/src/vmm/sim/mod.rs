@@ -10,9 +10,6 @@
 //! paused, and the engine writes the frames into it through
 //! `/proc/PID/mem` — the template is never written.
 
-mod guest;
-mod state;
-
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -20,8 +17,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use guest::{GUEST_SUBCOMMAND, GuestArgs, READY_LINE, RUN_LINE, guest_argv, run_guest};
-pub use state::{SimMailbox, SimResumeNetwork, SimState, StateError, read_state};
+pub use forkmail_guest::sim::{
+    GUEST_SUBCOMMAND, GuestArgs, READY_LINE, RUN_LINE, SimMailbox, SimResumeNetwork, SimState,
+    StateError, guest_argv, read_state, run_guest,
+};
 
 use super::qemu::ProcMem;
 use super::{PausedVm, ProcessRecord, RestoreRequest, Vmm, VmmError, VmmKind};

@@ -4,8 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::{MAX_METADATA_BYTES, ReadError, read_bounded};
-use crate::guest::GuestFault;
+use crate::GuestFault;
 
 /// What the simulated guest armed: the sim's `state` file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,9 +44,14 @@ pub struct SimResumeNetwork {
 /// Why a state file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// Unreadable.
-    #[error(transparent)]
-    Read(#[from] ReadError),
+    /// Unreadable, not a regular file, or larger than a state file can be.
+    #[error("{path}: cannot read the simulator state file: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// Not a sim state file.
     #[error("{path}: not a simulator state file: {source}")]
     Parse {
@@ -60,9 +64,39 @@ pub enum StateError {
 
 /// Read the sim state file (bounded, regular files only).
 pub fn read_state(path: &Path) -> Result<SimState, StateError> {
-    let bytes = read_bounded(path, MAX_METADATA_BYTES, "a simulator state file")?;
+    let bytes = read_small_file(path).map_err(|source| StateError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A state file is a few hundred bytes; anything past this bound is not one.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+/// Read a small regular file without blocking on a FIFO or device someone
+/// put in its place, and without reading more than [`MAX_STATE_BYTES`].
+fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_STATE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than a state file can hold ({MAX_STATE_BYTES})",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }

@@ -21,12 +21,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use forkmail::guest::{
+use forkmail_contract::MailboxKind;
+use forkmail_guest::sim::{GuestArgs, run_guest};
+use forkmail_guest::{
     ArmedMailbox, ConsumerConfig, MailboxPage, arm_fork_mailbox, default_gateway,
     parse_mailbox_params, run_consumer,
 };
-use forkmail::mailbox::MailboxKind;
-use forkmail::vmm::sim::{GuestArgs, run_guest};
 
 #[derive(Parser)]
 #[command(
@@ -73,7 +73,6 @@ enum Mode {
 }
 
 fn main() {
-    forkmail::vmm::sim::this_program_hosts_the_guest();
     if let Err(e) = run() {
         eprintln!("forkmail-guest: error: {e:#}");
         std::process::exit(1);

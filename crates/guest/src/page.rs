@@ -3,7 +3,7 @@
 
 use std::ptr::NonNull;
 
-use crate::mailbox::{MAILBOX_SIZE, MailboxKind};
+use forkmail_contract::{MAILBOX_SIZE, MailboxKind};
 
 /// A 4 KiB mailbox buffer in this process's address space.
 ///

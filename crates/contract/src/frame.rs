@@ -124,7 +124,7 @@ pub fn clear_seq<M: MemoryAt + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mailbox::marker::encode_fork_marker;
+    use crate::marker::encode_fork_marker;
 
     /// Records every write so the order can be checked.
     struct Recorder {
