@@ -4,6 +4,10 @@
 //! key overrides. It is read and validated once at start; an error names
 //! the file and the line. `forkmail config --print-default` writes a
 //! commented default.
+//!
+//! This module stores `[theme]` and `[keys]` as written; the TUI interprets
+//! them (`tui::settings`), and the start-up check runs both
+//! (`cli::load_config`), so a broken file is refused by every command.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +18,6 @@ use toml::Spanned;
 
 use crate::error::{ErrorKind, Kinded};
 use crate::mailbox::MAX_ACK_TIMEOUT_MS;
-use crate::tui::keymap::{KEYMAP, Keymap, action_id};
-use crate::tui::theme::{Palette, Theme};
 
 /// The largest config file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -129,8 +131,6 @@ impl Config {
         c.text = text.into();
         c.store = c.store.as_deref().map(expand_home);
         c.sources = c.sources.iter().map(|p| expand_home(p)).collect();
-        c.palette()?;
-        c.keymap()?;
         if let Some(ms) = &c.fork.ack_timeout_ms
             && !(1000..=MAX_ACK_TIMEOUT_MS).contains(ms.get_ref())
         {
@@ -142,60 +142,14 @@ impl Config {
         Ok(c)
     }
 
-    fn error_at(&self, offset: usize, message: String) -> ConfigError {
+    /// An error about the setting at byte `offset` of the file (its line
+    /// named), for code that interprets a section of it.
+    pub fn error_at(&self, offset: usize, message: String) -> ConfigError {
         ConfigError {
             path: self.path.clone().unwrap_or_default(),
             line: Some(line_of(&self.text, offset)),
             message,
         }
-    }
-
-    /// The theme colours.
-    pub fn palette(&self) -> Result<Palette, ConfigError> {
-        let mut p = Palette::default();
-        for (role, value) in &self.theme {
-            let color = value.get_ref().parse().map_err(|_| {
-                self.error_at(value.span().start, format!(
-                    "theme.{role}: {:?} is not a colour (a name like \"cyan\", \"#rrggbb\" or 0-255)",
-                    value.get_ref()
-                ))
-            })?;
-            let slot = p.role_mut(role).ok_or_else(|| {
-                self.error_at(
-                    value.span().start,
-                    format!(
-                        "theme.{role}: no such role (roles: {})",
-                        Palette::ROLES.join(", ")
-                    ),
-                )
-            })?;
-            *slot = color;
-        }
-        Ok(p)
-    }
-
-    /// The TUI theme (colours off under `NO_COLOR`).
-    pub fn theme(&self) -> Theme {
-        Theme::with_palette(self.palette().unwrap_or_default())
-    }
-
-    /// The keymap with `[keys]` applied.
-    pub fn keymap(&self) -> Result<Keymap, ConfigError> {
-        let overrides: Vec<(String, Vec<String>)> = self
-            .keys
-            .iter()
-            .map(|(a, k)| (a.clone(), k.get_ref().clone()))
-            .collect();
-        Keymap::with_overrides(&overrides).map_err(|e| {
-            // Name the line of the setting the error is about.
-            let offset = e
-                .settings()
-                .iter()
-                .find_map(|s| self.keys.get(*s))
-                .map(|k| k.span().start)
-                .unwrap_or(0);
-            self.error_at(offset, e.to_string())
-        })
     }
 
     /// The default ack timeout (ms), when set.
@@ -234,7 +188,7 @@ pub fn current() -> &'static Config {
 
 /// The commented default config file.
 pub fn default_text() -> String {
-    let mut out = String::from(
+    String::from(
         "# forkmail configuration: $XDG_CONFIG_HOME/forkmail/config.toml\n\
          # (else ~/.config/forkmail/config.toml; $FORKMAIL_CONFIG names another).\n\
          # Every setting is optional; the values shown are the defaults.\n\
@@ -250,58 +204,8 @@ pub fn default_text() -> String {
          # `forkmail fork --ack NAME` without =MS. 1000..=30000.\n\
          # ack_timeout_ms = 5000\n\
          \n\
-         [theme]\n\
-         # Colours: a name (red, lightblue, darkgray, ...), \"#rrggbb\" or 0-255.\n\
-         # NO_COLOR=1 in the environment turns all colour off.\n",
-    );
-    let p = Palette::default();
-    for (role, c) in [
-        ("focus", p.focus),
-        ("border", p.border),
-        ("header", p.header),
-        ("ok", p.ok),
-        ("warn", p.warn),
-        ("error", p.error),
-        ("dim", p.dim),
-        ("key", p.key),
-    ] {
-        out.push_str(&format!("# {role} = \"{}\"\n", color_name(c)));
-    }
-    out.push_str(
-        "\n[keys]\n\
-         # An action's keys: `fork = [\"F\"]` wherever the action is bound,\n\
-         # `\"main.fork\" = [\"F\"]` in one place only. The defaults, place by place:\n\
-         # Keys: \"k\", \"G\", \"?\", \"ctrl-u\", \"enter\", \"esc\", \"tab\", \"backtab\",\n\
-         # \"space\", \"up\", \"down\", \"left\", \"right\", \"home\", \"end\", \"pageup\",\n\
-         # \"pagedown\", \"delete\". Clashes are refused at start.\n",
-    );
-    let mut seen = Vec::new();
-    for b in KEYMAP {
-        let Some(id) = action_id(b.action) else {
-            continue;
-        };
-        let setting = format!("{}.{id}", b.scope.id());
-        if seen.contains(&setting) {
-            continue;
-        }
-        seen.push(setting.clone());
-        let keys: Vec<String> = b.keys.iter().map(|k| format!("{k:?}")).collect();
-        let line = format!("\"{setting}\" = [{}]", keys.join(", "));
-        out.push_str(&format!("# {line:<46}  # {}\n", b.desc));
-    }
-    out
-}
-
-fn color_name(c: ratatui::style::Color) -> String {
-    use ratatui::style::Color::*;
-    match c {
-        Cyan => "cyan".into(),
-        DarkGray => "darkgray".into(),
-        Yellow => "yellow".into(),
-        Green => "green".into(),
-        Red => "red".into(),
-        other => other.to_string().to_lowercase(),
-    }
+         ",
+    )
 }
 
 #[cfg(test)]
@@ -313,71 +217,30 @@ mod tests {
     }
 
     #[test]
-    fn the_default_file_parses_and_says_every_action() {
-        let text = default_text();
-        let c = parse(&text).expect("default config");
+    fn the_default_file_parses() {
+        let c = parse(&default_text()).expect("default config");
         assert!(c.keys.is_empty() && c.theme.is_empty());
-        let uncommented: String = text
-            .lines()
-            .map(|l| {
-                l.strip_prefix("# ")
-                    .filter(|r| r.contains(" = ") && !r.contains('`'))
-                    .unwrap_or(l)
-            })
-            .map(|l| l.split("  #").next().unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let c = parse(&uncommented).expect("every default spelled out");
-        assert_eq!(c.ack_timeout_ms(), Some(5000));
-        assert_eq!(c.palette().expect("palette"), Palette::default());
-        assert!(c.keys.contains_key("main.fork") && c.keys.contains_key("sessions.replay"));
+        assert_eq!(c.ack_timeout_ms(), None);
     }
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse("[fork]\nack_timeout_ms = 5000\n\n[theme]\nfocus = \"chartreuse-ish\"\n")
-            .expect_err("bad colour");
-        assert_eq!(e.line, Some(5), "{e}");
-        assert!(
-            e.to_string().contains("config file /c/config.toml, line 5"),
-            "{e}"
-        );
-        let e = parse("[keys]\nfork = [\"f\"]\nnot-an-action = [\"z\"]\n").expect_err("unknown");
-        assert_eq!(e.line, Some(3), "{e}");
-        let e = parse("[keys]\nfork = [\"j\"]\n").expect_err("clash");
-        assert!(e.to_string().contains("would mean both"), "{e}");
         let e = parse("stor = \"/x\"\n").expect_err("unknown key");
         assert_eq!(e.line, Some(1), "{e}");
         let e = parse("[fork]\nack_timeout_ms = 99\n").expect_err("range");
         assert_eq!(e.line, Some(2), "{e}");
+        assert!(
+            e.to_string().contains("config file /c/config.toml, line 2"),
+            "{e}"
+        );
     }
 
     #[test]
-    fn overrides_apply_and_sources_merge() {
-        let c = parse(
-            "sources = [\"/b\", \"/a\"]\n[keys]\nfork = [\"F\"]\n[theme]\nfocus = \"#102030\"\n",
-        )
-        .expect("config");
-        let k = c.keymap().expect("keymap");
-        use crate::tui::app::{Action, Mode, Pane, Screen};
-        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-        let f = KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT);
-        assert_eq!(
-            k.map_key(Mode::Normal, Screen::Main, Pane::Markers, f),
-            Some(Action::Fork)
-        );
-        let f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE);
-        assert_eq!(
-            k.map_key(Mode::Normal, Screen::Main, Pane::Markers, f),
-            None
-        );
+    fn sources_merge_after_the_explicit_ones() {
+        let c = parse("sources = [\"/b\", \"/a\"]\n").expect("config");
         assert_eq!(
             c.sources(&[PathBuf::from("/a")]),
             [PathBuf::from("/a"), PathBuf::from("/b")]
-        );
-        assert_eq!(
-            c.palette().expect("p").focus,
-            ratatui::style::Color::Rgb(16, 32, 48)
         );
     }
 }

@@ -34,7 +34,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     {
         return forkmail::cli::run(cli, cmd);
     }
-    forkmail::config::install(forkmail::config::Config::load()?);
+    let config = forkmail::config::Config::load()?;
+    forkmail::tui::settings::check(&config)?;
+    forkmail::config::install(config);
     match &cli.command {
         None => run_tui(cli, false),
         Some(Command::Demo { no_tui: false }) => run_tui(cli, true),
@@ -50,14 +52,14 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
     };
     let config = forkmail::config::current();
     let options = forkmail::tui::app::Options {
-        keymap: config.keymap()?,
+        keymap: forkmail::tui::settings::keymap(config)?,
         ack_timeout_ms: config.ack_timeout_ms().unwrap_or(0),
         select: demo.then(|| forkmail::template::demo::DEMO_FIRST.to_string()),
         osc52: true,
     };
     forkmail::tui::run(
         store,
-        config.theme(),
+        forkmail::tui::settings::theme(config),
         options,
         forkmail::cli::open_sources(&cli.sources),
     )

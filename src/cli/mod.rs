@@ -133,12 +133,18 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
 
 fn config_cmd(a: &ConfigArgs) -> Result<i32> {
     if a.print_default {
-        output::write_all_stdout(crate::config::default_text().as_bytes())?;
+        let text = format!(
+            "{}{}",
+            crate::config::default_text(),
+            crate::tui::settings::default_sections()
+        );
+        output::write_all_stdout(text.as_bytes())?;
         return Ok(0);
     }
     match crate::config::config_path() {
         Some(p) if p.exists() => {
-            crate::config::Config::load_from(&p)?;
+            let config = crate::config::Config::load_from(&p)?;
+            crate::tui::settings::check(&config)?;
             outln!("{} (valid)", p.display())?;
         }
         Some(p) => outln!(

@@ -29,6 +29,7 @@ pub mod prompt;
 pub mod runs;
 pub mod schema;
 pub mod session;
+pub mod settings;
 pub mod sources;
 pub mod status;
 pub mod terminal;
