@@ -2,8 +2,7 @@
 //! with `insta` snapshots. The store is demo-shaped with fixed seeds and
 //! tokens; the clock is frozen, so ages and countdowns are stable.
 
-#[path = "tui_support/mod.rs"]
-mod common;
+use crate::support::tui as common;
 
 use common::{app_on, demo_like_store, render, settle};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};

@@ -2,7 +2,7 @@
 //! every stage), quiet ends on a closed pipe, and no guest-controlled escape
 //! sequence ever reaching a terminal through human output.
 
-mod common;
+use crate::support::cli as common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

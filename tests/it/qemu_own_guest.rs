@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod qemu_support;
-
-use qemu_support::{ok, sha256, vm_prerequisites};
+use crate::support::qemu::{ok, sha256, vm_prerequisites};
 
 /// Compile `demo/own-guest/own_guest.c` statically into `dir`.
 fn build_c_guest(dir: &Path) -> PathBuf {
@@ -82,16 +80,15 @@ fn console_payloads(log: &Path, n: usize) -> Vec<(String, Value)> {
 }
 
 #[test]
+#[ignore = "heavy: boots a real QEMU guest (cargo test -- --include-ignored)"]
 fn a_guest_of_your_own_is_templated_forked_and_acks() {
-    if !vm_prerequisites(
+    vm_prerequisites(
         "qemu_own_guest",
         &[(
             "gcc",
             "the C guest is compiled here (apt-get install gcc libc6-dev)",
         )],
-    ) {
-        return;
-    }
+    );
     let tmp = tempfile::Builder::new()
         .prefix("fm-own-")
         .tempdir()

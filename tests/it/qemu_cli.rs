@@ -1,6 +1,6 @@
 //! The qemu commands' error paths and `doctor`, without a real VM.
 
-mod common;
+use crate::support::cli as common;
 
 use common::Env;
 

@@ -4,8 +4,7 @@
 //! help, filters, the mouse, the too-small notice) — on a demo-shaped store
 //! with real fork sessions (the simulator) where a session matters.
 
-#[path = "tui_support/mod.rs"]
-mod common;
+use crate::support::tui as common;
 
 use std::time::{Duration, Instant};
 

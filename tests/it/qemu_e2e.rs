@@ -25,9 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod qemu_support;
-
-use qemu_support::{FORKMAIL, forkmail, ok, sha256, vm_prerequisites};
+use crate::support::qemu::{FORKMAIL, forkmail, ok, sha256, vm_prerequisites};
 
 /// `cargo install --path . --root <root>`: the installed `forkmail`.
 fn install_forkmail(root: &Path) -> PathBuf {
@@ -144,10 +142,9 @@ type ForkCase = (
 );
 
 #[test]
+#[ignore = "heavy: boots real QEMU guests (cargo test -- --include-ignored)"]
 fn qemu_template_and_three_forks() {
-    if !vm_prerequisites("qemu_e2e", &[]) {
-        return;
-    }
+    vm_prerequisites("qemu_e2e", &[]);
     let tmp = tempfile::Builder::new()
         .prefix("fm-e2e-")
         .tempdir()

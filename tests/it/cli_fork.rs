@@ -2,7 +2,7 @@
 //! simulator: real files, real child processes, real UDP acks. After every
 //! case the source snapshot's memory file must hash the same as before.
 
-mod common;
+use crate::support::cli as common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

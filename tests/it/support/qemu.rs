@@ -1,6 +1,6 @@
 //! What the real-VM tests share: the `forkmail` binary run against a store,
-//! the QEMU prerequisites (missing ones fail loudly under
-//! `FORKMAIL_REQUIRE_VM`, else the test says why and passes), hashing.
+//! the QEMU prerequisites (a missing one fails the test: these tests only
+//! run when asked for), hashing.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -18,43 +18,20 @@ pub fn qemu_binary() -> String {
         .unwrap_or_else(|| "qemu-system-x86_64".into())
 }
 
-/// Whether the VM test `test` can run: QEMU, `apt-get` and `dpkg` (the
-/// image build fetches and unpacks Debian packages), and `extra` tools
-/// with why each is needed. A missing one panics under
-/// `FORKMAIL_REQUIRE_VM` (CI), else the test is skipped with the reason.
-pub fn vm_prerequisites(test: &str, extra: &[(&str, &str)]) -> bool {
-    let Some(why) = missing(extra) else {
-        return true;
-    };
-    if std::env::var_os("FORKMAIL_REQUIRE_VM").is_some() {
-        panic!("FORKMAIL_REQUIRE_VM is set but {test} cannot run: {why}");
-    }
-    eprintln!("SKIP {test}: {why} (set FORKMAIL_REQUIRE_VM=1 to make this fatal)");
-    false
-}
-
-/// `None` when everything is there, else why not.
-fn missing(extra: &[(&str, &str)]) -> Option<String> {
+/// Fail the VM test `test` unless QEMU, `apt-get` and `dpkg` (the image
+/// build fetches and unpacks Debian packages) and the `extra` tools (with
+/// why each is needed) are here ([`super::heavy`]: heavy tests only run
+/// when asked for, and then their tools must be there).
+pub fn vm_prerequisites(test: &str, extra: &[(&str, &str)]) {
     let qemu = qemu_binary();
-    match Command::new(&qemu).arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => return Some(format!("{qemu} --version failed: {}", o.status)),
-        Err(e) => {
-            return Some(format!(
-                "{qemu} not runnable ({e}); install qemu-system-x86"
-            ));
-        }
-    }
+    super::heavy::require(test, &qemu, &["--version"], "install qemu-system-x86");
     let base = [
         ("apt-get", "the image build fetches Debian packages"),
         ("dpkg", "the image build unpacks Debian packages"),
     ];
     for (tool, why) in base.iter().chain(extra) {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Some(format!("{tool} missing: {why}"));
-        }
+        super::heavy::require(test, tool, &["--version"], why);
     }
-    None
 }
 
 /// Run `forkmail --store STORE ARGS` with no store, sources or state from

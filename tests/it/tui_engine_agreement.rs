@@ -2,8 +2,7 @@
 //! engine's; the fork dialog refuses what the engine would refuse; an
 //! aborted `$EDITOR` changes nothing; a session shows only its own files.
 
-#[path = "tui_support/mod.rs"]
-mod common;
+use crate::support::tui as common;
 
 use std::sync::atomic::AtomicBool;
 

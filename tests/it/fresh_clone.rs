@@ -47,6 +47,7 @@ fn clean_path(cargo: &Path) -> String {
 }
 
 #[test]
+#[ignore = "heavy: clones and builds forkmail in release mode (cargo test -- --include-ignored)"]
 fn the_readme_demo_forks_from_a_fresh_clone_with_only_the_forkmail_binary() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().expect("tempdir");

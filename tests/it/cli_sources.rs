@@ -7,14 +7,12 @@
 //! under a source ever changes (every file hashed, every mtime kept, also
 //! with the source made read-only).
 
-mod common;
+use crate::support::cli as common;
 
 // The fixture is the library's (src/source/tests/fixture.rs); these make its
 // `crate::` paths resolve here.
-use forkmail::{files, mailbox};
 #[allow(dead_code)]
-#[path = "../crates/engine/src/source/tests/fixture.rs"]
-mod fixture;
+use crate::support::fixture;
 
 use std::path::{Path, PathBuf};
 

@@ -96,25 +96,9 @@ impl Drop for Tmux {
     }
 }
 
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Whether tmux can run these tests; without it the test is skipped with a
-/// line saying so — except in CI (`.ci/run` installs tmux), where a missing
-/// tmux fails loudly.
-fn tmux_or_skip() -> bool {
-    if tmux_available() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() || std::env::var_os("FORKMAIL_REQUIRE_TMUX").is_some() {
-        panic!("tmux is required for the TUI end-to-end test but is not installed");
-    }
-    eprintln!("SKIP tui_tmux: tmux is not installed (CI makes this fatal)");
-    false
+/// These tests drive the real binary in tmux: asked for, tmux must be here.
+fn require_tmux() {
+    crate::support::heavy::require("tui_tmux", "tmux", &["-V"], "apt-get install tmux");
 }
 
 fn start(dir: &Path) -> Tmux {
@@ -148,10 +132,9 @@ fn start_named(dir: &Path, tag: &str) -> Tmux {
 }
 
 #[test]
+#[ignore = "heavy: drives the TUI in tmux (cargo test -- --include-ignored)"]
 fn fork_sessions_end_to_end_in_tmux() {
-    if !tmux_or_skip() {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
     let bin = env!("CARGO_BIN_EXE_forkmail");
@@ -394,10 +377,9 @@ fn fork_sessions_end_to_end_in_tmux() {
 }
 
 #[test]
+#[ignore = "heavy: drives the TUI in tmux (cargo test -- --include-ignored)"]
 fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
-    if !tmux_or_skip() {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
     let bin = env!("CARGO_BIN_EXE_forkmail");
@@ -477,10 +459,9 @@ fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
 /// terminal is given back first, then the panic message is printed, and the
 /// shell's settings are exactly what they were.
 #[test]
+#[ignore = "heavy: drives the TUI in tmux (cargo test -- --include-ignored)"]
 fn a_panic_gives_the_terminal_back() {
-    if !tmux_or_skip() {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
     let bin = env!("CARGO_BIN_EXE_forkmail");

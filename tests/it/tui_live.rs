@@ -2,8 +2,7 @@
 //! 16 GiB sparse scan does not block keys, the store watcher brings new
 //! snapshots in, the mouse focuses and scrolls panes.
 
-#[path = "tui_support/mod.rs"]
-mod common;
+use crate::support::tui as common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! `forkmail fork --count N` and `--matrix FILE`: many forks, each with its
 //! own payload, all or nothing unless `--keep-going`.
 
-mod common;
+use crate::support::cli as common;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! check, each faulty guest fails exactly the checks its fault breaks, and
 //! the JUnit file has JUnit's required structure.
 
-mod common;
+use crate::support::cli as common;
 
 use std::collections::BTreeMap;
 

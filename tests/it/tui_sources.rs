@@ -5,15 +5,12 @@
 //! snapshot shown read-only, a memory file opened by path with `o`, and
 //! forks of any of them refused with what to do instead.
 
-#[path = "tui_support/mod.rs"]
-mod common;
+use crate::support::tui as common;
 
 // The fixture is the library's (src/source/tests/fixture.rs); these make its
 // `crate::` paths resolve here.
-use forkmail::{files, mailbox};
 #[allow(dead_code)]
-#[path = "../crates/engine/src/source/tests/fixture.rs"]
-mod fixture;
+use crate::support::fixture;
 
 use std::path::Path;
 

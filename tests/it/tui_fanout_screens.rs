@@ -3,8 +3,7 @@
 //! fan-out grouped as one expandable row with a per-fork stage grid, the
 //! check table, and the forks screen's marks, filter and bulk remove.
 
-#[path = "tui_support/mod.rs"]
-mod common;
+use crate::support::tui as common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Nothing lost, nobody in: what a careless user, a hostile local user and a
 //! misbehaving guest can do, and what forkmail does about it.
 
-mod common;
+use crate::support::cli as common;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::os::unix::fs::PermissionsExt;
