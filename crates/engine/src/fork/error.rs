@@ -69,6 +69,19 @@ impl ForkError {
     pub fn is_cancelled(&self) -> bool {
         self.kind == ErrorKind::Cancelled
     }
+    /// The stage that failed.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+    /// The mailbox it is about, when one.
+    pub fn mailbox_name(&self) -> Option<&str> {
+        self.mailbox.as_deref()
+    }
+    /// What went wrong, without the `mailbox NAME: ` prefix (for a view that
+    /// already shows the mailbox). May quote guest text: sanitize to show.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 impl Kinded for ForkError {
