@@ -123,7 +123,7 @@ pub fn run_session_prestarted(
         Err(err) => {
             // A cancel noticed inside a stage reads as whatever that stage
             // was doing; it is a cancel all the same.
-            let err = if s.cancelled() && err.kind != ErrorKind::Cancelled {
+            let err = if s.cancelled() && err.kind() != ErrorKind::Cancelled {
                 ForkError::cancelled()
             } else {
                 err
@@ -346,7 +346,7 @@ fn drive(
                 to,
                 s.cancel,
             )
-            .map_err(super::error::from_kinded)?;
+            .map_err(ForkError::layer)?;
             s.emit(Happening::Exported {
                 dir: out.dir.clone(),
                 files: out.files.clone(),
@@ -374,7 +374,7 @@ fn drive(
     let sender = plan_driver(&plan)?.ack_sender(&process);
     let linger = req.ack_linger_ms.map(std::time::Duration::from_millis);
     let acked = ack_stage(s, &plan.planned, &sender, Some(&process), linger).map_err(|e| {
-        if e.kind == ErrorKind::GuestExited {
+        if e.kind() == ErrorKind::GuestExited {
             with_log_tail(e, &made.dir.join(GUEST_LOG))
         } else {
             e
