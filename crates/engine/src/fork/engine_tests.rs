@@ -242,7 +242,7 @@ fn the_first_failed_ack_stops_the_other_waits() {
     assert_rolled_back(&rig, &ran, &script, ErrorKind::AckTimeout, Stage::Ack);
     let err = ran.result.unwrap_err();
     assert_eq!(
-        err.mailbox_name().as_deref(),
+        err.mailbox_name(),
         Some("a"),
         "the ack that failed is reported"
     );
