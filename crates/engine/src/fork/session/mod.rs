@@ -187,17 +187,11 @@ impl Session<'_> {
         }
     }
 
-    /// Crash tests only: with `FORKMAIL_HOLD_AT=<stage>` the session waits
-    /// in that stage until cancelled (or killed), so a test can kill it
-    /// exactly there: at the start of copy (its directory made), preflight,
-    /// patch and ack; in restore once the VM is started, paused. Unset, this
-    /// costs one environment lookup.
-    fn hold_if_asked(&self, stage: Stage) {
-        if std::env::var("FORKMAIL_HOLD_AT").is_ok_and(|v| v == stage.label()) {
-            while !self.cancelled() {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+    /// Crash tests only ([`crate::test_hooks`]): hold at `stage` until
+    /// cancelled. Without the `test-hooks` feature this is nothing.
+    fn hold_if_asked(&self, _stage: Stage) {
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::hold_if_asked(_stage, || self.cancelled());
     }
 
     fn timings(&self) -> Vec<StageTiming> {
