@@ -7,4 +7,5 @@ pub use forkmail_engine::*;
 
 pub mod cli;
 pub mod config;
+pub mod env;
 pub mod tui;

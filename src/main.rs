@@ -13,6 +13,7 @@ fn main() {
     // SAFETY: umask has no memory-safety preconditions.
     unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
+    forkmail::env::configure_engine();
     #[cfg(feature = "test-hooks")]
     install_test_hooks();
     // The simulated guest writes its own log; it must not share the CLI's.

@@ -185,7 +185,7 @@ impl Kinded for crate::vmm::qmp::QmpError {
     }
 }
 
-impl Kinded for crate::vmm::qemu::ProcMemError {
+impl Kinded for crate::vmm::procmem::ProcMemError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::VmmFailed
     }
@@ -228,7 +228,7 @@ kinded_types! {
         crate::vmm::VmmError,
         crate::vmm::process::ProcessError,
         crate::vmm::qmp::QmpError,
-        crate::vmm::qemu::ProcMemError,
+        crate::vmm::procmem::ProcMemError,
         crate::source::SourceError,
         crate::template::TemplateError,
         crate::transfer::TransferError,
