@@ -27,25 +27,29 @@ use serde_json::Value;
 
 use crate::support::qemu::{FORKMAIL, forkmail, ok, sha256, vm_prerequisites};
 
-/// `cargo install --path . --root <root>`: the installed `forkmail`.
+/// The README's install: `cargo install --path .` and `cargo install
+/// --path crates/guest`, into `<root>`. Returns the installed `forkmail`.
 fn install_forkmail(root: &Path) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let t = Instant::now();
-    let out = Command::new(cargo)
-        .current_dir(manifest)
-        .env("CARGO_TARGET_DIR", manifest.join("target/fresh-clone"))
-        .args(["install", "--locked", "--path"])
-        .arg(manifest)
-        .arg("--root")
-        .arg(root)
-        .output()
-        .expect("run cargo install");
-    assert!(
-        out.status.success(),
-        "cargo install failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for package in [manifest.to_path_buf(), manifest.join("crates/guest")] {
+        let out = Command::new(&cargo)
+            .current_dir(manifest)
+            .env("CARGO_TARGET_DIR", manifest.join("target/fresh-clone"))
+            .args(["install", "--locked", "--path"])
+            .arg(&package)
+            .arg("--root")
+            .arg(root)
+            .output()
+            .expect("run cargo install");
+        assert!(
+            out.status.success(),
+            "cargo install --path {} failed:\n{}",
+            package.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     eprintln!("cargo install took {:.1} s", t.elapsed().as_secs_f64());
     let bin = root.join("bin");
     assert!(
