@@ -256,6 +256,15 @@ static int fm__uevent_open(void)
 	return fd; /* optional: without it only the clock step signals a resume */
 }
 
+/* Whether a uevent (NUL-separated fields) carries NEW_VMGENID=1. */
+static int fm__is_vmgenid(const char *msg, size_t n)
+{
+	for (size_t i = 0, len; i < n; i += len + 1)
+		if ((len = strnlen(msg + i, n - i)) == 13 && memcmp(msg + i, "NEW_VMGENID=1", 13) == 0)
+			return 1;
+	return 0;
+}
+
 /* Read what is queued (at most 64 messages); 1 if one was the kernel's
  * NEW_VMGENID=1 (the VM was restored from a snapshot). */
 static int fm__uevent_drain(int fd)
@@ -265,14 +274,11 @@ static int fm__uevent_drain(int fd)
 	for (int k = 0; k < 64; k++) {
 		struct fm__sockaddr_nl from;
 		socklen_t fl = sizeof from;
-		ssize_t r = recvfrom(fd, buf, sizeof buf - 1, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		ssize_t r = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 		if (r <= 0)
 			break;
-		if (fl < sizeof from || from.nl_pid != 0)
-			continue; /* not from the kernel */
-		buf[r] = 0;
-		for (char *f = buf; f < buf + r; f += strlen(f) + 1) /* NUL-separated fields */
-			seen |= strcmp(f, "NEW_VMGENID=1") == 0;
+		if (fl >= sizeof from && from.nl_pid == 0) /* from the kernel, not a process */
+			seen |= fm__is_vmgenid(buf, (size_t)r);
 	}
 	return seen;
 }
