@@ -76,14 +76,20 @@ struct fm_param {
 	char token[FM_TOKEN_MAX + 1];
 };
 
-/* Map, lock and fill a page with the marker: magic, name, NUL, token. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Map, lock and fill a page with the marker: magic, name, NUL, token. mb
+ * must not be armed (zero it first, or fm_disarm it). */
 int fm_arm(struct fm_mailbox *mb, const char *name, const char *token);
 /* The same for a resume-network mailbox (magic, token; no ack defined). */
 int fm_arm_resume_network(struct fm_mailbox *mb, const char *token);
 /* FM_OK when a payload is published (seq != 0), FM_EMPTY when not. */
 int fm_poll(const struct fm_mailbox *mb);
-/* Block until one of mbs[0..n) has a payload (its index in *ready), with
- * the wake-up rule; timeout_ms < 0 waits for ever. */
+/* Block until one of mbs[0..n) (n <= FM_WAIT_MAX) has a payload (its
+ * index in *ready, when ready is not NULL), with the wake-up rule;
+ * timeout_ms < 0 waits for ever. */
 int fm_wait(struct fm_mailbox *mbs, size_t n, int timeout_ms, size_t *ready);
 /* Copy the payload to buf (cap >= FM_PAYLOAD_BUF), NUL-terminated; its
  * length in *len. FM_EPAYLOAD when the length is over the limit or the
@@ -112,6 +118,9 @@ int fm_send_udp(struct in_addr to, uint16_t port, const void *buf, size_t len);
 /* Every forkmail.mailbox=NAME:TOKEN (token percent-decoded) in order. */
 int fm_parse_cmdline(const char *cmdline, struct fm_param *out, size_t cap, size_t *count);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* FORKMAIL_MAILBOX_H */
 
 #ifdef FORKMAIL_MAILBOX_IMPLEMENTATION
