@@ -42,17 +42,71 @@ pub struct MatrixLine {
 struct RawLine {
     #[serde(default)]
     name: Option<String>,
-    payloads: BTreeMap<String, Box<RawValue>>,
+    payloads: Unique<Box<RawValue>>,
     #[serde(default)]
-    ack: Option<RawAck>,
+    ack: Option<Box<RawValue>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawAck {
     All(bool),
     Names(Vec<String>),
-    Timeouts(BTreeMap<String, i64>),
+    Timeouts(Unique<i64>),
+}
+
+impl RawAck {
+    /// `true`/`false`, a list of names, or an object of timeouts (whose
+    /// own error, a name given twice, is the one reported).
+    fn parse(raw: &RawValue) -> Result<RawAck, String> {
+        let text = raw.get();
+        if let Ok(all) = serde_json::from_str(text) {
+            return Ok(RawAck::All(all));
+        }
+        if let Ok(names) = serde_json::from_str(text) {
+            return Ok(RawAck::Names(names));
+        }
+        match serde_json::from_str(text) {
+            Ok(map) => Ok(RawAck::Timeouts(map)),
+            Err(e) if text.trim_start().starts_with('{') => Err(format!("ack: {e}")),
+            Err(_) => {
+                Err("ack: expected true, a list of mailboxes, or mailbox → timeout in ms".into())
+            }
+        }
+    }
+}
+
+/// A JSON object whose keys are mailbox names, each at most once: a plain
+/// map would keep the last of two `"app"` keys and drop the first without a
+/// word (the command line refuses a mailbox given twice; so does a line).
+/// In name order.
+struct Unique<V>(BTreeMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+            type Value = Unique<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of mailbox names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(key) = m.next_key::<String>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "mailbox {key:?} is named twice (a line names each mailbox once)"
+                        )));
+                    }
+                    let value = m.next_value()?;
+                    out.insert(key, value);
+                }
+                Ok(Unique(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 /// Parse matrix text.
@@ -66,7 +120,7 @@ pub fn parse_matrix(text: &str) -> Result<Vec<MatrixLine>, FanoutError> {
         let bad = |reason: String| FanoutError::Matrix { line: n, reason };
         let raw: RawLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         let mut payloads = Vec::new();
-        for (mailbox, value) in raw.payloads {
+        for (mailbox, value) in raw.payloads.0 {
             let text = match serde_json::from_str::<String>(value.get()) {
                 Ok(s) => s,
                 Err(_) => value.get().to_string(),
@@ -76,14 +130,20 @@ pub fn parse_matrix(text: &str) -> Result<Vec<MatrixLine>, FanoutError> {
         if payloads.is_empty() {
             return Err(bad("no payloads".into()));
         }
-        let acks: Option<Vec<(String, Option<i64>)>> = match raw.ack {
+        let ack = raw
+            .ack
+            .as_deref()
+            .map(RawAck::parse)
+            .transpose()
+            .map_err(bad)?;
+        let acks: Option<Vec<(String, Option<i64>)>> = match ack {
             None | Some(RawAck::All(false)) => None,
             Some(RawAck::All(true)) => {
                 Some(payloads.iter().map(|(m, _)| (m.clone(), None)).collect())
             }
             Some(RawAck::Names(names)) => Some(names.into_iter().map(|m| (m, None)).collect()),
             Some(RawAck::Timeouts(map)) => {
-                Some(map.into_iter().map(|(m, t)| (m, Some(t))).collect())
+                Some(map.0.into_iter().map(|(m, t)| (m, Some(t))).collect())
             }
         };
         if let Some(acks) = &acks {
@@ -151,5 +211,18 @@ mod tests {
         let e = parse_matrix(r#"{"payloads":{"a":{}},"ack":["b"]}"#).unwrap_err();
         assert!(matches!(e, FanoutError::Matrix { line: 1, .. }), "{e}");
         assert!(parse_matrix("\n\n").is_err());
+    }
+
+    #[test]
+    fn a_mailbox_named_twice_in_a_line_is_refused_naming_line_and_mailbox() {
+        let text =
+            "{\"payloads\":{\"app\":{}}}\n{\"payloads\":{\"app\":{\"a\":1},\"app\":{\"b\":2}}}\n";
+        let e = parse_matrix(text).unwrap_err();
+        assert!(matches!(e, FanoutError::Matrix { line: 2, .. }), "{e}");
+        assert!(e.to_string().contains("\"app\""), "{e}");
+        // In `ack` too.
+        let e = parse_matrix(r#"{"payloads":{"a":{}},"ack":{"a":1000,"a":2000}}"#).unwrap_err();
+        assert!(matches!(e, FanoutError::Matrix { line: 1, .. }), "{e}");
+        assert!(e.to_string().contains("\"a\""), "{e}");
     }
 }
