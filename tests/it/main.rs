@@ -27,6 +27,7 @@ mod properties;
 mod qemu_cli;
 mod qemu_e2e;
 mod qemu_own_guest;
+mod round2;
 mod tui_engine_agreement;
 mod tui_fanout_screens;
 mod tui_features;

@@ -7,7 +7,11 @@
 //! the cap) refuse. With a token, the marker is found by its exact bytes
 //! (`magic + name + NUL + token`) in a pass of its own, as Hypeman did: a
 //! guest that left bytes after its token is still found, a truncated scan
-//! does not matter, and a second copy is still refused.
+//! does not matter, and a second copy is still refused. A marker whose
+//! token *is* the given one (a NUL, or seq, right after it) wins over
+//! markers whose tokens only start with it (`abc` vs `abcd`); the prefix
+//! match is for a guest that left bytes after its token, and counts only
+//! when no marker has exactly the given token.
 
 use std::path::Path;
 
@@ -18,7 +22,7 @@ use crate::mailbox::{
     FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, encode_fork_marker, frame_fits,
     write_frame,
 };
-use crate::scan::{Marker, ScanOptions, ScanReport, find_exact};
+use crate::scan::{Marker, ScanOptions, ScanReport, find_exact_with};
 use crate::units::human_size;
 
 /// Most markers named in an error message; the rest are counted.
@@ -119,7 +123,8 @@ fn offsets_text(offsets: &[u64]) -> String {
     }
 }
 
-/// The marker of `p` by its exact bytes, in a pass of its own.
+/// The marker of `p` by its exact bytes, in a pass of its own: the one
+/// whose token is exactly `token`, else the one whose token starts with it.
 fn locate_exact(
     s: &Session,
     p: &PlannedMailbox,
@@ -131,28 +136,27 @@ fn locate_exact(
         cancel: Some(s.cancel),
         ..ScanOptions::default()
     };
-    // Two are enough to know it is ambiguous; a few more make the message useful.
-    let hits = find_exact(memory, &marker, LISTED + 1, &opts)
-        .map_err(|e| ForkError::layer(e).with_mailbox(&p.name))?;
-    match hits.as_slice() {
-        [one] => Ok(Located {
-            offset: *one,
-            marker,
-            exact: true,
-        }),
-        [] => Err(ForkError::mailbox(
-            ErrorKind::MarkerMissing,
-            &p.name,
-            format!(
-                "marker with the given token not found in {} (searched by its exact bytes)",
-                memory.display()
-            ),
-        )),
-        many => Err(ForkError::mailbox(
+    // The token ends where the given one does: a NUL follows, or seq does.
+    let fills_identity = marker.len() as u64 >= FORK_SEQ_OFFSET;
+    let (mut exact, mut prefixed) = (Vec::new(), Vec::new());
+    // Two exact ones are enough to know it is ambiguous, a few more make the
+    // message useful; prefixed ones never stop the pass (an exact one may
+    // come after any number of them).
+    find_exact_with(memory, &marker, &opts, &mut |at, next| {
+        if fills_identity || next.is_none_or(|b| b == 0) {
+            exact.push(at);
+        } else if prefixed.len() <= LISTED {
+            prefixed.push(at);
+        }
+        exact.len() <= LISTED
+    })
+    .map_err(|e| ForkError::layer(e).with_mailbox(&p.name))?;
+    let ambiguous = |many: &[u64], what: &str| {
+        ForkError::mailbox(
             ErrorKind::MarkerAmbiguous,
             &p.name,
             format!(
-                "marker with the given token occurs {}{} times (offsets {}); refusing to patch an ambiguous mailbox",
+                "{what} occurs {}{} times (offsets {}); refusing to patch an ambiguous mailbox",
                 if many.len() > LISTED {
                     "more than "
                 } else {
@@ -161,7 +165,32 @@ fn locate_exact(
                 many.len().min(LISTED),
                 offsets_text(many)
             ),
+        )
+    };
+    match (exact.as_slice(), prefixed.as_slice()) {
+        ([one], _) => Ok(Located {
+            offset: *one,
+            marker,
+            exact: false,
+        }),
+        ([], [one]) => Ok(Located {
+            offset: *one,
+            marker,
+            exact: true,
+        }),
+        ([], []) => Err(ForkError::mailbox(
+            ErrorKind::MarkerMissing,
+            &p.name,
+            format!(
+                "marker with the given token not found in {} (searched by its exact bytes)",
+                memory.display()
+            ),
         )),
+        ([], many) => Err(ambiguous(
+            many,
+            "no marker has exactly the given token, and a marker whose token starts with it",
+        )),
+        (many, _) => Err(ambiguous(many, "marker with the given token")),
     }
 }
 

@@ -17,6 +17,25 @@ pub fn find_exact(
     limit: usize,
     opts: &ScanOptions,
 ) -> Result<Vec<u64>, ScanError> {
+    let mut hits = Vec::new();
+    find_exact_with(path, needle, opts, &mut |at, _| {
+        hits.push(at);
+        hits.len() < limit
+    })?;
+    Ok(hits)
+}
+
+/// Every offset of `needle` in the data extents of `path`, in file order,
+/// handed to `visit` with the byte that follows the needle there (`None`
+/// at the end of the file; a hole reads as 0): whether a marker's token
+/// *ends* where the given one does, or only starts with it. `visit`
+/// returns `false` to stop. One pass, bounded memory, cancellable.
+pub fn find_exact_with(
+    path: &Path,
+    needle: &[u8],
+    opts: &ScanOptions,
+    visit: &mut dyn FnMut(u64, Option<u8>) -> bool,
+) -> Result<(), ScanError> {
     let open_err = |source| ScanError::Open {
         path: path.to_path_buf(),
         source,
@@ -25,13 +44,12 @@ pub fn find_exact(
     let size = file.metadata().map_err(open_err)?.len();
     let extents = data_extents(&file, size).map_err(open_err)?;
     if needle.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let finder = memchr::memmem::Finder::new(needle);
     let overlap = needle.len() as u64 - 1;
     let buf_size = opts.buffer_size.max(needle.len() * 2).max(64 << 10);
     let mut buf = vec![0u8; buf_size];
-    let mut hits = Vec::new();
     for ext in extents
         .iter()
         .filter(|e: &&Extent| e.len() >= needle.len() as u64)
@@ -41,12 +59,16 @@ pub fn find_exact(
             if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(ScanError::Cancelled);
             }
-            let n = (ext.end - pos).min(buf_size as u64) as usize;
+            let n = usize::try_from((ext.end - pos).min(buf_size as u64)).unwrap_or(buf_size);
             read_full(&file, path, &mut buf[..n], pos)?;
             for hit in finder.find_iter(&buf[..n]) {
-                hits.push(pos + hit as u64);
-                if hits.len() >= limit {
-                    return Ok(hits);
+                let after = hit + needle.len();
+                let next = match buf[..n].get(after) {
+                    Some(b) => Some(*b),
+                    None => byte_at(&file, pos + after as u64, size),
+                };
+                if !visit(pos + hit as u64, next) {
+                    return Ok(());
                 }
             }
             let end = pos + n as u64;
@@ -56,7 +78,21 @@ pub fn find_exact(
             pos = end - overlap;
         }
     }
-    Ok(hits)
+    Ok(())
+}
+
+/// The byte at `offset` of `file` (`size` bytes long): `None` past the
+/// end; 0 when it cannot be read (a hole reads as 0 anyway).
+fn byte_at(file: &std::fs::File, offset: u64, size: u64) -> Option<u8> {
+    use std::os::unix::fs::FileExt;
+    if offset >= size {
+        return None;
+    }
+    let mut b = [0u8; 1];
+    Some(match file.read_at(&mut b, offset) {
+        Ok(1) => b[0],
+        _ => 0,
+    })
 }
 
 #[cfg(test)]
@@ -89,6 +125,17 @@ mod tests {
             find_exact(&p, &encode_fork_marker("a", "other"), 10, &opts)
                 .unwrap()
                 .is_empty()
+        );
+        // What follows each hit: the junk's first byte, then a hole's 0.
+        let mut next = Vec::new();
+        find_exact_with(&p, &m, &opts, &mut |at, b| {
+            next.push((at, b));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            next,
+            vec![(4096, Some(1)), ((1 << 20) + (64 << 10) - 10, Some(0))]
         );
     }
 }

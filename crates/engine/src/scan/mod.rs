@@ -24,7 +24,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use cache::{CACHE_FORMAT, FileIdentity, cached_report, scan_cached};
-pub use exact::find_exact;
+pub use exact::{find_exact, find_exact_with};
 pub use extents::{Extent, data_extents};
 pub use stream::{
     Compression, decompressor, detect_compression, scan_any, scan_compressed, scan_reader,
