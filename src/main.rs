@@ -72,9 +72,11 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
 /// have): `FORKMAIL_HOLD_AT=<stage>` holds every session at that stage.
 #[cfg(feature = "test-hooks")]
 fn install_test_hooks() {
-    if let Some(stage) = std::env::var("FORKMAIL_HOLD_AT")
-        .ok()
-        .and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok())
+    let hold = std::env::var("FORKMAIL_HOLD_AT").ok();
+    if hold.as_deref() == Some("scan") {
+        forkmail::test_hooks::set_hold_scan();
+    } else if let Some(stage) =
+        hold.and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok())
     {
         forkmail::test_hooks::set_hold_at(stage);
     }

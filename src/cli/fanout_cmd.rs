@@ -14,7 +14,7 @@ use crate::fanout::{
     FanoutEvent, FanoutReport, FanoutSpec, MemberRecorders, PayloadTemplate, plan_fanout,
     read_matrix, spreads,
 };
-use crate::fork::{Forks, divergence};
+use crate::fork::{Forks, LiveStatus, divergence};
 use crate::sanitize::escaped;
 use crate::store::Store;
 use crate::units::human_size;
@@ -84,10 +84,10 @@ pub(super) fn fanout(store: &Store, a: &ForkArgs) -> Result<i32> {
     if a.json {
         let _ = outln!(
             "{}",
-            summary_json(&plan.snapshot, &report, divergence, &capacity)
+            summary_json(&plan.snapshot, &report, &divergence, &capacity)
         );
     } else {
-        let _ = print_summary(&plan.snapshot, &report, divergence);
+        let _ = print_summary(&plan.snapshot, &report, &divergence);
     }
     Ok(match report.first_failure() {
         None => 0,
@@ -105,31 +105,56 @@ pub(super) fn fanout(store: &Store, a: &ForkArgs) -> Result<i32> {
     })
 }
 
-/// (running forks measured, bytes in all, how) over the forks that stayed.
-fn total_divergence(forks: &Forks, report: &FanoutReport) -> (usize, u64, Option<&'static str>) {
-    let mut n = 0;
-    let mut bytes = 0;
-    let mut how = None;
+/// The divergence of the forks that stayed: how many were measured (and
+/// how many of those run; the others were patched, not restored), bytes in
+/// all, and how it was measured.
+struct Diverged {
+    forks: usize,
+    running: usize,
+    bytes: u64,
+    how: Option<&'static str>,
+}
+
+impl Diverged {
+    /// "2 running fork(s)", "2 patched fork(s) (not restored)", or both.
+    fn over(&self) -> String {
+        let patched = self.forks - self.running;
+        match (self.running, patched) {
+            (r, 0) => format!("{r} running fork(s)"),
+            (0, p) => format!("{p} patched fork(s) (not restored)"),
+            (r, p) => format!("{} fork(s): {r} running, {p} patched", r + p),
+        }
+    }
+}
+
+fn total_divergence(forks: &Forks, report: &FanoutReport) -> Diverged {
+    let mut d = Diverged {
+        forks: 0,
+        running: 0,
+        bytes: 0,
+        how: None,
+    };
     for f in report
         .forks
         .iter()
         .filter(|f| f.result.is_ok() && !f.removed)
     {
         if let Ok(entry) = forks.get(&f.name)
-            && let Some(d) = divergence(&entry)
+            && let Some(div) = divergence(&entry)
         {
-            n += 1;
-            bytes += d.bytes;
-            how = Some(d.source.label());
+            d.forks += 1;
+            d.running += usize::from(entry.status == LiveStatus::Running);
+            d.bytes += div.bytes;
+            d.how = Some(div.source.label());
         }
     }
-    (n, bytes, how)
+    d
 }
 
 fn summary_json(
     snapshot: &str,
     r: &FanoutReport,
-    (div_forks, div_bytes, _): (usize, u64, Option<&str>),
+    div: &Diverged,
     capacity: &crate::fanout::Capacity,
 ) -> serde_json::Value {
     let stages: serde_json::Map<String, serde_json::Value> =
@@ -156,16 +181,12 @@ fn summary_json(
         "elapsed_ms": r.elapsed.as_millis() as u64,
         "forks_per_second": (r.forks_per_second() * 100.0).round() / 100.0,
         "stages": stages, "failures": failures, "removed": removed,
-        "divergence": {"forks": div_forks, "bytes": div_bytes},
+        "divergence": {"forks": div.forks, "running": div.running, "bytes": div.bytes},
         "capacity": capacity,
     }})
 }
 
-fn print_summary(
-    snapshot: &str,
-    r: &FanoutReport,
-    (div_forks, div_bytes, how): (usize, u64, Option<&str>),
-) -> std::io::Result<()> {
+fn print_summary(snapshot: &str, r: &FanoutReport, div: &Diverged) -> std::io::Result<()> {
     outln!(
         "{} forks of {} in {} ms ({:.1} forks/s): {} done, {} failed",
         r.forks.len(),
@@ -199,10 +220,11 @@ fn print_summary(
             )?;
         }
     }
-    if let Some(how) = how {
+    if let Some(how) = div.how {
         outln!(
-            "  divergence: {} private in all over {div_forks} running fork(s) ({how})",
-            human_size(div_bytes)
+            "  divergence: {} private in all over {} ({how})",
+            human_size(div.bytes),
+            div.over()
         )?;
     }
     let failed: Vec<_> = r.forks.iter().filter(|f| f.result.is_err()).collect();

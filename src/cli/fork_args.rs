@@ -29,12 +29,33 @@ fn payload_file(name: &str, file: &str) -> Result<String> {
             ))
             .into()
         }),
-        Err(ReadError::TooLarge { .. }) => Err(ValidationError::PayloadTooLarge {
-            name: name.into(),
-            len: FORK_MAX_PAYLOAD + 1,
-            after_injection: false,
+        // Only the first 3833 bytes were read: the file's own size says how
+        // large it is (a size that lies, as /proc files do, says "more").
+        Err(ReadError::TooLarge { .. }) => {
+            match crate::files::open_regular(std::path::Path::new(file))
+                .and_then(|f| {
+                    f.metadata().map_err(|source| ReadError::Io {
+                        path: file.into(),
+                        source,
+                    })
+                })
+                .ok()
+                .map(|m| m.len())
+                .and_then(|len| usize::try_from(len).ok())
+                .filter(|len| *len > FORK_MAX_PAYLOAD)
+            {
+                Some(len) => Err(ValidationError::PayloadTooLarge {
+                    name: name.into(),
+                    len,
+                    after_injection: false,
+                }
+                .into()),
+                None => Err(UsageError(format!(
+                    "--payload {name}: payload file {file} holds more than {FORK_MAX_PAYLOAD} bytes, the most a frame holds"
+                ))
+                .into()),
+            }
         }
-        .into()),
         Err(e) => Err(anyhow::Error::new(e)
             .context(format!("--payload {name}: cannot read payload file {file}"))),
     }

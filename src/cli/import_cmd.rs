@@ -9,7 +9,8 @@ use serde_json::json;
 use super::ImportArgs;
 use super::catalog::{Target, resolve};
 use super::signals::cancel_flag;
-use crate::error::UsageError;
+use crate::error::{ErrorKind, UsageError};
+use crate::scan::ScanError;
 use crate::source::SourceSet;
 use crate::store::{Store, ValidName};
 use crate::transfer::{default_import_name, import_snapshot};
@@ -56,7 +57,21 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
     }
     let imported = imported?;
     let s = &imported.snapshot;
-    let report = super::template_cmd::scan_new(store, s)?;
+    // The import is done and kept; a Ctrl-C now stops only the scan that
+    // shows its markers.
+    let report = match super::template_cmd::scan_new(store, s, Some(&cancel)) {
+        Ok(r) => r,
+        Err(ScanError::Cancelled) => {
+            errln!(
+                "imported {} at {}; showing its markers was cancelled (`forkmail markers {}` shows them)",
+                s.name,
+                s.dir.display(),
+                s.name
+            );
+            return Ok(ErrorKind::Cancelled.exit_code());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if a.json {
         super::output::json(&json!({
             "name": s.name, "path": s.dir, "vmm": s.meta.vmm, "memory_size": s.memory_size,

@@ -68,7 +68,7 @@ pub(super) fn template_create(store: &Store, a: &TemplateCreateArgs) -> Result<i
     spec.faults = faults;
     spec.ack_bind = a.ack_bind;
     let snap = create_sim_template(store, &spec)?;
-    let report = scan_new(store, &snap)?;
+    let report = scan_new(store, &snap, None)?;
     if a.json {
         super::output::json(&json!({
             "name": snap.name, "path": snap.dir, "memory_size": snap.memory_size,
@@ -165,7 +165,7 @@ fn qemu_template(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
     let cancel = cancel_flag()?;
     let t = create_qemu_template(store, &spec, &cancel, &mut say)?;
     let snap = &t.snapshot;
-    let report = scan_new(store, snap)?;
+    let report = scan_new(store, snap, None)?;
     // Every armed mailbox must be found exactly once, or forks would fail later.
     check_armed(&report, &t.mailboxes)?;
     if json {
@@ -192,12 +192,19 @@ fn qemu_template(store: &Store, a: &TemplateCreateArgs) -> Result<i32> {
 
 /// A new snapshot's markers, scanned through its discovery cache: the first
 /// fork reuses this scan.
-pub(super) fn scan_new(store: &Store, snap: &SnapshotInfo) -> Result<ScanReport> {
-    Ok(scan_cached(
+pub(super) fn scan_new(
+    store: &Store,
+    snap: &SnapshotInfo,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<ScanReport, crate::scan::ScanError> {
+    scan_cached(
         &snap.memory_path(),
         &store.scan_cache_path(&snap.name),
-        &ScanOptions::default(),
-    )?)
+        &ScanOptions {
+            cancel,
+            ..ScanOptions::default()
+        },
+    )
 }
 
 /// A new snapshot's markers as `--json` shows them.

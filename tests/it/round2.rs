@@ -85,3 +85,113 @@ fn a_token_that_is_a_prefix_of_another_still_finds_its_own_marker() {
     let evs = events(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(evs.last().expect("events")["kind"], "marker_ambiguous");
 }
+
+/// Defect 16: a fan-out of `--no-restore` forks does not call them running.
+#[test]
+fn a_no_restore_fan_out_is_not_described_as_running() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let out = env.ok(&[
+        "fork",
+        "t",
+        "--count",
+        "2",
+        "--name",
+        "p",
+        "--no-restore",
+        "--payload",
+        "m={}",
+    ]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("divergence"))
+        .unwrap_or_else(|| panic!("a divergence line: {out}"));
+    assert!(!line.contains("running"), "{line}");
+    assert!(line.contains("2 patched"), "{line}");
+}
+
+/// A plain Firecracker snapshot directory (`memory` + `state`) holding one
+/// marker, outside the store.
+fn plain_snapshot(env: &Env, dir_name: &str) -> std::path::PathBuf {
+    let dir = env.dir.path().join(dir_name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let f = std::fs::File::create(dir.join("memory")).expect("memory");
+    f.set_len(8 << 20).expect("size");
+    drop(f);
+    plant_marker(&dir.join("memory"), 1 << 20, "app", "tok");
+    std::fs::write(dir.join("state"), b"firecracker vmstate").expect("state");
+    dir
+}
+
+/// Run `cmd` to its end, at most `secs` seconds (a hang fails the test).
+fn bounded(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "hung: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Wait until `cond` holds (checked every 10 ms), at most `secs` seconds.
+fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Defect 16: Ctrl-C during the scan that follows an import reaches it
+/// (the scan is held until cancelled: without the cancel it would hold
+/// forever); the import itself is kept, and the exit status says cancelled.
+#[test]
+fn ctrl_c_during_the_scan_after_an_import_is_not_swallowed() {
+    let env = Env::new();
+    let snap = plain_snapshot(&env, "fc");
+    let child = env
+        .cmd()
+        .args(["import", snap.to_str().expect("utf-8"), "--name", "imp"])
+        .env("FORKMAIL_HOLD_AT", "scan")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let meta = env.store().join("snapshots/imp/snapshot.json");
+    wait_for("the import committed", 60, || meta.is_file());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = bounded(child, 60);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(meta.is_file(), "the imported snapshot stays");
+}
+
+/// Defect 16: an oversized `--payload @FILE` says how large it is.
+#[test]
+fn an_oversized_payload_file_reports_its_real_size() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let file = env.dir.path().join("big.json");
+    std::fs::write(&file, format!("{{\"a\":\"{}\"}}", "x".repeat(4994))).expect("write");
+    let out = env.run(&["fork", "t", "--payload", &format!("m=@{}", file.display())]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("5002"), "{err}");
+    assert!(!err.contains("3833"), "{err}");
+}

@@ -78,6 +78,8 @@ pub fn scan_cached(
     if let Some(report) = cached_report(path, cache_file) {
         return Ok(report);
     }
+    #[cfg(feature = "test-hooks")]
+    crate::test_hooks::hold_scan_if_asked(opts.cancel);
     // Raw or zstd/lz4 (told by the magic bytes): one cache for both, keyed
     // by the identity of the file as it is on disk.
     let report = scan_any(path, opts)?;
