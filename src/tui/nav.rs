@@ -260,8 +260,14 @@ impl App {
             self.say("nothing selected to copy", Level::Info);
             return;
         };
-        self.copied = Some(text);
-        self.say(format!("{what} copied to the clipboard"), Level::Ok);
+        // No control character reaches the clipboard (a paste runs it).
+        let clip = if what == "payload" {
+            crate::sanitize::clipboard_json(&text)
+        } else {
+            crate::sanitize::clipboard_text(&text)
+        };
+        self.say(clip.note(what), Level::Ok);
+        self.copied = Some(clip.text);
     }
 }
 

@@ -28,6 +28,7 @@ mod qemu_cli;
 mod qemu_e2e;
 mod qemu_own_guest;
 mod round2;
+mod round2_tui;
 mod tui_engine_agreement;
 mod tui_fanout_screens;
 mod tui_features;
