@@ -48,10 +48,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
 }
 
 fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
+    let sources = forkmail::cli::open_sources(&cli.sources);
     let store = if demo {
-        forkmail::cli::open_demo_store(cli.store.as_deref())?
+        forkmail::cli::open_demo_store(cli.store.as_deref(), &sources)?
     } else {
-        forkmail::cli::open_store(cli.store.as_deref())?
+        forkmail::cli::open_store(cli.store.as_deref(), &sources)?
     };
     let config = forkmail::config::current();
     let options = forkmail::tui::app::Options {
@@ -64,7 +65,7 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
         store,
         forkmail::tui::settings::theme(config),
         options,
-        forkmail::cli::open_sources(&cli.sources),
+        sources,
     )
 }
 

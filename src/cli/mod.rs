@@ -40,9 +40,11 @@ pub fn log_path() -> Option<PathBuf> {
 }
 
 /// Open the store named by `--store`, `$FORKMAIL_STORE`, the config
-/// file's `store`, or the XDG default.
-pub fn open_store(explicit: Option<&Path>) -> Result<Store> {
+/// file's `store`, or the XDG default — refused, before anything is
+/// created, when it is one of `sources` or inside one.
+pub fn open_store(explicit: Option<&Path>, sources: &SourceSet) -> Result<Store> {
     let root = crate::env::store_root(explicit, crate::config::current().store.as_deref())?;
+    sources.check_store(&root)?;
     Store::open(&root).with_context(|| format!("open store {}", root.display()))
 }
 
@@ -54,10 +56,12 @@ pub fn open_sources(explicit: &[PathBuf]) -> SourceSet {
     ))
 }
 
-/// Open (creating it if missing) the demo store, saying what was made.
-pub fn open_demo_store(explicit: Option<&Path>) -> Result<Store> {
+/// Open (creating it if missing) the demo store, saying what was made;
+/// like any store, never one of `sources` nor inside one.
+pub fn open_demo_store(explicit: Option<&Path>, sources: &SourceSet) -> Result<Store> {
     let mut failed = None;
     let root = crate::env::demo_store_root(explicit)?;
+    sources.check_store(&root)?;
     let store = crate::template::demo::ensure_demo_store(&root, &mut |snap, about| {
         if let Err(e) = outln!(
             "created {:<11} {:>9} ({} on disk)  {about}",
@@ -76,8 +80,8 @@ pub fn open_demo_store(explicit: Option<&Path>) -> Result<Store> {
 
 /// Run a non-TUI subcommand. Returns the process exit code.
 pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
-    let store = || open_store(cli.store.as_deref());
     let sources = || open_sources(&cli.sources);
+    let store = || open_store(cli.store.as_deref(), &sources());
     match command {
         Command::Snapshots { json } => catalog::snapshots(&store()?, &sources(), *json),
         Command::Markers { target, json } => {
@@ -96,7 +100,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Rm { fork } => list::rm(&store()?, fork),
         Command::Gc { json } => list::gc(&store()?, *json),
         Command::Demo { .. } => {
-            let s = open_demo_store(cli.store.as_deref())?;
+            let s = open_demo_store(cli.store.as_deref(), &sources())?;
             outln!("demo store ready: {}", s.root().display())?;
             Ok(0)
         }

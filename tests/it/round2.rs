@@ -195,3 +195,92 @@ fn an_oversized_payload_file_reports_its_real_size() {
     assert!(err.contains("5002"), "{err}");
     assert!(!err.contains("3833"), "{err}");
 }
+
+/// Every entry under `dir` with its mode, sorted.
+fn tree(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).expect("ls").flatten() {
+            let md = std::fs::symlink_metadata(e.path()).expect("stat");
+            out.push((
+                e.path().display().to_string(),
+                md.permissions().mode() & 0o7777,
+            ));
+            if md.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Defect 8: a store equal to or inside a source is refused before
+/// anything is created — however it is spelled (`--store`, relative to a
+/// working directory inside the source, `$FORKMAIL_STORE`).
+#[test]
+fn a_store_inside_a_source_is_refused_before_anything_is_made() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let src = env.dir.path().join("hypeman");
+    for d in ["guests", "snapshots"] {
+        std::fs::create_dir_all(src.join(d)).expect("mkdir");
+        std::fs::set_permissions(src.join(d), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let before = tree(&src);
+    let s = src.to_str().expect("utf-8");
+    let inside = format!("{s}/forkmail");
+    let cases: Vec<(Vec<&str>, Option<&str>, Option<&str>)> = vec![
+        (vec!["--store", s, "--source", s, "snapshots"], None, None),
+        (
+            vec!["--store", &inside, "--source", s, "snapshots"],
+            None,
+            None,
+        ),
+        (
+            vec!["--store", "./fm", "--source", s, "forks"],
+            Some(s),
+            None,
+        ),
+        (
+            vec!["--store", "guests/../fm", "--source", "..", "forks"],
+            Some(&inside),
+            None,
+        ),
+        (
+            vec!["--source", s, "snapshots"],
+            None,
+            Some(inside.as_str()),
+        ),
+    ];
+    for (args, cwd, store_env) in cases {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_forkmail"));
+        cmd.env("XDG_STATE_HOME", env.dir.path().join("state"))
+            .env_remove("FORKMAIL_SOURCES")
+            .env_remove("FORKMAIL_STORE")
+            .args(&args);
+        if let Some(dir) = cwd {
+            std::fs::create_dir_all(dir).expect("cwd");
+            cmd.current_dir(dir);
+        }
+        if let Some(st) = store_env {
+            cmd.env("FORKMAIL_STORE", st);
+        }
+        let out = cmd.output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("source"), "{args:?}: {err}");
+        // The only thing that may be new is the cwd this test made.
+        let after: Vec<_> = tree(&src)
+            .into_iter()
+            .filter(|(p, _)| p != &inside)
+            .collect();
+        assert_eq!(
+            after, before,
+            "{args:?}: nothing made or changed in the source"
+        );
+    }
+}

@@ -26,6 +26,7 @@ mod hypeman;
 mod memory;
 mod plain;
 pub mod set;
+mod store_guard;
 mod types;
 
 use std::path::{Path, PathBuf};

@@ -82,6 +82,19 @@ pub enum StoreError {
     /// No store directory could be determined.
     #[error("cannot find a data directory: set --store, FORKMAIL_STORE or HOME")]
     NoHome,
+    /// The store would be a read-only source, or inside one: forkmail
+    /// writes in its store, and nothing under a source is ever written.
+    #[error(
+        "store {store} is {how} the read-only source {source_root}: forkmail writes in its store, and never under a source; choose a store elsewhere (--store, FORKMAIL_STORE or the config file's store)"
+    )]
+    InsideSource {
+        /// The store, resolved.
+        store: PathBuf,
+        /// "inside" or "the same directory as".
+        how: &'static str,
+        /// The source's directory.
+        source_root: PathBuf,
+    },
     /// A file that cannot be read safely (FIFO, device, too large).
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -90,9 +103,10 @@ pub enum StoreError {
 impl Kinded for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::InvalidName(_) | StoreError::Exists { .. } | StoreError::NoHome => {
-                ErrorKind::BadRequest
-            }
+            StoreError::InvalidName(_)
+            | StoreError::Exists { .. }
+            | StoreError::NoHome
+            | StoreError::InsideSource { .. } => ErrorKind::BadRequest,
             StoreError::NoSuchSnapshot { .. } | StoreError::NoSuchFork { .. } => {
                 ErrorKind::NotFound
             }
