@@ -74,8 +74,8 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
 #[cfg(feature = "test-hooks")]
 fn install_test_hooks() {
     let hold = std::env::var("FORKMAIL_HOLD_AT").ok();
-    if hold.as_deref() == Some("scan") {
-        forkmail::test_hooks::set_hold_scan();
+    if let Some(point @ ("scan" | "import")) = hold.as_deref() {
+        forkmail::test_hooks::set_hold_point(point);
     } else if let Some(stage) =
         hold.and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok())
     {

@@ -322,7 +322,11 @@ pub(super) fn snapshots(store: &Store, sources: &SourceSet, json: bool) -> Resul
         )?;
     }
     for e in &bad {
-        outln!("{:<10} UNREADABLE: {}", STORE, escaped(&e.to_string()))?;
+        let what = match e {
+            crate::store::StoreError::AbandonedDraft { .. } => "ABANDONED DRAFT",
+            _ => "UNREADABLE",
+        };
+        outln!("{:<10} {what}: {}", STORE, escaped(&e.to_string()))?;
     }
     for (s, entries) in &listed {
         match &s.source {

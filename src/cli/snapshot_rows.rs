@@ -81,6 +81,7 @@ pub(super) fn store_problem_row(store: &Store, e: &StoreError) -> Value {
     let (path, problem) = match e {
         StoreError::BadMeta { path, .. } => (Some(path.clone()), "bad-metadata"),
         StoreError::Io { path, .. } => (Some(path.clone()), "unreadable"),
+        StoreError::AbandonedDraft { path, .. } => (Some(path.clone()), "abandoned-draft"),
         StoreError::Read(ReadError::NotRegular { path, .. }) => {
             (Some(path.clone()), "not-a-regular-file")
         }

@@ -284,3 +284,76 @@ fn a_store_inside_a_source_is_refused_before_anything_is_made() {
         );
     }
 }
+
+/// Hidden directories (`.creating-…`) under `dir`.
+fn drafts(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".creating-"))
+        .collect()
+}
+
+/// Defect 4: an import killed with `kill -9` leaves its draft (with the
+/// partial memory); `snapshots` shows it and `gc` removes it — and `gc`
+/// leaves alone the draft of an import that still runs.
+#[test]
+fn gc_removes_the_draft_of_a_killed_import_and_keeps_a_live_one() {
+    let env = Env::new();
+    let snap = plain_snapshot(&env, "fc");
+    let held = |name: &str| {
+        env.cmd()
+            .args(["import", snap.to_str().expect("utf-8"), "--name", name])
+            .env("FORKMAIL_HOLD_AT", "import")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn")
+    };
+    let snapshots = env.store().join("snapshots");
+    let mut live = held("live");
+    wait_for("the live import's draft", 60, || {
+        std::fs::read_dir(&snapshots).is_ok_and(|_| drafts(&snapshots).len() == 1)
+    });
+    let live_draft = drafts(&snapshots)[0].clone();
+    let mut killed = held("dead");
+    wait_for("the killed import's draft", 60, || {
+        drafts(&snapshots).len() == 2
+    });
+    let dead_draft = drafts(&snapshots)
+        .into_iter()
+        .find(|d| d != &live_draft)
+        .expect("second draft");
+    wait_for("its memory written", 60, || {
+        snapshots.join(&dead_draft).join("state").is_file()
+    });
+    killed.kill().expect("kill -9");
+    killed.wait().expect("reap");
+    let listed = env.run(&["snapshots"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains(&dead_draft),
+        "snapshots shows the draft: {text}"
+    );
+    assert!(
+        !text.contains(&live_draft),
+        "not the one being made: {text}"
+    );
+    let out = env.ok(&["gc", "--json"]);
+    assert!(out.contains(&dead_draft), "{out}");
+    assert_eq!(
+        drafts(&snapshots),
+        vec![live_draft.clone()],
+        "gc kept the live one"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    assert_eq!(live.wait().expect("wait").code(), Some(130));
+    assert!(
+        drafts(&snapshots).is_empty(),
+        "a cancelled import leaves nothing"
+    );
+    let text = env.ok(&["snapshots"]);
+    assert!(!text.contains(".creating-"), "{text}");
+}

@@ -6,10 +6,12 @@
 //! directory made), preflight, patch and ack; in restore once the VM is
 //! started, paused. The app sets it from `FORKMAIL_HOLD_AT` at start.
 //!
-//! `hold_scan`: a discovery scan ([`crate::scan::scan_cached`]) waits before
-//! it reads until its cancel flag is set — forever when it has none, which
-//! is what a test of "Ctrl-C reaches the scan" catches
-//! (`FORKMAIL_HOLD_AT=scan`).
+//! `hold_point`: a named point waits until its cancel flag is set (forever
+//! when it has none, which is what a test of "Ctrl-C reaches the scan"
+//! catches): `FORKMAIL_HOLD_AT=scan` holds every discovery scan
+//! ([`crate::scan::scan_cached`]) before it reads, `import` an import with
+//! its files written, before it is committed (a `kill -9` there leaves a
+//! draft).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,16 +35,19 @@ pub fn hold_if_asked(stage: Stage, cancelled: impl Fn() -> bool) {
     }
 }
 
-static HOLD_SCAN: AtomicBool = AtomicBool::new(false);
+static HOLD_POINT: OnceLock<String> = OnceLock::new();
 
-/// Make every discovery scan of this process hold until it is cancelled.
-pub fn set_hold_scan() {
-    HOLD_SCAN.store(true, Ordering::Relaxed);
+/// Make this process hold at the named point (`scan`: every discovery
+/// scan, before it reads; `import`: an import, its memory and device state
+/// written, before it is committed).
+pub fn set_hold_point(point: &str) {
+    let _ = HOLD_POINT.set(point.to_string());
 }
 
-/// Wait here, when asked to, until `cancel` is set (forever without one).
-pub fn hold_scan_if_asked(cancel: Option<&AtomicBool>) {
-    if HOLD_SCAN.load(Ordering::Relaxed) {
+/// Wait here, when `point` is the one to hold at, until `cancel` is set
+/// (forever without one).
+pub fn hold_point_if_asked(point: &str, cancel: Option<&AtomicBool>) {
+    if HOLD_POINT.get().is_some_and(|p| p == point) {
         while !cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -650,3 +650,28 @@ fn a_second_ack_is_reported_while_the_socket_lingers_and_never_fails_the_fork() 
         p.stop(std::time::Duration::from_secs(2));
     }
 }
+
+/// Round 2, defect 3: `gc` while a session makes its directory (made, not
+/// yet locked) leaves it alone, and `gc` itself succeeds.
+#[test]
+fn gc_while_a_session_makes_its_directory_leaves_it_alone() {
+    let rig = rig();
+    let store = rig.store.clone();
+    type Seen = Vec<Result<Vec<String>, String>>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let seen2 = Arc::clone(&seen);
+    super::ownership::WHILE_UNLOCKED.with(|h| {
+        *h.borrow_mut() = Some(Box::new(move || {
+            let r = Forks::new(&store).gc().map_err(|e| e.to_string());
+            seen2.lock().unwrap().push(r);
+        }));
+    });
+    let mut r = req(&[("a", 0)]);
+    r.restore = false;
+    let ran = run(&rig, &r, &Script::acking(&[]), |_, _| {});
+    super::ownership::WHILE_UNLOCKED.with(|h| *h.borrow_mut() = None);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "gc ran while the directory was unlocked");
+    assert_eq!(seen[0], Ok(vec![]), "gc removed nothing and did not fail");
+    ran.result.expect("the session was not disturbed");
+}

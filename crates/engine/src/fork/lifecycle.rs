@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::ownership::{
-    CREATING_PREFIX, REMOVING_PREFIX, remove_fork_dir, session_running, try_lock,
-};
+use super::ownership::{remove_fork_dir, session_running, sweep_hidden, try_lock};
 use super::record::{ForkInfo, ForkStatus};
 use super::session::{Drivers, ForkOutcome, run_session_with};
 use super::{ForkError, ForkRequest, SessionEvent};
@@ -122,6 +120,15 @@ impl Kinded for LifecycleError {
             LifecycleError::Scan(e) => e.kind(),
             LifecycleError::Remove { .. } => ErrorKind::Io,
         }
+    }
+}
+
+/// Whether `e` says the fork is no longer there (removed meanwhile).
+fn gone(e: &LifecycleError) -> bool {
+    match e {
+        LifecycleError::Store(StoreError::NoSuchFork { .. }) => true,
+        LifecycleError::Remove { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 
@@ -319,31 +326,43 @@ impl<'a> Forks<'a> {
     }
 
     /// Clean up after crashes: remove every interrupted or broken fork
-    /// (stopping its VMM) and the hidden directories of sessions that died
-    /// while making one. Returns what was removed.
+    /// (stopping its VMM), the hidden directories of sessions that died
+    /// while making one, and the snapshot drafts of imports and template
+    /// creations that died (`snapshots/.creating-…`, with their partial
+    /// memory). What is being made right now is locked by its maker and left
+    /// alone; what vanishes meanwhile (another `gc`, an `rm`) is not an
+    /// error. Returns what was removed (drafts as `snapshots/<name>`).
     pub fn gc(&self) -> Result<Vec<String>, LifecycleError> {
         let mut removed = Vec::new();
         for entry in self.list()? {
             if matches!(entry.status, LiveStatus::Interrupted | LiveStatus::Broken) {
-                self.remove(&entry.name)?;
-                removed.push(entry.name);
-            }
-        }
-        let forks_dir = self.store.forks_dir();
-        if let Ok(rd) = std::fs::read_dir(&forks_dir) {
-            for e in rd.filter_map(|e| e.ok()) {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let path = e.path();
-                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                let hidden = name.starts_with(CREATING_PREFIX) || name.starts_with(REMOVING_PREFIX);
-                if is_dir && hidden && !session_running(&path) {
-                    self.stop_strays(&path);
-                    std::fs::remove_dir_all(&path)
-                        .map_err(|source| LifecycleError::Remove { path, source })?;
-                    removed.push(name);
+                match self.remove(&entry.name) {
+                    Ok(_) => removed.push(entry.name),
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(e),
                 }
             }
         }
+        let stop = |dir: &Path| {
+            self.stop_strays(dir);
+        };
+        let forks_dir = self.store.forks_dir();
+        removed.extend(sweep_hidden(&forks_dir, &stop).map_err(|source| {
+            LifecycleError::Remove {
+                path: forks_dir.clone(),
+                source,
+            }
+        })?);
+        let snapshots_dir = self.store.snapshots_dir();
+        removed.extend(
+            sweep_hidden(&snapshots_dir, &stop)
+                .map_err(|source| LifecycleError::Remove {
+                    path: snapshots_dir.clone(),
+                    source,
+                })?
+                .into_iter()
+                .map(|name| format!("snapshots/{name}")),
+        );
         Ok(removed)
     }
 

@@ -2,7 +2,12 @@
 //!
 //! The directory is made under a hidden temporary name, locked (`flock` on
 //! the directory itself), given its `fork.json`, and only then renamed into
-//! place — atomically, refusing to replace anything. So a fork never
+//! place — atomically, refusing to replace anything. The hidden name itself
+//! (`.creating-…`) is only ever given to a directory already locked: it is
+//! made as `.staging-…`, locked, then renamed, so `gc` can take an unlocked
+//! `.creating-` directory for one whose maker died ([`create_locked`],
+//! [`sweep_hidden`]). Snapshot drafts (an import, a template being made)
+//! are made the same way. So a fork never
 //! appears without its record, and for as long as the session runs its lock
 //! says so: `rm` refuses a fork whose session is running, and a fork left
 //! `creating` with nobody holding the lock is an interrupted session.
@@ -13,11 +18,20 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Prefix of a fork directory that is still being made.
+/// Prefix of a fork directory (or snapshot draft) that is still being
+/// made: always locked by its maker while it lives.
 pub const CREATING_PREFIX: &str = ".creating-";
+/// Prefix of a directory just made, not yet locked: it is locked and
+/// renamed to [`CREATING_PREFIX`] at once. `gc` leaves one alone for
+/// [`STAGING_GRACE`] (its maker may be between the two steps).
+pub const STAGING_PREFIX: &str = ".staging-";
+/// How long an unlocked `.staging-` directory is left alone by `gc`: its
+/// maker needs microseconds to lock and rename it; one this old was left
+/// by a process killed in between (it is empty).
+pub const STAGING_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Prefix of a fork directory being removed: renamed out of sight first, so
 /// no listing ever shows a half-removed fork.
 pub const REMOVING_PREFIX: &str = ".removing-";
@@ -86,6 +100,113 @@ pub fn try_lock(dir: &Path) -> io::Result<Option<File>> {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests only: run on the creating thread while a hidden directory is
+    /// made and not locked yet — the moment a `gc` must not remove it.
+    pub(crate) static WHILE_UNLOCKED: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+        std::cell::RefCell::new(None);
+}
+
+#[cfg(test)]
+fn while_unlocked() {
+    WHILE_UNLOCKED.with(|h| {
+        if let Some(f) = h.borrow().as_ref() {
+            f();
+        }
+    });
+}
+
+/// Make `<parent>/.creating-<hint>-<pid>-<random>`, owner-only, locked
+/// from the moment it has that name: made as `.staging-…`, locked, renamed.
+/// Returns it with its lock (held until dropped). On failure nothing is
+/// left; the error says what was being done.
+pub fn create_locked(parent: &Path, hint: &str) -> Result<(PathBuf, File), (String, io::Error)> {
+    let tag = format!(
+        "{hint}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let staging = parent.join(format!("{STAGING_PREFIX}{tag}"));
+    let path = parent.join(format!("{CREATING_PREFIX}{tag}"));
+    crate::store::private_dir(parent)
+        .and_then(|()| std::fs::DirBuilder::new().mode(0o700).create(&staging))
+        .map_err(|e| (format!("create {}", staging.display()), e))?;
+    #[cfg(test)]
+    while_unlocked();
+    let undo = |what: String, e: io::Error| {
+        let _ = std::fs::remove_dir(&staging);
+        (what, e)
+    };
+    let lock = match try_lock(&staging) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            return Err(undo(
+                format!("lock {}", staging.display()),
+                io::Error::other("held by another process"),
+            ));
+        }
+        Err(e) => return Err(undo(format!("lock {}", staging.display()), e)),
+    };
+    rename_noreplace(&staging, &path).map_err(|e| {
+        undo(
+            format!("rename {} to {}", staging.display(), path.display()),
+            e,
+        )
+    })?;
+    Ok((path, lock))
+}
+
+/// Remove the hidden directories in `parent` whose maker is gone:
+/// `.creating-` and `.removing-` ones nobody holds locked (they are locked
+/// from birth), and `.staging-` ones unlocked for longer than
+/// [`STAGING_GRACE`]. Each is locked while it is removed, so no session can
+/// take it meanwhile; `before` runs first (stopping what still runs from
+/// it). Entries that vanish meanwhile (another `gc`, a session ending) are
+/// not errors. Returns the names removed.
+pub fn sweep_hidden(parent: &Path, before: &dyn Fn(&Path)) -> io::Result<Vec<String>> {
+    let rd = match std::fs::read_dir(parent) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for e in rd.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let staging = name.starts_with(STAGING_PREFIX);
+        if !(staging || name.starts_with(CREATING_PREFIX) || name.starts_with(REMOVING_PREFIX)) {
+            continue;
+        }
+        let _lock = match try_lock(&path) {
+            Ok(Some(lock)) => lock,
+            // Its maker lives.
+            Ok(None) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if staging {
+            let age = std::fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_none_or(|a| a < STAGING_GRACE) {
+                continue;
+            }
+        }
+        before(&path);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => removed.push(name),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
 /// Whether a session holds `dir` (a fork being made right now).
 pub fn session_running(dir: &Path) -> bool {
     matches!(try_lock(dir), Ok(None))
@@ -105,25 +226,13 @@ impl HiddenDir {
     /// Make and lock a hidden directory in `forks_dir`; `hint` goes into its
     /// name (for people looking at the store).
     pub fn create(forks_dir: &Path, hint: &str) -> Result<HiddenDir, ClaimError> {
-        let path = forks_dir.join(format!(
-            "{CREATING_PREFIX}{hint}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        crate::store::private_dir(&path).map_err(io_err(format!("create {}", path.display())))?;
-        let mut hidden = HiddenDir {
+        let (path, lock) = create_locked(forks_dir, hint)
+            .map_err(|(context, source)| ClaimError::Io { context, source })?;
+        Ok(HiddenDir {
             path,
             forks_dir: forks_dir.to_path_buf(),
-            lock: None,
-        };
-        let lock = try_lock(&hidden.path)
-            .map_err(io_err(format!("lock {}", hidden.path.display())))?
-            .ok_or_else(|| ClaimError::Io {
-                context: format!("lock {}", hidden.path.display()),
-                source: io::Error::other("held by another process"),
-            })?;
-        hidden.lock = Some(lock);
-        Ok(hidden)
+            lock: Some(lock),
+        })
     }
 
     /// Where it is now.
@@ -289,5 +398,45 @@ mod tests {
         let path = owned.path().to_path_buf();
         drop(owned);
         assert!(!session_running(&path));
+    }
+
+    #[test]
+    fn gc_sweeps_only_what_nobody_makes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let (live, _lock) = create_locked(p, "live").unwrap();
+        assert!(
+            live.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(CREATING_PREFIX)
+        );
+        assert!(
+            session_running(&live),
+            "locked from the moment it has its name"
+        );
+        let (dead, lock) = create_locked(p, "dead").unwrap();
+        std::fs::write(dead.join("memory"), b"partial").unwrap();
+        drop(lock);
+        let young = p.join(format!("{STAGING_PREFIX}young-1-0"));
+        let old = p.join(format!("{STAGING_PREFIX}old-1-0"));
+        std::fs::create_dir(&young).unwrap();
+        std::fs::create_dir(&old).unwrap();
+        let long_ago = std::time::SystemTime::now() - STAGING_GRACE * 2;
+        File::open(&old).unwrap().set_modified(long_ago).unwrap();
+        std::fs::create_dir(p.join("fork-1")).unwrap();
+        let stopped = std::cell::RefCell::new(Vec::new());
+        let mut removed = sweep_hidden(p, &|d| stopped.borrow_mut().push(d.to_path_buf())).unwrap();
+        removed.sort();
+        let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(removed, vec![name(&dead), name(&old)]);
+        assert!(live.is_dir() && young.is_dir() && p.join("fork-1").is_dir());
+        assert_eq!(stopped.borrow().len(), 2);
+        // Nothing there at all: not an error.
+        assert!(
+            sweep_hidden(&p.join("missing"), &|_| {})
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -79,7 +79,7 @@ pub fn scan_cached(
         return Ok(report);
     }
     #[cfg(feature = "test-hooks")]
-    crate::test_hooks::hold_scan_if_asked(opts.cancel);
+    crate::test_hooks::hold_point_if_asked("scan", opts.cancel);
     // Raw or zstd/lz4 (told by the magic bytes): one cache for both, keyed
     // by the identity of the file as it is on disk.
     let report = scan_any(path, opts)?;

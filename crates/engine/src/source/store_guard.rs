@@ -49,7 +49,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("hypeman");
         std::fs::create_dir_all(src.join("guests")).unwrap();
-        let set = SourceSet::open(&[src.clone()]);
+        let set = SourceSet::open(std::slice::from_ref(&src));
         for bad in [
             src.clone(),
             src.join("forkmail"),

@@ -82,6 +82,17 @@ pub enum StoreError {
     /// No store directory could be determined.
     #[error("cannot find a data directory: set --store, FORKMAIL_STORE or HOME")]
     NoHome,
+    /// A snapshot draft whose maker died (an import or a template creation
+    /// killed): it holds a partial memory copy until `forkmail gc`.
+    #[error(
+        "{path}: an abandoned snapshot draft (an import or template creation that died), {size} on disk; `forkmail gc` removes it"
+    )]
+    AbandonedDraft {
+        /// The draft directory.
+        path: PathBuf,
+        /// Its size on disk, human readable.
+        size: String,
+    },
     /// The store would be a read-only source, or inside one: forkmail
     /// writes in its store, and nothing under a source is ever written.
     #[error(
@@ -113,7 +124,9 @@ impl Kinded for StoreError {
             StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
-            StoreError::Io { .. } | StoreError::BadMeta { .. } => ErrorKind::Io,
+            StoreError::Io { .. }
+            | StoreError::BadMeta { .. }
+            | StoreError::AbandonedDraft { .. } => ErrorKind::Io,
             StoreError::Read(e) => e.kind(),
         }
     }
@@ -250,10 +263,12 @@ impl Store {
     }
 
     /// Every snapshot, sorted by name. Entries that fail to load are returned
-    /// as errors in the second vector rather than hiding the rest.
+    /// as errors in the second vector rather than hiding the rest, and so
+    /// are abandoned drafts ([`StoreError::AbandonedDraft`]: a draft nobody
+    /// holds, until `gc` removes it); drafts being made are not listed.
     pub fn snapshots(&self) -> Result<(Vec<SnapshotInfo>, Vec<StoreError>), StoreError> {
         let mut ok = Vec::new();
-        let mut bad = Vec::new();
+        let mut bad = abandoned_drafts(&self.snapshots_dir());
         for dir in list_dirs(&self.snapshots_dir())? {
             if !dir.join(SNAPSHOT_META).exists() {
                 continue; // being created
@@ -280,6 +295,40 @@ impl Store {
     pub fn sessions_dir(&self) -> PathBuf {
         self.root.join("sessions")
     }
+}
+
+/// The snapshot drafts in `dir` nobody holds (their maker died).
+fn abandoned_drafts(dir: &Path) -> Vec<StoreError> {
+    use crate::fork::ownership::{CREATING_PREFIX, session_running};
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, u64)> = rd
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(CREATING_PREFIX))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| p.exists() && !session_running(p))
+        .map(|p| {
+            let bytes = std::fs::read_dir(&p)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|f| f.metadata().ok())
+                        .map(|m| m.blocks() * 512)
+                        .sum()
+                })
+                .unwrap_or(0);
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out.into_iter()
+        .map(|(path, bytes)| StoreError::AbandonedDraft {
+            path,
+            size: crate::units::human_size(bytes),
+        })
+        .collect()
 }
 
 fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {

@@ -11,8 +11,7 @@ use super::TemplateError;
 use crate::mailbox::{name_is_valid, token_problem};
 use crate::scan::ScanReport;
 use crate::store::{
-    SNAPSHOT_META, SnapshotInfo, SnapshotMeta, Store, StoreError, ValidName, private_dir,
-    write_json_atomic,
+    SNAPSHOT_META, SnapshotInfo, SnapshotMeta, Store, StoreError, ValidName, write_json_atomic,
 };
 
 /// The disk image's name inside a snapshot directory (when linked).
@@ -67,6 +66,9 @@ pub struct SnapshotDraft {
     final_dir: PathBuf,
     name: String,
     committed: bool,
+    /// Held while the draft is made: `gc` removes only drafts nobody holds
+    /// (an import or a template creation that died, `kill -9`).
+    _lock: std::fs::File,
 }
 
 impl SnapshotDraft {
@@ -82,20 +84,14 @@ impl SnapshotDraft {
             }
             .into());
         }
-        let tmp = store.snapshots_dir().join(format!(
-            ".creating-{name}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        private_dir(&tmp).map_err(|source| TemplateError::Io {
-            context: format!("create {}", tmp.display()),
-            source,
-        })?;
+        let (tmp, lock) = crate::fork::ownership::create_locked(&store.snapshots_dir(), name)
+            .map_err(|(context, source)| TemplateError::Io { context, source })?;
         Ok(SnapshotDraft {
             tmp,
             final_dir,
             name: name.into(),
             committed: false,
+            _lock: lock,
         })
     }
 

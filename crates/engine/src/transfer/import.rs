@@ -118,6 +118,8 @@ pub fn import_snapshot(
         }
     };
     let device_state = copy_device_state(snap, vmm, draft.dir(), cancel)?;
+    #[cfg(feature = "test-hooks")]
+    crate::test_hooks::hold_point_if_asked("import", Some(cancel));
     let size = std::fs::metadata(&dst)
         .map_err(|source| TransferError::Io {
             context: format!("stat {}", dst.display()),
