@@ -8,3 +8,7 @@ pub use forkmail_engine::*;
 pub mod cli;
 pub mod config;
 pub mod tui;
+
+// `tui::schema` without the `schema` feature.
+#[cfg(not(feature = "schema"))]
+mod jsonschema_off;

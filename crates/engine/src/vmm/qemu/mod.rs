@@ -259,7 +259,7 @@ impl PausedVm for QemuPaused {
         });
         match res {
             Ok(()) => {
-                proc.detach();
+                proc.detach(&record);
                 Ok(record)
             }
             Err(e) => {
