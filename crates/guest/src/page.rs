@@ -38,6 +38,12 @@ pub struct MailboxPage {
     owned: bool,
 }
 
+/// The storage of a locked mailbox: page-aligned, so it is exactly the one
+/// page that gets locked.
+#[repr(C, align(4096))]
+struct LockedPage([u8; MAILBOX_SIZE]);
+const _: () = assert!(std::mem::size_of::<LockedPage>() == MAILBOX_SIZE);
+
 // SAFETY: the page is only accessed through volatile reads/writes of plain
 // bytes; moving the owner between threads is fine.
 unsafe impl Send for MailboxPage {}
@@ -92,18 +98,13 @@ impl MailboxPage {
 
     /// Allocate a zeroed, page-aligned 4 KiB buffer and lock it in memory.
     pub fn allocate_locked() -> std::io::Result<MailboxPage> {
-        let layout = std::alloc::Layout::from_size_align(MAILBOX_SIZE, 4096)
-            .map_err(std::io::Error::other)?;
-        // SAFETY: layout has non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(raw).ok_or_else(|| std::io::Error::other("out of memory"))?;
-        // SAFETY: `ptr` is the start of the MAILBOX_SIZE bytes just
-        // allocated; locking them in memory does not touch their contents.
-        if let Err(err) = unsafe { rustix::mm::mlock(ptr.as_ptr().cast(), MAILBOX_SIZE) } {
-            // SAFETY: allocated above with this layout and not used since.
-            unsafe { std::alloc::dealloc(raw, layout) };
-            return Err(err.into());
-        }
+        let mut page = Box::new(LockedPage([0; MAILBOX_SIZE]));
+        // SAFETY: the range is exactly `page`, MAILBOX_SIZE bytes this
+        // function owns; locking them in memory does not touch their contents.
+        unsafe { rustix::mm::mlock(page.0.as_mut_ptr().cast(), MAILBOX_SIZE) }?;
+        // From here on the page is reached through `ptr` only; Drop gives it
+        // back to a Box to free it.
+        let ptr = NonNull::from(Box::leak(page)).cast::<u8>();
         Ok(MailboxPage {
             ptr,
             _backing: None,
@@ -172,15 +173,14 @@ pub(crate) fn offset_in_page(at: u64) -> usize {
 impl Drop for MailboxPage {
     fn drop(&mut self) {
         if self.owned {
-            // SAFETY: `ptr` is the MAILBOX_SIZE-byte allocation made (and
+            // SAFETY: `ptr` is the MAILBOX_SIZE-byte page allocated (and
             // locked) in allocate_locked; unlocking does not touch its
             // contents. A failure only leaves it locked until it is freed.
             let _ = unsafe { rustix::mm::munlock(self.ptr.as_ptr().cast(), MAILBOX_SIZE) };
-            if let Ok(layout) = std::alloc::Layout::from_size_align(MAILBOX_SIZE, 4096) {
-                // SAFETY: allocated in allocate_locked with exactly this
-                // layout; `owned` pages are freed only here, once.
-                unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
-            }
+            // SAFETY: `ptr` came from `Box::leak` of a `Box<LockedPage>` in
+            // allocate_locked (`owned` is set only there) and is given back
+            // here, once; no access through it follows.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr().cast::<LockedPage>()) });
         }
     }
 }
@@ -221,6 +221,20 @@ mod tests {
         assert_eq!(&whole[seq_at..seq_at + 4], &[0; 4]);
         assert!(whole[..seq_at].iter().all(|b| *b == 0xaa));
         assert!(whole[seq_at + 4..].iter().all(|b| *b == 0xaa));
+    }
+
+    #[test]
+    fn a_locked_page_is_one_zeroed_aligned_page() {
+        let page = MailboxPage::allocate_locked().expect("lock 4 KiB (RLIMIT_MEMLOCK)");
+        assert_eq!(page.address() % 4096, 0);
+        let mut all = vec![1u8; MAILBOX_SIZE];
+        page.read(0, &mut all);
+        assert!(all.iter().all(|b| *b == 0));
+        page.write(MAILBOX_SIZE - 4, b"last");
+        assert_eq!(
+            page.read_u32(MAILBOX_SIZE as u64 - 4),
+            u32::from_le_bytes(*b"last")
+        );
     }
 
     #[test]
