@@ -21,9 +21,9 @@ use std::process::{Child, ExitStatus};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, PidfdFlags};
 /// A signal to send (`Signal::TERM`, `Signal::KILL`, …).
 pub use rustix::process::Signal;
+use rustix::process::{Pid, PidfdFlags};
 
 use serde::{Deserialize, Serialize};
 
