@@ -7,6 +7,7 @@ pub use forkmail_engine::*;
 
 pub mod cli;
 pub mod config;
+pub mod env;
 pub mod tui;
 
 // `tui::schema` without the `schema` feature.

@@ -65,7 +65,7 @@ impl App {
             .spawn(move || {
                 let result = Forks::new(&store)
                     .prestart(&snap, false)
-                    .map_err(|e| crate::sanitize::safe_owned(&e.message));
+                    .map_err(|e| crate::sanitize::safe_owned(&e.to_string()));
                 // A closed channel drops the prestart here: its VMM stops.
                 let _ = tx.send(Msg::Prestarted { id, result });
             });

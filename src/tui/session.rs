@@ -216,9 +216,9 @@ impl SessionView {
                 self.ignored += 1;
                 return;
             }
-            Happening::StageFailed(err) if err.stage == Stage::Ack => {
-                if let Some(mb) = &err.mailbox {
-                    self.set_ack(mb, AckState::Failed(safe_owned(&err.reason)));
+            Happening::StageFailed(err) if err.stage() == Stage::Ack => {
+                if let Some(mb) = &err.mailbox_name() {
+                    self.set_ack(mb, AckState::Failed(safe_owned(&err.reason())));
                 }
             }
             _ => {}
@@ -241,9 +241,9 @@ impl SessionView {
             });
         }
         if let Some(err) = e.error() {
-            row.error = Some(safe_owned(&err.message));
+            row.error = Some(safe_owned(&err.to_string()));
             if matches!(e.what, Happening::Failed(_)) {
-                self.error = Some(safe_owned(&err.message));
+                self.error = Some(safe_owned(&err.to_string()));
                 self.cancelled = err.is_cancelled();
             }
         }
@@ -268,7 +268,7 @@ impl SessionView {
         }
         let result = result.map_err(|e| {
             self.cancelled = e.is_cancelled();
-            safe_owned(&e.message)
+            safe_owned(&e.to_string())
         });
         if let Err(e) = &result
             && self.error.is_none()

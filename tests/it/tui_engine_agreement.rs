@@ -92,11 +92,11 @@ fn the_editor_shows_the_engines_verdict_on_a_pretty_4k_payload() {
     let err = Forks::new(&app.store)
         .create(&req, &|_| {}, &AtomicBool::new(false))
         .expect_err("the engine refuses it");
-    assert_eq!(err.kind, ErrorKind::PayloadTooLarge);
+    assert_eq!(err.kind(), ErrorKind::PayloadTooLarge);
     assert!(
-        err.message.contains(&format!("{} bytes", text.len())),
+        err.to_string().contains(&format!("{} bytes", text.len())),
         "{}",
-        err.message
+        err.to_string()
     );
 }
 

@@ -754,7 +754,7 @@ fn ages_change_on_a_slow_tick_while_idle() {
 fn the_demo_store_opens_on_web_with_sample_payloads_and_says_what_each_shows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store =
-        forkmail::template::demo::ensure_demo_store(Some(&dir.path().join("demo")), &mut |_, _| {})
+        forkmail::template::demo::ensure_demo_store(&dir.path().join("demo"), &mut |_, _| {})
             .expect("demo store");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = forkmail::tui::app::Options {

@@ -205,7 +205,7 @@ mod tests {
         std::fs::write(&p, b"0123456789").unwrap();
         assert_eq!(read_bounded(&p, 10, "x").unwrap(), b"0123456789");
         let err = read_bounded(&p, 9, "a payload").unwrap_err();
-        assert!(err.to_string().contains("larger than 9 bytes"), "{err}");
+        assert!(matches!(err, ReadError::TooLarge { max: 9, .. }), "{err}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod scan;
 pub mod source;
 pub mod store;
 pub mod template;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod transfer;
 pub mod units;
 pub mod vmm;

@@ -118,9 +118,9 @@ impl Ran {
         Some(format!(
             "fork {}: the session failed at {} ({}): {}",
             self.name,
-            e.stage.label(),
-            e.kind,
-            e.message
+            e.stage().label(),
+            e.kind(),
+            e
         ))
     }
 }

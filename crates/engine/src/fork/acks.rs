@@ -120,11 +120,9 @@ pub(super) fn ack_stage(
                         Ok(AckOutcome::Stopped) => Waited::Stopped,
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
-                            Waited::Failed(ForkError::mailbox(
-                                ErrorKind::Io,
-                                &p.name,
-                                format!("ack socket: {e}"),
-                            ))
+                            Waited::Failed(
+                                ForkError::io("ack socket", e).with_mailbox(&p.name),
+                            )
                         }
                     }
                 })

@@ -169,7 +169,7 @@ impl SessionEvent {
             AckWaiting { .. } | DatagramIgnored { .. } | Acked { .. } | AcksDone { .. } => {
                 Stage::Ack
             }
-            StageFailed(e) => e.stage,
+            StageFailed(e) => e.stage(),
             RolledBack { .. } | RollbackFailed { .. } => Stage::Rollback,
             Done => Stage::Done,
             Failed(_) => Stage::Failed,
@@ -214,7 +214,7 @@ impl SessionEvent {
             | AckWaiting { mailbox, .. }
             | DatagramIgnored { mailbox, .. }
             | Acked { mailbox, .. } => Some(mailbox),
-            StageFailed(e) | Failed(e) => e.mailbox.as_deref(),
+            StageFailed(e) | Failed(e) => e.mailbox_name(),
             _ => None,
         }
     }
@@ -296,8 +296,8 @@ impl SessionEvent {
             bytes: None,
             total: None,
             detail: self.detail(),
-            error: self.error().map(|e| e.message.as_str()),
-            kind: self.error().map(|e| e.kind),
+            error: self.error().map(|e| e.to_string()),
+            kind: self.error().map(|e| e.kind()),
             path: None,
             pid: None,
         };
@@ -313,7 +313,7 @@ impl SessionEvent {
                 port, deadline_ms, ..
             } => (w.ack_port, w.deadline_ms) = (Some(*port), Some(*deadline_ms)),
             DatagramIgnored { port, .. } | Acked { port, .. } => w.ack_port = Some(*port),
-            RollbackFailed { error } => w.error = Some(error),
+            RollbackFailed { error } => w.error = Some(error.clone()),
             _ => {}
         }
         w
@@ -357,7 +357,7 @@ pub struct WireEvent<'a> {
     pub detail: Option<String>,
     /// The error, on failure.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
     /// The error's kind, on failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ErrorKind>,

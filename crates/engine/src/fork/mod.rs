@@ -10,7 +10,7 @@ mod divergence;
 mod error;
 mod event;
 pub mod lifecycle;
-mod ownership;
+pub(crate) mod ownership;
 mod plan;
 mod prestart;
 pub mod record;

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MAX_MARKERS, ScanError, ScanOptions, ScanProgress, ScanReport, decode_mailbox, flag_duplicates,
-    open_regular, scan_file,
+    scan_file,
 };
 use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE};
 
@@ -117,10 +117,7 @@ impl std::fmt::Display for Compression {
 /// The compression of the file at `path`, from its first four bytes (`None`:
 /// raw). Opens the file read-only and non-blocking; reads four bytes.
 pub fn detect_compression(path: &Path) -> Result<Option<Compression>, ScanError> {
-    let file = open_regular(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     sniff(&file, path)
 }
 
@@ -138,10 +135,7 @@ fn sniff(file: &File, path: &Path) -> Result<Option<Compression>, ScanError> {
 /// decompressor, anything else is scanned as raw memory by
 /// [`scan_file`](super::scan_file).
 pub fn scan_any(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
-    let file = open_regular(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     match sniff(&file, path)? {
         Some(compression) => scan_open_compressed(file, path, compression, None, opts),
         None => {
@@ -160,10 +154,7 @@ pub fn scan_compressed(
     expected_len: Option<u64>,
     opts: &ScanOptions,
 ) -> Result<ScanReport, ScanError> {
-    let file = open_regular(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     scan_open_compressed(file, path, compression, expected_len, opts)
 }
 

@@ -175,18 +175,6 @@ impl Store {
         Ok(Store { root })
     }
 
-    /// The store named by `explicit`, else `$FORKMAIL_STORE`, else the XDG
-    /// data dir (`$XDG_DATA_HOME/forkmail`, `~/.local/share/forkmail`).
-    pub fn resolve_root(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
-        if let Some(p) = explicit {
-            return Ok(p.to_path_buf());
-        }
-        if let Some(p) = std::env::var_os("FORKMAIL_STORE").filter(|v| !v.is_empty()) {
-            return Ok(PathBuf::from(p));
-        }
-        Ok(data_dir()?.join("forkmail"))
-    }
-
     /// Root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -309,29 +297,6 @@ fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
         }
     }
     Ok(out)
-}
-
-/// `$XDG_DATA_HOME`, else `~/.local/share`.
-pub fn data_dir() -> Result<PathBuf, StoreError> {
-    xdg_dir("XDG_DATA_HOME", ".local/share")
-}
-
-/// `$XDG_STATE_HOME`, else `~/.local/state`.
-pub fn state_dir() -> Result<PathBuf, StoreError> {
-    xdg_dir("XDG_STATE_HOME", ".local/state")
-}
-
-fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf, StoreError> {
-    if let Some(p) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(p);
-        if p.is_absolute() {
-            return Ok(p);
-        }
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .ok_or(StoreError::NoHome)?;
-    Ok(PathBuf::from(home).join(fallback))
 }
 
 #[cfg(test)]

@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// The QEMU program: `$FORKMAIL_QEMU`, else `qemu-system-x86_64` on PATH.
+/// The QEMU program ([`crate::vmm::programs`]: the app's `$FORKMAIL_QEMU`,
+/// else `qemu-system-x86_64` on PATH).
 pub fn qemu_binary() -> String {
-    std::env::var("FORKMAIL_QEMU")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "qemu-system-x86_64".into())
+    crate::vmm::programs::programs().qemu.clone()
 }
 
 /// `qemu-system-x86_64 --version`'s first line, or why it cannot run.

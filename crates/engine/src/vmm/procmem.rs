@@ -1,5 +1,6 @@
-//! Guest memory of a running QEMU through `/proc/PID/mem`, addressed by
-//! memory-file offsets (zero-copy patching and inspection).
+//! Guest memory of a running VMM process through `/proc/PID/mem`,
+//! addressed by memory-file offsets: zero-copy patching and inspection for
+//! any driver whose VMM maps the memory file (QEMU, the simulator's guest).
 
 use std::fs::File;
 use std::io;
@@ -20,7 +21,7 @@ pub enum ProcMemError {
         source: io::Error,
     },
     /// QEMU does not map the file.
-    #[error("QEMU (pid {pid}) has no mapping of {file}; is it running on this memory file?")]
+    #[error("the VMM (pid {pid}) has no mapping of {file}; is it running on this memory file?")]
     NoMapping {
         /// QEMU's pid.
         pid: u32,
@@ -28,7 +29,7 @@ pub enum ProcMemError {
         file: PathBuf,
     },
     /// `/proc/PID/mem` could not be opened.
-    #[error("opening /proc/{pid}/mem read-write: {source} (needs ptrace permission over QEMU)")]
+    #[error("opening /proc/{pid}/mem read-write: {source} (needs ptrace permission over the VMM)")]
     Open {
         /// QEMU's pid.
         pid: u32,
