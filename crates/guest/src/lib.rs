@@ -138,7 +138,8 @@ fn consume_one(
         return log.flush();
     }
     let mut buf = vec![0u8; len];
-    mb.page.read(kind.payload_offset() as usize, &mut buf);
+    mb.page
+        .read(page::offset_in_page(kind.payload_offset()), &mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
     writeln!(log, "forkmail-guest: mailbox={} payload={}", mb.name, text)?;
     log.flush()?;

@@ -41,7 +41,7 @@ pub fn find_exact(
             if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(ScanError::Cancelled);
             }
-            let n = (ext.end - pos).min(buf_size as u64) as usize;
+            let n = crate::units::len_at_most(ext.end - pos, buf_size);
             read_full(&file, path, &mut buf[..n], pos)?;
             for hit in finder.find_iter(&buf[..n]) {
                 hits.push(pos + hit as u64);
