@@ -153,6 +153,17 @@ impl Kinded for crate::guest::sim::StateError {
     }
 }
 
+impl Kinded for crate::guest::MailboxError {
+    fn kind(&self) -> ErrorKind {
+        use crate::guest::MailboxError;
+        match self {
+            MailboxError::BadName(_) | MailboxError::BadToken { .. } => ErrorKind::BadRequest,
+            MailboxError::BadFrame { .. } => ErrorKind::MarkerInvalid,
+            MailboxError::Lock { .. } | MailboxError::Ack { .. } => ErrorKind::Io,
+        }
+    }
+}
+
 impl Kinded for crate::copy::CopyError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -223,6 +234,7 @@ kinded_types! {
         crate::files::ReadError,
         crate::mailbox::ValidationError,
         crate::guest::sim::StateError,
+        crate::guest::MailboxError,
         crate::scan::ScanError,
         crate::store::StoreError,
         crate::vmm::VmmError,
