@@ -269,7 +269,11 @@ mod tests {
         let Ok(Mode::Sim(a)) = m else {
             panic!("sim parses");
         };
-        assert!(a.private && a.memory == std::path::Path::new("m") && a.log == std::path::Path::new("l"));
+        assert!(
+            a.private
+                && a.memory == std::path::Path::new("m")
+                && a.log == std::path::Path::new("l")
+        );
     }
 
     #[test]
