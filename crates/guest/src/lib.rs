@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 pub use cmdline::{MAILBOX_PARAM, default_gateway, encode_mailbox_param, parse_mailbox_params};
 pub use page::MailboxPage;
 
-use forkmail_contract::{ack_port_of, format_ack};
+use forkmail_contract::format_ack;
+
+pub use forkmail_contract::ack_port_of;
 
 pub use mailbox::{Mailbox, MailboxError, write_fork_marker};
 pub use wake::Waker;
