@@ -189,7 +189,8 @@ fn vectors() -> Value {
     }
     // Frames forkmail refuses to write, made from a valid one by poking the
     // layout: what a guest must reject (or, for seq=2, accept).
-    let bad: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, bool)> = vec![
+    type Poke = Box<dyn Fn(&mut Vec<u8>)>;
+    let bad: Vec<(&str, Poke, bool)> = vec![
         (
             "length 3833 declared",
             Box::new(|p: &mut Vec<u8>| p.write_all_at(&3833u32.to_le_bytes(), 260).unwrap()),
