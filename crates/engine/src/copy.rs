@@ -209,6 +209,16 @@ fn copy_range(input: &File, output: &File, offset: u64, len: u64) -> io::Result<
     }
 }
 
+impl crate::error::Kinded for CopyError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            CopyError::Cancelled => crate::error::ErrorKind::Cancelled,
+            CopyError::Source(e) => e.kind(),
+            CopyError::Io { .. } => crate::error::ErrorKind::Io,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,20 @@ pub fn tail_text(path: &Path, max: u64) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+impl crate::error::Kinded for ReadError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                crate::error::ErrorKind::NotFound
+            }
+            ReadError::Io { .. } => crate::error::ErrorKind::Io,
+            ReadError::NotRegular { .. } | ReadError::TooLarge { .. } => {
+                crate::error::ErrorKind::BadRequest
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,6 +186,15 @@ fn check_name(name: &str) -> Result<(), CpioError> {
     Ok(())
 }
 
+impl crate::error::Kinded for CpioError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            CpioError::Io(_) => crate::error::ErrorKind::Io,
+            _ => crate::error::ErrorKind::BadRequest,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

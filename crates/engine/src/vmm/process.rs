@@ -327,6 +327,13 @@ pub fn processes_in_dir(dir: &Path) -> Vec<ProcessRecord> {
         .collect()
 }
 
+impl crate::error::Kinded for ProcessError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        // A process that cannot be identified is one the VMM cannot vouch for.
+        crate::error::ErrorKind::VmmFailed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

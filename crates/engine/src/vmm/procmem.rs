@@ -126,6 +126,12 @@ impl MemoryAt for ProcMem {
     }
 }
 
+impl crate::error::Kinded for ProcMemError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::VmmFailed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

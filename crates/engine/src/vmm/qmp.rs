@@ -335,6 +335,12 @@ fn send_with_fd(
     Ok(())
 }
 
+impl crate::error::Kinded for QmpError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::VmmFailed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
