@@ -2,7 +2,7 @@
 # run-check.sh: prove the guest libraries' examples under QEMU with
 # `forkmail check`, end to end.
 #
-# For each example (C, Go): build it as one static binary, pack it into an
+# For each example (C, Go, Rust): build it as one static binary, pack it into an
 # image (`forkmail image build --program`), make a template that waits for
 # its markers (`template create --vmm qemu --wait-for-marker`), and run
 # `forkmail check` in copy and zero-copy modes: every required check must
@@ -14,7 +14,7 @@
 #   FORKMAIL      forkmail binary (default: forkmail on PATH)
 #   WORK          a new or empty work directory, kept afterwards: store,
 #                 JUnit XML, logs, summary.txt (default: from mktemp -d)
-#   LANGS         examples to run (default: "c go")
+#   LANGS         examples to run (default: "c go rust")
 #   FAULTS        failing variants (default: "no-ack ack-twice bad-ack";
 #                 empty: none)
 #   DEADLINE_MS   `check --vmm-timeout` (default 5000: TCG is slow)
@@ -28,7 +28,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 FORKMAIL=${FORKMAIL:-forkmail}
-LANGS=${LANGS:-c go}
+LANGS=${LANGS:-c go rust}
 FAULTS=${FAULTS-no-ack ack-twice bad-ack}
 DEADLINE_MS=${DEADLINE_MS:-5000}
 MEMORY=${MEMORY:-256M}
@@ -86,7 +86,8 @@ for lang in $LANGS; do
 	case $lang in
 	c) run "$WORK/build-c.log" "$here/c/build-example.sh" "$bin" || exit 1 ;;
 	go) run "$WORK/build-go.log" "$here/go/build-example.sh" "$bin" || exit 1 ;;
-	*) echo "run-check: unknown example $lang (c or go)" >&2; exit 2 ;;
+	rust) run "$WORK/build-rust.log" "$here/rust/build-example.sh" "$bin" || exit 1 ;;
+	*) echo "run-check: unknown example $lang (c, go or rust)" >&2; exit 2 ;;
 	esac
 	note "built $lang example: $(wc -c <"$bin") bytes"
 	run "$WORK/image-$lang.log" "$FORKMAIL" image build --store "$store" --name "ex-$lang" \

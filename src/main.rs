@@ -10,8 +10,7 @@ fn main() {
     forkmail::vmm::sim::this_program_hosts_the_guest();
     // Everything forkmail creates is the user's own: a store, a fork's
     // memory copy, a guest log holding payloads, QEMU's sockets.
-    // SAFETY: umask has no memory-safety preconditions.
-    unsafe { libc::umask(0o077) };
+    rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
     let cli = Cli::parse();
     forkmail::env::configure_engine();
     #[cfg(feature = "test-hooks")]

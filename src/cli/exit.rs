@@ -29,7 +29,7 @@ forkmail_engine::kinded_types! {
 /// The kind of `e` itself when it is one of forkmail's typed errors (whose
 /// messages already include their causes).
 pub fn known_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
-    crate::error::engine_kind(e).or_else(|| app_kind(e))
+    crate::kinds::engine_kind(e).or_else(|| app_kind(e))
 }
 
 #[cfg(test)]
@@ -122,7 +122,7 @@ mod every_error_type {
             found.len() >= 20,
             "the walk found the error types: {found:?}"
         );
-        let known: Vec<&str> = crate::error::ENGINE_ERROR_TYPES
+        let known: Vec<&str> = crate::kinds::ENGINE_ERROR_TYPES
             .iter()
             .chain(super::APP_ERROR_TYPES)
             .map(|t| t.rsplit("::").next().unwrap_or(t).trim())

@@ -178,7 +178,7 @@ fn summary_json(
         .collect();
     json!({"summary": {
         "snapshot": snapshot, "forks": r.forks.len(), "done": r.done(), "failed": r.failed(),
-        "elapsed_ms": r.elapsed.as_millis() as u64,
+        "elapsed_ms": crate::units::millis(r.elapsed),
         "forks_per_second": (r.forks_per_second() * 100.0).round() / 100.0,
         "stages": stages, "failures": failures, "removed": removed,
         "divergence": {"forks": div.forks, "running": div.running, "bytes": div.bytes},

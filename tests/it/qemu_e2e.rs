@@ -553,8 +553,11 @@ fn prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(store: &Path) {
         1,
         "QEMU prestarted"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .expect("signal the child");
     assert_eq!(child.wait().expect("wait").code(), Some(130));
     assert!(
         processes_mentioning(&format!("{store_s}/forks/")).is_empty(),
@@ -638,8 +641,11 @@ fn kill_9_at_each_stage_leaves_the_truth_and_rm_stops_qemu(store: &Path) {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::KILL,
+        )
+        .expect("signal the child");
         let _ = child.wait();
         let forks: Vec<Value> =
             serde_json::from_str(&ok(store, &["forks", "--json"])).expect("forks json");
@@ -702,8 +708,11 @@ fn template_creation_rolls_back_on_ctrl_c(store: &Path) {
         assert!(Instant::now() < deadline, "QEMU never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .expect("signal the child");
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

@@ -4,10 +4,11 @@
 //! Each layer has its own typed error (`thiserror`); each can say its
 //! [`ErrorKind`]. Renderers never look at message text: the CLI walks an
 //! error's chain for the first typed error it knows (`cli::exit::kind_of`,
-//! which asks [`engine_kind`] here) and exits with that kind's code. The
-//! engine's error types are listed once, in [`kinded_types!`]'s call below;
-//! a test of the app walks the source tree and fails when an error type is
-//! missing from that list, so none exits 1 silently.
+//! which asks [`crate::kinds::engine_kind`]) and exits with that kind's
+//! code. The engine's error types are listed once, in [`crate::kinds`]; a
+//! test of the app walks the source tree and fails when an error type is
+//! missing from that list, so none exits 1 silently. This module depends
+//! on no other.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,80 +118,6 @@ pub trait Kinded {
     fn kind(&self) -> ErrorKind;
 }
 
-impl Kinded for crate::files::ReadError {
-    fn kind(&self) -> ErrorKind {
-        use crate::files::ReadError;
-        match self {
-            ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                ErrorKind::NotFound
-            }
-            ReadError::Io { .. } => ErrorKind::Io,
-            ReadError::NotRegular { .. } | ReadError::TooLarge { .. } => ErrorKind::BadRequest,
-        }
-    }
-}
-
-impl Kinded for crate::mailbox::ValidationError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            crate::mailbox::ValidationError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
-            _ => ErrorKind::BadRequest,
-        }
-    }
-}
-
-impl Kinded for crate::guest::sim::StateError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            crate::guest::sim::StateError::Read { source, .. }
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                ErrorKind::NotFound
-            }
-            crate::guest::sim::StateError::Read { .. } => ErrorKind::Io,
-            crate::guest::sim::StateError::Parse { .. } => ErrorKind::BadRequest,
-        }
-    }
-}
-
-impl Kinded for crate::copy::CopyError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            crate::copy::CopyError::Cancelled => ErrorKind::Cancelled,
-            crate::copy::CopyError::Source(e) => e.kind(),
-            crate::copy::CopyError::Io { .. } => ErrorKind::Io,
-        }
-    }
-}
-
-impl Kinded for crate::image::cpio::CpioError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            crate::image::cpio::CpioError::Io(_) => ErrorKind::Io,
-            _ => ErrorKind::BadRequest,
-        }
-    }
-}
-
-impl Kinded for crate::vmm::process::ProcessError {
-    fn kind(&self) -> ErrorKind {
-        // A process that cannot be identified is one the VMM cannot vouch for.
-        ErrorKind::VmmFailed
-    }
-}
-
-impl Kinded for crate::vmm::qmp::QmpError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::VmmFailed
-    }
-}
-
-impl Kinded for crate::vmm::procmem::ProcMemError {
-    fn kind(&self) -> ErrorKind {
-        ErrorKind::VmmFailed
-    }
-}
-
 /// The kind of `e` when it is one of `$t`'s, and the list of their names:
 /// one list, so what the chain walk knows and what the test checks against
 /// the source tree are the same.
@@ -208,36 +135,6 @@ macro_rules! kinded_types {
         /// The names of the types the function above knows.
         $vis const $names: &[&str] = &[$(stringify!($t)),*];
     };
-}
-
-kinded_types! {
-    /// The kind of `e` itself when it is one of the engine's (or the
-    /// contract's, or the guest's) typed errors.
-    pub fn engine_kind,
-    const ENGINE_ERROR_TYPES = [
-        crate::fork::ForkError,
-        crate::fork::LifecycleError,
-        crate::fork::ownership::ClaimError,
-        crate::fanout::FanoutError,
-        crate::check::CheckError,
-        crate::files::ReadError,
-        crate::mailbox::ValidationError,
-        crate::guest::sim::StateError,
-        crate::scan::ScanError,
-        crate::store::StoreError,
-        crate::vmm::VmmError,
-        crate::vmm::process::ProcessError,
-        crate::vmm::qmp::QmpError,
-        crate::vmm::procmem::ProcMemError,
-        crate::source::SourceError,
-        crate::template::TemplateError,
-        crate::transfer::TransferError,
-        crate::image::ImageError,
-        crate::image::cpio::CpioError,
-        crate::copy::CopyError,
-        crate::history::HistoryError,
-        UsageError,
-    ]
 }
 
 /// A command line that asks for something impossible (a flag without the

@@ -18,6 +18,7 @@ pub mod files;
 pub mod fork;
 pub mod history;
 pub mod image;
+pub mod kinds;
 pub mod sanitize;
 pub mod scan;
 pub mod source;

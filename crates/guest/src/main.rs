@@ -13,19 +13,16 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use forkmail_contract::MailboxKind;
+use forkmail_guest::mailbox::gateway;
 use forkmail_guest::sim::{GuestArgs, run_guest};
 use forkmail_guest::{
-    ArmedMailbox, ConsumerConfig, MailboxPage, arm_fork_mailbox, default_gateway,
-    parse_mailbox_params, run_consumer,
+    ArmedMailbox, ConsumerConfig, Mailbox, Waker, parse_mailbox_params, run_consumer,
 };
 
 const USAGE: &str = "\
@@ -174,24 +171,19 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
     }
     let mut armed = Vec::new();
     for (name, token) in &wanted {
-        let page = MailboxPage::allocate_locked()
-            .with_context(|| format!("allocate and lock the page of mailbox {name}"))?;
-        arm_fork_mailbox(&page, name, token);
         armed.push(ArmedMailbox {
-            kind: MailboxKind::Fork,
-            name: name.clone(),
-            page,
+            mailbox: Mailbox::arm(name, token)?,
             fault: None,
         });
     }
-    let ack_host = ack_host.unwrap_or_else(|| {
-        let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-        IpAddr::V4(default_gateway(&route).unwrap_or(Ipv4Addr::new(10, 0, 2, 2)))
-    });
+    // The fast phase of the wake-up rule starts now: the template is
+    // snapshotted moments from here, and every fork resumes at this point.
+    let waker = Waker::new().listen_for_vmgenid();
+    let ack_host = ack_host.unwrap_or_else(gateway);
     std::fs::create_dir_all(&apply_dir)
         .with_context(|| format!("create {}", apply_dir.display()))?;
     warm_up_route(ack_host);
-    let names: Vec<&str> = armed.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = armed.iter().map(|m| m.mailbox.name()).collect();
     let mut out = std::io::stdout();
     writeln!(
         out,
@@ -199,18 +191,16 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
         names.join(","),
         armed
             .iter()
-            .map(|m| format!("{:#x}", m.page.address()))
+            .map(|m| format!("{:#x}", m.mailbox.address()))
             .collect::<Vec<_>>()
             .join(",")
     )?;
     out.flush()?;
-    let stop = Arc::new(AtomicBool::new(false));
     let cfg = ConsumerConfig {
         ack_host,
-        poll_interval: Duration::from_micros(500),
         apply_dir: Some(apply_dir),
     };
-    run_consumer(&armed, &cfg, &mut out, &stop)?;
+    run_consumer(&armed, &cfg, &mut out, waker)?;
     Ok(())
 }
 
@@ -279,7 +269,11 @@ mod tests {
         let Ok(Mode::Sim(a)) = m else {
             panic!("sim parses");
         };
-        assert!(a.private && a.memory == PathBuf::from("m") && a.log == PathBuf::from("l"));
+        assert!(
+            a.private
+                && a.memory == std::path::Path::new("m")
+                && a.log == std::path::Path::new("l")
+        );
     }
 
     #[test]

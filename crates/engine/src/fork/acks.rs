@@ -91,7 +91,7 @@ pub(super) fn ack_stage(
                             s.emit(Happening::Acked {
                                 mailbox: p.name.clone(),
                                 port: waiter.port(),
-                                after_ms: took.as_millis() as u64,
+                                after_ms: crate::units::millis(took),
                             });
                             if let Some(linger) = linger
                                 && let Err(e) =

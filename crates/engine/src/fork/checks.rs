@@ -19,7 +19,7 @@ use super::session::Session;
 use super::{ForkError, Happening, PlannedMailbox};
 use crate::error::ErrorKind;
 use crate::mailbox::{
-    FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, encode_fork_marker, frame_fits,
+    FORK_IDENTITY_END, MailboxKind, MemoryAt, decode_marker, encode_fork_marker, frame_fits,
     write_frame,
 };
 use crate::scan::{Marker, ScanOptions, ScanReport, find_exact_with};
@@ -58,8 +58,8 @@ pub(super) fn preflight(
         };
         let offset = at.offset;
         // Re-verify: the bytes at the offset in *this* file are the marker.
-        let mut head = vec![0u8; FORK_SEQ_OFFSET as usize];
-        let n = (size.saturating_sub(offset)).min(head.len() as u64) as usize;
+        let mut head = vec![0u8; FORK_IDENTITY_END];
+        let n = crate::units::len_at_most(size.saturating_sub(offset), head.len());
         MemoryAt::read_exact_at(&f, &mut head[..n], offset).map_err(|e| {
             ForkError::io(format!("read marker at {offset:#x}"), e).with_mailbox(&p.name)
         })?;
@@ -137,7 +137,7 @@ fn locate_exact(
         ..ScanOptions::default()
     };
     // The token ends where the given one does: a NUL follows, or seq does.
-    let fills_identity = marker.len() as u64 >= FORK_SEQ_OFFSET;
+    let fills_identity = marker.len() >= FORK_IDENTITY_END;
     let (mut exact, mut prefixed) = (Vec::new(), Vec::new());
     // Two exact ones are enough to know it is ambiguous, a few more make the
     // message useful; prefixed ones never stop the pass (an exact one may

@@ -308,9 +308,12 @@ fn a_copy_that_fails_rolls_back_without_hanging_on_a_fifo() {
     let rig = rig();
     let state = rig.store.snapshot("t").unwrap().dir.join(STATE_FILE);
     std::fs::remove_file(&state).unwrap();
-    let c = std::ffi::CString::new(state.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: mkfifo with a valid path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &state,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
     let script = Arc::new(Script::default());
     let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
     assert_rolled_back(&rig, &ran, &script, ErrorKind::BadRequest, Stage::Copy);

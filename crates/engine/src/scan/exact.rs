@@ -59,7 +59,7 @@ pub fn find_exact_with(
             if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(ScanError::Cancelled);
             }
-            let n = usize::try_from((ext.end - pos).min(buf_size as u64)).unwrap_or(buf_size);
+            let n = crate::units::len_at_most(ext.end - pos, buf_size);
             read_full(&file, path, &mut buf[..n], pos)?;
             for hit in finder.find_iter(&buf[..n]) {
                 let after = hit + needle.len();

@@ -261,7 +261,7 @@ pub fn decode_mailbox(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
     let decoded = decode_marker(page)?;
     let kind = decoded.kind;
     let word = |at: u64| -> u32 {
-        let at = at as usize;
+        let at = crate::units::len_at_most(at, page.len());
         page.get(at..at + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .unwrap_or(0)
@@ -276,7 +276,7 @@ pub fn decode_mailbox(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
         ));
     }
     let payload = if seq != 0 && (payload_len as usize) <= kind.max_payload() {
-        let start = kind.payload_offset() as usize;
+        let start = crate::units::len_at_most(kind.payload_offset(), page.len());
         page.get(start..start + payload_len as usize)
             .and_then(|b| std::str::from_utf8(b).ok())
             .map(str::to_owned)

@@ -181,7 +181,13 @@ fn scan_open_compressed(
         Some(len) => len,
         None => match consumed.get() {
             0 => done,
-            read => (done as f64 * compressed_len as f64 / read as f64) as u64,
+            read => {
+                // A float-to-integer `as` saturates: at worst the estimate
+                // is u64::MAX, and the fraction is dropped on purpose.
+                #[allow(clippy::cast_possible_truncation)]
+                let estimate = (done as f64 * compressed_len as f64 / read as f64) as u64;
+                estimate
+            }
         },
     };
     let failed = |source| ScanError::Decompress {
@@ -338,7 +344,7 @@ fn scan_stream<R: Read>(
                     break;
                 }
                 let offset = base + hit as u64;
-                let whole = (known - offset).min(MAILBOX_SIZE as u64) as usize;
+                let whole = crate::units::len_at_most(known - offset, MAILBOX_SIZE);
                 // `known` is the exact size at the end, and otherwise at
                 // least offset + 4 KiB, which gives the same verdict.
                 if let Some(marker) = decode_mailbox(&buf[hit..hit + whole], offset, known) {

@@ -69,7 +69,7 @@ fn marker_straddling_a_buffer_boundary_is_found_once() {
         let m = encode_fork_marker("edge", "tok");
         page[..m.len()].copy_from_slice(&m);
         f.write_all_at(&page, at).unwrap();
-        let r = scan_file(&path, &opts(buf as usize)).unwrap();
+        let r = scan_file(&path, &opts(usize::try_from(buf).unwrap())).unwrap();
         assert_eq!(r.markers.len(), 1, "split {split}");
         assert_eq!(r.markers[0].offset, at);
         assert_eq!(r.markers[0].name.as_deref(), Some("edge"));
@@ -227,9 +227,12 @@ fn a_flood_of_markers_is_capped() {
 fn a_fifo_is_refused_without_blocking() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("memory");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
     let err = scan_file(&fifo, &ScanOptions::default()).unwrap_err();
     assert!(
         matches!(

@@ -149,6 +149,13 @@ pub fn private_file(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Bytes an unprivileged writer may still use on the filesystem holding
+/// `dir` (`statvfs`: available blocks times the fragment size).
+pub fn free_space(dir: &Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// The store's own subdirectories.
 const SUBDIRS: [&str; 6] = [
     "snapshots",

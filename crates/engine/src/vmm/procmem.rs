@@ -126,6 +126,12 @@ impl MemoryAt for ProcMem {
     }
 }
 
+impl crate::error::Kinded for ProcMemError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::VmmFailed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +159,9 @@ mod tests {
         std::fs::write(&path, vec![0u8; 3 * 4096]).unwrap();
         let f = File::open(&path).unwrap();
         // A private mapping, like QEMU's share=off: writes must not reach the file.
+        // SAFETY: a file this test made, changed by no one else; the bytes
+        // change behind the mapping only through /proc/self/mem below, and
+        // no reference into the mapping is held across those writes.
         let map = unsafe { memmap2::MmapOptions::new().map_copy(&f).unwrap() };
         let mut pm = ProcMem::open(std::process::id(), &path).unwrap();
         pm.write_all_at(b"hello", 4096 + 10).unwrap();

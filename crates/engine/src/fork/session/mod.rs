@@ -148,7 +148,7 @@ pub(super) struct Session<'a> {
 
 impl Session<'_> {
     pub(super) fn ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        crate::units::millis(self.started.elapsed())
     }
 
     pub(super) fn emit(&self, what: Happening) {

@@ -247,7 +247,7 @@ pub(super) fn restore(
     .map_err(vmm_err)?;
     s.emit(Happening::VmLoaded {
         prestarted: was_prestarted,
-        took_ms: loading.elapsed().as_millis() as u64,
+        took_ms: crate::units::millis(loading.elapsed()),
     });
     // Recorded before the guest runs: if this process dies from here on,
     // the fork's VMM can still be found and stopped.

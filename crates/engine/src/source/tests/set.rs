@@ -94,8 +94,7 @@ fn sources_come_from_options_then_the_environment_then_hypemans_default_once_eac
     );
     // There but unreadable for the process: not added either (root reads
     // anything, so only checked for other users).
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&hypeman, std::fs::Permissions::from_mode(0o000)).unwrap();
         assert!(source_paths_from(&[], None, &hypeman).is_empty());

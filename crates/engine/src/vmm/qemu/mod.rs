@@ -258,7 +258,7 @@ impl PausedVm for QemuPaused {
         });
         match res {
             Ok(()) => {
-                proc.detach();
+                proc.detach(&record);
                 Ok(record)
             }
             Err(e) => {

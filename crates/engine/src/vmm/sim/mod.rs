@@ -169,7 +169,12 @@ impl PausedVm for SimPaused {
             .take()
             .map(|mut s| writeln!(s, "{RUN_LINE}").and_then(|_| s.flush()));
         match sent {
-            Some(Ok(())) => Ok(self.record.clone()),
+            Some(Ok(())) => {
+                // It runs on past the session: whoever stops it reaps it.
+                let SimPaused { child, record, .. } = *self;
+                super::process::adopt(&record, child);
+                Ok(record)
+            }
             Some(Err(e)) => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
