@@ -357,3 +357,82 @@ fn gc_removes_the_draft_of_a_killed_import_and_keeps_a_live_one() {
     let text = env.ok(&["snapshots"]);
     assert!(!text.contains(".creating-"), "{text}");
 }
+
+/// Run forkmail with at most `fds` open descriptors (`ulimit -n`).
+fn with_fd_limit(env: &Env, fds: u32, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {fds} && exec \"$@\""))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_forkmail"))
+        .arg("--store")
+        .arg(env.store())
+        .args(args)
+        .env("XDG_STATE_HOME", env.dir.path().join("state"))
+        .env_remove("FORKMAIL_STORE")
+        .env_remove("FORKMAIL_SOURCES");
+    cmd.output().expect("run forkmail under a descriptor limit")
+}
+
+/// Defect 12: a fan-out's open descriptors grow with `--parallel`, not
+/// with `--count`: 60 patched forks and 36 running ones, two at a time,
+/// under a limit of 32 descriptors; nothing hidden is left.
+#[test]
+fn a_fan_out_needs_descriptors_for_its_parallel_sessions_only() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let out = with_fd_limit(
+        &env,
+        32,
+        &[
+            "fork",
+            "t",
+            "--count",
+            "60",
+            "--parallel",
+            "2",
+            "--no-restore",
+            "--name",
+            "p",
+            "--payload",
+            "m={}",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = with_fd_limit(
+        &env,
+        32,
+        &[
+            "fork",
+            "t",
+            "--count",
+            "36",
+            "--parallel",
+            "2",
+            "--name",
+            "r",
+            "--payload",
+            "m={}",
+            "--ack",
+            "m",
+        ],
+    );
+    let made = env.forks_on_disk();
+    for f in made.iter().filter(|f| f.starts_with("r-")) {
+        env.ok(&["rm", f]);
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(made.len(), 96, "{made:?}");
+    assert!(
+        made.iter().all(|f| !f.starts_with('.')),
+        "nothing hidden left: {made:?}"
+    );
+}

@@ -222,6 +222,10 @@ pub struct Recorder {
     header: SessionHeader,
     events: Option<std::io::BufWriter<std::fs::File>>,
     path: PathBuf,
+    /// Events may still be written: the file is opened at the first event
+    /// and closed at the final one (or a write error), so a fan-out of a
+    /// thousand forks holds open only its running sessions' files.
+    writable: bool,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
@@ -335,11 +339,13 @@ impl Recorder {
             source: e.into(),
         })?;
         let path = dir.join(format!("{id}.jsonl"));
-        let events = private_file(&path).map_err(io(&path))?;
+        // Made now (its name is the session's), opened when events come.
+        private_file(&path).map_err(io(&path))?;
         Ok(Recorder {
             header,
-            events: Some(std::io::BufWriter::new(events)),
+            events: None,
             path,
+            writable: true,
         })
     }
 
@@ -355,6 +361,18 @@ impl Recorder {
 
     /// Append one event (flushed at once: a crash keeps what happened).
     pub fn record(&mut self, e: &SessionEvent) {
+        if self.events.is_none() && self.writable {
+            match std::fs::OpenOptions::new().append(true).open(&self.path) {
+                Ok(f) => self.events = Some(std::io::BufWriter::new(f)),
+                Err(err) => {
+                    tracing::warn!(
+                        "session history {}: {err}; not recording further",
+                        self.path.display()
+                    );
+                    self.writable = false;
+                }
+            }
+        }
         let Some(w) = self.events.as_mut() else {
             return;
         };
@@ -368,6 +386,12 @@ impl Recorder {
                 self.path.display()
             );
             self.events = None;
+            self.writable = false;
+        }
+        if e.is_final() {
+            // The session is over: its file closes.
+            self.events = None;
+            self.writable = false;
         }
     }
 }

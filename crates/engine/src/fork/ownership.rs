@@ -283,6 +283,9 @@ impl HiddenDir {
 impl Drop for HiddenDir {
     fn drop(&mut self) {
         if !self.path.as_os_str().is_empty() {
+            // Its descriptor first: out of descriptors (EMFILE), removing a
+            // tree needs one, and a hidden directory must not stay behind.
+            drop(self.lock.take());
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }

@@ -63,6 +63,26 @@ pub fn guest_program() -> PathBuf {
     PathBuf::from("forkmail")
 }
 
+/// What to do about a guest that could not be started: the hint that fits
+/// the error (a missing program is not the same trouble as a process out
+/// of descriptors).
+fn start_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(code)
+            if code == rustix::io::Errno::MFILE.raw_os_error()
+                || code == rustix::io::Errno::NFILE.raw_os_error() =>
+        {
+            " (too many open files: raise the limit with `ulimit -n`, or run fewer sessions at a time with --parallel)"
+        }
+        _ => match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                " (set FORKMAIL_SIM_GUEST to a forkmail binary)"
+            }
+            _ => "",
+        },
+    }
+}
+
 /// The simulator driver.
 #[derive(Debug, Default)]
 pub struct SimVmm;
@@ -110,7 +130,7 @@ impl Vmm for SimVmm {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().map_err(|e| VmmError::Start {
             what: format!("simulated guest ({})", program.display()),
-            reason: format!("{e} (set FORKMAIL_SIM_GUEST to a forkmail binary)"),
+            reason: format!("{e}{}", start_hint(&e)),
         })?;
         let fail = |child: &mut Child, reason: String| {
             let _ = child.kill();
@@ -215,5 +235,20 @@ fn wait_ready(child: &mut Child) -> Result<(), String> {
         Ok(Ok(line)) => Err(format!("unexpected guest output {:?}", line.trim())),
         Ok(Err(e)) => Err(format!("reading guest output: {e}")),
         Err(_) => Err("guest not ready within 10 s".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_hint_fits_the_error() {
+        let emfile = std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        assert!(start_hint(&emfile).contains("ulimit -n"));
+        assert!(!start_hint(&emfile).contains("FORKMAIL_SIM_GUEST"));
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(start_hint(&missing).contains("FORKMAIL_SIM_GUEST"));
+        assert_eq!(start_hint(&std::io::Error::other("x")), "");
     }
 }
