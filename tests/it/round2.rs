@@ -436,3 +436,47 @@ fn a_fan_out_needs_descriptors_for_its_parallel_sessions_only() {
         "nothing hidden left: {made:?}"
     );
 }
+
+/// A skippable frame holding `payload` (zstd's and lz4's format alike).
+fn skippable_frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = 0x184D_2A50u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&u32::try_from(payload.len()).expect("len").to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Defect 6: a snapshot directory whose `memory.zst` starts with a
+/// skippable frame (as `pzstd` writes it) is read as zstd: its real marker,
+/// no phantom one from the compressed bytes; and it imports.
+#[test]
+fn a_zstd_memory_starting_with_a_skippable_frame_is_decoded() {
+    let env = Env::new();
+    let raw = plain_snapshot(&env, "raw");
+    let dir = env.dir.path().join("pz");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let mut phantom = forkmail::mailbox::encode_fork_marker("phantom", "p");
+    phantom.resize(512, 0);
+    let mut bytes = skippable_frame(&phantom);
+    bytes.extend(
+        zstd::stream::encode_all(std::fs::File::open(raw.join("memory")).expect("raw"), 3)
+            .expect("zstd"),
+    );
+    std::fs::write(dir.join("memory.zst"), bytes).expect("write");
+    std::fs::write(dir.join("state"), b"firecracker vmstate").expect("state");
+    let markers = env.markers_json(dir.to_str().expect("utf-8"));
+    let names: Vec<(&str, u64)> = markers
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or(""),
+                m["offset"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(names, vec![("app", 1 << 20)], "{markers:?}");
+    env.ok(&["import", dir.to_str().expect("utf-8"), "--name", "pz"]);
+    assert_eq!(
+        common::hash_file(&env.snapshot_memory("pz")),
+        common::hash_file(&raw.join("memory"))
+    );
+}

@@ -27,7 +27,8 @@ pub use cache::{CACHE_FORMAT, FileIdentity, cached_report, scan_cached};
 pub use exact::{find_exact, find_exact_with};
 pub use extents::{Extent, data_extents};
 pub use stream::{
-    Compression, decompressor, detect_compression, scan_any, scan_compressed, scan_reader,
+    Compression, Framing, decompressor, detect_compression, framing, scan_any, scan_compressed,
+    scan_reader,
 };
 
 use crate::mailbox::{MAILBOX_SIZE, MailboxKind, decode_marker, frame_fits};
@@ -206,6 +207,16 @@ pub enum ScanError {
         offset: u64,
         /// Cause.
         source: std::io::Error,
+    },
+    /// The file starts like compressed data (a zstd or lz4 magic, a
+    /// skippable frame) but is not data forkmail can decode: refused,
+    /// never scanned as raw memory.
+    #[error("memory file {path}: {reason}")]
+    Framing {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// The cancel flag was set.
     #[error("scan cancelled")]

@@ -60,6 +60,16 @@ use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE};
 pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Magic of an lz4 frame (the lz4 frame format, not the legacy format).
 pub const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4D, 0x18];
+/// Magic of the legacy lz4 format (`lz4 -l`, as the Linux kernel uses it):
+/// blocks of up to 8 MiB, each preceded by its compressed length.
+pub const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4C, 0x18];
+/// Skippable frames, zstd's and lz4's alike, have magics
+/// `0x184D2A50..=0x184D2A5F` (little endian), then a 4-byte length and
+/// that many bytes of anything (`pzstd` writes one first).
+const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+/// Most skippable frames read before the first data frame when telling a
+/// file's format.
+const MAX_LEADING_SKIPPABLE: usize = 64;
 /// Largest zstd window accepted, as a power of two (128 MiB, libzstd's own
 /// default limit): a crafted frame cannot make the decoder allocate more.
 pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
@@ -95,12 +105,14 @@ impl Compression {
         }
     }
 
-    /// The compression whose magic `head` (the first bytes of a file) starts
-    /// with; `None` for anything else, raw guest memory included.
+    /// The compression whose magic `head` (the first bytes of a frame)
+    /// starts with (lz4: frame or legacy format); `None` for anything else —
+    /// a skippable frame and raw guest memory included ([`framing`] looks
+    /// past skippable frames).
     pub fn from_magic(head: &[u8]) -> Option<Compression> {
         if head.starts_with(&ZSTD_MAGIC) {
             Some(Compression::Zstd)
-        } else if head.starts_with(&LZ4_FRAME_MAGIC) {
+        } else if head.starts_with(&LZ4_FRAME_MAGIC) || head.starts_with(&LZ4_LEGACY_MAGIC) {
             Some(Compression::Lz4)
         } else {
             None
@@ -114,20 +126,109 @@ impl std::fmt::Display for Compression {
     }
 }
 
-/// The compression of the file at `path`, from its first four bytes (`None`:
-/// raw). Opens the file read-only and non-blocking; reads four bytes.
+/// What a file's first bytes say it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    /// Nothing compressed starts it: raw memory.
+    Raw,
+    /// zstd or lz4 data (after any skippable frames; lz4 frames or the
+    /// legacy lz4 format).
+    Compressed(Compression),
+    /// It starts like compressed data (a skippable frame) but is not data
+    /// that decodes: it must be refused, never scanned as raw memory.
+    Refused(String),
+}
+
+/// Tell what `file` holds from its first bytes: a zstd, lz4 or legacy lz4
+/// magic, possibly after skippable frames (which are stepped over by their
+/// lengths: only their 8-byte headers are read), or raw memory. Reads at
+/// most a few headers.
+pub fn framing(file: &File) -> std::io::Result<Framing> {
+    let size = file.metadata()?.len();
+    let mut at = 0u64;
+    for skipped in 0..=MAX_LEADING_SKIPPABLE {
+        let mut head = [0u8; 8];
+        let got = read_at_most(file, &mut head, at)?;
+        if got < 4 {
+            return Ok(match (skipped, got) {
+                (0, _) => Framing::Raw,
+                (_, 0) => Framing::Refused(
+                    "holds nothing but skippable frames: no memory data in it".into(),
+                ),
+                _ => Framing::Refused(format!(
+                    "ends inside a frame header at {at:#x}, after a skippable frame"
+                )),
+            });
+        }
+        let magic = [head[0], head[1], head[2], head[3]];
+        if let Some(c) = Compression::from_magic(&magic) {
+            return Ok(Framing::Compressed(c));
+        }
+        if u32::from_le_bytes(magic) & !0xF != SKIPPABLE_MAGIC {
+            return Ok(if skipped == 0 {
+                Framing::Raw
+            } else {
+                Framing::Refused(format!(
+                    "a skippable frame is followed at {at:#x} by neither zstd nor lz4 data"
+                ))
+            });
+        }
+        if got < 8 {
+            return Ok(Framing::Refused(format!(
+                "the skippable frame at {at:#x} is cut short"
+            )));
+        }
+        let len = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+        at += 8 + len;
+        if at > size {
+            return Ok(Framing::Refused(format!(
+                "a skippable frame of {len} bytes runs past the end of the file ({size} bytes)"
+            )));
+        }
+    }
+    Ok(Framing::Refused(format!(
+        "more than {MAX_LEADING_SKIPPABLE} skippable frames before any data"
+    )))
+}
+
+/// Read into `buf` from `offset` until it is full or the file ends; the
+/// bytes read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// The compression of the file at `path`, from its first bytes ([`framing`];
+/// `None`: raw). Opens the file read-only and non-blocking. A file that
+/// starts like compressed data but does not decode is an error
+/// ([`ScanError::Framing`]), never raw.
 pub fn detect_compression(path: &Path) -> Result<Option<Compression>, ScanError> {
     let file = crate::files::open_regular(path)?;
     sniff(&file, path)
 }
 
 fn sniff(file: &File, path: &Path) -> Result<Option<Compression>, ScanError> {
-    let (head, got) = crate::files::read_head::<4>(file).map_err(|source| ScanError::Read {
+    match framing(file).map_err(|source| ScanError::Read {
         path: path.to_path_buf(),
         offset: 0,
         source,
-    })?;
-    Ok(Compression::from_magic(&head[..got]))
+    })? {
+        Framing::Raw => Ok(None),
+        Framing::Compressed(c) => Ok(Some(c)),
+        Framing::Refused(reason) => Err(ScanError::Framing {
+            path: path.to_path_buf(),
+            reason,
+        }),
+    }
 }
 
 /// Scan the memory file at `path` whatever its form: a zstd or lz4 file
@@ -271,17 +372,46 @@ impl<R: Read> Read for Counting<R> {
 /// Every lz4 frame of a file, one after the other. The frame format allows
 /// concatenated frames; `FrameDecoder` reports the end of each frame as the
 /// end of the stream, so the end counts only when no input is left.
+/// Skippable frames (before, between or after data frames) are stepped
+/// over by their length: their bytes are never data.
 struct Lz4Frames<R: BufRead>(lz4_flex::frame::FrameDecoder<R>);
 
 impl<R: BufRead> Read for Lz4Frames<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let n = self.0.read(buf)?;
+            let n = match self.0.read(buf) {
+                Ok(n) => n,
+                Err(e) => match skippable_len(&e) {
+                    // The decoder read the frame's 8-byte header; its
+                    // payload follows in the input.
+                    Some(len) => {
+                        let inner = self.0.get_mut();
+                        let skipped =
+                            std::io::copy(&mut inner.take(u64::from(len)), &mut std::io::sink())?;
+                        if skipped < u64::from(len) {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "a skippable frame is cut short",
+                            ));
+                        }
+                        continue;
+                    }
+                    None => return Err(e),
+                },
+            };
             // Each round consumes a frame header or fails, so this ends.
             if n > 0 || buf.is_empty() || self.0.get_mut().fill_buf()?.is_empty() {
                 return Ok(n);
             }
         }
+    }
+}
+
+/// The length of the skippable frame `e` reports, when it is that.
+fn skippable_len(e: &std::io::Error) -> Option<u32> {
+    match e.get_ref()?.downcast_ref::<lz4_flex::frame::Error>()? {
+        lz4_flex::frame::Error::SkippableFrame(len) => Some(*len),
+        _ => None,
     }
 }
 

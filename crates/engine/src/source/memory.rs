@@ -1,14 +1,15 @@
 //! A snapshot's memory file and device state in a directory: which file it
 //! is, and what it holds (raw RAM, zstd, lz4, a QEMU migration stream), told
 //! by its name and its first bytes. Files are opened read-only, non-blocking,
-//! and must be regular; nothing but the first four bytes is read.
+//! and must be regular; nothing but the first bytes (and the headers of
+//! any skippable frames before the data) is read.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::{Hypervisor, MemoryFormat, MemorySize, SourceError};
 use crate::files::{ReadError, open_regular};
-use crate::scan::Compression;
+use crate::scan::{Compression, Framing, framing};
 
 /// A QEMU migration stream starts with `QEVM` (QEMU_VM_FILE_MAGIC).
 pub(super) const QEMU_MAGIC: &[u8; 4] = b"QEVM";
@@ -126,24 +127,37 @@ pub(super) fn inspect(
         })?
         .len();
     let head = read_head(&file, path)?;
-    let found = Compression::from_magic(&head);
+    let bad = |reason: String| SourceError::BadMemoryFile {
+        path: path.to_path_buf(),
+        reason,
+    };
     let format = if hypervisor == Some(&Hypervisor::Qemu) || head == QEMU_MAGIC {
         MemoryFormat::QemuMigrationStream
+    } else if expect == Expect::Raw {
+        // A raw name: raw RAM may start with any bytes.
+        MemoryFormat::Raw
     } else {
+        // Past any skippable frames (`pzstd` writes one first): compressed
+        // bytes are never taken for raw memory.
+        let found = framing(&file).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         match (expect, found) {
-            (Expect::Raw, _) | (Expect::Sniff, None) => MemoryFormat::Raw,
-            (Expect::Sniff, Some(c)) => c.into(),
-            (Expect::Compressed(want), Some(c)) if c == want => c.into(),
+            (_, Framing::Refused(reason)) => return Err(bad(reason)),
+            (Expect::Sniff, Framing::Raw) => MemoryFormat::Raw,
+            (Expect::Sniff, Framing::Compressed(c)) => c.into(),
+            (Expect::Compressed(want), Framing::Compressed(c)) if c == want => c.into(),
             (Expect::Compressed(want), other) => {
                 let holds = match other {
-                    Some(c) => format!("holds {c} data"),
-                    None => format!("does not start with the {want} magic"),
+                    Framing::Compressed(c) => format!("holds {c} data"),
+                    _ => format!("does not start with the {want} magic (nor a skippable frame)"),
                 };
-                return Err(SourceError::BadMemoryFile {
-                    path: path.to_path_buf(),
-                    reason: format!("named as {want}-compressed memory but {holds}"),
-                });
+                return Err(bad(format!(
+                    "named as {want}-compressed memory but {holds}"
+                )));
             }
+            (Expect::Raw, _) => MemoryFormat::Raw,
         }
     };
     Ok(MemoryFile {

@@ -387,3 +387,129 @@ fn a_fifo_is_refused_without_blocking() {
     let err = scan_compressed(&fifo, Compression::Zstd, None, &ScanOptions::default());
     assert!(err.is_err());
 }
+
+/// A skippable frame (zstd's and lz4's alike) of `len` bytes of `fill`.
+fn skippable(nibble: u8, len: usize, fill: u8) -> Vec<u8> {
+    let mut out = (0x184D_2A50u32 | u32::from(nibble & 0xF))
+        .to_le_bytes()
+        .to_vec();
+    out.extend_from_slice(&u32::try_from(len).unwrap().to_le_bytes());
+    out.extend(std::iter::repeat_n(fill, len));
+    out
+}
+
+/// `raw` in the legacy lz4 format (`lz4 -l`): a magic, then each 8 MiB
+/// of input as one block, its compressed length first.
+fn lz4_legacy(raw: &[u8]) -> Vec<u8> {
+    let mut out = 0x184C_2102u32.to_le_bytes().to_vec();
+    for chunk in raw.chunks(8 << 20) {
+        let block = lz4_flex::block::compress(chunk);
+        out.extend_from_slice(&u32::try_from(block.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&block);
+    }
+    out
+}
+
+/// Round 2, defect 6: a zstd file that starts with a skippable frame (what
+/// `pzstd` writes; `zstd -t` passes it), lz4 files with skippable frames
+/// before and between frames, and the legacy lz4 format are decoded — the
+/// markers are those of the raw memory, never of the compressed bytes.
+#[test]
+fn skippable_frames_and_legacy_lz4_are_decoded_never_scanned_raw() {
+    let d = tempfile::tempdir().unwrap();
+    let (raw, mut f) = memory_file(d.path(), SIZE);
+    plant_contract_cases(&mut f, SIZE);
+    let reference = scan_file(&raw, &opts(DEFAULT_BUFFER_SIZE)).unwrap();
+    let bytes = std::fs::read(&raw).unwrap();
+    // A skippable frame whose payload holds a marker: it must not be seen.
+    let mut decoy = encode_fork_marker("phantom", "p");
+    decoy.resize(4096, 0);
+    let mut sk = skippable(0, 0, 0);
+    sk.truncate(4);
+    sk.extend_from_slice(&u32::try_from(decoy.len()).unwrap().to_le_bytes());
+    sk.extend_from_slice(&decoy);
+    let zst_plain = zstd::stream::encode_all(&bytes[..], 3).unwrap();
+    let lz4_frame = |part: &[u8]| {
+        let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        enc.write_all(part).unwrap();
+        enc.finish().unwrap()
+    };
+    let half = bytes.len() / 2;
+    let cases: Vec<(&str, Vec<u8>, Compression)> = vec![
+        (
+            "pzstd.zst",
+            [sk.clone(), zst_plain.clone()].concat(),
+            Compression::Zstd,
+        ),
+        (
+            "two-skips.zst",
+            [skippable(3, 12, 7), sk.clone(), zst_plain].concat(),
+            Compression::Zstd,
+        ),
+        (
+            "skip-first.lz4",
+            [sk.clone(), lz4_frame(&bytes)].concat(),
+            Compression::Lz4,
+        ),
+        (
+            "skip-between.lz4",
+            [
+                lz4_frame(&bytes[..half]),
+                sk.clone(),
+                lz4_frame(&bytes[half..]),
+            ]
+            .concat(),
+            Compression::Lz4,
+        ),
+        ("legacy.lz4", lz4_legacy(&bytes), Compression::Lz4),
+        (
+            "skip-then-legacy.lz4",
+            [skippable(15, 3, 1), lz4_legacy(&bytes)].concat(),
+            Compression::Lz4,
+        ),
+    ];
+    for (name, content, want) in cases {
+        let p = d.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        assert_eq!(detect_compression(&p).unwrap(), Some(want), "{name}");
+        let r = scan_any(&p, &opts(DEFAULT_BUFFER_SIZE)).unwrap();
+        assert_eq!(r.markers, reference.markers, "{name}");
+        assert_eq!(r.file_size, SIZE, "{name}");
+    }
+}
+
+/// Round 2, defect 6: what starts like a compressed file but is not one
+/// that decodes is refused, never scanned as raw memory.
+#[test]
+fn compressed_looking_files_that_do_not_decode_are_refused_not_scanned_raw() {
+    let d = tempfile::tempdir().unwrap();
+    let mut decoy = encode_fork_marker("phantom", "p");
+    decoy.resize(4096, 0);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // A skippable frame, then raw bytes holding a marker.
+        (
+            "skip-then-raw",
+            [skippable(0, 8, 0), decoy.clone()].concat(),
+        ),
+        // A skippable frame that claims more bytes than the file has.
+        ("truncated-skip", {
+            let mut s = skippable(1, 100, 9);
+            s.truncate(50);
+            s.extend_from_slice(&decoy);
+            s
+        }),
+        // Nothing but skippable frames: no data at all.
+        (
+            "only-skips",
+            [skippable(2, 16, 0), skippable(2, 4, 0)].concat(),
+        ),
+    ];
+    for (name, content) in cases {
+        let p = d.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        let err = detect_compression(&p).unwrap_err();
+        assert!(matches!(err, ScanError::Framing { .. }), "{name}: {err}");
+        let err = scan_any(&p, &ScanOptions::default()).unwrap_err();
+        assert!(matches!(err, ScanError::Framing { .. }), "{name}: {err}");
+    }
+}
