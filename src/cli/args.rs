@@ -313,6 +313,11 @@ pub struct ImportArgs {
     /// Name in the store (default: the snapshot's own name, if it follows the naming rule).
     #[arg(long)]
     pub name: Option<String>,
+    /// Compressed memory whose size the snapshot does not record is decompressed up to this
+    /// size (e.g. 128G; default 64G): a few KiB of zstd can hold a TiB of zeros. A recorded
+    /// size is always the limit.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    pub max_memory: Option<u64>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -13,7 +13,9 @@ use crate::error::{ErrorKind, UsageError};
 use crate::scan::ScanError;
 use crate::source::SourceSet;
 use crate::store::{Store, ValidName};
-use crate::transfer::{default_import_name, import_snapshot};
+use crate::transfer::{
+    DEFAULT_MAX_UNRECORDED_MEMORY, ImportOptions, default_import_name, import_snapshot_with,
+};
 use crate::units::human_size;
 use crate::{errln, outln};
 
@@ -50,7 +52,10 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
     let cancel = cancel_flag()?;
     let bar = super::progress::Progress::new("import", a.json);
     let mut progress = |done: u64, total: u64| bar.update(done, total.max(done));
-    let imported = import_snapshot(store, &snap, &name, &cancel, &mut progress);
+    let options = ImportOptions {
+        max_unrecorded_memory: a.max_memory.unwrap_or(DEFAULT_MAX_UNRECORDED_MEMORY),
+    };
+    let imported = import_snapshot_with(store, &snap, &name, &options, &cancel, &mut progress);
     bar.finish();
     if cancel.load(Ordering::Relaxed) && imported.is_err() {
         errln!("import cancelled; nothing was kept");

@@ -480,3 +480,71 @@ fn a_zstd_memory_starting_with_a_skippable_frame_is_decoded() {
         common::hash_file(&raw.join("memory"))
     );
 }
+
+/// `len` bytes of zeros (and one marker, 4 KiB in), zstd-compressed: a few
+/// KiB that decompress to `len`.
+fn zstd_bomb(path: &Path, len: u64) {
+    use std::io::{Read, Write};
+    let mut head = forkmail::mailbox::encode_fork_marker("app", "tok");
+    head.resize(8192, 0);
+    let mut enc =
+        zstd::stream::Encoder::new(std::fs::File::create(path).expect("create"), 3).expect("enc");
+    enc.write_all(&head).expect("head");
+    std::io::copy(&mut std::io::repeat(0).take(len - 8192), &mut enc).expect("zeros");
+    enc.finish().expect("finish");
+}
+
+/// Defect 5: a compressed memory that outgrows the size its snapshot
+/// records is refused as soon as it does, and one without a record is
+/// refused past the limit (`--max-memory`, default 64 GiB); nothing is
+/// kept. One that matches its record imports.
+#[test]
+fn a_decompression_bomb_is_refused_at_its_recorded_size() {
+    let env = Env::new();
+    let root = env.dir.path().join("hypeman");
+    std::fs::create_dir_all(root.join("guests")).expect("guests");
+    let central = |id: &str, recorded: u64, len: u64| {
+        let d = root.join("snapshots").join(id);
+        let latest = d.join("guest/snapshots/snapshot-latest");
+        std::fs::create_dir_all(&latest).expect("mkdir");
+        std::fs::write(
+            d.join("snapshot.json"),
+            serde_json::to_vec(&serde_json::json!({"snapshot": {
+                "id": id, "name": id, "kind": "Standby", "SourceHypervisor": "firecracker",
+                "compression_state": "compressed",
+                "compression": {"enabled": true, "algorithm": "zstd"},
+                "uncompressed_size_bytes": recorded},
+                "stored_metadata": {"HypervisorType": "firecracker"}}))
+            .expect("json"),
+        )
+        .expect("write");
+        zstd_bomb(&latest.join("memory.zst"), len);
+        std::fs::write(latest.join("state"), b"firecracker vmstate").expect("state");
+    };
+    central("bomb", 8 << 20, 64 << 20);
+    central("short", 16 << 20, 8 << 20);
+    central("fine", 8 << 20, 8 << 20);
+    let src = root.to_str().expect("utf-8");
+    for (id, what) in [("bomb", "more than"), ("short", "records")] {
+        let out = env.run(&["--source", src, "import", &format!("hypeman/{id}")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{id}: {err}");
+        assert!(err.contains(what), "{id}: {err}");
+        assert!(
+            drafts(&env.store().join("snapshots")).is_empty(),
+            "{id}: nothing kept"
+        );
+    }
+    env.ok(&["--source", src, "import", "hypeman/fine"]);
+    // No record: a plain directory's memory.zst, past --max-memory.
+    let plain = env.dir.path().join("plain");
+    std::fs::create_dir(&plain).expect("mkdir");
+    zstd_bomb(&plain.join("memory.zst"), 64 << 20);
+    std::fs::write(plain.join("state"), b"firecracker vmstate").expect("state");
+    let p = plain.to_str().expect("utf-8");
+    let out = env.run(&["import", p, "--name", "unrecorded", "--max-memory", "16M"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--max-memory"), "{err}");
+    env.ok(&["import", p, "--name", "unrecorded"]);
+}

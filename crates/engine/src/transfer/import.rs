@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::{ImportOrigin, ImportedConfig, TransferError, decompress_sparse};
+use super::{ImportOrigin, ImportedConfig, SparseLimits, TransferError, decompress_sparse};
 use crate::copy::copy_memory;
 use crate::source::{Hypervisor, MemoryFormat, SnapshotKind, SourceSnapshot};
 use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, ValidName};
@@ -76,12 +76,60 @@ pub fn default_import_name(snap: &SourceSnapshot) -> Option<String> {
     ValidName::new(&name).ok().map(|_| name)
 }
 
+/// The longest memory an import decompresses when its snapshot records no
+/// size (a plain directory's `memory.zst`, a lone compressed file): 64 GiB.
+/// A few KiB of zstd can hold a TiB of zeros; `import --max-memory` raises
+/// the limit for a larger guest.
+pub const DEFAULT_MAX_UNRECORDED_MEMORY: u64 = 64 << 30;
+
+/// Free space an import leaves on the store's filesystem (the memory copy
+/// stops short of it).
+pub const FREE_SPACE_RESERVE: u64 = 64 << 20;
+
+/// How an import may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Without a recorded size, the longest memory decompressed.
+    pub max_unrecorded_memory: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            max_unrecorded_memory: DEFAULT_MAX_UNRECORDED_MEMORY,
+        }
+    }
+}
+
 /// Copy `snap` into `store` as snapshot `name`. `progress(done, total)`
 /// reports bytes of memory (uncompressed); `total` is 0 while unknown.
 pub fn import_snapshot(
     store: &Store,
     snap: &SourceSnapshot,
     name: &str,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Imported, TransferError> {
+    import_snapshot_with(
+        store,
+        snap,
+        name,
+        &ImportOptions::default(),
+        cancel,
+        progress,
+    )
+}
+
+/// [`import_snapshot`] with `options`. Before anything is written, the
+/// store's filesystem must have room for the data (a raw memory's data
+/// extents, at least a compressed memory's own size, and the device
+/// state); a compressed memory is decompressed only as far as its
+/// recorded size (or `options`' limit) and the room there is.
+pub fn import_snapshot_with(
+    store: &Store,
+    snap: &SourceSnapshot,
+    name: &str,
+    options: &ImportOptions,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Imported, TransferError> {
@@ -98,6 +146,7 @@ pub fn import_snapshot(
     let Some(memory) = snap.memory.as_ref().filter(|_| snap.scannable()) else {
         return Err(not("it has no raw (or zstd/lz4) memory file"));
     };
+    let room = room_for(store, snap, memory)?;
     let draft = SnapshotDraft::begin(store, name)?;
     let dst = draft.dir().join(MEMORY_FILE);
     let (method, data_bytes) = match snap.format {
@@ -109,9 +158,13 @@ pub fn import_snapshot(
             let Some(compression) = format.compression() else {
                 return Err(not("its memory format cannot be read"));
             };
-            let expected = snap.memory_size.bytes();
+            let limits = SparseLimits {
+                recorded: snap.memory_size.bytes(),
+                max_size: options.max_unrecorded_memory,
+                room,
+            };
             let stats =
-                decompress_sparse(memory, compression, &dst, expected, cancel, &mut |d, t| {
+                decompress_sparse(memory, compression, &dst, &limits, cancel, &mut |d, t| {
                     progress(d, t.unwrap_or(0))
                 })?;
             (format!("decompressed {compression}"), stats.data_bytes)
@@ -156,6 +209,42 @@ pub fn import_snapshot(
         data_bytes,
         device_state,
     })
+}
+
+/// The data bytes an import may write: the free space of the store's
+/// filesystem less [`FREE_SPACE_RESERVE`] — refused up front when even what
+/// is surely needed (a raw memory's data, a compressed memory's own size,
+/// the device state) does not fit.
+fn room_for(store: &Store, snap: &SourceSnapshot, memory: &Path) -> Result<u64, TransferError> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = store.snapshots_dir();
+    let free = crate::store::free_space(&dir).map_err(|source| TransferError::Io {
+        context: format!("free space of {}", dir.display()),
+        source,
+    })?;
+    let size_of = |p: &Path, allocated: bool| {
+        std::fs::metadata(p)
+            .map(|m| if allocated { m.blocks() * 512 } else { m.len() })
+            .unwrap_or(0)
+    };
+    // Raw: its data extents are copied; compressed: its data is seldom less
+    // than the compressed file (the rest is checked as it is written).
+    let memory_needs = size_of(memory, snap.format == MemoryFormat::Raw);
+    let needed = memory_needs
+        + snap
+            .device_state
+            .iter()
+            .map(|p| size_of(p, false))
+            .sum::<u64>();
+    let room = free.saturating_sub(FREE_SPACE_RESERVE);
+    if needed > room {
+        return Err(TransferError::NoRoom {
+            dir,
+            needed,
+            free: room,
+        });
+    }
+    Ok(room)
 }
 
 /// Copy the device state into `dir`: Firecracker's (`state`, `vmstate`,

@@ -17,8 +17,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use export::{Exported, check_export_target, export_fork, export_layout};
-pub use import::{Imported, default_import_name, import_snapshot, vmm_of};
-pub use sparse::{SparseStats, decompress_sparse};
+pub use import::{
+    DEFAULT_MAX_UNRECORDED_MEMORY, FREE_SPACE_RESERVE, ImportOptions, Imported,
+    default_import_name, import_snapshot, import_snapshot_with, vmm_of,
+};
+pub use sparse::{SparseLimits, SparseStats, decompress_sparse};
 
 use crate::error::{ErrorKind, Kinded};
 use crate::scan::Compression;
@@ -99,6 +102,45 @@ pub enum TransferError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The compressed memory decompresses to more than it may: its
+    /// recorded size, or without a record the limit (a decompression bomb,
+    /// or the wrong record). Refused the moment it outgrows it.
+    #[error(
+        "{path} decompresses to more than {limit} bytes, {}: refused, nothing was kept",
+        if *recorded { "the size its snapshot records" } else { "the limit for memory whose size is not recorded (`import --max-memory SIZE` raises it)" }
+    )]
+    TooLarge {
+        /// The compressed file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+        /// Whether the limit is the snapshot's record.
+        recorded: bool,
+    },
+    /// The compressed memory ends short of the size its snapshot records.
+    #[error(
+        "{path} decompresses to {got} bytes, but its snapshot records {recorded}: refused, nothing was kept"
+    )]
+    SizeMismatch {
+        /// The compressed file.
+        path: PathBuf,
+        /// What the snapshot records.
+        recorded: u64,
+        /// What came out.
+        got: u64,
+    },
+    /// The store's filesystem has not the room for the memory.
+    #[error(
+        "not enough free space for the memory in {dir}: {needed} bytes of data needed, {free} may be used; nothing was kept"
+    )]
+    NoRoom {
+        /// Where it was going.
+        dir: PathBuf,
+        /// Bytes of data needed (at least).
+        needed: u64,
+        /// Bytes that could be used.
+        free: u64,
+    },
     /// Cancelled: nothing was kept.
     #[error("cancelled; nothing was kept")]
     Cancelled,
@@ -112,7 +154,11 @@ impl Kinded for TransferError {
             }
             TransferError::Source(e) => e.kind(),
             TransferError::Store(e) => e.kind(),
-            TransferError::Decompress { .. } | TransferError::Io { .. } => ErrorKind::Io,
+            TransferError::Decompress { .. }
+            | TransferError::Io { .. }
+            | TransferError::TooLarge { .. }
+            | TransferError::SizeMismatch { .. }
+            | TransferError::NoRoom { .. } => ErrorKind::Io,
             TransferError::Cancelled => ErrorKind::Cancelled,
         }
     }

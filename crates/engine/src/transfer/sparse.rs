@@ -2,6 +2,12 @@
 //! decompressor streams into a buffer, and only the 4 KiB blocks that hold
 //! a non-zero byte are written, so a guest's untouched RAM stays holes on
 //! disk, as it was before it was compressed.
+//!
+//! A few KiB of zstd can hold a TiB of zeros, so the output is bounded
+//! ([`SparseLimits`]): by the size the snapshot records (a stream that
+//! outgrows it is refused the moment it does, one that ends short of it is
+//! refused at its end), else by a limit on memory without a record; and
+//! the data written never exceeds the room the store's filesystem had.
 
 use std::fs::File;
 use std::io::Read;
@@ -17,6 +23,19 @@ const BLOCK: usize = 4096;
 /// Bytes decompressed per round.
 const BUFFER: usize = 4 << 20;
 
+/// How far a decompression may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SparseLimits {
+    /// The uncompressed size the snapshot records: the output must be
+    /// exactly this long.
+    pub recorded: Option<u64>,
+    /// Without a record, the longest output accepted.
+    pub max_size: u64,
+    /// Data bytes that may be written (the rest of the file is holes): the
+    /// free space of the store's filesystem, less a reserve.
+    pub room: u64,
+}
+
 /// What a sparse decompression wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SparseStats {
@@ -27,14 +46,15 @@ pub struct SparseStats {
 }
 
 /// Decompress `src` (`compression`) into the new owner-only file `dst`,
-/// leaving all-zero blocks as holes. `progress(done, expected)` gets the
-/// uncompressed bytes so far and the expected total when known. Honors
-/// `cancel` between rounds; on any error `dst` is removed.
+/// leaving all-zero blocks as holes, within `limits`.
+/// `progress(done, expected)` gets the uncompressed bytes so far and the
+/// recorded total when known. Honors `cancel` between rounds; on any error
+/// `dst` is removed.
 pub fn decompress_sparse(
     src: &Path,
     compression: Compression,
     dst: &Path,
-    expected: Option<u64>,
+    limits: &SparseLimits,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<SparseStats, TransferError> {
@@ -49,7 +69,7 @@ pub fn decompress_sparse(
         compression,
         &output,
         dst,
-        expected,
+        limits,
         cancel,
         progress,
     );
@@ -66,10 +86,22 @@ fn write_sparse(
     compression: Compression,
     output: &File,
     dst: &Path,
-    expected: Option<u64>,
+    limits: &SparseLimits,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<SparseStats, TransferError> {
+    let expected = limits.recorded;
+    let max = limits.recorded.unwrap_or(limits.max_size);
+    let too_large = || TransferError::TooLarge {
+        path: src.to_path_buf(),
+        limit: max,
+        recorded: limits.recorded.is_some(),
+    };
+    let no_room = |needed: u64| TransferError::NoRoom {
+        dir: dst.parent().unwrap_or(dst).to_path_buf(),
+        needed,
+        free: limits.room,
+    };
     let decode_err = |offset: u64, source: std::io::Error| TransferError::Decompress {
         path: src.to_path_buf(),
         compression,
@@ -89,6 +121,10 @@ fn write_sparse(
             return Err(TransferError::Cancelled);
         }
         let len = fill(&mut reader, &mut buf).map_err(|e| decode_err(base, e))?;
+        // Past the limit: refused now, not after the whole stream.
+        if base + len as u64 > max {
+            return Err(too_large());
+        }
         // Runs of non-zero blocks are written in one call each.
         let mut run: Option<usize> = None;
         for (i, block) in buf[..len].chunks(BLOCK).enumerate() {
@@ -96,26 +132,41 @@ fn write_sparse(
             match (is_zero(block), run) {
                 (false, None) => run = Some(at),
                 (true, Some(start)) => {
+                    data_bytes += (at - start) as u64;
+                    if data_bytes > limits.room {
+                        return Err(no_room(data_bytes));
+                    }
                     output
                         .write_all_at(&buf[start..at], base + start as u64)
                         .map_err(write_err)?;
-                    data_bytes += (at - start) as u64;
                     run = None;
                 }
                 _ => {}
             }
         }
         if let Some(start) = run {
+            data_bytes += (len - start) as u64;
+            if data_bytes > limits.room {
+                return Err(no_room(data_bytes));
+            }
             output
                 .write_all_at(&buf[start..len], base + start as u64)
                 .map_err(write_err)?;
-            data_bytes += (len - start) as u64;
         }
         base += len as u64;
         progress(base, expected);
         if len < buf.len() {
             break;
         }
+    }
+    if let Some(recorded) = limits.recorded
+        && base != recorded
+    {
+        return Err(TransferError::SizeMismatch {
+            path: src.to_path_buf(),
+            recorded,
+            got: base,
+        });
     }
     // Trailing holes count too: the file is as long as the guest's RAM.
     output.set_len(base).map_err(write_err)?;
@@ -150,6 +201,12 @@ mod tests {
     use std::io::Write;
     use std::os::unix::fs::MetadataExt;
 
+    const LIMITLESS: SparseLimits = SparseLimits {
+        recorded: None,
+        max_size: u64::MAX,
+        room: u64::MAX,
+    };
+
     fn raw(d: &Path) -> std::path::PathBuf {
         let p = d.join("raw");
         let f = File::create(&p).unwrap();
@@ -178,7 +235,10 @@ mod tests {
                 &src,
                 c,
                 &out,
-                Some((8 << 20) + 100),
+                &SparseLimits {
+                    recorded: Some((8 << 20) + 100),
+                    ..LIMITLESS
+                },
                 &AtomicBool::new(false),
                 &mut |done, total| last = (done, total),
             )
@@ -203,8 +263,15 @@ mod tests {
         std::fs::write(&bad, bytes).unwrap();
         let out = d.path().join("out");
         let never = AtomicBool::new(false);
-        let err = decompress_sparse(&bad, Compression::Zstd, &out, None, &never, &mut |_, _| {})
-            .unwrap_err();
+        let err = decompress_sparse(
+            &bad,
+            Compression::Zstd,
+            &out,
+            &LIMITLESS,
+            &never,
+            &mut |_, _| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, TransferError::Decompress { .. }), "{err}");
         assert!(!out.exists());
         let raw = raw(d.path());
@@ -215,12 +282,82 @@ mod tests {
             &zst,
             Compression::Zstd,
             &out,
-            None,
+            &LIMITLESS,
             &AtomicBool::new(true),
             &mut |_, _| {},
         )
         .unwrap_err();
         assert!(matches!(err, TransferError::Cancelled));
         assert!(!out.exists());
+    }
+
+    /// Round 2, defect 5: the output stops at the recorded size, at the
+    /// limit without one, and at the room there is; a stream that ends
+    /// short of its record is refused too. Nothing is left either way.
+    #[test]
+    fn a_bomb_stops_at_its_limit_and_a_short_stream_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let raw = raw(d.path());
+        let zst = d.path().join("m.zst");
+        zstd::stream::copy_encode(File::open(&raw).unwrap(), File::create(&zst).unwrap(), 1)
+            .unwrap();
+        let out = d.path().join("out");
+        let never = AtomicBool::new(false);
+        let size = (8 << 20) + 100;
+        let run = |limits: SparseLimits| {
+            let mut furthest = 0;
+            let r = decompress_sparse(
+                &zst,
+                Compression::Zstd,
+                &out,
+                &limits,
+                &never,
+                &mut |done, _| furthest = done,
+            );
+            assert!(r.is_ok() || !out.exists(), "nothing left");
+            (r, furthest)
+        };
+        let (r, furthest) = run(SparseLimits {
+            recorded: Some(1 << 20),
+            ..LIMITLESS
+        });
+        assert!(
+            matches!(r, Err(TransferError::TooLarge { limit, recorded: true, .. }) if limit == 1 << 20),
+            "{r:?}"
+        );
+        assert!(furthest <= 1 << 20, "stopped at the record: {furthest}");
+        let (r, _) = run(SparseLimits {
+            max_size: 2 << 20,
+            ..LIMITLESS
+        });
+        assert!(
+            matches!(
+                r,
+                Err(TransferError::TooLarge {
+                    recorded: false,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        assert!(r.unwrap_err().to_string().contains("--max-memory"));
+        let (r, _) = run(SparseLimits {
+            recorded: Some(size + 4096),
+            ..LIMITLESS
+        });
+        assert!(
+            matches!(r, Err(TransferError::SizeMismatch { recorded, got, .. }) if got == size && recorded == size + 4096),
+            "{r:?}"
+        );
+        let (r, _) = run(SparseLimits {
+            room: 4096,
+            ..LIMITLESS
+        });
+        assert!(matches!(r, Err(TransferError::NoRoom { .. })), "{r:?}");
+        let (r, _) = run(SparseLimits {
+            recorded: Some(size),
+            ..LIMITLESS
+        });
+        assert_eq!(r.unwrap().size, size);
     }
 }
