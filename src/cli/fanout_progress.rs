@@ -3,23 +3,24 @@
 //! ends; otherwise plain lines; with `--json`, every session's event lines.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::event_line::human_line;
+use super::line_writer::LineWriter;
 use crate::fanout::FanoutEvent;
 use crate::fork::{ForkError, Happening, SessionEvent};
 use crate::sanitize::escaped;
 
 /// How the fan-out is shown.
 pub enum Progress {
-    /// One event line per session event (`fork` names the fork).
-    Json,
-    /// Plain lines, each prefixed with the fork's name.
-    Plain,
+    /// One event line per session event (`fork` names the fork), queued
+    /// for a writer thread: the sessions never wait for the reader.
+    Json(LineWriter),
+    /// Plain lines, each prefixed with the fork's name (queued likewise).
+    Plain(LineWriter),
     /// A live multi-line view.
     Live(Live),
 }
@@ -32,11 +33,15 @@ pub struct Live {
     counts: Mutex<(usize, usize)>,
 }
 
-fn write_stdout(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not stop the sessions: their outcome still counts.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+/// Queue `line` (a floodable one may be dropped when stdout is not read
+/// fast enough).
+fn queue(w: &LineWriter, line: String, e: &FanoutEvent) {
+    match e {
+        FanoutEvent::Session { event, .. } if super::fork_cmd::floodable(event) => {
+            w.floodable(line, event);
+        }
+        _ => w.line(line),
+    }
 }
 
 /// The event line of a fork that has no session events of its own (never
@@ -71,10 +76,10 @@ impl Progress {
     pub fn new(json: bool, forks: usize) -> Progress {
         use std::io::IsTerminal;
         if json {
-            return Progress::Json;
+            return Progress::Json(LineWriter::stdout(super::fork_cmd::dropped_note(true)));
         }
         if !std::io::stdout().is_terminal() {
-            return Progress::Plain;
+            return Progress::Plain(LineWriter::stdout(super::fork_cmd::dropped_note(false)));
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
         let overall = multi.add(ProgressBar::new(forks as u64));
@@ -95,7 +100,7 @@ impl Progress {
     /// Show one fan-out event (called from the sessions' threads).
     pub fn on(&self, e: FanoutEvent) {
         match self {
-            Progress::Json => {
+            Progress::Json(w) => {
                 let ev = match &e {
                     FanoutEvent::Session { event, .. } => Some(event.clone()),
                     FanoutEvent::Ended {
@@ -108,23 +113,27 @@ impl Progress {
                     FanoutEvent::Ended { .. } => None,
                 };
                 if let Some(line) = ev.and_then(|ev| serde_json::to_string(&ev).ok()) {
-                    write_stdout(&line);
+                    queue(w, line, &e);
                 }
             }
-            Progress::Plain => {
+            Progress::Plain(w) => {
                 if let Some(line) = plain_line(&e) {
-                    write_stdout(&line);
+                    queue(w, line, &e);
                 }
             }
             Progress::Live(live) => live.on(e),
         }
     }
 
-    /// Clear the live view before the summary is printed.
+    /// Write what is queued, or clear the live view, before the summary is
+    /// printed.
     pub fn finish(&self) {
-        if let Progress::Live(live) = self {
-            live.overall.finish_and_clear();
-            let _ = live.multi.clear();
+        match self {
+            Progress::Json(w) | Progress::Plain(w) => w.finish(),
+            Progress::Live(live) => {
+                live.overall.finish_and_clear();
+                let _ = live.multi.clear();
+            }
         }
     }
 }

@@ -1,13 +1,12 @@
 //! `forkmail fork`: build a request from flags, run the session, render its
 //! events as lines (or JSON lines), roll back on Ctrl-C/SIGTERM/SIGHUP.
 
-use std::io::Write;
-
 use anyhow::Result;
 
 use super::ForkArgs;
 use super::event_line::human_line;
 use super::fork_args::mailbox_specs;
+use super::line_writer::{Dropped, DroppedNote, LineWriter};
 use super::progress::Progress;
 use super::signals::cancel_flag;
 use crate::error::UsageError;
@@ -60,7 +59,8 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
     };
     let recorder = Mutex::new(recorder);
     let progress = Progress::new("copy", json);
-    let sink = move |e: SessionEvent| {
+    let writer = LineWriter::stdout(dropped_note(json));
+    let sink = |e: SessionEvent| {
         if let Ok(mut r) = recorder.lock()
             && let Some(r) = r.as_mut()
         {
@@ -77,17 +77,21 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
             Happening::Copied { .. } | Happening::StageFailed(_) => progress.finish(),
             _ => {}
         }
-        let mut out = std::io::stdout().lock();
-        // A closed stdout must not stop the session: its outcome still
-        // counts (and its exit status says it).
-        if json {
-            if let Ok(line) = serde_json::to_string(&e) {
-                let _ = writeln!(out, "{line}");
+        // Queued, never written from here: a reader that does not read
+        // (or a closed stdout) must not hold the session up; its outcome
+        // still counts (and its exit status says it).
+        let line = if json {
+            serde_json::to_string(&e).ok()
+        } else {
+            human_line(&e)
+        };
+        if let Some(line) = line {
+            if floodable(&e) {
+                writer.floodable(line, &e);
+            } else {
+                writer.line(line);
             }
-        } else if let Some(line) = human_line(&e) {
-            let _ = writeln!(out, "{line}");
         }
-        let _ = out.flush();
     };
     let forks = Forks::new(store);
     let prestart = if a.prestart {
@@ -105,7 +109,10 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
     } else {
         None
     };
-    match forks.create_prestarted(&req, prestart, &sink, &cancel) {
+    let result = forks.create_prestarted(&req, prestart, &sink, &cancel);
+    // The session is over: now the lines may wait for their reader.
+    writer.finish();
+    match result {
         Ok(outcome) => {
             if !json {
                 let _ = match outcome.pid() {
@@ -134,4 +141,36 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
             Ok(err.kind().exit_code())
         }
     }
+}
+
+/// Events that can come in floods (a datagram ignored, copy progress): the
+/// first to go when stdout is not read fast enough.
+pub(super) fn floodable(e: &SessionEvent) -> bool {
+    matches!(
+        e.what,
+        Happening::DatagramIgnored { .. } | Happening::CopyProgress { .. }
+    )
+}
+
+/// The line that says how many event lines were not written (a JSON event
+/// line of the documented shape with `--json`).
+pub(super) fn dropped_note(json: bool) -> DroppedNote {
+    Box::new(move |d: &Dropped| {
+        let detail = format!(
+            "{} event line(s) not written: stdout was not read fast enough",
+            d.count
+        );
+        let (fork, stage, ms) = d.last.as_ref().map_or(("", "ack", 0), |e| {
+            (e.fork.as_str(), e.stage().label(), e.elapsed_ms)
+        });
+        if json {
+            serde_json::json!({
+                "fork": fork, "stage": stage, "status": "progress", "elapsed_ms": ms,
+                "detail": detail, "dropped_events": d.count,
+            })
+            .to_string()
+        } else {
+            format!("{ms:>6} ms  {stage:<9} · {detail}")
+        }
+    })
 }

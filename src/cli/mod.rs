@@ -11,6 +11,7 @@ mod fanout_progress;
 mod fork_args;
 mod fork_cmd;
 mod import_cmd;
+mod line_writer;
 mod list;
 pub mod output;
 mod progress;

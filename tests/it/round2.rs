@@ -548,3 +548,76 @@ fn a_decompression_bomb_is_refused_at_its_recorded_size() {
     assert!(err.contains("--max-memory"), "{err}");
     env.ok(&["import", p, "--name", "unrecorded"]);
 }
+
+/// A pipe whose buffer is already full: a blocking write to its write end
+/// waits until the read end is read.
+fn full_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let (r, mut w) = std::io::pipe().expect("pipe");
+    let fd = w.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    let chunk = [b'#'; 4096];
+    loop {
+        match w.write(&chunk) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("fill the pipe: {e}"),
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    (r, w)
+}
+
+/// Defect 2: a `--json` reader that does not read (stdout a full pipe)
+/// does not hold the session up: the fork is made, its guest's ack counts
+/// and its record says running while nothing could be written; once the
+/// reader reads, every event line comes, the last one `done`.
+#[test]
+fn a_reader_that_does_not_read_never_holds_the_session_up() {
+    use std::io::Read;
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let (mut r, w) = full_pipe();
+    let mut child = env
+        .cmd()
+        .args([
+            "fork",
+            "t",
+            "--name",
+            "f",
+            "--payload",
+            "m={}",
+            "--ack",
+            "m=20000",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::from(w))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let record = env.fork_dir("f").join("fork.json");
+    wait_for("the session to finish, stdout still full", 60, || {
+        std::fs::read_to_string(&record)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| v["status"] == "running")
+    });
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).expect("read");
+    let status = child.wait().expect("wait");
+    let text = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    let evs = events(&lines.join("\n"));
+    assert_eq!(status.code(), Some(0), "{evs:?}");
+    assert_eq!(evs.last().expect("events")["stage"], "done");
+    assert!(
+        evs.iter()
+            .any(|e| e["stage"] == "ack" && e["status"] == "ok" && e["mailbox"] == "m")
+    );
+    env.ok(&["rm", "f"]);
+}
