@@ -35,6 +35,7 @@ pub fn human_line(e: &SessionEvent) -> Option<String> {
         }
         Happening::FrameWritten { .. }
         | Happening::DatagramIgnored { .. }
+        | Happening::DatagramsIgnored { .. }
         | Happening::VmLoaded { .. } => {
             format!("{t}  {stage:<9} ·{mb}{detail}")
         }

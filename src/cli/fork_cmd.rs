@@ -148,7 +148,9 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
 pub(super) fn floodable(e: &SessionEvent) -> bool {
     matches!(
         e.what,
-        Happening::DatagramIgnored { .. } | Happening::CopyProgress { .. }
+        Happening::DatagramIgnored { .. }
+            | Happening::DatagramsIgnored { .. }
+            | Happening::CopyProgress { .. }
     )
 }
 

@@ -123,6 +123,24 @@ fn plain_snapshot(env: &Env, dir_name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A child killed if the test ends without it (a failed assertion).
+struct Reap(Option<std::process::Child>);
+
+impl Reap {
+    fn take(mut self) -> std::process::Child {
+        self.0.take().expect("child")
+    }
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Run `cmd` to its end, at most `secs` seconds (a hang fails the test).
 fn bounded(mut child: std::process::Child, secs: u64) -> std::process::Output {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -169,7 +187,9 @@ fn ctrl_c_during_the_scan_after_an_import_is_not_swallowed() {
         .spawn()
         .expect("spawn");
     let meta = env.store().join("snapshots/imp/snapshot.json");
+    let child = Reap(Some(child));
     wait_for("the import committed", 60, || meta.is_file());
+    let child = child.take();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = bounded(child, 60);
@@ -312,7 +332,7 @@ fn gc_removes_the_draft_of_a_killed_import_and_keeps_a_live_one() {
             .expect("spawn")
     };
     let snapshots = env.store().join("snapshots");
-    let mut live = held("live");
+    let live = Reap(Some(held("live")));
     wait_for("the live import's draft", 60, || {
         std::fs::read_dir(&snapshots).is_ok_and(|_| drafts(&snapshots).len() == 1)
     });
@@ -347,6 +367,7 @@ fn gc_removes_the_draft_of_a_killed_import_and_keeps_a_live_one() {
         vec![live_draft.clone()],
         "gc kept the live one"
     );
+    let mut live = live.take();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
     assert_eq!(live.wait().expect("wait").code(), Some(130));
@@ -620,4 +641,286 @@ fn a_reader_that_does_not_read_never_holds_the_session_up() {
             .any(|e| e["stage"] == "ack" && e["status"] == "ok" && e["mailbox"] == "m")
     );
     env.ok(&["rm", "f"]);
+}
+
+/// Another process flooding a UDP port on 127.0.0.1: a child made with
+/// `fork` that, until told to stop, sends `payload` to `port` paced to
+/// `per_second` (only async-signal-safe calls run in the child).
+struct Flooder {
+    pid: libc::pid_t,
+    stop: Option<std::os::fd::OwnedFd>,
+    result: std::fs::File,
+    started: std::time::Instant,
+}
+
+impl Flooder {
+    fn start(port: u16, payload: &'static [u8], per_second: u64) -> Flooder {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let mut stop = [0; 2];
+        let mut result = [0; 2];
+        // SAFETY: pipe2 fills two descriptors this test then owns.
+        let made = unsafe { libc::pipe2(stop.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        assert_eq!(made, 0);
+        // SAFETY: as above.
+        let made = unsafe { libc::pipe2(result.as_mut_ptr(), libc::O_CLOEXEC) };
+        assert_eq!(made, 0);
+        // SAFETY: the descriptors were just made and are owned once each.
+        let (stop_r, stop_w, res_r, res_w) = unsafe {
+            (
+                OwnedFd::from_raw_fd(stop[0]),
+                OwnedFd::from_raw_fd(stop[1]),
+                OwnedFd::from_raw_fd(result[0]),
+                OwnedFd::from_raw_fd(result[1]),
+            )
+        };
+        // SAFETY: the child calls only async-signal-safe functions (socket,
+        // sendto, clock_gettime, read, write, _exit) on data prepared here.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: see above; nothing here allocates or locks.
+            unsafe {
+                // The child's copies of the parent's ends: closed, or the
+                // stop pipe never reads as closed.
+                libc::close(stop_w.as_raw_fd());
+                libc::close(res_r.as_raw_fd());
+                flood_child(
+                    port,
+                    payload,
+                    per_second,
+                    stop_r.as_raw_fd(),
+                    res_w.as_raw_fd(),
+                )
+            }
+        }
+        drop((stop_r, res_w));
+        Flooder {
+            pid,
+            stop: Some(stop_w),
+            result: std::fs::File::from(res_r),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Stop it; (datagrams sent, per second).
+    fn stop(mut self) -> (u64, f64) {
+        use std::io::Read;
+        drop(self.stop.take());
+        let mut n = [0u8; 8];
+        self.result.read_exact(&mut n).expect("count");
+        let secs = self.started.elapsed().as_secs_f64();
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+        let n = u64::from_ne_bytes(n);
+        (n, n as f64 / secs)
+    }
+}
+
+/// The flooding child's loop (never returns).
+///
+/// # Safety
+/// Only in a child just made by `fork`: calls async-signal-safe functions.
+unsafe fn flood_child(port: u16, payload: &[u8], per_second: u64, stop: i32, result: i32) -> ! {
+    let now_ns = || {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into `t`.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    };
+    // SAFETY: async-signal-safe calls on local data.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        let mut to: libc::sockaddr_in = std::mem::zeroed();
+        to.sin_family = libc::sa_family_t::try_from(libc::AF_INET).unwrap_or(2);
+        to.sin_port = port.to_be();
+        to.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let start = now_ns();
+        let mut sent: u64 = 0;
+        let mut byte = 0u8;
+        loop {
+            for _ in 0..100 {
+                if libc::sendto(
+                    s,
+                    payload.as_ptr().cast(),
+                    payload.len(),
+                    0,
+                    (&raw const to).cast(),
+                    libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_in>())
+                        .unwrap_or(16),
+                ) >= 0
+                {
+                    sent += 1;
+                }
+            }
+            if libc::read(stop, (&raw mut byte).cast(), 1) == 0 {
+                break;
+            }
+            // Paced: never ahead of `per_second`.
+            while sent * 1_000_000_000 > per_second * (now_ns() - start) {
+                libc::sched_yield();
+            }
+        }
+        libc::write(result, (&raw const sent).cast(), 8);
+        libc::_exit(0)
+    }
+}
+
+/// Defect 1: while another local process floods the fork's ack port with
+/// ~100k forged acks a second, the guest's own ack still counts; the flood
+/// is reported in a bounded number of event lines, not one per datagram.
+#[test]
+fn a_flood_of_forged_acks_does_not_starve_the_guests_ack() {
+    let env = Env::new();
+    // The guest acks 1.5 s after the payload: the flood is on by then.
+    env.template("t", &["--mailbox", "m", "--guest-fault", "m=slow:1500"]);
+    let mut child = env
+        .cmd()
+        .args([
+            "fork",
+            "t",
+            "--name",
+            "f",
+            "--payload",
+            "m={}",
+            "--ack",
+            "m=10000",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stdout.take().expect("stdout"),
+    ));
+    let mut seen = Vec::new();
+    let port = loop {
+        let e: Value =
+            serde_json::from_str(&lines.next().expect("an event").expect("line")).expect("json");
+        seen.push(e.clone());
+        if let Some(port) = e["ack_port"].as_u64().filter(|_| e["status"] == "started") {
+            break u16::try_from(port).expect("port");
+        }
+    };
+    let flood = Flooder::start(port, b"stage=applied mailbox=m\n", 100_000);
+    for line in lines {
+        seen.push(serde_json::from_str(&line.expect("line")).expect("json"));
+    }
+    let status = child.wait().expect("wait");
+    let (sent, rate) = flood.stop();
+    let judged: u64 = seen
+        .iter()
+        .filter(|e| e["stage"] == "ack" && e["status"] == "progress")
+        .map(|e| e["count"].as_u64().unwrap_or(1))
+        .sum();
+    eprintln!(
+        "flood: {sent} forged acks at {rate:.0}/s from another process; {judged} judged and ignored before the guest's ack"
+    );
+    let reported = seen
+        .iter()
+        .filter(|e| e["stage"] == "ack" && e["status"] == "progress")
+        .count();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the guest's ack counted: {:?}",
+        seen.last()
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e["stage"] == "ack" && e["status"] == "ok" && e["mailbox"] == "m"),
+        "{:?}",
+        seen.last()
+    );
+    assert!(sent > 1000, "the flood ran: {sent}");
+    assert!(
+        reported < 200,
+        "{reported} event lines for {sent} datagrams"
+    );
+    env.ok(&["rm", "f"]);
+}
+
+/// The UDP ports process `pid` has sockets bound to.
+fn udp_ports_of(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|t| {
+                    let t = t.to_string_lossy().into_owned();
+                    Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let inode = f.get(9)?;
+            let port = f.get(1)?.split_once(':')?.1;
+            inodes
+                .iter()
+                .any(|i| i == inode)
+                .then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .collect()
+}
+
+/// Defect 10: another local process sending datagrams (junk and forged
+/// acks) to the ack ports of `check`'s forks is noise: a conforming guest
+/// still passes every check, and the noise is reported as such.
+#[test]
+fn check_does_not_blame_the_guest_for_other_processes_datagrams() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let child = env
+        .cmd()
+        .args(["check", "t", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let mut sent = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for port in udp_ports_of(pid) {
+                    for text in [&b"stage=applied mailbox=m\n"[..], b"junk"] {
+                        if s.send_to(text, ("127.0.0.1", port)).is_ok() {
+                            sent += 1;
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            sent
+        })
+    };
+    let out = child.wait_with_output().expect("check");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = noise.join().expect("noise");
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert!(sent > 0, "the noise reached the ports");
+    assert_eq!(out.status.code(), Some(0), "{rows:#?}");
+    assert!(rows.iter().all(|r| r["verdict"] == "pass"), "{rows:#?}");
+    let all: String = rows
+        .iter()
+        .flat_map(|r| r["evidence"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(all.contains("noise"), "the noise is reported: {all}");
 }

@@ -74,7 +74,10 @@ impl Ran {
             })
             .collect()
     }
-    /// (mailbox, sender, why) of every datagram that did not count.
+    /// (mailbox, sender, why) of every datagram from the fork's own guest
+    /// that did not count — evidence against the guest. Datagrams counted
+    /// rather than reported one by one come as one line; what anyone else
+    /// sent is [`Ran::noise`].
     pub fn ignored(&self) -> Vec<(String, SocketAddr, String)> {
         self.events
             .iter()
@@ -85,10 +88,45 @@ impl Ran {
                     reason,
                     ..
                 } => Some((mailbox.clone(), *from, reason.clone())),
+                Happening::DatagramsIgnored {
+                    mailbox,
+                    count,
+                    foreign,
+                    from,
+                    reason,
+                    ..
+                } if count > foreign => Some((
+                    mailbox.clone(),
+                    *from,
+                    format!(
+                        "{} more datagram(s) from the guest did not count (the last: {reason})",
+                        count - foreign
+                    ),
+                )),
                 _ => None,
             })
             .collect()
     }
+
+    /// (mailbox, sender, how many, why) of the datagrams from someone other
+    /// than the fork's guest (another local process, another address):
+    /// noise, never held against the guest.
+    pub fn noise(&self) -> Vec<(String, SocketAddr, u64, String)> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.what {
+                Happening::DatagramsIgnored {
+                    mailbox,
+                    foreign,
+                    from,
+                    reason,
+                    ..
+                } if *foreign > 0 => Some((mailbox.clone(), *from, *foreign, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// (mailbox, port) of every ack wait.
     pub fn ports(&self) -> Vec<(String, u16)> {
         self.events
@@ -325,4 +363,16 @@ pub(super) fn payload(check: &str, fork: &str, extra: &str) -> String {
         format!(",{extra}")
     };
     format!(r#"{{"forkmail_check":"{check}","fork":"{fork}"{extra}}}"#)
+}
+
+/// One line of evidence on the noise the forks of `ran` saw, if any: how
+/// many datagrams came from others than the forks' guests, and one
+/// example.
+pub(super) fn noise_evidence(ran: &[Ran]) -> Option<String> {
+    let all: Vec<(String, SocketAddr, u64, String)> = ran.iter().flat_map(Ran::noise).collect();
+    let total: u64 = all.iter().map(|n| n.2).sum();
+    let (m, from, _, why) = all.first()?;
+    Some(format!(
+        "noise: {total} datagram(s) on the ack ports came from others than the forks' guests (e.g. from {from} on {m}'s port: {why}); not held against the guest"
+    ))
 }

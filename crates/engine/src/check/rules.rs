@@ -1,6 +1,6 @@
 //! The `acks` and `consumption` checks.
 
-use super::probe::{Ctx, Probe, Ran, payload, spec};
+use super::probe::{Ctx, Probe, Ran, noise_evidence, payload, spec};
 use super::{CheckId, CheckResult, Latency, Verdict, patience_ms};
 use crate::fanout::Spread;
 
@@ -121,6 +121,7 @@ pub(super) fn acks(ctx: &Ctx) -> (CheckResult, bool) {
             "no second datagram on any ack port in the {DUPLICATE_GRACE_MS} ms after each ack"
         ));
     }
+    evidence.extend(noise_evidence(&ran));
     ctx.remove(&ran);
     let mut row = result(
         CheckId::Acks,

@@ -1,10 +1,11 @@
 //! The `limits`, `independence`, `no-payload` and `robustness` checks.
 
 use super::observe_window;
-use super::probe::{Ctx, Probe, Ran, echoes, log_tail, payload, spec};
+use super::probe::{Ctx, Probe, Ran, echoes, log_tail, noise_evidence, payload, spec};
 use super::rules::{consumed_evidence, result};
 use super::{CheckId, CheckResult, Verdict, patience_ms};
 use crate::mailbox::{FORK_MAX_PAYLOAD, MAX_MAILBOXES, check_payload, inject_ack_port};
+use crate::vmm::AckSender;
 
 /// Levels of nesting in the `deep` case (the contract allows any depth
 /// that fits; this is far beyond the 128 most JSON parsers default to).
@@ -214,9 +215,27 @@ pub(super) fn independence(ctx: &Ctx, guest_acks: bool) -> CheckResult {
         for (m, from, why) in r.ignored() {
             fail = true;
             evidence.push(format!(
-                "fork {}: a crossed or forged datagram from {from} on {m}'s port: {why}",
+                "fork {}: a datagram from its own guest ({from}) on {m}'s port did not count: {why}",
                 r.name
             ));
+        }
+        // Someone else's datagrams are noise — unless the other fork's guest
+        // sent them: a crossed ack is this guest's doing.
+        let sibling = ran[1 - i]
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|o| o.process.clone());
+        for (m, from, _, _) in r.noise() {
+            if let Some(p) = &sibling
+                && AckSender::Process(p.clone()).verify(from).is_ok()
+            {
+                fail = true;
+                evidence.push(format!(
+                    "fork {}: a crossed datagram on {m}'s port from the other fork's guest ({from})",
+                    r.name
+                ));
+            }
         }
         let acked = vec![guest_acks; ctx.selected.len()];
         let (v, ev) = consumed_evidence(ctx, r, &ctx.selected, &acked);
@@ -241,7 +260,9 @@ pub(super) fn independence(ctx: &Ctx, guest_acks: bool) -> CheckResult {
     if !fail {
         let acks: usize = ran.iter().map(|r| r.acks().len()).sum();
         evidence.push(if guest_acks {
-            format!("each guest acked its own fork only: {acks} ack(s), no datagram ignored")
+            format!(
+                "each guest acked its own fork only: {acks} ack(s), no datagram of theirs ignored"
+            )
         } else {
             "no acks asked (the guest does not ack); no datagram arrived".into()
         });
@@ -251,6 +272,7 @@ pub(super) fn independence(ctx: &Ctx, guest_acks: bool) -> CheckResult {
         0 => "echo not seen (not required)".into(),
         n => format!("echo seen on {n} of 2 consoles"),
     });
+    evidence.extend(noise_evidence(&ran));
     ctx.remove(&ran);
     result(
         CheckId::Independence,
@@ -313,14 +335,15 @@ pub(super) fn no_payload(ctx: &Ctx, guest_acks: bool) -> CheckResult {
         }
         let stray = r.ignored();
         if stray.is_empty() {
-            evidence.push("no stray datagram".into());
+            evidence.push("no stray datagram from the guest".into());
         }
         for (m, from, why) in stray {
             fail = true;
             evidence.push(format!(
-                "a datagram from {from} on {m}'s port did not count: {why}"
+                "a datagram from the guest ({from}) on {m}'s port did not count: {why}"
             ));
         }
+        evidence.extend(noise_evidence(&ran));
     }
     ctx.remove(&ran);
     result(

@@ -8,9 +8,32 @@
 //! `/proc/net/udp` (or `udp6`), and that inode must be among the VMM's open
 //! files. A guest on a TAP network is checked by its own address instead.
 //! Whatever does not count is reported and ignored, never fatal.
+//!
+//! # Under a flood
+//!
+//! Any local process can flood the port (it is printed, and visible in
+//! `/proc/net/udp`). The honest guest's ack must still be heard, so a
+//! datagram costs next to nothing unless it could be the ack:
+//! - the socket asks for a large receive buffer (8 MiB, `SO_RCVBUFFORCE`
+//!   where allowed, else as much as `SO_RCVBUF` gives), so a burst queues
+//!   instead of pushing the ack out;
+//! - datagrams are read in batches (up to [`MAX_BATCH`] without waiting),
+//!   and a batch's senders are judged against **one** look at who owns which
+//!   socket (`/proc/net/udp` and the VMM's descriptors), taken after the
+//!   batch arrived — an ack is never accepted on an older look, and never
+//!   refused on a cached one;
+//! - a datagram that is not an ack of this mailbox by its text is refused by
+//!   its text; who sent it matters only for the report (the guest's own
+//!   mistake, or someone else's noise), and that verdict is cached per
+//!   source address for a second;
+//! - reports are bounded: the first few datagrams one by one, then one
+//!   summary a second ([`Ignored::Many`]), so stdout, the session history
+//!   and the log see a line a second, not a line a datagram.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::ErrorKind as IoKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::mailbox::check_ack;
@@ -18,24 +41,109 @@ use crate::vmm::{AckSender, ProcessRecord};
 
 /// Larger than any UDP datagram, so nothing is ever cut short.
 const RECV_BUFFER: usize = 65_536;
+/// The socket's receive queue asked for: room for a burst.
+const SOCKET_QUEUE_BYTES: usize = 8 << 20;
+/// Most datagrams read without waiting, judged against one look at the
+/// socket owners.
+pub const MAX_BATCH: usize = 1024;
+/// Datagrams from the fork's own guest reported one by one per wait.
+pub const REPORT_EACH_OWN: u64 = 32;
+/// Datagrams from anyone else reported one by one per wait.
+pub const REPORT_EACH_FOREIGN: u64 = 8;
+/// How often the rest is reported, counted.
+pub const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// How long "who sent from this address" is remembered for a report.
+const SENDER_TTL: Duration = Duration::from_secs(1);
+/// Most remembered senders (a forger cycling through sockets).
+const SENDER_CACHE: usize = 4096;
 
 impl AckSender {
     /// Whether a datagram from `from` was sent by this sender; `Err` says why not.
     pub fn verify(&self, from: SocketAddr) -> Result<(), String> {
+        match self.judge_sender(from, &mut None, true) {
+            Ok(()) => Ok(()),
+            Err(r) => Err(r.reason),
+        }
+    }
+
+    /// [`AckSender::verify`], looking at the socket owners through `owners`
+    /// (taken on first need, then reused); `retry` reads `/proc/net/udp`
+    /// again before concluding that no socket sent it.
+    fn judge_sender(
+        &self,
+        from: SocketAddr,
+        owners: &mut Option<Owners>,
+        retry: bool,
+    ) -> Result<(), Refused> {
         match self {
             AckSender::Anyone => Ok(()),
             AckSender::Address(ip) if from.ip() == *ip => Ok(()),
-            AckSender::Address(ip) => Err(format!("not from the guest's address {ip}")),
-            AckSender::Process(p) => match socket_owner_matches(from, p) {
-                Some(true) => Ok(()),
-                Some(false) => Err(format!(
-                    "its socket does not belong to the fork's VMM (pid {})",
-                    p.pid
-                )),
-                None => Err("no local socket sent it".into()),
-            },
+            AckSender::Address(ip) => Err(Refused::foreign(format!(
+                "not from the guest's address {ip}"
+            ))),
+            AckSender::Process(p) => {
+                let owners = owners.get_or_insert_with(|| Owners::of(p));
+                match owners.owns(from, retry) {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(Refused::foreign(format!(
+                        "its socket does not belong to the fork's VMM (pid {})",
+                        p.pid
+                    ))),
+                    None => Err(Refused::foreign("no local socket sent it".into())),
+                }
+            }
         }
     }
+}
+
+/// Why a datagram did not count, and whether it was someone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refused {
+    reason: String,
+    /// Not from the fork's own guest: noise, never held against it.
+    foreign: bool,
+}
+
+impl Refused {
+    fn foreign(reason: String) -> Refused {
+        Refused {
+            reason,
+            foreign: true,
+        }
+    }
+    fn own(reason: String) -> Refused {
+        Refused {
+            reason,
+            foreign: false,
+        }
+    }
+}
+
+/// Datagrams that did not count, as the waiter reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// One datagram, reported on its own.
+    One {
+        /// Who sent it.
+        from: SocketAddr,
+        /// Why it did not count.
+        reason: String,
+        /// It came from someone other than the fork's own guest (another
+        /// local process, another address): noise, never the guest's doing.
+        foreign: bool,
+    },
+    /// Datagrams counted since the last report (more than are reported one
+    /// by one: a flood).
+    Many {
+        /// How many.
+        count: u64,
+        /// How many of them came from someone other than the fork's guest.
+        foreign: u64,
+        /// The last one's sender.
+        from: SocketAddr,
+        /// Why the last one did not count.
+        reason: String,
+    },
 }
 
 /// A bound ack socket for one mailbox.
@@ -43,6 +151,8 @@ impl AckSender {
 pub struct AckWaiter {
     socket: UdpSocket,
     port: u16,
+    /// Datagrams read with the ack, after it: the linger judges them.
+    backlog: Mutex<VecDeque<(SocketAddr, Vec<u8>)>>,
 }
 
 /// How waiting ended.
@@ -50,10 +160,13 @@ pub struct AckWaiter {
 pub enum AckOutcome {
     /// A valid ack arrived after this long.
     Acked(Duration),
-    /// The deadline passed; `ignored` datagrams did not count.
+    /// The deadline passed; `ignored` datagrams did not count, `foreign` of
+    /// them from someone other than the fork's guest.
     TimedOut {
         /// Datagrams that arrived but did not count.
-        ignored: usize,
+        ignored: u64,
+        /// Of those, datagrams from someone other than the fork's guest.
+        foreign: u64,
     },
     /// `should_stop` said so (cancel, another ack failed, the guest died).
     Stopped,
@@ -65,11 +178,23 @@ impl AckWaiter {
         AckWaiter::bind_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
     }
 
-    /// Bind a UDP socket on `addr` with an ephemeral port.
+    /// Bind a UDP socket on `addr` with an ephemeral port, with a receive
+    /// queue as large as the system allows up to 8 MiB.
     pub fn bind_on(addr: IpAddr) -> std::io::Result<AckWaiter> {
         let socket = UdpSocket::bind(SocketAddr::new(addr, 0))?;
+        // Beyond the system's limit only with CAP_NET_ADMIN; else the most
+        // it grants. A failure here costs room, not correctness.
+        if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, SOCKET_QUEUE_BYTES)
+            .is_err()
+        {
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, SOCKET_QUEUE_BYTES);
+        }
         let port = socket.local_addr()?.port();
-        Ok(AckWaiter { socket, port })
+        Ok(AckWaiter {
+            socket,
+            port,
+            backlog: Mutex::new(VecDeque::new()),
+        })
     }
 
     /// The port to inject as `ack_port`.
@@ -78,37 +203,33 @@ impl AckWaiter {
     }
 
     /// Wait until `sender` acks `mailbox`, `timeout` passes, or
-    /// `should_stop` returns true (checked every 50 ms). Every datagram that
-    /// does not count goes to `ignored` with its source and the reason.
+    /// `should_stop` returns true (checked every 50 ms). What does not count
+    /// goes to `ignored`: the first datagrams one by one, then counted
+    /// ([`Ignored`]).
     pub fn wait(
         &self,
         mailbox: &str,
         sender: &AckSender,
         timeout: Duration,
         should_stop: &dyn Fn() -> bool,
-        ignored: &dyn Fn(SocketAddr, String),
+        ignored: &dyn Fn(Ignored),
     ) -> std::io::Result<AckOutcome> {
         let start = Instant::now();
-        let mut ignored_count = 0;
+        let mut tally = Tally::new(mailbox, ignored);
         let ended = self.receive(
             mailbox,
             sender,
             start + timeout,
             should_stop,
-            &mut |from, verdict| match verdict {
-                Ok(()) => true,
-                Err(reason) => {
-                    ignored_count += 1;
-                    tracing::info!(mailbox, %from, %reason, "ignored datagram");
-                    ignored(from, reason);
-                    false
-                }
-            },
-        )?;
-        Ok(match ended {
+            &mut tally,
+            Mode::Wait,
+        );
+        tally.flush();
+        Ok(match ended? {
             Ended::Taken => AckOutcome::Acked(start.elapsed()),
             Ended::Deadline => AckOutcome::TimedOut {
-                ignored: ignored_count,
+                ignored: tally.total,
+                foreign: tally.foreign_total,
             },
             Ended::Stopped => AckOutcome::Stopped,
         })
@@ -124,44 +245,39 @@ impl AckWaiter {
         sender: &AckSender,
         linger: Duration,
         should_stop: &dyn Fn() -> bool,
-        ignored: &dyn Fn(SocketAddr, String),
-    ) -> std::io::Result<usize> {
-        let mut seen = 0;
-        self.receive(
+        ignored: &dyn Fn(Ignored),
+    ) -> std::io::Result<u64> {
+        let mut tally = Tally::new(mailbox, ignored);
+        let ended = self.receive(
             mailbox,
             sender,
             Instant::now() + linger,
             should_stop,
-            &mut |from, verdict| {
-                let reason = match verdict {
-                    Ok(()) => format!(
-                        "a duplicate ack: {mailbox} was acked already (a guest acks each mailbox once)"
-                    ),
-                    Err(reason) => reason,
-                };
-                seen += 1;
-                tracing::info!(mailbox, %from, %reason, "datagram after the ack");
-                ignored(from, reason);
-                false
-            },
-        )?;
-        Ok(seen)
+            &mut tally,
+            Mode::Linger,
+        );
+        tally.flush();
+        ended?;
+        Ok(tally.total)
     }
 
     /// Receive until `deadline` or `should_stop` (asked before every read of
-    /// at most 50 ms, so a cancel or a dead guest is noticed promptly). Each
-    /// datagram is judged — its sender, then its text as an ack of
-    /// `mailbox` — and handed to `each`, which ends the wait by returning
-    /// true.
+    /// at most 50 ms, so a cancel or a dead guest is noticed promptly), in
+    /// batches (see the module doc). Each datagram is judged — its text as
+    /// an ack of `mailbox`, then its sender — and what does not count goes
+    /// to `tally`. In [`Mode::Wait`] a valid ack ends the wait (the rest of
+    /// its batch is kept for the linger).
     fn receive(
         &self,
         mailbox: &str,
         sender: &AckSender,
         deadline: Instant,
         should_stop: &dyn Fn() -> bool,
-        each: &mut dyn FnMut(SocketAddr, Result<(), String>) -> bool,
+        tally: &mut Tally,
+        mode: Mode,
     ) -> std::io::Result<Ended> {
         let mut buf = vec![0u8; RECV_BUFFER];
+        let mut senders = SenderCache::default();
         loop {
             if should_stop() {
                 return Ok(Ended::Stopped);
@@ -170,104 +286,359 @@ impl AckWaiter {
             if now >= deadline {
                 return Ok(Ended::Deadline);
             }
-            let slice = (deadline - now).min(Duration::from_millis(50));
-            self.socket
-                .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let verdict = sender
-                        .verify(from)
-                        .and_then(|()| check_ack(&buf[..n], mailbox).map_err(|r| r.to_string()));
-                    if each(from, verdict) {
+            tally.tick();
+            let mut batch =
+                std::mem::take(&mut *self.backlog.lock().unwrap_or_else(PoisonError::into_inner));
+            if batch.is_empty() {
+                let slice = (deadline - now).min(Duration::from_millis(50));
+                self.socket
+                    .set_read_timeout(Some(slice.max(Duration::from_millis(1))))?;
+                match self.socket.recv_from(&mut buf) {
+                    Ok((n, from)) => batch.push_back((from, buf[..n].to_vec())),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+                self.drain(&mut buf, &mut batch)?;
+            }
+            // One look at the socket owners for the whole batch, taken after
+            // it arrived, and only when a datagram needs it.
+            let mut owners: Option<Owners> = None;
+            while let Some((from, bytes)) = batch.pop_front() {
+                let content = check_ack(&bytes, mailbox).map_err(|r| r.to_string());
+                let verdict = match content {
+                    // It could be the ack: its sender is checked now.
+                    Ok(()) => sender.judge_sender(from, &mut owners, true),
+                    // Refused by its text; who sent it is for the report.
+                    Err(reason) => {
+                        let foreign = senders.foreign(from, sender, &mut owners);
+                        Err(Refused { reason, foreign })
+                    }
+                };
+                match (verdict, mode) {
+                    (Ok(()), Mode::Wait) => {
+                        let mut backlog =
+                            self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+                        *backlog = batch;
                         return Ok(Ended::Taken);
                     }
+                    (Ok(()), Mode::Linger) => tally.add(
+                        from,
+                        Refused::own(format!(
+                            "a duplicate ack: {mailbox} was acked already (a guest acks each mailbox once)"
+                        )),
+                    ),
+                    (Err(r), _) => tally.add(from, r),
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        IoKind::WouldBlock | IoKind::TimedOut | IoKind::Interrupted
-                    ) => {}
-                Err(e) => return Err(e),
             }
         }
     }
+
+    /// Read what is queued on the socket without waiting, up to a batch.
+    fn drain(
+        &self,
+        buf: &mut [u8],
+        batch: &mut VecDeque<(SocketAddr, Vec<u8>)>,
+    ) -> std::io::Result<()> {
+        use rustix::net::RecvFlags;
+        while batch.len() < MAX_BATCH {
+            match rustix::net::recvfrom(&self.socket, &mut *buf, RecvFlags::DONTWAIT) {
+                Ok((n, _, Some(addr))) => {
+                    if let Ok(from) = SocketAddr::try_from(addr) {
+                        batch.push_back((from, buf[..n.min(buf.len())].to_vec()));
+                    }
+                }
+                Ok((_, _, None)) => {}
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a valid ack does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Ends the wait.
+    Wait,
+    /// Is a duplicate (the ack came already).
+    Linger,
 }
 
 /// How [`AckWaiter::receive`] ended.
 enum Ended {
-    /// The caller took a datagram.
+    /// A valid ack.
     Taken,
     Deadline,
     Stopped,
 }
 
-/// Whether the local UDP socket that sent from `from` is open in the
-/// recorded process. `None` when no local socket has that address.
-fn socket_owner_matches(from: SocketAddr, owner: &ProcessRecord) -> Option<bool> {
-    // The kernel prints /proc/net/udp a page at a time from a live hash
-    // table: a socket can be skipped while others come and go (a fan-out
-    // opens and closes many). Reading again before concluding "no such
-    // socket" keeps a real ack from being ignored.
-    let mut inodes = udp_socket_inodes(from);
-    for _ in 0..3 {
-        if !inodes.is_empty() {
-            break;
-        }
-        inodes = udp_socket_inodes(from);
-    }
-    if inodes.is_empty() {
-        return None;
-    }
-    if !owner.is_alive() {
-        return Some(false);
-    }
-    let Ok(rd) = std::fs::read_dir(format!("/proc/{}/fd", owner.pid)) else {
-        return Some(false);
-    };
-    let owned = rd.filter_map(|e| e.ok()).any(|e| {
-        std::fs::read_link(e.path()).is_ok_and(|target| {
-            let t = target.to_string_lossy();
-            inodes.iter().any(|i| t == format!("socket:[{i}]"))
-        })
-    });
-    Some(owned)
+/// Bounded reporting: the first datagrams one by one (fewer of someone
+/// else's than of the guest's own), then one summary per
+/// [`REPORT_EVERY`], and what is left at the end.
+struct Tally<'a> {
+    mailbox: &'a str,
+    report: &'a dyn Fn(Ignored),
+    each_own: u64,
+    each_foreign: u64,
+    /// Counted, not yet reported: (count, foreign, last sender, last reason).
+    pending: Option<(u64, u64, SocketAddr, String)>,
+    last_report: Instant,
+    total: u64,
+    foreign_total: u64,
 }
 
-/// Inodes of the UDP sockets bound to `from`'s port on its address or on
-/// the wildcard address (a socket bound to 0.0.0.0 sends from 127.0.0.1).
-fn udp_socket_inodes(from: SocketAddr) -> Vec<u64> {
-    let (table, addrs): (&str, Vec<String>) = match from.ip() {
-        IpAddr::V4(ip) => (
-            "/proc/net/udp",
-            vec![hex_v4(ip), hex_v4(Ipv4Addr::UNSPECIFIED)],
-        ),
-        IpAddr::V6(ip) => (
-            "/proc/net/udp6",
-            vec![
-                hex_v6(ip.octets()),
-                hex_v6([0; 16]),
-                // A v4 sender seen through a dual-stack socket.
-                ip.to_ipv4_mapped()
-                    .map(|v4| hex_v6(v4.to_ipv6_mapped().octets()))
-                    .unwrap_or_default(),
-            ],
-        ),
-    };
-    let text =
-        crate::files::read_text_bounded(std::path::Path::new(table), 64 << 20, "a socket table")
-            .unwrap_or_default();
-    let port = format!("{:04X}", from.port());
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (addr, p) = f.get(1)?.split_once(':')?;
-            if p != port || !addrs.iter().any(|a| a == addr) {
-                return None;
+impl<'a> Tally<'a> {
+    fn new(mailbox: &'a str, report: &'a dyn Fn(Ignored)) -> Tally<'a> {
+        Tally {
+            mailbox,
+            report,
+            each_own: 0,
+            each_foreign: 0,
+            pending: None,
+            last_report: Instant::now(),
+            total: 0,
+            foreign_total: 0,
+        }
+    }
+
+    fn add(&mut self, from: SocketAddr, r: Refused) {
+        self.total += 1;
+        self.foreign_total += u64::from(r.foreign);
+        let each = if r.foreign {
+            &mut self.each_foreign
+        } else {
+            &mut self.each_own
+        };
+        let limit = if r.foreign {
+            REPORT_EACH_FOREIGN
+        } else {
+            REPORT_EACH_OWN
+        };
+        if *each < limit {
+            *each += 1;
+            tracing::info!(mailbox = self.mailbox, %from, reason = %r.reason, foreign = r.foreign, "ignored datagram");
+            (self.report)(Ignored::One {
+                from,
+                reason: r.reason,
+                foreign: r.foreign,
+            });
+            return;
+        }
+        let p = self.pending.get_or_insert((0, 0, from, String::new()));
+        p.0 += 1;
+        p.1 += u64::from(r.foreign);
+        p.2 = from;
+        p.3 = r.reason;
+        self.tick();
+    }
+
+    /// Report what was counted, once [`REPORT_EVERY`] has passed.
+    fn tick(&mut self) {
+        if self.pending.is_some() && self.last_report.elapsed() >= REPORT_EVERY {
+            self.flush();
+        }
+    }
+
+    /// Report what was counted.
+    fn flush(&mut self) {
+        if let Some((count, foreign, from, reason)) = self.pending.take() {
+            tracing::info!(mailbox = self.mailbox, count, foreign, %from, %reason, "ignored datagrams");
+            (self.report)(Ignored::Many {
+                count,
+                foreign,
+                from,
+                reason,
+            });
+        }
+        self.last_report = Instant::now();
+    }
+}
+
+/// Who sent from an address, remembered for a report (never to accept or
+/// refuse an ack).
+#[derive(Default)]
+struct SenderCache {
+    seen: HashMap<SocketAddr, (bool, Instant)>,
+}
+
+impl SenderCache {
+    /// Whether `from` is someone other than the fork's guest.
+    fn foreign(
+        &mut self,
+        from: SocketAddr,
+        sender: &AckSender,
+        owners: &mut Option<Owners>,
+    ) -> bool {
+        if let Some((foreign, at)) = self.seen.get(&from)
+            && at.elapsed() < SENDER_TTL
+        {
+            return *foreign;
+        }
+        let foreign = sender.judge_sender(from, owners, false).is_err();
+        if self.seen.len() >= SENDER_CACHE {
+            self.seen.clear();
+        }
+        self.seen.insert(from, (foreign, Instant::now()));
+        foreign
+    }
+}
+
+/// One look at who owns which local UDP socket: the VMM's socket inodes
+/// and the socket tables, read once each when first needed.
+struct Owners {
+    alive: bool,
+    vmm_sockets: HashSet<u64>,
+    v4: Option<HashMap<(String, u16), Vec<u64>>>,
+    v6: Option<HashMap<(String, u16), Vec<u64>>>,
+    /// Each sender's answer in this look (a flood comes from few).
+    memo: HashMap<SocketAddr, Option<bool>>,
+    /// Tables read again before "no socket sent it" is concluded, left in
+    /// this look (a forger cycling through sockets must not make each of
+    /// its datagrams cost three reads).
+    rereads: u8,
+}
+
+impl Owners {
+    fn of(owner: &ProcessRecord) -> Owners {
+        let alive = owner.is_alive();
+        let vmm_sockets = if alive {
+            socket_inodes_of(owner.pid)
+        } else {
+            HashSet::new()
+        };
+        Owners {
+            alive,
+            vmm_sockets,
+            v4: None,
+            v6: None,
+            memo: HashMap::new(),
+            rereads: 3,
+        }
+    }
+
+    /// Whether the socket that sent from `from` is the VMM's; `None` when
+    /// no local socket has that address. With `retry`, the table is read
+    /// again (up to three times per look) before concluding "none": the
+    /// kernel prints it a page at a time from a live hash table, so a
+    /// socket can be skipped while others come and go.
+    fn owns(&mut self, from: SocketAddr, retry: bool) -> Option<bool> {
+        if let Some(known) = self.memo.get(&from) {
+            return *known;
+        }
+        let found = self.find_owner(from, retry);
+        self.memo.insert(from, found);
+        found
+    }
+
+    fn find_owner(&mut self, from: SocketAddr, retry: bool) -> Option<bool> {
+        let mut inodes = self.inodes(from);
+        while inodes.is_empty() && retry && self.rereads > 0 {
+            self.rereads -= 1;
+            match from.ip() {
+                IpAddr::V4(_) => self.v4 = None,
+                IpAddr::V6(_) => self.v6 = None,
             }
-            f.get(9)?.parse().ok()
+            // Answers from the older table may be stale now.
+            self.memo.clear();
+            inodes = self.inodes(from);
+        }
+        if inodes.is_empty() {
+            return None;
+        }
+        if !self.alive {
+            return Some(false);
+        }
+        Some(inodes.iter().any(|i| self.vmm_sockets.contains(i)))
+    }
+
+    /// Inodes of the UDP sockets bound to `from`'s port on its address or
+    /// on the wildcard address (a socket bound to 0.0.0.0 sends from
+    /// 127.0.0.1).
+    fn inodes(&mut self, from: SocketAddr) -> Vec<u64> {
+        let (table, addrs): (&mut Option<_>, Vec<String>) = match from.ip() {
+            IpAddr::V4(ip) => (
+                &mut self.v4,
+                vec![hex_v4(ip), hex_v4(Ipv4Addr::UNSPECIFIED)],
+            ),
+            IpAddr::V6(ip) => (
+                &mut self.v6,
+                vec![
+                    hex_v6(ip.octets()),
+                    hex_v6([0; 16]),
+                    // A v4 sender seen through a dual-stack socket.
+                    ip.to_ipv4_mapped()
+                        .map(|v4| hex_v6(v4.to_ipv6_mapped().octets()))
+                        .unwrap_or_default(),
+                ],
+            ),
+        };
+        let path = match from.ip() {
+            IpAddr::V4(_) => "/proc/net/udp",
+            IpAddr::V6(_) => "/proc/net/udp6",
+        };
+        let table = table.get_or_insert_with(|| read_socket_table(path));
+        addrs
+            .iter()
+            .filter_map(|a| table.get(&(a.clone(), from.port())))
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
+/// `/proc/net/udp` (or `udp6`): (local address as printed, port) → socket
+/// inodes.
+fn read_socket_table(path: &str) -> HashMap<(String, u16), Vec<u64>> {
+    let text =
+        crate::files::read_text_bounded(std::path::Path::new(path), 64 << 20, "a socket table")
+            .unwrap_or_default();
+    let mut out: HashMap<(String, u16), Vec<u64>> = HashMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let Some((addr, port)) = f.get(1).and_then(|a| a.split_once(':')) else {
+            continue;
+        };
+        let (Ok(port), Some(Ok(inode))) = (
+            u16::from_str_radix(port, 16),
+            f.get(9).map(|i| i.parse::<u64>()),
+        ) else {
+            continue;
+        };
+        out.entry((addr.to_string(), port)).or_default().push(inode);
+    }
+    out
+}
+
+/// The inodes of the sockets process `pid` has open.
+fn socket_inodes_of(pid: u32) -> HashSet<u64> {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|t| {
+            t.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
         })
         .collect()
+}
+
+/// Whether the local UDP socket that sent from `from` is open in the
+/// recorded process. `None` when no local socket has that address.
+#[cfg(test)]
+fn socket_owner_matches(from: SocketAddr, owner: &ProcessRecord) -> Option<bool> {
+    Owners::of(owner).owns(from, true)
 }
 
 /// `/proc/net/udp`'s form of an IPv4 address: the 32-bit value in host
@@ -294,16 +665,20 @@ mod tests {
             .unwrap();
     }
 
+    /// The reason of each datagram reported (one by one or, for a count,
+    /// the last one's).
+    fn reason(i: Ignored) -> String {
+        match i {
+            Ignored::One { reason, .. } | Ignored::Many { reason, .. } => reason,
+        }
+    }
+
     fn wait(w: &AckWaiter, sender: &AckSender, ms: u64) -> (AckOutcome, Vec<String>) {
         let seen = Mutex::new(Vec::new());
         let out = w
-            .wait(
-                "a",
-                sender,
-                Duration::from_millis(ms),
-                &|| false,
-                &|_, r| seen.lock().unwrap().push(r),
-            )
+            .wait("a", sender, Duration::from_millis(ms), &|| false, &|i| {
+                seen.lock().unwrap().push(reason(i))
+            })
             .unwrap();
         (out, seen.into_inner().unwrap())
     }
@@ -325,7 +700,7 @@ mod tests {
                 &AckSender::Anyone,
                 Duration::from_millis(300),
                 &|| false,
-                &|_, r| seen.lock().unwrap().push(r),
+                &|i| seen.lock().unwrap().push(reason(i)),
             )
             .unwrap();
         let seen = seen.into_inner().unwrap();
@@ -344,7 +719,7 @@ mod tests {
                 &AckSender::Anyone,
                 Duration::from_millis(100),
                 &|| false,
-                &|_, _| {},
+                &|_| {},
             )
             .unwrap();
         assert_eq!(n, 0);
@@ -401,7 +776,13 @@ mod tests {
             let _ = f.kill();
             let _ = f.wait();
         }
-        assert_eq!(out, AckOutcome::TimedOut { ignored: 1 });
+        assert_eq!(
+            out,
+            AckOutcome::TimedOut {
+                ignored: 1,
+                foreign: 1
+            }
+        );
         assert!(why[0].contains("does not belong"), "{why:?}");
     }
 
@@ -417,7 +798,15 @@ mod tests {
             &AckSender::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             300,
         );
-        assert_eq!(out, AckOutcome::TimedOut { ignored: 2 });
+        // The first is someone else's (another address); the second is
+        // from the guest's address, just not an ack of this mailbox.
+        assert_eq!(
+            out,
+            AckOutcome::TimedOut {
+                ignored: 2,
+                foreign: 1
+            }
+        );
         assert!(why[0].contains("address"), "{why:?}");
         assert_eq!(why[1], "not for this mailbox");
     }
@@ -435,7 +824,14 @@ mod tests {
         assert!(text.len() > 2048);
         send_from(&s, w.port(), &text);
         let (out, why) = wait(&w, &AckSender::Anyone, 300);
-        assert_eq!(out, AckOutcome::TimedOut { ignored: 1 }, "{why:?}");
+        assert_eq!(
+            out,
+            AckOutcome::TimedOut {
+                ignored: 1,
+                foreign: 0
+            },
+            "{why:?}"
+        );
     }
 
     #[test]
@@ -447,9 +843,50 @@ mod tests {
                 &AckSender::Anyone,
                 Duration::from_secs(30),
                 &|| true,
-                &|_, _| {},
+                &|_| {},
             )
             .unwrap();
         assert_eq!(out, AckOutcome::Stopped);
+    }
+
+    #[test]
+    fn a_flood_is_reported_one_by_one_at_first_then_counted() {
+        let w = AckWaiter::bind().unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..100 {
+            send_from(&s, w.port(), "junk");
+        }
+        let seen = Mutex::new(Vec::new());
+        let out = w
+            .wait(
+                "a",
+                &AckSender::Anyone,
+                Duration::from_millis(300),
+                &|| false,
+                &|i| seen.lock().unwrap().push(i),
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            AckOutcome::TimedOut {
+                ignored: 100,
+                foreign: 0
+            }
+        );
+        let seen = seen.into_inner().unwrap();
+        let ones = seen
+            .iter()
+            .filter(|i| matches!(i, Ignored::One { .. }))
+            .count();
+        let counted: u64 = seen
+            .iter()
+            .map(|i| match i {
+                Ignored::Many { count, .. } => *count,
+                Ignored::One { .. } => 0,
+            })
+            .sum();
+        assert_eq!(ones as u64, REPORT_EACH_OWN);
+        assert_eq!(counted, 100 - REPORT_EACH_OWN);
+        assert!(seen.len() < 40, "{} reports for 100 datagrams", seen.len());
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::ack::AckOutcome;
+use super::ack::{AckOutcome, Ignored};
 use super::session::Session;
 use super::{ForkError, Happening, PlannedMailbox};
 use crate::error::ErrorKind;
@@ -71,12 +71,42 @@ pub(super) fn ack_stage(
                         port: waiter.port(),
                         deadline_ms: *timeout,
                     });
-                    let ignored = |from, reason| {
-                        s.emit(Happening::DatagramIgnored {
-                            mailbox: p.name.clone(),
-                            port: waiter.port(),
-                            from,
-                            reason,
+                    // The guest's own datagrams one by one; anyone else's,
+                    // and floods, counted (bounded by the waiter).
+                    let ignored = |what: Ignored| {
+                        let (mailbox, port) = (p.name.clone(), waiter.port());
+                        s.emit(match what {
+                            Ignored::One {
+                                from,
+                                reason,
+                                foreign: false,
+                            } => Happening::DatagramIgnored {
+                                mailbox,
+                                port,
+                                from,
+                                reason,
+                            },
+                            Ignored::One { from, reason, .. } => Happening::DatagramsIgnored {
+                                mailbox,
+                                port,
+                                count: 1,
+                                foreign: 1,
+                                from,
+                                reason,
+                            },
+                            Ignored::Many {
+                                count,
+                                foreign,
+                                from,
+                                reason,
+                            } => Happening::DatagramsIgnored {
+                                mailbox,
+                                port,
+                                count,
+                                foreign,
+                                from,
+                                reason,
+                            },
                         })
                     };
                     let out = waiter.wait(
@@ -101,12 +131,15 @@ pub(super) fn ack_stage(
                             }
                             Waited::Acked
                         }
-                        Ok(AckOutcome::TimedOut { ignored }) => {
+                        Ok(AckOutcome::TimedOut { ignored, foreign }) => {
                             failed.store(true, Ordering::Relaxed);
-                            let note = if ignored > 0 {
-                                format!(" ({ignored} datagram(s) ignored: not a valid ack from the fork's guest)")
-                            } else {
-                                String::new()
+                            let note = match (ignored, foreign) {
+                                (0, _) => String::new(),
+                                (n, 0) => format!(" ({n} datagram(s) ignored: not a valid ack from the fork's guest)"),
+                                (n, f) => format!(
+                                    " ({n} datagram(s) ignored: {f} not from the fork's guest, {} from it not a valid ack)",
+                                    n - f
+                                ),
                             };
                             Waited::Failed(ForkError::mailbox(
                                 ErrorKind::AckTimeout,

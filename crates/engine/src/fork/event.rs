@@ -123,6 +123,25 @@ pub enum Happening {
         /// Why it did not count.
         reason: String,
     },
+    /// Datagrams on a mailbox's ack port that did not count, counted
+    /// rather than reported one by one (a flood is one event a second, not
+    /// one per datagram) — or one datagram from someone other than the
+    /// fork's guest (another local process, another address): noise, never
+    /// the guest's doing. [`Happening::DatagramIgnored`] is the guest's own.
+    DatagramsIgnored {
+        /// Mailbox.
+        mailbox: String,
+        /// UDP port.
+        port: u16,
+        /// How many since the last report.
+        count: u64,
+        /// How many of them came from someone other than the fork's guest.
+        foreign: u64,
+        /// The last one's sender.
+        from: SocketAddr,
+        /// Why the last one did not count.
+        reason: String,
+    },
     /// One mailbox acked.
     Acked {
         /// Mailbox.
@@ -166,9 +185,11 @@ impl SessionEvent {
             Preflighted { .. } => Stage::Preflight,
             FrameWritten { .. } | Patched { .. } | Exported { .. } => Stage::Patch,
             VmLoaded { .. } | Restored { .. } => Stage::Restore,
-            AckWaiting { .. } | DatagramIgnored { .. } | Acked { .. } | AcksDone { .. } => {
-                Stage::Ack
-            }
+            AckWaiting { .. }
+            | DatagramIgnored { .. }
+            | DatagramsIgnored { .. }
+            | Acked { .. }
+            | AcksDone { .. } => Stage::Ack,
             StageFailed(e) => e.stage(),
             RolledBack { .. } | RollbackFailed { .. } => Stage::Rollback,
             Done => Stage::Done,
@@ -200,6 +221,7 @@ impl SessionEvent {
             CopyProgress { .. }
             | FrameWritten { .. }
             | DatagramIgnored { .. }
+            | DatagramsIgnored { .. }
             | VmLoaded { .. } => Status::Progress,
             StageFailed(_) | RollbackFailed { .. } | Failed(_) => Status::Failed,
             _ => Status::Ok,
@@ -213,6 +235,7 @@ impl SessionEvent {
             FrameWritten { mailbox, .. }
             | AckWaiting { mailbox, .. }
             | DatagramIgnored { mailbox, .. }
+            | DatagramsIgnored { mailbox, .. }
             | Acked { mailbox, .. } => Some(mailbox),
             StageFailed(e) | Failed(e) => e.mailbox_name(),
             _ => None,
@@ -269,6 +292,22 @@ impl SessionEvent {
             DatagramIgnored { from, reason, .. } => {
                 format!("ignored a datagram from {from}: {reason}")
             }
+            DatagramsIgnored {
+                count: 1,
+                foreign: 1,
+                from,
+                reason,
+                ..
+            } => format!("ignored a datagram from {from}, not the fork's guest: {reason}"),
+            DatagramsIgnored {
+                count,
+                foreign,
+                from,
+                reason,
+                ..
+            } => format!(
+                "ignored {count} more datagram(s), {foreign} of them not from the fork's guest; the last from {from}: {reason}"
+            ),
             Acked { after_ms, .. } => format!("acked after {after_ms} ms"),
             AcksDone { count: 0 } => "no mailbox waits for an ack".into(),
             AcksDone { count } => format!("{count} ack(s) received"),
@@ -300,6 +339,8 @@ impl SessionEvent {
             kind: self.error().map(|e| e.kind()),
             path: None,
             pid: None,
+            count: None,
+            foreign: None,
         };
         match &self.what {
             CopyStarted { dir } | Exported { dir, .. } => w.path = Some(dir.clone()),
@@ -313,6 +354,12 @@ impl SessionEvent {
                 port, deadline_ms, ..
             } => (w.ack_port, w.deadline_ms) = (Some(*port), Some(*deadline_ms)),
             DatagramIgnored { port, .. } | Acked { port, .. } => w.ack_port = Some(*port),
+            DatagramsIgnored {
+                port,
+                count,
+                foreign,
+                ..
+            } => (w.ack_port, w.count, w.foreign) = (Some(*port), Some(*count), Some(*foreign)),
             RollbackFailed { error } => w.error = Some(error.clone()),
             _ => {}
         }
@@ -367,6 +414,12 @@ pub struct WireEvent<'a> {
     /// The VMM's pid (restore ok).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Datagrams an event stands for (datagrams ignored, counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Of those, datagrams from someone other than the fork's guest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<u64>,
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use crate::copy::{
     CopyError, CopyMethod, CopyStats, copy_memory, copy_memory_into, reflink_supported,
 };
-pub use ack::{AckOutcome, AckWaiter};
+pub use ack::{AckOutcome, AckWaiter, Ignored};
 pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of};
 pub use error::ForkError;
 pub use event::{Happening, SessionEvent, WireEvent};
