@@ -924,3 +924,55 @@ fn check_does_not_blame_the_guest_for_other_processes_datagrams() {
         .join("\n");
     assert!(all.contains("noise"), "the noise is reported: {all}");
 }
+
+/// Defect 11: `rm` while `check` observes its forks is refused as busy
+/// (exit 7); the check is not disturbed, and the guest is not blamed.
+#[test]
+fn rm_during_check_is_busy_and_the_check_is_not_disturbed() {
+    let env = Env::new();
+    env.template("t", &["--mailbox", "m"]);
+    let child = env
+        .cmd()
+        .args(["check", "t", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut child = Reap(Some(child));
+    let mut codes = std::collections::BTreeMap::<i32, usize>::new();
+    let forks_dir = env.store().join("forks");
+    loop {
+        // Every fork the check made that is no longer being created.
+        let made: Vec<String> = std::fs::read_dir(&forks_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("chk-"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in made {
+            let record = std::fs::read_to_string(forks_dir.join(&name).join("fork.json"));
+            if !record.is_ok_and(|r| r.contains("\"running\"")) {
+                continue;
+            }
+            let out = env.run(&["rm", &name]);
+            *codes.entry(out.status.code().unwrap_or(-1)).or_default() += 1;
+        }
+        let exited = child.0.as_mut().expect("child").try_wait().expect("wait");
+        if exited.is_some() {
+            break;
+        }
+    }
+    let out = child.take().wait_with_output().expect("check");
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert!(
+        codes.get(&7).is_some_and(|n| *n > 0),
+        "rm was refused as busy: {codes:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{codes:?} {rows:#?}");
+    assert!(rows.iter().all(|r| r["verdict"] == "pass"), "{rows:#?}");
+}

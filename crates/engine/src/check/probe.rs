@@ -212,6 +212,7 @@ impl Ctx<'_> {
             permits: Some(Arc::clone(&self.permits)),
             ack_bind: None,
             ack_linger_ms: linger_ms,
+            hold: true,
         };
         let report = run_fanout(self.forks, &plan, &|_| {}, self.cancel);
         if let Ok(mut made) = self.made.lock() {
@@ -234,9 +235,15 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// Remove the forks of `ran` (a check is done with them).
+    /// Remove the forks of `ran` (a check is done with them: they were
+    /// held busy while it observed them).
     pub fn remove(&self, ran: &[Ran]) {
         for r in ran.iter().filter(|r| r.result.is_ok()) {
+            if let Ok(o) = &r.result
+                && let Some(h) = &o.held
+            {
+                h.release();
+            }
             let _ = self.forks.remove(&r.name);
             if let Ok(mut made) = self.made.lock() {
                 made.retain(|m| m != &r.name);

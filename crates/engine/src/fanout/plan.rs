@@ -189,6 +189,7 @@ pub fn plan_fanout(
         permits: None,
         ack_bind: spec.ack_bind,
         ack_linger_ms: None,
+        hold: false,
     };
     Ok((plan, cap))
 }

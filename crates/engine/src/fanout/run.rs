@@ -49,6 +49,9 @@ pub struct FanoutPlan {
     /// Each fork's [`ForkRequest::ack_linger_ms`] (the check suite's
     /// `acks` rule; `None` for a fan-out).
     pub ack_linger_ms: Option<u64>,
+    /// Each fork's [`ForkRequest::hold`]: the check suite keeps the forks
+    /// it observes locked (busy to `rm`) until it is done with them.
+    pub hold: bool,
 }
 
 impl FanoutPlan {
@@ -62,6 +65,7 @@ impl FanoutPlan {
         req.discovery = self.discovery.clone();
         req.ack_bind = self.ack_bind;
         req.ack_linger_ms = self.ack_linger_ms;
+        req.hold = self.hold;
         req
     }
 }

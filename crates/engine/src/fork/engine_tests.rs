@@ -679,3 +679,25 @@ fn gc_while_a_session_makes_its_directory_leaves_it_alone() {
     assert_eq!(seen[0], Ok(vec![]), "gc removed nothing and did not fail");
     ran.result.expect("the session was not disturbed");
 }
+
+/// Round 2, defect 11: a fork made with `hold` stays busy to `rm` and
+/// `stop` (exit 7) until its maker lets go; then it is removed as usual.
+#[test]
+fn a_held_fork_is_busy_until_released() {
+    let rig = rig();
+    let mut r = req(&[("a", 0)]);
+    r.restore = false;
+    r.hold = true;
+    let out = run(&rig, &r, &Script::acking(&[]), |_, _| {})
+        .result
+        .expect("done");
+    let held = out.held.clone().expect("held");
+    let forks = Forks::new(&rig.store);
+    let err = forks.remove("f").unwrap_err();
+    assert!(matches!(err, LifecycleError::InUse(_)), "{err}");
+    assert_eq!(crate::error::Kinded::kind(&err), ErrorKind::Busy);
+    assert!(matches!(forks.stop("f"), Err(LifecycleError::InUse(_))));
+    assert_eq!(forks.get("f").unwrap().status, LiveStatus::Patched);
+    held.release();
+    forks.remove("f").expect("removed once released");
+}

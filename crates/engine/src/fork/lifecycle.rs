@@ -95,6 +95,12 @@ pub enum LifecycleError {
         "fork {0} is still being created by a running session; cancel that session first (Ctrl-C where it runs, or `x` in the TUI)"
     )]
     Busy(String),
+    /// The fork is made, and a running forkmail command still works on it
+    /// (`forkmail check` observing it).
+    #[error(
+        "fork {0} is in use: a running forkmail command (`forkmail check`) observes it; it is removed when that command ends"
+    )]
+    InUse(String),
     /// The VMM could not be reached.
     #[error(transparent)]
     Vmm(#[from] VmmError),
@@ -115,7 +121,7 @@ impl Kinded for LifecycleError {
     fn kind(&self) -> ErrorKind {
         match self {
             LifecycleError::Store(e) => e.kind(),
-            LifecycleError::Busy(_) => ErrorKind::Busy,
+            LifecycleError::Busy(_) | LifecycleError::InUse(_) => ErrorKind::Busy,
             LifecycleError::Vmm(e) => e.kind(),
             LifecycleError::Scan(e) => e.kind(),
             LifecycleError::Remove { .. } => ErrorKind::Io,
@@ -438,6 +444,15 @@ impl<'a> Forks<'a> {
     fn lock(&self, entry: &ForkEntry) -> Result<Option<std::fs::File>, LifecycleError> {
         match try_lock(&entry.dir) {
             Ok(Some(f)) => Ok(Some(f)),
+            // A made fork its maker still holds: under observation.
+            Ok(None)
+                if entry
+                    .info
+                    .as_ref()
+                    .is_some_and(|i| i.meta.status != ForkStatus::Creating) =>
+            {
+                Err(LifecycleError::InUse(entry.name.clone()))
+            }
             Ok(None) => Err(LifecycleError::Busy(entry.name.clone())),
             // The lock is a safety net; a directory that cannot be opened
             // is still removable.

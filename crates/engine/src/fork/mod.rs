@@ -33,7 +33,7 @@ pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of}
 pub use error::ForkError;
 pub use event::{Happening, SessionEvent, WireEvent};
 pub use lifecycle::{ForkEntry, Forks, LifecycleError, LiveStatus};
-pub use ownership::session_running;
+pub use ownership::{HeldFork, session_running};
 pub use plan::{PlannedMailbox, resolve_mailboxes};
 pub use prestart::Prestart;
 pub use record::{ForkInfo, ForkMeta, ForkStatus, PatchedMailbox, StageTiming};
@@ -85,6 +85,11 @@ pub struct ForkRequest {
     /// datagram: how `forkmail check` sees a guest that acks twice.
     /// `None` (the default): the socket closes at the ack.
     pub ack_linger_ms: Option<u64>,
+    /// Keep the fork locked after its session succeeds, in
+    /// [`ForkOutcome::held`], so `rm` and `stop` refuse it (busy) while the
+    /// caller still observes it (`forkmail check`). Default: the lock goes
+    /// with the session.
+    pub hold: bool,
 }
 
 impl ForkRequest {
@@ -100,6 +105,7 @@ impl ForkRequest {
             discovery: None,
             export: None,
             ack_linger_ms: None,
+            hold: false,
         }
     }
 }

@@ -212,6 +212,31 @@ pub fn session_running(dir: &Path) -> bool {
     matches!(try_lock(dir), Ok(None))
 }
 
+/// A made fork whose lock its maker keeps after its session ended (asked
+/// for with [`crate::fork::ForkRequest::hold`]): `rm` and `stop` refuse it
+/// as busy until [`HeldFork::release`] (or the last reference goes).
+#[derive(Debug)]
+pub struct HeldFork {
+    name: String,
+    lock: std::sync::Mutex<Option<File>>,
+}
+
+impl HeldFork {
+    /// The fork's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Let go of the lock (the maker is done with the fork).
+    pub fn release(&self) {
+        let mut l = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(l.take());
+    }
+}
+
 /// A locked fork directory under a hidden name, not yet a fork: made by a
 /// session before its record exists, or by a prestarted VMM before the fork
 /// has a name. Removed when dropped unclaimed.
@@ -308,6 +333,19 @@ impl OwnedDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Let go of the directory but keep its lock: the fork is made, and its
+    /// maker still works on it (`forkmail check` observing it).
+    pub fn into_held(self) -> HeldFork {
+        HeldFork {
+            name: self
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            lock: std::sync::Mutex::new(Some(self._lock)),
+        }
     }
 
     /// Whether `path` still is the directory this session made.

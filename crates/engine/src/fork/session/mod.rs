@@ -38,6 +38,9 @@ pub struct ForkOutcome {
     pub dir: PathBuf,
     /// The VMM process, when restored.
     pub process: Option<ProcessRecord>,
+    /// The fork's lock, kept when the request asked to
+    /// ([`ForkRequest::hold`](super::ForkRequest::hold)).
+    pub held: Option<Arc<super::HeldFork>>,
 }
 
 impl ForkOutcome {
@@ -349,13 +352,14 @@ fn drive(
         }
         made.record.meta.status = ForkStatus::Patched;
         finish(s, &mut made.record)?;
-        rb.dir = None;
+        let held = hold(req, rb);
         rb.export = None;
         rb.prestart = None;
         return Ok(ForkOutcome {
             name: s.fork.clone(),
             dir: made.dir,
             process: None,
+            held,
         });
     }
     s.check_cancel()?;
@@ -379,11 +383,19 @@ fn drive(
     }
     made.record.meta.status = ForkStatus::Running;
     finish(s, &mut made.record)?;
-    rb.dir = None;
+    let held = hold(req, rb);
     rb.vm = Vm::None;
     Ok(ForkOutcome {
         name: s.fork.clone(),
         dir: made.dir,
         process: Some(process),
+        held,
     })
+}
+
+/// The session succeeded: rollback has nothing left to remove, and the
+/// fork's lock goes with the session — or to the caller, when asked.
+fn hold(req: &ForkRequest, rb: &mut Rollback) -> Option<Arc<super::HeldFork>> {
+    let dir = rb.dir.take()?;
+    req.hold.then(|| Arc::new(dir.into_held()))
 }
