@@ -26,6 +26,7 @@ mod fresh_clone;
 mod guest_libs;
 mod guest_vectors;
 mod properties;
+mod properties_round2;
 mod qemu_cli;
 mod qemu_e2e;
 mod qemu_own_guest;
