@@ -38,7 +38,6 @@ impl App {
                 if self.reload_at.is_none() {
                     self.reload_at = Some(Instant::now() + std::time::Duration::from_millis(250));
                 }
-                self.dirty = false;
             }
             Msg::FanoutEnd { id, summary } => self.fanout_end(id, summary),
             Msg::Check { id, event } => self.check_event(id, event),

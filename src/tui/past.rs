@@ -4,12 +4,10 @@
 
 use std::time::Instant;
 
-use super::session::{AckRow, AckState, SessionView, StageRow};
-use crate::error::ErrorKind;
-use crate::fork::{Stage, Status};
+use super::session::{AckState, SessionView};
+use crate::fork::Stage;
 use crate::history::PastSession;
-use crate::sanitize::{safe, safe_owned};
-use crate::store::GUEST_LOG;
+use crate::sanitize::safe_owned;
 
 impl SessionView {
     /// A session read back from the history, as it ended (or as far as it
@@ -29,74 +27,18 @@ impl SessionView {
         s.started_at = Some(h.started_at.clone());
         s.past = true;
         for e in &past.events {
-            s.elapsed_ms = s.elapsed_ms.max(e.elapsed_ms);
-            if let Some(p) = &e.path {
-                s.log_path = Some(p.join(GUEST_LOG));
-            }
-            if e.stage == Stage::Copy {
-                if e.status == Status::Started {
-                    s.copy_started_ms = Some(e.elapsed_ms);
-                }
-                if let (Some(b), Some(t)) = (e.bytes, e.total) {
-                    s.copy = Some((b, t));
-                }
-            }
-            let mailbox = e.mailbox.as_deref().map(safe_owned);
-            if e.stage == Stage::Ack
-                && let Some(mb) = &mailbox
-            {
-                match e.status {
-                    Status::Started => s.acks.push(AckRow {
-                        mailbox: mb.clone(),
-                        port: e.ack_port,
-                        deadline_ms: e.deadline_ms.unwrap_or(0),
-                        started_at: now,
-                        state: AckState::Waiting,
-                    }),
-                    Status::Ok => s.set_ack(
-                        mb,
-                        AckState::Acked(safe_owned(e.detail.as_deref().unwrap_or("acked"))),
-                    ),
-                    Status::Failed => {
-                        // As live: the reason, without the mailbox it is about.
-                        let err = e.error.as_deref().unwrap_or("failed");
-                        let raw = e.mailbox.as_deref().unwrap_or_default();
-                        let why = err.strip_prefix(&format!("mailbox {raw}: ")).unwrap_or(err);
-                        s.set_ack(mb, AckState::Failed(safe_owned(why)))
-                    }
-                    Status::Progress => s.ignored += 1,
-                }
-                if e.status != Status::Failed {
-                    continue;
-                }
-            }
-            let row = s.stages.entry(e.stage).or_insert(StageRow {
-                status: e.status,
-                started_ms: e.elapsed_ms,
-                elapsed_ms: e.elapsed_ms,
-                detail: None,
-                error: None,
-            });
-            row.status = e.status;
-            row.elapsed_ms = e.elapsed_ms;
-            if let Some(d) = &e.detail {
-                row.detail = Some(match &mailbox {
-                    Some(m) => format!("[{m}] {}", safe(d)),
-                    None => safe_owned(d),
-                });
-            }
-            if let Some(err) = &e.error {
-                row.error = Some(safe_owned(err));
-            }
-            if e.stage == Stage::Failed {
-                s.error = e.error.as_deref().map(safe_owned);
-                s.cancelled = e.kind == Some(ErrorKind::Cancelled);
-            }
+            s.apply(e, now);
         }
         for a in s.acks.iter_mut().filter(|a| a.state == AckState::Waiting) {
             a.state = AckState::Failed("no result recorded".into());
         }
-        s.outcome = Some(match past.events.last().map(|e| e.stage) {
+        let last = past
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.is_final())
+            .map(|e| e.stage());
+        s.outcome = Some(match last {
             Some(Stage::Done) => Ok(s.fork.clone()),
             Some(Stage::Failed) => Err(s.error.clone().unwrap_or_else(|| "failed".into())),
             _ => {
@@ -117,26 +59,13 @@ mod tests {
 
     #[test]
     fn a_past_session_reads_back_as_it_ended() {
-        use crate::history::{RecordedEvent, RecordedMailbox};
-        let ev = |stage, status, ms, mailbox: Option<&str>| RecordedEvent {
+        use crate::fork::{ForkError, Happening, SessionEvent};
+        use crate::history::RecordedMailbox;
+        let ev = |ms, what| SessionEvent {
             fork: "web-1".into(),
-            stage,
-            status,
             elapsed_ms: ms,
-            mailbox: mailbox.map(String::from),
-            ack_port: None,
-            deadline_ms: Some(5000),
-            bytes: None,
-            total: None,
-            detail: None,
-            error: None,
-            kind: None,
-            path: None,
-            pid: None,
+            what,
         };
-        let mut failed = ev(Stage::Failed, Status::Failed, 9, None);
-        failed.error = Some("cancelled".into());
-        failed.kind = Some(ErrorKind::Cancelled);
         let past = PastSession {
             header: SessionHeader {
                 version: 1,
@@ -157,10 +86,21 @@ mod tests {
                 fanout: None,
             },
             events: vec![
-                ev(Stage::Validate, Status::Ok, 1, None),
-                ev(Stage::Ack, Status::Started, 5, Some("app")),
-                failed,
+                ev(1, Happening::Validated { mailboxes: 1 }),
+                ev(
+                    5,
+                    Happening::AckWaiting {
+                        mailbox: "app".into(),
+                        port: 4000,
+                        deadline_ms: 5000,
+                    },
+                ),
+                ev(
+                    9,
+                    Happening::Failed((&ForkError::cancelled().at(Stage::Ack)).into()),
+                ),
             ],
+            read_to: 0,
         };
         let s = SessionView::from_past(7, &past, Instant::now());
         assert_eq!(s.fork, "web-1");

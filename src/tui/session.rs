@@ -221,6 +221,7 @@ impl SessionView {
                     self.set_ack(mb, AckState::Failed(safe_owned(&err.reason)));
                 }
             }
+            Happening::ForkGone { .. } => return,
             _ => {}
         }
         let stage = e.stage();
@@ -240,7 +241,7 @@ impl SessionView {
                 None => safe_owned(&d),
             });
         }
-        if let Some(err) = e.error() {
+        if let Some(err) = e.failure() {
             row.error = Some(safe_owned(&err.message));
             if matches!(e.what, Happening::Failed(_)) {
                 self.error = Some(safe_owned(&err.message));
@@ -268,7 +269,7 @@ impl SessionView {
         }
         let result = result.map_err(|e| {
             self.cancelled = e.is_cancelled();
-            safe_owned(&e.message)
+            safe_owned(&e.to_string())
         });
         if let Err(e) = &result
             && self.error.is_none()
@@ -466,7 +467,7 @@ mod tests {
         );
         let err =
             ForkError::mailbox(ErrorKind::AckTimeout, evil, "guest said \x1b[5m").at(Stage::Ack);
-        s.apply(&ev(2, Happening::StageFailed(err)), now);
+        s.apply(&ev(2, Happening::StageFailed((&err).into())), now);
         s.apply(
             &ev(
                 3,
@@ -498,7 +499,7 @@ mod tests {
         assert!(s.log_tail.is_empty());
         assert!(s.log_path.is_none());
         let err = ForkError::new(ErrorKind::BadRequest, "fork taken already exists");
-        s.apply(&ev(1, Happening::StageFailed(err.clone())), now);
+        s.apply(&ev(1, Happening::StageFailed((&err).into())), now);
         s.end(Err(err));
         assert!(s.log_path.is_none() && s.log_tail.is_empty());
     }
@@ -508,7 +509,10 @@ mod tests {
         let now = Instant::now();
         let mut s = SessionView::new(1, "f", "snap", vec![], now);
         s.apply(
-            &ev(1, Happening::Failed(ForkError::cancelled().at(Stage::Ack))),
+            &ev(
+                1,
+                Happening::Failed((&ForkError::cancelled().at(Stage::Ack)).into()),
+            ),
             now,
         );
         s.end(Err(ForkError::cancelled()));

@@ -216,7 +216,7 @@ fn fake_fanout(app: &mut App) {
     .at(Stage::Ack);
     app.on_msg(Msg::Session {
         id: 103,
-        event: ev("fan-3", 5010, Happening::Failed(err.clone())),
+        event: ev("fan-3", 5010, Happening::Failed((&err).into())),
     });
     app.on_msg(Msg::SessionEnd {
         id: 103,

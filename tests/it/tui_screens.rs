@@ -304,16 +304,17 @@ fn failed_session_shows_error_and_rollback() {
         "no ack from the guest within 5000 ms on port 40003",
     )
     .at(Stage::Ack);
-    events.push(ev(f, 5047, Happening::StageFailed(err.clone())));
+    events.push(ev(f, 5047, Happening::StageFailed((&err).into())));
     events.push(ev(f, 5047, Happening::StageStarted(Stage::Rollback)));
     events.push(ev(
         f,
         5060,
         Happening::RolledBack {
             notes: vec!["stopped VMM pid 4242".into(), "removed the fork".into()],
+            kept: Default::default(),
         },
     ));
-    events.push(ev(f, 5060, Happening::Failed(err.clone())));
+    events.push(ev(f, 5060, Happening::Failed((&err).into())));
     feed(&mut app, 1, events);
     app.on_msg(Msg::SessionEnd {
         id: 1,
@@ -516,6 +517,7 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
             9,
             Happening::RolledBack {
                 notes: vec!["fork directory removed".into()],
+                kept: Default::default(),
             },
         );
         let _ = tx.send(Msg::Session { id: 7, event: e });

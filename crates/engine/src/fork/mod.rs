@@ -9,6 +9,8 @@ mod checks;
 mod divergence;
 mod error;
 mod event;
+mod event_serde;
+pub mod evidence;
 pub mod lifecycle;
 mod ownership;
 mod plan;
@@ -19,6 +21,8 @@ mod stage;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod evidence_tests;
 #[cfg(test)]
 pub(crate) mod fake_vmm;
 
@@ -31,7 +35,7 @@ pub use crate::copy::{
 pub use ack::{AckOutcome, AckWaiter};
 pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of};
 pub use error::ForkError;
-pub use event::{Happening, SessionEvent, WireEvent};
+pub use event::{Failure, Fate, Happening, KeptLogs, SessionEvent};
 pub use lifecycle::{ForkEntry, Forks, LifecycleError, LiveStatus};
 pub use ownership::session_running;
 pub use plan::{PlannedMailbox, resolve_mailboxes};
