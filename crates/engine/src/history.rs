@@ -395,37 +395,56 @@ pub fn load(store: &Store, id: &str) -> Result<PastSession, HistoryError> {
 
 /// Read the events appended to `past`'s history since it was read (a
 /// session running elsewhere, a fork stopped or removed later). Returns
-/// how many were added. Only whole lines are taken: a line being written
-/// is read next time.
+/// how many were added.
 pub fn read_more(store: &Store, past: &mut PastSession) -> usize {
+    let (events, to) = events_since(store, &past.header.id, past.read_to);
+    past.read_to = to;
+    let n = events.len();
+    past.events.extend(events);
+    n
+}
+
+/// The events of session `id`'s history from byte `offset` on, and the
+/// offset to read on from. Only whole lines are taken (a line being
+/// written is read next time); lines that do not parse are skipped.
+pub fn events_since(store: &Store, id: &str, offset: u64) -> (Vec<SessionEvent>, u64) {
     use std::io::{Read, Seek, SeekFrom};
-    let path = store
-        .sessions_dir()
-        .join(format!("{}.jsonl", past.header.id));
+    if !id_is_valid(id) {
+        return (Vec::new(), offset);
+    }
+    let path = store.sessions_dir().join(format!("{id}.jsonl"));
     let Ok(mut f) = crate::files::open_regular(&path) else {
-        return 0;
+        return (Vec::new(), offset);
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if len <= past.read_to || past.read_to >= MAX_HISTORY_BYTES {
-        return 0;
-    }
-    if f.seek(SeekFrom::Start(past.read_to)).is_err() {
-        return 0;
+    if len <= offset || offset >= MAX_HISTORY_BYTES || f.seek(SeekFrom::Start(offset)).is_err() {
+        return (Vec::new(), offset);
     }
     let mut buf = Vec::new();
-    let room = MAX_HISTORY_BYTES - past.read_to;
-    if f.take(room).read_to_end(&mut buf).is_err() {
-        return 0;
+    if f.take(MAX_HISTORY_BYTES - offset)
+        .read_to_end(&mut buf)
+        .is_err()
+    {
+        return (Vec::new(), offset);
     }
     let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let before = past.events.len();
-    for line in buf[..whole].split(|b| *b == b'\n') {
-        if let Ok(e) = serde_json::from_slice::<SessionEvent>(line) {
-            past.events.push(e);
-        }
+    let events = buf[..whole]
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<SessionEvent>(line).ok())
+        .collect();
+    (events, offset + whole as u64)
+}
+
+/// Read session `id`'s header alone (cheap: listings group fan-outs by it).
+pub fn header(store: &Store, id: &str) -> Option<SessionHeader> {
+    if !id_is_valid(id) {
+        return None;
     }
-    past.read_to += whole as u64;
-    past.events.len() - before
+    let path = store.sessions_dir().join(format!("{id}.json"));
+    let bytes =
+        crate::files::read_bounded(&path, crate::files::MAX_METADATA_BYTES, "a session header")
+            .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Forget session `id` (both files).
