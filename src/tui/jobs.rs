@@ -104,6 +104,7 @@ pub fn spawn_peek(tx: UnboundedSender<Msg>, todo: Vec<(String, PathBuf, PathBuf)
                     return;
                 }
             }
+            let _ = tx.send(Msg::PeekDone);
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the scan-cache thread: {e}");

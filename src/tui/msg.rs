@@ -44,6 +44,8 @@ pub enum Msg {
         /// The report.
         report: Arc<ScanReport>,
     },
+    /// The cache was looked in for every row asked (after [`Msg::Peeked`]s).
+    PeekDone,
     /// A session event.
     Session {
         /// Session id.

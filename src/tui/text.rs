@@ -237,5 +237,8 @@ mod tests {
         assert_eq!(progress_rate(0, 10, 5), None);
         assert_eq!(progress_rate(500, 1000, 1000), Some((500, Some(1))));
         assert_eq!(progress_rate(1000, 1000, 1000), Some((1000, None)));
+        // 1 GiB of 4 GiB in 4 s: 256 MiB/s, 12 s to go.
+        let (rate, eta) = progress_rate(1 << 30, 4 << 30, 4000).expect("a rate");
+        assert_eq!(rate_eta(rate, eta), "256.0 MiB/s · ETA 12 s");
     }
 }

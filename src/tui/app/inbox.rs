@@ -41,6 +41,10 @@ impl App {
                     .peeked(&snapshot, key, report, &mut self.shared);
                 true
             }
+            Msg::PeekDone => {
+                self.snapshots.peek_done();
+                false
+            }
             Msg::Session { id, event } => {
                 self.sessions.session_event(id, event, &self.shared);
                 true

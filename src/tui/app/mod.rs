@@ -152,6 +152,12 @@ impl App {
     pub fn status(&self) -> Option<(&str, Level)> {
         self.shared.status().current()
     }
+    /// Say `text` in the status line (and the message log).
+    pub fn say(&mut self, text: &str, level: Level) {
+        self.shared.say(text, level);
+        self.dirty = true;
+    }
+
     /// Something changed since the last frame.
     pub fn dirty(&self) -> bool {
         self.dirty
@@ -385,6 +391,54 @@ impl App {
         if let Err(e) = outcome {
             self.shared.say(e, Level::Error);
         }
+    }
+
+    /// Follow a session run by the caller: its events and end arrive on
+    /// this app's channel as [`Msg::Session`] and [`Msg::SessionEnd`] with
+    /// the id returned; the flag returned is set when the person cancels
+    /// it. The sessions screen shows and selects it.
+    pub fn follow_session(
+        &mut self,
+        fork: &str,
+        snapshot: &str,
+        mailboxes: &[&str],
+    ) -> (u64, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let r = self
+            .sessions
+            .follow(fork, snapshot, mailboxes, &mut self.shared);
+        self.show(Screen::Sessions);
+        r
+    }
+
+    /// Follow a fan-out run by the caller: forks `forks` of `snapshot`,
+    /// `parallel` at a time, each a session as [`App::follow_session`]'s.
+    /// Returns their ids (in order) and the flag that cancels them all.
+    pub fn follow_fanout(
+        &mut self,
+        base: &str,
+        snapshot: &str,
+        parallel: usize,
+        forks: &[&str],
+        mailboxes: &[&str],
+    ) -> (Vec<u64>, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let r = self.sessions.follow_fanout(
+            base,
+            snapshot,
+            parallel,
+            forks,
+            mailboxes,
+            &mut self.shared,
+        );
+        self.show(Screen::Sessions);
+        r
+    }
+
+    /// Follow a conformance-suite run by the caller: its checks arrive as
+    /// [`Msg::Check`] and its end as [`Msg::CheckEnd`] with the id returned.
+    pub fn follow_check(&mut self, snapshot: &str) -> u64 {
+        let id = self.sessions.follow_check(snapshot, &mut self.shared);
+        self.show(Screen::Sessions);
+        id
     }
 
     /// Apply an action where keys go now (tests drive the app with these).

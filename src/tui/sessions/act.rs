@@ -115,6 +115,7 @@ impl SessionsScreen {
     /// forks); a check is cancelled at once (it makes nothing to keep).
     fn ask_cancel(&mut self, cx: &mut Shared) {
         let Some(row) = self.selected_row() else {
+            cx.say("no running session selected", Level::Info);
             return;
         };
         if let SessionRow::Check(ci) = row {
@@ -156,6 +157,7 @@ impl SessionsScreen {
     /// of its forks' histories).
     fn ask_dismiss(&mut self, cx: &mut Shared) {
         let Some(row) = self.selected_row() else {
+            cx.say("no session selected", Level::Info);
             return;
         };
         if let SessionRow::Check(ci) = row {
@@ -260,7 +262,14 @@ impl SessionsScreen {
             _ => {
                 let (width, _) = self.detail_height(cx);
                 let width = width.max(cx.area().width.saturating_sub(2));
-                let (title, lines) = self.detail(cx, width, true);
+                let (_, lines) = self.detail(cx, width, true);
+                let title = match self.selected_session() {
+                    Some(s) => format!("session {}", s.fork),
+                    None => match row {
+                        SessionRow::Group(gi) => format!("fan-out {}", self.model.fanouts[gi].base),
+                        _ => "session".into(),
+                    },
+                };
                 let file = self
                     .selected_session()
                     .filter(|s| s.kept.is_none())

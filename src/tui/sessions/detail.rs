@@ -17,11 +17,7 @@ use crate::units::human_size;
 
 /// The copy bar, as wide as `room` allows next to its numbers.
 fn bar(done: u64, total: u64, room: usize, rate: Option<(u64, Option<u64>)>) -> String {
-    let pct = if total == 0 {
-        100
-    } else {
-        (done.min(total) * 100) / total
-    };
+    let pct = (done.min(total) * 100).checked_div(total).unwrap_or(100);
     let speed = rate
         .map(|(r, eta)| format!("  {}", rate_eta(r, eta)))
         .unwrap_or_default();
@@ -209,7 +205,11 @@ fn kept_lines(cx: &Shared, k: &Kept, width: usize, all: bool) -> Vec<Line<'stati
             return;
         }
         let head = format!(" ── {name} (kept: the fork was {}) ", k.fate.label());
-        let fill = width.saturating_sub(head.chars().count());
+        let fill = if all {
+            2
+        } else {
+            width.saturating_sub(head.chars().count())
+        };
         lines.push(Line::styled(format!("{head}{}", "─".repeat(fill)), t.dim()));
         let skip = if all {
             0
@@ -247,6 +247,8 @@ pub fn session_lines(
     forks: &HashMap<String, LiveStatus>,
     whole: bool,
 ) -> Vec<Line<'static>> {
+    // For the viewer nothing is cut: it wraps.
+    let width = if whole { usize::MAX / 4 } else { width };
     let t = cx.theme();
     let mbs = if s.mailboxes.is_empty() {
         "none".to_string()

@@ -185,6 +185,80 @@ impl SessionsScreen {
         Ok(())
     }
 
+    /// Follow a session run elsewhere in this process (see
+    /// [`crate::tui::app::App::follow_session`]).
+    pub fn follow(
+        &mut self,
+        fork: &str,
+        snapshot: &str,
+        mailboxes: &[&str],
+        cx: &mut Shared,
+    ) -> (u64, Arc<std::sync::atomic::AtomicBool>) {
+        let id = cx.next_id();
+        let names = mailboxes.iter().map(|m| m.to_string()).collect();
+        let view = SessionView::new(id, fork, snapshot, names, cx.clock().instant());
+        let cancel = Arc::clone(&view.cancel);
+        self.model.list.push(view);
+        self.select_session(id);
+        (id, cancel)
+    }
+
+    /// Follow a fan-out run elsewhere in this process (see
+    /// [`crate::tui::app::App::follow_fanout`]).
+    pub fn follow_fanout(
+        &mut self,
+        base: &str,
+        snapshot: &str,
+        parallel: usize,
+        forks: &[&str],
+        mailboxes: &[&str],
+        cx: &mut Shared,
+    ) -> (Vec<u64>, Arc<std::sync::atomic::AtomicBool>) {
+        let gid = cx.next_id();
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut members = Vec::new();
+        for f in forks {
+            let id = cx.next_id();
+            let names = mailboxes.iter().map(|m| m.to_string()).collect();
+            let mut view = SessionView::new(id, f, snapshot, names, cx.clock().instant());
+            view.group = Some(gid);
+            view.cancel = Arc::clone(&cancel);
+            self.model.list.push(view);
+            members.push(id);
+        }
+        self.model.fanouts.push(groups::FanoutView {
+            id: gid,
+            snapshot: snapshot.to_string(),
+            base: base.to_string(),
+            parallel,
+            count: forks.len(),
+            members: members.clone(),
+            expanded: false,
+            cancel: Arc::clone(&cancel),
+            summary: None,
+            history: None,
+        });
+        self.select(SessionRow::Group(self.model.fanouts.len() - 1));
+        (members, cancel)
+    }
+
+    /// Follow a conformance-suite run elsewhere in this process.
+    pub fn follow_check(&mut self, snapshot: &str, cx: &mut Shared) -> u64 {
+        let id = cx.next_id();
+        self.model.checks.push(groups::CheckView {
+            id,
+            snapshot: snapshot.to_string(),
+            rows: crate::check::CheckId::ALL
+                .iter()
+                .map(|c| (*c, None))
+                .collect(),
+            outcome: None,
+            cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        });
+        self.select(SessionRow::Check(self.model.checks.len() - 1));
+        id
+    }
+
     /// Run the conformance suite on `snapshot`.
     pub fn start_check(&mut self, snapshot: &str, cx: &mut Shared) {
         self.model.start_check(snapshot, cx);

@@ -324,10 +324,10 @@ impl SessionView {
                     self.set_ack(mb, AckState::Failed(safe_owned(&f.reason)));
                 }
             }
-            Happening::RolledBack { kept, .. } => {
-                if !kept.guest_log.is_empty() || !kept.vmm_log.is_empty() {
-                    self.kept = Some(Kept::from_logs(Fate::RolledBack, kept));
-                }
+            Happening::RolledBack { kept, .. }
+                if !kept.guest_log.is_empty() || !kept.vmm_log.is_empty() =>
+            {
+                self.kept = Some(Kept::from_logs(Fate::RolledBack, kept));
             }
             Happening::ForkGone { fate, logs } => {
                 // What became of the fork later: not a stage.

@@ -63,6 +63,8 @@ pub struct Catalog {
     pub sources: Vec<SourceGroup>,
     /// Row keys whose cached discovery was looked for already.
     peeked: std::collections::HashSet<String>,
+    /// Looks into the cache running.
+    pub peeking: usize,
 }
 
 impl Catalog {
@@ -269,6 +271,7 @@ impl Catalog {
         }
         self.peeked.extend(todo.iter().map(|t| t.0.clone()));
         if !todo.is_empty() {
+            self.peeking += 1;
             jobs::spawn_peek(cx.tx().clone(), todo);
         }
     }

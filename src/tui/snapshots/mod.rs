@@ -92,9 +92,14 @@ impl SnapshotsScreen {
     pub fn typing(&self) -> bool {
         self.payload.typing()
     }
-    /// Whether a scan runs (a gauge moves).
+    /// Whether a scan runs (a gauge moves) or the cache is being read.
     pub fn busy(&self) -> bool {
-        self.list.catalog.scan_job.is_some()
+        self.list.catalog.scan_job.is_some() || self.list.catalog.peeking > 0
+    }
+
+    /// The cache was looked in.
+    pub fn peek_done(&mut self) {
+        self.list.catalog.peeking = self.list.catalog.peeking.saturating_sub(1);
     }
     /// The discovery of store snapshot `name`, when known.
     pub fn discovery(&self, name: &str) -> Option<Arc<ScanReport>> {
@@ -530,10 +535,8 @@ impl Component for SnapshotsScreen {
     }
 
     fn handle(&mut self, action: Action, cx: &mut Shared) -> bool {
-        if self.payload.typing() {
-            if self.payload.typing_action(action, &mut self.drafts, cx) {
-                return true;
-            }
+        if self.payload.typing() && self.payload.typing_action(action, &mut self.drafts, cx) {
+            return true;
         }
         match action {
             Action::NextPane | Action::PrevPane | Action::Right | Action::Left | Action::Back => {
@@ -624,9 +627,11 @@ impl Component for SnapshotsScreen {
                     rect,
                     cx,
                     focused,
-                    &self.drafts,
-                    excluded.as_ref(),
-                    &self.no_payload_note(),
+                    &payload::Around {
+                        drafts: &self.drafts,
+                        excluded: excluded.as_ref(),
+                        empty: &self.no_payload_note(),
+                    },
                 ),
             }
         }

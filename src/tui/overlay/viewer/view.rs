@@ -128,18 +128,18 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Shared, v: &Viewer) {
         }
         end += 1;
     }
-    let mut title = format!(
-        "▸{} · lines {}-{end} of {total} · wrap {}",
-        v.title,
-        if total == 0 { 0 } else { start + 1 },
-        if v.wrap { "on" } else { "off" },
-    );
+    let mut title = format!("▸{}", v.title);
     if !v.search.is_empty() {
         title.push_str(&match v.matches.len() {
             0 => format!(" · \"{}\": no match", safe(&v.search)),
             n => format!(" · \"{}\": {}/{n}", safe(&v.search), v.current + 1),
         });
     }
+    title.push_str(&format!(
+        " · lines {}-{end} of {total} · wrap {}",
+        if total == 0 { 0 } else { start + 1 },
+        if v.wrap { "on" } else { "off" },
+    ));
     if v.follow {
         title.push_str(" · following");
     }

@@ -17,7 +17,7 @@ use crate::tui::action::{Action, Exit, Level};
 use crate::tui::effect::Effect;
 use crate::tui::shared::Shared;
 use editor::Editor;
-pub use view::validation_line;
+pub use view::{Around, validation_line};
 
 /// The payload pane.
 #[derive(Default)]

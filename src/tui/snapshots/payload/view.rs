@@ -77,19 +77,20 @@ pub fn validation_line<'a>(
     }
 }
 
+/// What the payload pane shows besides its editor.
+pub struct Around<'a> {
+    /// The drafts (the title says the mailbox's settings).
+    pub drafts: &'a Drafts,
+    /// Why the mailbox is never forked, if it is not.
+    pub excluded: Option<&'a Exclusion>,
+    /// What the pane says without an editor.
+    pub empty: &'a str,
+}
+
 impl Payload {
-    /// Draw the pane. `excluded` says why its mailbox is never forked;
-    /// `empty` is what the pane says without an editor.
-    pub fn draw(
-        &self,
-        f: &mut Frame,
-        area: Rect,
-        cx: &Shared,
-        focused: bool,
-        drafts: &Drafts,
-        excluded: Option<&Exclusion>,
-        empty: &str,
-    ) {
+    /// Draw the pane.
+    pub fn draw(&self, f: &mut Frame, area: Rect, cx: &Shared, focused: bool, around: &Around) {
+        let (drafts, excluded, empty) = (around.drafts, around.excluded, around.empty);
         let t = cx.theme();
         let Some(ed) = self.editor() else {
             let block = pane_block(t, focused, "Payload".into());
