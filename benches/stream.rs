@@ -48,7 +48,7 @@ fn make_file(path: &Path, size: u64, data: u64, names: &[String]) -> std::io::Re
         } else {
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = match i % 4096 {
-                    0..=63 => (i / 4096) as u8,
+                    0..=63 => (i / 4096).to_le_bytes()[0],
                     64..=1023 => b"struct task { pid, comm, mm } "[i % 30],
                     _ => 0,
                 };
@@ -113,7 +113,7 @@ fn main() -> std::io::Result<()> {
             .unwrap_or(d)
     };
     let gib = env("FORKMAIL_BENCH_GIB", 1);
-    let runs = env("FORKMAIL_BENCH_RUNS", 7) as usize;
+    let runs = usize::try_from(env("FORKMAIL_BENCH_RUNS", 7)).unwrap_or(usize::MAX);
     let dir = tempfile::tempdir()?;
     let raw = dir.path().join("memory");
     let zst = dir.path().join("memory.zst");

@@ -7,4 +7,9 @@ pub use forkmail_engine::*;
 
 pub mod cli;
 pub mod config;
+pub mod env;
 pub mod tui;
+
+// `tui::schema` without the `schema` feature.
+#[cfg(not(feature = "schema"))]
+mod jsonschema_off;

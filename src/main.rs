@@ -10,9 +10,11 @@ fn main() {
     forkmail::vmm::sim::this_program_hosts_the_guest();
     // Everything forkmail creates is the user's own: a store, a fork's
     // memory copy, a guest log holding payloads, QEMU's sockets.
-    // SAFETY: umask has no memory-safety preconditions.
-    unsafe { libc::umask(0o077) };
+    rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
     let cli = Cli::parse();
+    forkmail::env::configure_engine();
+    #[cfg(feature = "test-hooks")]
+    install_test_hooks();
     // The simulated guest writes its own log; it must not share the CLI's.
     let _log = match &cli.command {
         Some(Command::SimGuest(_)) => None,
@@ -63,4 +65,16 @@ fn run_tui(cli: &Cli, demo: bool) -> anyhow::Result<i32> {
         options,
         forkmail::cli::open_sources(&cli.sources),
     )
+}
+
+/// Crash tests only (the `test-hooks` feature, which release builds never
+/// have): `FORKMAIL_HOLD_AT=<stage>` holds every session at that stage.
+#[cfg(feature = "test-hooks")]
+fn install_test_hooks() {
+    if let Some(stage) = std::env::var("FORKMAIL_HOLD_AT")
+        .ok()
+        .and_then(|v| serde_json::from_value(serde_json::Value::String(v)).ok())
+    {
+        forkmail::test_hooks::set_hold_at(stage);
+    }
 }

@@ -179,9 +179,12 @@ fn one_pass(path: &Path, threads: usize) -> Result<usize, String> {
     let count = |part: &[Extent]| -> usize {
         part.iter()
             .map(|e| {
-                finder
-                    .find_iter(&map[e.start as usize..e.end as usize])
-                    .count()
+                // Extents of a file that is mapped whole: inside the map.
+                let (start, end) = (
+                    forkmail::units::len_at_most(e.start, map.len()),
+                    forkmail::units::len_at_most(e.end, map.len()),
+                );
+                finder.find_iter(&map[start..end]).count()
             })
             .sum()
     };
@@ -353,7 +356,8 @@ pub fn patch(ctx: &Ctx) -> io::Result<Case<'static>> {
                     let p = payload(i);
                     let mut b = Vec::with_capacity(8 + p.len());
                     b.extend_from_slice(&1u32.to_le_bytes());
-                    b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+                    let len = u32::try_from(p.len()).expect("a payload fits a frame");
+                    b.extend_from_slice(&len.to_le_bytes());
                     b.extend_from_slice(p.as_bytes());
                     b
                 })

@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -365,11 +364,8 @@ impl Runner {
 pub fn evict(path: &std::path::Path) -> io::Result<()> {
     let f = File::open(path)?;
     f.sync_data()?;
-    // SAFETY: plain advice on a valid fd; offset 0 and length 0 mean the whole file.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
+    // Offset 0 and no length: the whole file.
+    rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)?;
     Ok(())
 }
 

@@ -141,7 +141,7 @@ pub fn ensure(spec: &Spec, dir: &Path) -> io::Result<Input> {
     let _ = std::fs::remove_file(&stamp);
     let f = File::create(&path)?;
     f.set_len(spec.size)?;
-    let mut buf = vec![0u8; MIB as usize];
+    let mut buf = vec![0u8; usize::try_from(MIB).expect("1 MiB fits")];
     for &at in &blocks {
         rng.fill(&mut buf);
         f.write_all_at(&buf, at)?;

@@ -39,7 +39,7 @@ pub fn human_line(e: &SessionEvent) -> Option<String> {
             format!("{t}  {stage:<9} ·{mb}{detail}")
         }
         Happening::StageFailed(err) | Happening::Failed(err) => {
-            format!("{t}  {stage:<9} FAILED{mb} {}", escaped(&err.message))
+            format!("{t}  {stage:<9} FAILED{mb} {}", escaped(&err.to_string()))
         }
         Happening::RollbackFailed { error } => {
             format!("{t}  {stage:<9} FAILED {}", escaped(error))

@@ -97,10 +97,10 @@ pub(super) fn fanout(store: &Store, a: &ForkArgs) -> Result<i32> {
                 escaped(&plan.snapshot),
                 report.failed(),
                 report.forks.len(),
-                e.kind,
-                escaped(&e.message)
+                e.kind(),
+                escaped(&e.to_string())
             );
-            e.kind.exit_code()
+            e.kind().exit_code()
         }
     })
 }
@@ -142,7 +142,7 @@ fn summary_json(
         .iter()
         .filter_map(|f| {
             let e = f.result.as_ref().err()?;
-            Some(json!({"fork": f.name, "stage": e.stage, "kind": e.kind, "error": e.message}))
+            Some(json!({"fork": f.name, "stage": e.stage(), "kind": e.kind(), "error": e.to_string()}))
         })
         .collect();
     let removed: Vec<&str> = r
@@ -153,7 +153,7 @@ fn summary_json(
         .collect();
     json!({"summary": {
         "snapshot": snapshot, "forks": r.forks.len(), "done": r.done(), "failed": r.failed(),
-        "elapsed_ms": r.elapsed.as_millis() as u64,
+        "elapsed_ms": crate::units::millis(r.elapsed),
         "forks_per_second": (r.forks_per_second() * 100.0).round() / 100.0,
         "stages": stages, "failures": failures, "removed": removed,
         "divergence": {"forks": div_forks, "bytes": div_bytes},
@@ -213,8 +213,8 @@ fn print_summary(
                 outln!(
                     "  {:<24} {:<13} {}",
                     f.name,
-                    e.kind.as_str(),
-                    escaped(&e.message)
+                    e.kind().as_str(),
+                    escaped(&e.to_string())
                 )?;
             }
         }

@@ -151,7 +151,10 @@ fn plain_line(e: &FanoutEvent) -> Option<String> {
             result: Err(err),
             not_started: true,
             ..
-        } => Some(format!("{name:<24}      -     {}", escaped(&err.message))),
+        } => Some(format!(
+            "{name:<24}      -     {}",
+            escaped(&err.to_string())
+        )),
         FanoutEvent::Ended { .. } => None,
         FanoutEvent::Removed { name, result, .. } => Some(format!(
             "{name:<24} {}",
@@ -232,13 +235,13 @@ fn ended_line(
             None => format!("  ✓ {name:<24} patched"),
         },
         Err(e) if not_started => {
-            format!("  - {name:<24} {}", escaped(&e.message))
+            format!("  - {name:<24} {}", escaped(&e.to_string()))
         }
         Err(e) => format!(
             "  ✗ {name:<24} failed at {} ({}): {}",
-            e.stage.label(),
-            e.kind,
-            escaped(&e.message)
+            e.stage().label(),
+            e.kind(),
+            escaped(&e.to_string())
         ),
     }
 }

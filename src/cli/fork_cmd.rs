@@ -128,10 +128,10 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
             errln!(
                 "forkmail: fork of {} failed ({}): {}",
                 escaped(&a.snapshot),
-                err.kind,
-                escaped(&err.message)
+                err.kind(),
+                escaped(&err.to_string())
             );
-            Ok(err.kind.exit_code())
+            Ok(err.kind().exit_code())
         }
     }
 }

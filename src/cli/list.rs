@@ -127,8 +127,8 @@ pub(super) fn gc(store: &Store, json: bool) -> Result<i32> {
 }
 
 pub(super) fn paths(store: Option<&Path>, json: bool) -> Result<i32> {
-    let store = Store::resolve_root(store)?;
-    let demo = crate::template::demo::demo_store_root(None).ok();
+    let store = crate::env::store_root(store, crate::config::current().store.as_deref())?;
+    let demo = crate::env::demo_store_root(None).ok();
     let log = super::log_path();
     if json {
         super::output::json(&json!({"store": store, "demo_store": demo, "log": log}))?;

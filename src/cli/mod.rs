@@ -27,14 +27,14 @@ pub use args::*;
 
 use crate::error::ErrorKind;
 use crate::sanitize::escaped;
-use crate::source::{SourceSet, source_paths};
+use crate::source::SourceSet;
 use crate::store::Store;
 use crate::{errln, outln};
 use exit::kind_of;
 
 /// Where the log file goes: `$XDG_STATE_HOME/forkmail/forkmail.log`.
 pub fn log_path() -> Option<PathBuf> {
-    crate::store::state_dir()
+    crate::env::state_dir()
         .ok()
         .map(|d| d.join("forkmail").join("forkmail.log"))
 }
@@ -42,22 +42,23 @@ pub fn log_path() -> Option<PathBuf> {
 /// Open the store named by `--store`, `$FORKMAIL_STORE`, the config
 /// file's `store`, or the XDG default.
 pub fn open_store(explicit: Option<&Path>) -> Result<Store> {
-    let env_set = std::env::var_os("FORKMAIL_STORE").is_some_and(|v| !v.is_empty());
-    let configured = crate::config::current().store.clone().filter(|_| !env_set);
-    let root = Store::resolve_root(explicit.or(configured.as_deref()))?;
+    let root = crate::env::store_root(explicit, crate::config::current().store.as_deref())?;
     Store::open(&root).with_context(|| format!("open store {}", root.display()))
 }
 
 /// The run's read-only sources: `--source`, the config file's `sources`,
 /// `$FORKMAIL_SOURCES`, and `/var/lib/hypeman` when it is readable.
 pub fn open_sources(explicit: &[PathBuf]) -> SourceSet {
-    SourceSet::open(&source_paths(&crate::config::current().sources(explicit)))
+    SourceSet::open(&crate::env::source_paths(
+        &crate::config::current().sources(explicit),
+    ))
 }
 
 /// Open (creating it if missing) the demo store, saying what was made.
 pub fn open_demo_store(explicit: Option<&Path>) -> Result<Store> {
     let mut failed = None;
-    let store = crate::template::demo::ensure_demo_store(explicit, &mut |snap, about| {
+    let root = crate::env::demo_store_root(explicit)?;
+    let store = crate::template::demo::ensure_demo_store(&root, &mut |snap, about| {
         if let Err(e) = outln!(
             "created {:<11} {:>9} ({} on disk)  {about}",
             snap.name,

@@ -35,13 +35,16 @@ fn plain_line(what: &str, done: u64, total: u64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-3);
     let rate = done as f64 / secs;
     let eta = (total.saturating_sub(done)) as f64 / rate.max(1.0);
+    // Display only; a float-to-integer `as` saturates and drops the fraction.
+    #[allow(clippy::cast_possible_truncation)]
+    let per_second = rate as u64;
     format!(
         "{:>9} {} / {} ({:.0} %, {}/s, ETA {:.0} s)",
         what,
         human_size(done),
         human_size(total),
         done as f64 * 100.0 / total.max(1) as f64,
-        human_size(rate as u64),
+        human_size(per_second),
         eta.ceil()
     )
 }

@@ -42,7 +42,9 @@ pub fn watcher_disabled() -> bool {
 }
 
 /// Crash tests only: `FORKMAIL_HOLD_AT=tui-panic` panics once the
-/// terminal is taken, to prove it is given back.
+/// terminal is taken, to prove it is given back (the `test-hooks`
+/// feature; release builds have no such hook).
+#[cfg(feature = "test-hooks")]
 pub fn panic_asked() -> bool {
     std::env::var("FORKMAIL_HOLD_AT").is_ok_and(|v| v == "tui-panic")
 }

@@ -92,6 +92,7 @@ async fn run_async(
     let _guard = terminal::Guard;
     // Crash tests only: a panic while the terminal is taken (raw mode, the
     // alternate screen) must give it back before the message is printed.
+    #[cfg(feature = "test-hooks")]
     if edge::panic_asked() {
         panic!("injected panic (FORKMAIL_HOLD_AT=tui-panic)");
     }

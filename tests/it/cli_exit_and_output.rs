@@ -81,8 +81,11 @@ fn sigterm_during_the_copy_exits_130_and_leaves_nothing() {
             break;
         }
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("signal the child");
     for line in lines {
         seen.push(serde_json::from_str(&line.expect("line")).expect("json"));
     }

@@ -477,8 +477,11 @@ fn ctrl_c_rolls_back(mode: Mode) {
     .unwrap();
     let guest_pid = fork["pid"].as_u64().unwrap();
     let guest_start = std::fs::read_to_string(format!("/proc/{guest_pid}/stat")).unwrap();
-    // SAFETY: sending SIGINT to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .expect("signal the child");
     for line in lines {
         seen.push(serde_json::from_str(&line.unwrap()).unwrap());
     }

@@ -53,9 +53,9 @@ impl Session {
         let code = self.child.wait().expect("wait").code();
         (code, self.seen)
     }
-    fn signal(&self, sig: i32) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
+    fn signal(&self, sig: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), sig)
+            .expect("signal the child");
     }
 }
 
@@ -122,7 +122,7 @@ fn rm_refuses_a_fork_whose_session_is_still_running() {
     );
     let out = env.run(&["stop", "x"]);
     assert_eq!(out.status.code(), Some(7));
-    s.signal(libc::SIGINT);
+    s.signal(rustix::process::Signal::INT);
     let (code, _) = s.finish();
     assert_eq!(code, Some(130));
     assert!(env.forks_on_disk().is_empty());
@@ -149,7 +149,10 @@ fn forged_and_crossed_acks_are_ignored_and_reported() {
     // A hostile local process sends a perfect ack from 127.0.0.1...
     let forger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     forger
-        .send_to(b"stage=applied mailbox=m\n", ("127.0.0.1", port as u16))
+        .send_to(
+            b"stage=applied mailbox=m\n",
+            ("127.0.0.1", u16::try_from(port).expect("a port")),
+        )
         .expect("send");
     // ...and another fork's guest is handed A's port in its payload.
     let payload = format!(r#"m={{"ack_port":{port}}}"#);
@@ -280,7 +283,7 @@ fn kill_9_at_each_stage_leaves_the_truth_and_rm_cleans_up() {
         } else {
             s.until(is(stage, "started"));
         }
-        s.signal(libc::SIGKILL);
+        s.signal(rustix::process::Signal::KILL);
         let _ = s.finish();
         let forks: Vec<Value> = serde_json::from_str(&env.ok(&["forks", "--json"])).expect("json");
         let f = forks
@@ -302,7 +305,7 @@ fn kill_9_at_each_stage_leaves_the_truth_and_rm_cleans_up() {
             .env("FORKMAIL_HOLD_AT", "ack"),
     );
     s.until(is("ack", "started"));
-    s.signal(libc::SIGKILL);
+    s.signal(rustix::process::Signal::KILL);
     let _ = s.finish();
     let out = env.ok(&["gc", "--json"]);
     assert!(out.contains("\"g\""), "{out}");
@@ -330,9 +333,8 @@ fn run_bounded(cmd: &mut Command, secs: u64) -> std::process::Output {
 
 fn mkfifo(p: &Path) {
     let _ = std::fs::remove_file(p);
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: mkfifo with a valid path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    rustix::fs::mkfifoat(rustix::fs::CWD, p, rustix::fs::Mode::from_raw_mode(0o600))
+        .expect("mkfifo");
 }
 
 #[test]

@@ -35,8 +35,7 @@ struct Rig {
 const NO_CAPS: [&str; 3] = ["--bounding-set=-all", "--inh-caps=-all", "--"];
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 fn rig() -> Rig {

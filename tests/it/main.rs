@@ -23,6 +23,8 @@ mod cli_fork;
 mod cli_reliability;
 mod cli_sources;
 mod fresh_clone;
+mod guest_libs;
+mod guest_vectors;
 mod properties;
 mod qemu_cli;
 mod qemu_e2e;

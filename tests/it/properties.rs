@@ -112,7 +112,8 @@ proptest! {
         for (page, len) in &data {
             let at = (page % size_pages) * 4096;
             let len = (len * 4096).min(size - at);
-            f.write_all_at(&vec![0x5a; len as usize], at).expect("data");
+            let len = usize::try_from(len).expect("a page count");
+            f.write_all_at(&vec![0x5a; len], at).expect("data");
         }
         // Markers at unaligned offsets 256 bytes apart at least, so each has
         // room for its identity; a frame may run past the end (invalid, still found).

@@ -27,25 +27,29 @@ use serde_json::Value;
 
 use crate::support::qemu::{FORKMAIL, forkmail, ok, sha256, vm_prerequisites};
 
-/// `cargo install --path . --root <root>`: the installed `forkmail`.
+/// The README's install: `cargo install --path .` and `cargo install
+/// --path crates/guest`, into `<root>`. Returns the installed `forkmail`.
 fn install_forkmail(root: &Path) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let t = Instant::now();
-    let out = Command::new(cargo)
-        .current_dir(manifest)
-        .env("CARGO_TARGET_DIR", manifest.join("target/fresh-clone"))
-        .args(["install", "--locked", "--path"])
-        .arg(manifest)
-        .arg("--root")
-        .arg(root)
-        .output()
-        .expect("run cargo install");
-    assert!(
-        out.status.success(),
-        "cargo install failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for package in [manifest.to_path_buf(), manifest.join("crates/guest")] {
+        let out = Command::new(&cargo)
+            .current_dir(manifest)
+            .env("CARGO_TARGET_DIR", manifest.join("target/fresh-clone"))
+            .args(["install", "--locked", "--path"])
+            .arg(&package)
+            .arg("--root")
+            .arg(root)
+            .output()
+            .expect("run cargo install");
+        assert!(
+            out.status.success(),
+            "cargo install --path {} failed:\n{}",
+            package.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     eprintln!("cargo install took {:.1} s", t.elapsed().as_secs_f64());
     let bin = root.join("bin");
     assert!(
@@ -549,8 +553,11 @@ fn prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(store: &Path) {
         1,
         "QEMU prestarted"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .expect("signal the child");
     assert_eq!(child.wait().expect("wait").code(), Some(130));
     assert!(
         processes_mentioning(&format!("{store_s}/forks/")).is_empty(),
@@ -634,8 +641,11 @@ fn kill_9_at_each_stage_leaves_the_truth_and_rm_stops_qemu(store: &Path) {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::KILL,
+        )
+        .expect("signal the child");
         let _ = child.wait();
         let forks: Vec<Value> =
             serde_json::from_str(&ok(store, &["forks", "--json"])).expect("forks json");
@@ -698,8 +708,11 @@ fn template_creation_rolls_back_on_ctrl_c(store: &Path) {
         assert!(Instant::now() < deadline, "QEMU never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .expect("signal the child");
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

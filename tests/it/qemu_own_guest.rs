@@ -1,6 +1,6 @@
 //! Your own guest under QEMU, end to end through the real `forkmail` binary:
-//! a C program that shares no code with forkmail (`demo/own-guest`), built
-//! statically here with gcc, packed into an initramfs by `forkmail image
+//! a C program on the C guest library, which shares no code with forkmail
+//! (`guest-libs/c/example.c`), built statically here with gcc, packed into an initramfs by `forkmail image
 //! build --program`, booted from that kernel and initramfs with
 //! `template create --kernel --initrd --append --wait-for-marker` — forkmail
 //! finds the guest's markers in its memory while it boots, with no agent and
@@ -9,8 +9,7 @@
 //!
 //! Needs `qemu-system-x86_64`, `gcc` with a static libc (Debian: gcc,
 //! libc6-dev), and `apt-get`/`dpkg` for the image's Debian kernel and
-//! busybox. Without them it prints why and passes, unless
-//! `FORKMAIL_REQUIRE_VM` is set: then it fails loudly.
+//! busybox; a heavy test: without them it fails saying what to install.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,19 +19,18 @@ use serde_json::Value;
 
 use crate::support::qemu::{ok, sha256, vm_prerequisites};
 
-/// Compile `demo/own-guest/own_guest.c` statically into `dir`.
+/// Build the C library's example (`guest-libs/c/build-example.sh`) into
+/// `dir`: one static binary that holds no marker prefix.
 fn build_c_guest(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/own-guest/own_guest.c");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-libs/c/build-example.sh");
     let out = dir.join("own-guest");
-    let built = Command::new("gcc")
-        .args(["-static", "-O2", "-Wall", "-o"])
+    let built = Command::new(&script)
         .arg(&out)
-        .arg(&src)
         .output()
-        .expect("run gcc");
+        .expect("run build-example.sh");
     assert!(
         built.status.success(),
-        "gcc -static failed (a static libc is libc6-dev on Debian):\n{}",
+        "guest-libs/c/build-example.sh failed (a static libc is libc6-dev on Debian):\n{}",
         String::from_utf8_lossy(&built.stderr)
     );
     let bytes = std::fs::read(&out).expect("read the C guest");
@@ -47,8 +45,9 @@ fn memchr_count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
-/// Wait until the console log holds `n` lines `own-guest: mailbox=NAME
-/// payload=JSON` and `n` ack lines; return the payloads (ack_port removed).
+/// Wait until the console log holds `n` lines `forkmail-guest: mailbox=NAME
+/// payload=JSON` (the line `forkmail check` compares) and `n` ack lines;
+/// return the payloads (ack_port removed).
 fn console_payloads(log: &Path, n: usize) -> Vec<(String, Value)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -56,10 +55,10 @@ fn console_payloads(log: &Path, n: usize) -> Vec<(String, Value)> {
         let mut got = Vec::new();
         let acks = text
             .lines()
-            .filter(|l| l.contains("own-guest: mailbox=") && l.contains(" ack sent to 10.0.2.2:"))
+            .filter(|l| l.contains("example-c: mailbox=") && l.contains(" ack sent"))
             .count();
         for line in text.lines() {
-            let Some(rest) = line.trim().strip_prefix("own-guest: mailbox=") else {
+            let Some(rest) = line.trim().strip_prefix("forkmail-guest: mailbox=") else {
                 continue;
             };
             let Some((name, payload)) = rest.split_once(" payload=") else {
@@ -130,7 +129,7 @@ fn a_guest_of_your_own_is_templated_forked_and_acks() {
             "--initrd",
             initrd.to_str().expect("utf-8"),
             "--append",
-            "quiet ownguest.mailbox=app.config:tok-own ownguest.mailbox=cfg:chosen-by-guest",
+            "quiet forkmail.mailbox=app.config:tok-own forkmail.mailbox=cfg:chosen-by-guest",
             "--wait-for-marker",
             "app.config:tok-own",
             "--wait-for-marker",
@@ -172,8 +171,8 @@ fn a_guest_of_your_own_is_templated_forked_and_acks() {
     let serial =
         std::fs::read_to_string(store.join("snapshots/own/serial.log")).unwrap_or_default();
     assert!(
-        !serial.contains("forkmail-guest"),
-        "no forkmail agent ran in this guest"
+        serial.contains("example-c: armed") && !serial.contains("forkmail-guest: armed"),
+        "the C example armed, no forkmail agent ran in this guest"
     );
     let tpl_memory = store.join("snapshots/own/memory");
     let before = sha256(&tpl_memory);

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use common::{app_on, demo_like_store, key, keycode, render, settle};
 use crossterm::event::{Event, KeyCode};
-use forkmail::error::{ErrorKind, Kinded};
+use forkmail::error::ErrorKind;
 use forkmail::fork::{ForkRequest, Forks, MailboxSpec};
 use forkmail::mailbox::{PayloadProblem, check_payload};
 use forkmail::tui::action::Exit;

@@ -424,7 +424,8 @@ fn a_click_selects_a_row_and_switches_a_tab_and_the_wheel_scrolls_help() {
     let row = screen
         .lines()
         .position(|l| l.contains(" silent "))
-        .expect("silent listed") as u16;
+        .and_then(|r| u16::try_from(r).ok())
+        .expect("silent listed");
     click(&mut app, 10, row);
     settle(&mut app, &mut rx);
     assert_eq!(
@@ -436,7 +437,10 @@ fn a_click_selects_a_row_and_switches_a_tab_and_the_wheel_scrolls_help() {
     );
     // The tab line: a click on "3 Forks" shows the forks screen.
     let tabs = screen.lines().next().expect("tab line");
-    let col = tabs.find("3 Forks").expect("forks tab") as u16;
+    let col = tabs
+        .find("3 Forks")
+        .and_then(|c| u16::try_from(c).ok())
+        .expect("forks tab");
     click(&mut app, col + 2, 0);
     assert_eq!(app.screen(), Screen::Forks);
     // Help scrolls with the wheel; its title says where it is (item 13).
@@ -760,7 +764,7 @@ fn ages_change_on_a_slow_tick_while_idle() {
 fn the_demo_store_opens_on_web_with_sample_payloads_and_says_what_each_shows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store =
-        forkmail::template::demo::ensure_demo_store(Some(&dir.path().join("demo")), &mut |_, _| {})
+        forkmail::template::demo::ensure_demo_store(&dir.path().join("demo"), &mut |_, _| {})
             .expect("demo store");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = forkmail::tui::Options {

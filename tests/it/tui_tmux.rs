@@ -306,7 +306,8 @@ fn fork_sessions_end_to_end_in_tmux() {
     let row = forks_before_click
         .lines()
         .position(|l| l.contains("✓ web-"))
-        .expect("session row") as u16;
+        .and_then(|r| u16::try_from(r).ok())
+        .expect("session row");
     let first = forks_before_click
         .lines()
         .nth(row as usize)

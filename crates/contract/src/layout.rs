@@ -17,8 +17,12 @@ pub const COMMON_PREFIX: &[u8; 8] = b"HYPEMAN_";
 /// Longest legal fork marker: magic + 64-byte name + NUL + 128-byte token.
 pub const MAX_MARKER_LEN: usize = 24 + MAX_NAME_LEN + 1 + MAX_TOKEN_LEN;
 
+/// Fork mailbox: magic, name and token end before this offset (the seq
+/// field's, as an index).
+pub const FORK_IDENTITY_END: usize = 256;
 /// Fork mailbox: seq field offset.
 pub const FORK_SEQ_OFFSET: u64 = 256;
+const _: () = assert!(FORK_IDENTITY_END as u64 == FORK_SEQ_OFFSET);
 /// Fork mailbox: length field offset.
 pub const FORK_LEN_OFFSET: u64 = 260;
 /// Fork mailbox: payload offset.

@@ -84,7 +84,7 @@ pub fn decode_marker(bytes: &[u8]) -> Option<DecodedMarker> {
 
 fn decode_fork(identity: &[u8]) -> DecodedMarker {
     // Everything before seq belongs to the identity.
-    let limit = (FORK_SEQ_OFFSET as usize - FORK_MAGIC.len()).min(identity.len());
+    let limit = (FORK_IDENTITY_END - FORK_MAGIC.len()).min(identity.len());
     let identity = &identity[..limit];
     let mut problem = None;
     let (name_bytes, rest) = match memchr::memchr(0, identity) {
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(MAX_MARKER_LEN, 217);
         let m = encode_fork_marker(&"n".repeat(64), &"t".repeat(128));
         assert_eq!(m.len(), 217);
-        assert!(m.len() < FORK_SEQ_OFFSET as usize);
+        assert!(m.len() < FORK_IDENTITY_END);
         assert!(decode_marker(&page_with(&m)).unwrap().is_valid());
     }
 

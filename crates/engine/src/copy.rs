@@ -3,8 +3,10 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
+
+use rustix::fs::FallocateFlags;
+use rustix::io::Errno;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::scan::{Extent, data_extents};
@@ -110,21 +112,16 @@ pub fn copy_memory_into(
         });
     }
     output.set_len(size).map_err(io_err("size", dst))?;
-    // SAFETY: fallocate on a valid fd with a range inside the file.
-    let punched = unsafe {
-        libc::fallocate(
-            output.as_raw_fd(),
-            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-            0,
-            size as libc::off_t,
-        )
-    };
-    if punched != 0 {
-        return Err(CopyError::Io {
-            context: format!("empty {}", dst.display()),
-            source: io::Error::last_os_error(),
-        });
-    }
+    rustix::fs::fallocate(
+        &output,
+        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+        0,
+        size,
+    )
+    .map_err(|e| CopyError::Io {
+        context: format!("empty {}", dst.display()),
+        source: e.into(),
+    })?;
     sparse_copy(&input, src, &output, size, cancel, progress)
 }
 
@@ -177,60 +174,49 @@ fn sparse_copy(
 }
 
 fn try_reflink(input: &File, output: &File) -> bool {
-    // SAFETY: FICLONE takes the source fd as its argument; both fds are valid.
-    unsafe { libc::ioctl(output.as_raw_fd(), libc::FICLONE, input.as_raw_fd()) == 0 }
+    rustix::fs::ioctl_ficlone(output, input).is_ok()
 }
 
-/// Whether files in `dir` can be reflinked (probes with two temp files).
+/// Whether files in `dir` can be reflinked (probes with two temp files,
+/// removed again whatever happens).
 pub fn reflink_supported(dir: &Path) -> io::Result<bool> {
-    let a = tempfile_in(dir, ".reflink-probe-a")?;
-    let b = tempfile_in(dir, ".reflink-probe-b")?;
-    let res = {
-        let fa = File::options().read(true).write(true).open(&a)?;
-        std::os::unix::fs::FileExt::write_all_at(&fa, &[1u8; 4096], 0)?;
-        let fb = File::options().write(true).open(&b)?;
-        try_reflink(&fa, &fb)
+    let probe = || {
+        tempfile::Builder::new()
+            .prefix(".reflink-probe-")
+            .tempfile_in(dir)
     };
-    let _ = std::fs::remove_file(&a);
-    let _ = std::fs::remove_file(&b);
-    Ok(res)
-}
-
-fn tempfile_in(dir: &Path, name: &str) -> io::Result<std::path::PathBuf> {
-    let p = dir.join(format!("{name}-{}", std::process::id()));
-    File::create(&p)?;
-    Ok(p)
+    let (a, b) = (probe()?, probe()?);
+    std::os::unix::fs::FileExt::write_all_at(a.as_file(), &[1u8; 4096], 0)?;
+    Ok(try_reflink(a.as_file(), b.as_file()))
 }
 
 /// Copy `len` bytes at `offset` with `copy_file_range`, falling back to
 /// pread/pwrite where the kernel refuses (e.g. across filesystems on old kernels).
 fn copy_range(input: &File, output: &File, offset: u64, len: u64) -> io::Result<u64> {
-    let mut off_in = offset as libc::loff_t;
-    let mut off_out = offset as libc::loff_t;
-    // SAFETY: valid fds and pointers to local offsets.
-    let n = unsafe {
-        libc::copy_file_range(
-            input.as_raw_fd(),
-            &mut off_in,
-            output.as_raw_fd(),
-            &mut off_out,
-            len as usize,
-            0,
-        )
-    };
-    if n >= 0 {
-        return Ok(n as u64);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EXDEV) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => {
+    let (mut off_in, mut off_out) = (offset, offset);
+    // At most CHUNK (16 MiB) is asked for at a time; larger asks are capped
+    // (a short copy is fine: the caller loops).
+    let want = usize::try_from(len.min(CHUNK)).unwrap_or(usize::MAX);
+    match rustix::fs::copy_file_range(input, Some(&mut off_in), output, Some(&mut off_out), want) {
+        Ok(n) => Ok(n as u64),
+        Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL) => {
             use std::os::unix::fs::FileExt;
-            let mut buf = vec![0u8; len.min(CHUNK) as usize];
+            let mut buf = vec![0u8; want];
             let n = input.read_at(&mut buf, offset)?;
             output.write_all_at(&buf[..n], offset)?;
             Ok(n as u64)
         }
-        _ => Err(err),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl crate::error::Kinded for CopyError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            CopyError::Cancelled => crate::error::ErrorKind::Cancelled,
+            CopyError::Source(e) => e.kind(),
+            CopyError::Io { .. } => crate::error::ErrorKind::Io,
+        }
     }
 }
 

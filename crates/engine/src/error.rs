@@ -3,8 +3,12 @@
 //!
 //! Each layer has its own typed error (`thiserror`); each can say its
 //! [`ErrorKind`]. Renderers never look at message text: the CLI walks an
-//! error's chain for the first typed error it knows (`cli::exit::kind_of`)
-//! and exits with that kind's code. This module depends on no other.
+//! error's chain for the first typed error it knows (`cli::exit::kind_of`,
+//! which asks [`crate::kinds::engine_kind`]) and exits with that kind's
+//! code. The engine's error types are listed once, in [`crate::kinds`]; a
+//! test of the app walks the source tree and fails when an error type is
+//! missing from that list, so none exits 1 silently. This module depends
+//! on no other.
 
 use serde::{Deserialize, Serialize};
 
@@ -114,26 +118,23 @@ pub trait Kinded {
     fn kind(&self) -> ErrorKind;
 }
 
-impl Kinded for crate::files::ReadError {
-    fn kind(&self) -> ErrorKind {
-        use crate::files::ReadError;
-        match self {
-            ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                ErrorKind::NotFound
-            }
-            ReadError::Io { .. } => ErrorKind::Io,
-            ReadError::NotRegular { .. } | ReadError::TooLarge { .. } => ErrorKind::BadRequest,
+/// The kind of `e` when it is one of `$t`'s, and the list of their names:
+/// one list, so what the chain walk knows and what the test checks against
+/// the source tree are the same.
+#[macro_export]
+macro_rules! kinded_types {
+    ($(#[$m:meta])* $vis:vis fn $f:ident, const $names:ident = [$($t:ty),* $(,)?]) => {
+        $(#[$m])*
+        $vis fn $f(e: &(dyn std::error::Error + 'static)) -> Option<$crate::error::ErrorKind> {
+            use $crate::error::Kinded as _;
+            $(if let Some(x) = e.downcast_ref::<$t>() {
+                return Some(x.kind());
+            })*
+            None
         }
-    }
-}
-
-impl Kinded for crate::mailbox::ValidationError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            crate::mailbox::ValidationError::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
-            _ => ErrorKind::BadRequest,
-        }
-    }
+        /// The names of the types the function above knows.
+        $vis const $names: &[&str] = &[$(stringify!($t)),*];
+    };
 }
 
 /// A command line that asks for something impossible (a flag without the

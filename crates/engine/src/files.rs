@@ -163,6 +163,20 @@ pub fn tail_text(path: &Path, max: u64) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+impl crate::error::Kinded for ReadError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                crate::error::ErrorKind::NotFound
+            }
+            ReadError::Io { .. } => crate::error::ErrorKind::Io,
+            ReadError::NotRegular { .. } | ReadError::TooLarge { .. } => {
+                crate::error::ErrorKind::BadRequest
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,9 +185,12 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("state");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         let err = open_regular(&fifo).unwrap_err();
         assert!(
             matches!(err, ReadError::NotRegular { what: "a FIFO", .. }),
@@ -202,7 +219,7 @@ mod tests {
         std::fs::write(&p, b"0123456789").unwrap();
         assert_eq!(read_bounded(&p, 10, "x").unwrap(), b"0123456789");
         let err = read_bounded(&p, 9, "a payload").unwrap_err();
-        assert!(err.to_string().contains("larger than 9 bytes"), "{err}");
+        assert!(matches!(err, ReadError::TooLarge { max: 9, .. }), "{err}");
     }
 
     #[test]

@@ -201,7 +201,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError + '_ {
 pub fn new_id() -> String {
     use std::sync::atomic::{AtomicI64, Ordering};
     static LAST_MICROS: AtomicI64 = AtomicI64::new(0);
-    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    // Microseconds since 1970 fit an i64 for 292,000 years.
+    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000)
+        .unwrap_or(i64::MAX);
     let mut prev = LAST_MICROS.load(Ordering::Relaxed);
     let micros = loop {
         let next = now.max(prev + 1);

@@ -18,11 +18,14 @@ pub mod files;
 pub mod fork;
 pub mod history;
 pub mod image;
+pub mod kinds;
 pub mod sanitize;
 pub mod scan;
 pub mod source;
 pub mod store;
 pub mod template;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod transfer;
 pub mod units;
 pub mod vmm;

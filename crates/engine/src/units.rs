@@ -1,5 +1,19 @@
 //! Sizes as people write and read them (`1G`, `32.9 MiB`): shared by the
-//! CLI, the TUI, templates, images and the engine's messages.
+//! CLI, the TUI, templates, images and the engine's messages. Also the two
+//! conversions every layer needs without a truncating cast: a byte count
+//! capped by a buffer's length, and a duration in milliseconds.
+
+/// Byte count `n` capped at `max` (a buffer's length), as a `usize`: at
+/// most `max`, so it always fits, whatever `n` is.
+pub fn len_at_most(n: u64, max: usize) -> usize {
+    usize::try_from(n).map_or(max, |n| n.min(max))
+}
+
+/// Whole milliseconds of `d`, as events and reports carry them; saturates
+/// at `u64::MAX` (585 million years) instead of wrapping.
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// Parse a size like `1G`, `512M`, `1GiB`, `4096`, `64k`.
 pub fn parse_size(text: &str) -> Result<u64, String> {

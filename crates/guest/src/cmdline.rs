@@ -31,8 +31,15 @@ fn percent_decode(text: &str) -> Result<String, String> {
             let hex = text
                 .get(i + 1..i + 3)
                 .ok_or_else(|| format!("truncated %-escape in {text:?}"))?;
-            let b = u8::from_str_radix(hex, 16)
-                .map_err(|_| format!("bad %-escape %{hex} in {text:?}"))?;
+            // Two hex digits, nothing else (`from_str_radix` alone takes a
+            // sign: `%+F`); and no NUL, which would end the token early.
+            let b = hex
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit())
+                .then(|| u8::from_str_radix(hex, 16).ok())
+                .flatten()
+                .filter(|b| *b != 0)
+                .ok_or_else(|| format!("bad %-escape %{hex} in {text:?}"))?;
             out.push(b);
             i += 3;
         } else {
@@ -56,7 +63,22 @@ pub fn parse_mailbox_params(cmdline: &str) -> Result<Vec<(String, String)>, Stri
         let (name, token) = value
             .rsplit_once(':')
             .ok_or_else(|| format!("{word:?}: expected {MAILBOX_PARAM}=NAME:TOKEN"))?;
-        out.push((name.to_owned(), percent_decode(token)?));
+        let token = percent_decode(token)?;
+        // Lengths are refused here, as the C and Go libraries do; the other
+        // rules when arming (`Mailbox::arm` says which).
+        if name.len() > forkmail_contract::MAX_NAME_LEN {
+            return Err(format!(
+                "{word:?}: the name is longer than {} bytes",
+                forkmail_contract::MAX_NAME_LEN
+            ));
+        }
+        if token.len() > forkmail_contract::MAX_TOKEN_LEN {
+            return Err(format!(
+                "{word:?}: the token is longer than {} bytes",
+                forkmail_contract::MAX_TOKEN_LEN
+            ));
+        }
+        out.push((name.to_owned(), token));
     }
     Ok(out)
 }
@@ -67,6 +89,10 @@ pub fn default_gateway(route: &str) -> Option<Ipv4Addr> {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.len() > 2 && f[1] == "00000000" {
             let g = u32::from_str_radix(f[2], 16).ok()?;
+            // A default route with no gateway (`00000000`): nobody to ack to.
+            if g == 0 {
+                return None;
+            }
             // The kernel prints the address in host (little-endian) order.
             return Some(Ipv4Addr::from(g.to_le_bytes()));
         }
@@ -99,6 +125,11 @@ mod tests {
         assert_eq!(got, want);
         assert!(parse_mailbox_params("forkmail.mailbox=nocolon").is_err());
         assert!(parse_mailbox_params("forkmail.mailbox=a:%4").is_err());
+        // The same refusals as the C and Go libraries.
+        assert!(parse_mailbox_params("forkmail.mailbox=a:%+F").is_err());
+        assert!(parse_mailbox_params("forkmail.mailbox=a:x%00y").is_err());
+        let long = format!("forkmail.mailbox={}:t", "n".repeat(65));
+        assert!(parse_mailbox_params(&long).is_err());
     }
 
     #[test]
@@ -108,5 +139,7 @@ mod tests {
                      eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
         assert_eq!(default_gateway(route), Some(Ipv4Addr::new(10, 0, 2, 2)));
         assert_eq!(default_gateway("Iface\n"), None);
+        let direct = "Iface\tDestination\tGateway\n eth0\t00000000\t00000000\t0001\n";
+        assert_eq!(default_gateway(direct), None);
     }
 }

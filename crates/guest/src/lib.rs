@@ -3,13 +3,14 @@
 //! real VM run this same consumer.
 
 mod cmdline;
+pub mod mailbox;
 mod page;
 pub mod sim;
+pub mod wake;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,12 @@ use serde::{Deserialize, Serialize};
 pub use cmdline::{MAILBOX_PARAM, default_gateway, encode_mailbox_param, parse_mailbox_params};
 pub use page::MailboxPage;
 
-use forkmail_contract::{MailboxKind, ack_port_of, format_ack, runtime_magic};
+use forkmail_contract::format_ack;
+
+pub use forkmail_contract::ack_port_of;
+
+pub use mailbox::{Mailbox, MailboxError, write_fork_marker};
+pub use wake::Waker;
 
 /// How a simulated guest misbehaves for one mailbox (QA of failure paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,50 +59,37 @@ impl std::str::FromStr for GuestFault {
     }
 }
 
-/// One mailbox the guest armed.
+/// One mailbox the reference guest armed, with the misbehaviour it was
+/// told to show (the simulator's QA of failure paths).
 pub struct ArmedMailbox {
-    /// Fork or resume-network.
-    pub kind: MailboxKind,
-    /// Name (fork) or token (resume-network), for logs and acks.
-    pub name: String,
-    /// The buffer.
-    pub page: MailboxPage,
+    /// The mailbox.
+    pub mailbox: Mailbox,
     /// Injected misbehaviour, if any.
     pub fault: Option<GuestFault>,
 }
 
-/// Write the marker for `name`/`token` into `page`, building the magic at run
-/// time so the full marker bytes exist only in the mailbox page.
-///
-/// The pieces are written straight into the page (magic, name, NUL, token):
-/// no other buffer ever holds the whole marker, so a guest's freed heap
-/// cannot leave a stray copy for the host's scan to trip over.
-pub fn arm_fork_mailbox(page: &MailboxPage, name: &str, token: &str) {
-    let magic = runtime_magic(MailboxKind::Fork);
-    page.write(0, &magic);
-    page.write(magic.len(), name.as_bytes());
-    page.write(magic.len() + name.len(), &[0]);
-    page.write(magic.len() + name.len() + 1, token.as_bytes());
-    page.clear_seq(MailboxKind::Fork);
+impl AsRef<Mailbox> for ArmedMailbox {
+    fn as_ref(&self) -> &Mailbox {
+        &self.mailbox
+    }
 }
 
 /// Settings of the consumer loop.
 pub struct ConsumerConfig {
     /// Where acks go: 127.0.0.1 in the simulator, the default gateway in a VM.
     pub ack_host: IpAddr,
-    /// How often seq is polled.
-    pub poll_interval: Duration,
     /// Directory to write each applied payload to as `<name>.json`.
     pub apply_dir: Option<PathBuf>,
 }
 
-/// Poll every mailbox until `stop` is set; consume each published payload.
+/// Consume each published payload as the wake-up rule finds it
+/// ([`mailbox::wait`] with `waker`), until the waker is interrupted.
 /// Log lines go to `log`: `forkmail-guest: mailbox=<name> payload=<json>`.
 pub fn run_consumer(
     mailboxes: &[ArmedMailbox],
     cfg: &ConsumerConfig,
     log: &mut dyn Write,
-    stop: &AtomicBool,
+    mut waker: Waker,
 ) -> std::io::Result<()> {
     let socket = UdpSocket::bind(match cfg.ack_host {
         IpAddr::V4(_) => "0.0.0.0:0",
@@ -107,46 +100,42 @@ pub fn run_consumer(
     // them). Done here, that work is in the template and no fork repeats
     // it between its restore and its ack.
     let _ = ack_port_of(br#"{"ack_port":0}"#);
-    while !stop.load(Ordering::Relaxed) {
-        for mb in mailboxes {
-            if mb.page.seq(mb.kind) == 0 {
-                continue;
-            }
+    while let Some(i) = mailbox::wait(mailboxes, &mut waker, None) {
+        if let Some(mb) = mailboxes.get(i) {
             consume_one(mb, cfg, &socket, log)?;
         }
-        std::thread::sleep(cfg.poll_interval);
     }
     Ok(())
 }
 
 fn consume_one(
-    mb: &ArmedMailbox,
+    armed: &ArmedMailbox,
     cfg: &ConsumerConfig,
     socket: &UdpSocket,
     log: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let kind = mb.kind;
-    let len = mb.page.read_u32(kind.len_offset()) as usize;
-    if len > kind.max_payload() {
-        writeln!(
-            log,
-            "forkmail-guest: mailbox={} error=length {len} exceeds {}",
-            mb.name,
-            kind.max_payload()
-        )?;
-        mb.page.clear_seq(kind);
-        return log.flush();
-    }
-    let mut buf = vec![0u8; len];
-    mb.page.read(kind.payload_offset() as usize, &mut buf);
+    let mb = &armed.mailbox;
+    let buf = match mb.payload() {
+        Ok(buf) => buf,
+        Err(e) => {
+            writeln!(log, "forkmail-guest: mailbox={} error={e}", mb.name())?;
+            mb.reset();
+            return log.flush();
+        }
+    };
     let text = String::from_utf8_lossy(&buf).into_owned();
-    writeln!(log, "forkmail-guest: mailbox={} payload={}", mb.name, text)?;
+    writeln!(
+        log,
+        "forkmail-guest: mailbox={} payload={}",
+        mb.name(),
+        text
+    )?;
     log.flush()?;
-    if mb.fault == Some(GuestFault::Crash) {
+    if armed.fault == Some(GuestFault::Crash) {
         writeln!(
             log,
             "forkmail-guest: mailbox={} fault=crash: exiting",
-            mb.name
+            mb.name()
         )?;
         log.flush()?;
         return Err(std::io::Error::other("injected fault: the guest crashed"));
@@ -154,7 +143,7 @@ fn consume_one(
     if let Some(dir) = &cfg.apply_dir {
         // The directory is made at start; made again only if it went away
         // (one system call less on the way to the ack).
-        let file = dir.join(format!("{}.json", mb.name));
+        let file = dir.join(format!("{}.json", mb.name()));
         if let Err(e) = std::fs::write(&file, &buf)
             && e.kind() == std::io::ErrorKind::NotFound
         {
@@ -165,46 +154,54 @@ fn consume_one(
     // Any object that fits the frame, however deep (the host's own parser).
     let ack_port = ack_port_of(&buf);
     // Reset seq before acking: once the host hears the ack, the frame is free.
-    mb.page.clear_seq(kind);
+    mb.reset();
     if let Some(port) = ack_port {
         let to = SocketAddr::new(cfg.ack_host, port);
-        match mb.fault {
+        match armed.fault {
             Some(GuestFault::NoAck) => {
                 writeln!(
                     log,
                     "forkmail-guest: mailbox={} fault=no-ack (not acking)",
-                    mb.name
+                    mb.name()
                 )?;
             }
             Some(GuestFault::BadAck) => {
                 for bad in [
-                    format!("stage=applied mailbox={}x", mb.name),
-                    format!("hello stage=applied mailbox={}", mb.name),
-                    format!("stage=received mailbox={}", mb.name),
+                    format!("stage=applied mailbox={}x", mb.name()),
+                    format!("hello stage=applied mailbox={}", mb.name()),
+                    format!("stage=received mailbox={}", mb.name()),
                 ] {
                     socket.send_to(bad.as_bytes(), to)?;
                 }
                 writeln!(
                     log,
                     "forkmail-guest: mailbox={} fault=bad-ack sent to {to}",
-                    mb.name
+                    mb.name()
                 )?;
             }
             Some(GuestFault::Slow(ms)) => {
                 writeln!(
                     log,
                     "forkmail-guest: mailbox={} fault=slow waiting {ms} ms",
-                    mb.name
+                    mb.name()
                 )?;
                 log.flush()?;
                 std::thread::sleep(Duration::from_millis(ms));
-                socket.send_to(format_ack(&mb.name).as_bytes(), to)?;
-                writeln!(log, "forkmail-guest: mailbox={} ack sent to {to}", mb.name)?;
+                socket.send_to(format_ack(mb.name()).as_bytes(), to)?;
+                writeln!(
+                    log,
+                    "forkmail-guest: mailbox={} ack sent to {to}",
+                    mb.name()
+                )?;
             }
             // Handled before the ack: the guest is gone by now.
             Some(GuestFault::Crash) | None => {
-                socket.send_to(format_ack(&mb.name).as_bytes(), to)?;
-                writeln!(log, "forkmail-guest: mailbox={} ack sent to {to}", mb.name)?;
+                socket.send_to(format_ack(mb.name()).as_bytes(), to)?;
+                writeln!(
+                    log,
+                    "forkmail-guest: mailbox={} ack sent to {to}",
+                    mb.name()
+                )?;
             }
         }
         log.flush()?;

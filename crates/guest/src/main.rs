@@ -11,65 +11,126 @@
 //! console, then consumes payloads: console, `/run/forkmail/<name>.json`, ack
 //! to the default gateway.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
 
-use forkmail_contract::MailboxKind;
+use forkmail_guest::mailbox::gateway;
 use forkmail_guest::sim::{GuestArgs, run_guest};
 use forkmail_guest::{
-    ArmedMailbox, ConsumerConfig, MailboxPage, arm_fork_mailbox, default_gateway,
-    parse_mailbox_params, run_consumer,
+    ArmedMailbox, ConsumerConfig, Mailbox, Waker, parse_mailbox_params, run_consumer,
 };
 
-#[derive(Parser)]
-#[command(
-    name = "forkmail-guest",
-    version,
-    about = "Reference guest agent for fork mailboxes"
-)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
+const USAGE: &str = "\
+forkmail-guest: the reference guest agent for fork mailboxes
 
-#[derive(Subcommand)]
+usage:
+  forkmail-guest vm [--cmdline FILE] [--apply-dir DIR] [--ack-host IP]
+      the agent inside a real VM: arm the mailboxes named on the kernel
+      command line (forkmail.mailbox=NAME:TOKEN) and consume payloads
+      (defaults: /proc/cmdline, /run/forkmail, the default gateway)
+  forkmail-guest sim --memory FILE --state FILE --log FILE [--private]
+      the restored guest of a simulated fork (alias: sim-guest)
+  forkmail-guest --version | --help
+";
+
+/// What the command line asks for.
 enum Mode {
-    /// Act as the restored guest of a simulated fork.
-    #[command(alias = "sim-guest")]
-    Sim {
-        /// The fork's memory file.
-        #[arg(long)]
-        memory: PathBuf,
-        /// The sim state file listing what the guest armed.
-        #[arg(long)]
-        state: PathBuf,
-        /// Guest log to append to.
-        #[arg(long)]
-        log: PathBuf,
-        /// Map the memory privately (zero-copy fork).
-        #[arg(long)]
-        private: bool,
-    },
-    /// Run as the agent inside a real VM: arm the mailboxes named on the
-    /// kernel command line and consume payloads.
+    Sim(GuestArgs),
     Vm {
-        /// Where the mailboxes are named.
-        #[arg(long, default_value = "/proc/cmdline")]
         cmdline: PathBuf,
-        /// Directory for applied payloads (`<name>.json`).
-        #[arg(long, default_value = "/run/forkmail")]
         apply_dir: PathBuf,
-        /// Ack host (default: the default gateway, else 10.0.2.2).
-        #[arg(long)]
         ack_host: Option<IpAddr>,
     },
+    Help,
+    Version,
+}
+
+/// Parse the arguments after the program name. Hand-written: the agent goes
+/// into VM images, and a command-line library would be most of its size.
+fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Mode> {
+    let mode = args.next().unwrap_or_default();
+    let mut flags: Vec<(String, Option<OsString>)> = Vec::new();
+    while let Some(a) = args.next() {
+        let a = a
+            .into_string()
+            .map_err(|a| anyhow::anyhow!("argument {a:?} is not UTF-8"))?;
+        let Some(flag) = a.strip_prefix("--") else {
+            bail!("unexpected argument {a:?}\n\n{USAGE}");
+        };
+        let value = match flag {
+            "private" | "help" | "version" => None,
+            _ => Some(
+                args.next()
+                    .with_context(|| format!("--{flag} needs a value"))?,
+            ),
+        };
+        flags.push((flag.to_string(), value));
+    }
+    let take = |flags: &mut Vec<(String, Option<OsString>)>, name: &str| {
+        flags
+            .iter()
+            .position(|(f, _)| f == name)
+            .map(|i| flags.remove(i).1)
+    };
+    if mode == "--help" || mode == "-h" || take(&mut flags, "help").is_some() {
+        return Ok(Mode::Help);
+    }
+    if mode == "--version" || mode == "-V" {
+        return Ok(Mode::Version);
+    }
+    let parsed = match mode.to_str() {
+        Some("sim" | "sim-guest") => {
+            let mut need = |name: &str| -> Result<PathBuf> {
+                take(&mut flags, name)
+                    .flatten()
+                    .map(PathBuf::from)
+                    .with_context(|| format!("sim needs --{name}\n\n{USAGE}"))
+            };
+            let (memory, state, log) = (need("memory")?, need("state")?, need("log")?);
+            let private = take(&mut flags, "private").is_some();
+            Mode::Sim(GuestArgs {
+                memory,
+                state,
+                log,
+                private,
+            })
+        }
+        Some("vm") => {
+            let path = |flags: &mut Vec<_>, name: &str, default: &str| {
+                take(flags, name)
+                    .flatten()
+                    .map_or_else(|| PathBuf::from(default), PathBuf::from)
+            };
+            let cmdline = path(&mut flags, "cmdline", "/proc/cmdline");
+            let apply_dir = path(&mut flags, "apply-dir", "/run/forkmail");
+            let ack_host = match take(&mut flags, "ack-host").flatten() {
+                Some(v) => Some(
+                    v.to_string_lossy()
+                        .parse()
+                        .with_context(|| format!("--ack-host {v:?} is not an IP address"))?,
+                ),
+                None => None,
+            };
+            Mode::Vm {
+                cmdline,
+                apply_dir,
+                ack_host,
+            }
+        }
+        _ => bail!("unknown mode {mode:?}\n\n{USAGE}"),
+    };
+    if let Some((flag, _)) = flags.first() {
+        bail!(
+            "unknown flag --{flag} for {}\n\n{USAGE}",
+            mode.to_string_lossy()
+        );
+    }
+    Ok(parsed)
 }
 
 fn main() {
@@ -80,23 +141,21 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    match Cli::parse().mode {
-        Mode::Sim {
-            memory,
-            state,
-            log,
-            private,
-        } => run_guest(&GuestArgs {
-            memory,
-            state,
-            log,
-            private,
-        }),
+    match parse(std::env::args_os().skip(1))? {
+        Mode::Sim(args) => run_guest(&args),
         Mode::Vm {
             cmdline,
             apply_dir,
             ack_host,
         } => vm(cmdline, apply_dir, ack_host),
+        Mode::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Mode::Version => {
+            println!("forkmail-guest {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
     }
 }
 
@@ -112,24 +171,19 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
     }
     let mut armed = Vec::new();
     for (name, token) in &wanted {
-        let page = MailboxPage::allocate_locked()
-            .with_context(|| format!("allocate and lock the page of mailbox {name}"))?;
-        arm_fork_mailbox(&page, name, token);
         armed.push(ArmedMailbox {
-            kind: MailboxKind::Fork,
-            name: name.clone(),
-            page,
+            mailbox: Mailbox::arm(name, token)?,
             fault: None,
         });
     }
-    let ack_host = ack_host.unwrap_or_else(|| {
-        let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-        IpAddr::V4(default_gateway(&route).unwrap_or(Ipv4Addr::new(10, 0, 2, 2)))
-    });
+    // The fast phase of the wake-up rule starts now: the template is
+    // snapshotted moments from here, and every fork resumes at this point.
+    let waker = Waker::new().listen_for_vmgenid();
+    let ack_host = ack_host.unwrap_or_else(gateway);
     std::fs::create_dir_all(&apply_dir)
         .with_context(|| format!("create {}", apply_dir.display()))?;
     warm_up_route(ack_host);
-    let names: Vec<&str> = armed.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = armed.iter().map(|m| m.mailbox.name()).collect();
     let mut out = std::io::stdout();
     writeln!(
         out,
@@ -137,18 +191,16 @@ fn vm(cmdline: PathBuf, apply_dir: PathBuf, ack_host: Option<IpAddr>) -> Result<
         names.join(","),
         armed
             .iter()
-            .map(|m| format!("{:#x}", m.page.address()))
+            .map(|m| format!("{:#x}", m.mailbox.address()))
             .collect::<Vec<_>>()
             .join(",")
     )?;
     out.flush()?;
-    let stop = Arc::new(AtomicBool::new(false));
     let cfg = ConsumerConfig {
         ack_host,
-        poll_interval: Duration::from_micros(500),
         apply_dir: Some(apply_dir),
     };
-    run_consumer(&armed, &cfg, &mut out, &stop)?;
+    run_consumer(&armed, &cfg, &mut out, waker)?;
     Ok(())
 }
 
@@ -176,5 +228,60 @@ fn warm_up_route(host: IpAddr) {
             return;
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> impl Iterator<Item = OsString> {
+        v.iter().map(OsString::from).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn both_modes_parse_with_their_defaults() {
+        let Ok(Mode::Vm {
+            cmdline,
+            apply_dir,
+            ack_host,
+        }) = parse(args(&["vm"]))
+        else {
+            panic!("vm parses");
+        };
+        assert_eq!(cmdline, PathBuf::from("/proc/cmdline"));
+        assert_eq!(apply_dir, PathBuf::from("/run/forkmail"));
+        assert_eq!(ack_host, None);
+        let Ok(Mode::Vm { ack_host, .. }) = parse(args(&["vm", "--ack-host", "10.0.2.2"])) else {
+            panic!("vm --ack-host parses");
+        };
+        assert_eq!(ack_host, Some("10.0.2.2".parse().unwrap()));
+        let m = parse(args(&[
+            "sim-guest",
+            "--memory",
+            "m",
+            "--state",
+            "s",
+            "--log",
+            "l",
+            "--private",
+        ]));
+        let Ok(Mode::Sim(a)) = m else {
+            panic!("sim parses");
+        };
+        assert!(
+            a.private
+                && a.memory == std::path::Path::new("m")
+                && a.log == std::path::Path::new("l")
+        );
+    }
+
+    #[test]
+    fn mistakes_are_refused() {
+        assert!(parse(args(&["vm", "--nope", "x"])).is_err());
+        assert!(parse(args(&["sim", "--memory", "m"])).is_err());
+        assert!(parse(args(&["vm", "--ack-host", "not-an-ip"])).is_err());
+        assert!(parse(args(&["dance"])).is_err());
+        assert!(parse(args(&["vm", "--cmdline"])).is_err());
     }
 }

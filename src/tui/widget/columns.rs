@@ -25,7 +25,7 @@ pub const fn col(want: u16, min: u16, rank: u8) -> Col {
 pub fn fit(cols: &[Col], width: u16) -> Vec<Option<u16>> {
     let mut w: Vec<Option<u16>> = cols.iter().map(|c| Some(c.want)).collect();
     let total = |w: &[Option<u16>]| -> u32 {
-        let shown = w.iter().flatten().count() as u32;
+        let shown = u32::try_from(w.iter().flatten().count()).unwrap_or(u32::MAX);
         w.iter().flatten().map(|x| u32::from(*x)).sum::<u32>() + shown.saturating_sub(1)
     };
     let mut ranks: Vec<u8> = cols.iter().map(|c| c.rank).collect();

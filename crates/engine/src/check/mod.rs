@@ -333,7 +333,7 @@ pub fn run_check(
         sink(CheckEvent::Started(id));
         let t = Instant::now();
         let mut r = f();
-        r.elapsed_ms = t.elapsed().as_millis() as u64;
+        r.elapsed_ms = crate::units::millis(t.elapsed());
         sink(CheckEvent::Finished(r.clone()));
         r
     };
@@ -374,7 +374,7 @@ pub fn run_check(
         mailboxes: selected,
         deadline_ms: opts.deadline_ms,
         results,
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        elapsed_ms: crate::units::millis(started.elapsed()),
         cancelled: cancel.load(std::sync::atomic::Ordering::Relaxed),
     })
 }

@@ -118,9 +118,9 @@ impl Ran {
         Some(format!(
             "fork {}: the session failed at {} ({}): {}",
             self.name,
-            e.stage.label(),
-            e.kind,
-            e.message
+            e.stage().label(),
+            e.kind(),
+            e
         ))
     }
 }
@@ -250,7 +250,7 @@ impl Ctx<'_> {
         let mut seen: Vec<Option<u64>> = vec![None; mailboxes.len()];
         loop {
             let seqs = self.seqs(&info, mailboxes)?;
-            let ms = start.elapsed().as_millis() as u64;
+            let ms = crate::units::millis(start.elapsed());
             for (s, q) in seen.iter_mut().zip(&seqs) {
                 if s.is_none() && *q == 0 {
                     *s = Some(ms);

@@ -106,19 +106,8 @@ pub fn measure(
 
 /// Bytes an unprivileged writer may still use under `dir`.
 fn free_space(dir: &Path) -> Result<u64, FanoutError> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| FanoutError::Capacity(format!("{}: path holds a NUL", dir.display())))?;
-    // SAFETY: statvfs fills the struct; the path is NUL-terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(FanoutError::Capacity(format!(
-            "free space of {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        )));
-    }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+    crate::store::free_space(dir)
+        .map_err(|e| FanoutError::Capacity(format!("free space of {}: {e}", dir.display())))
 }
 
 /// `MemAvailable` from `/proc/meminfo`.

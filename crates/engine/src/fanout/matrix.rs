@@ -147,9 +147,9 @@ mod tests {
     #[test]
     fn bad_lines_say_which() {
         let e = parse_matrix("{\"payloads\":{\"a\":{}}}\n{\"payload\":{}}\n").unwrap_err();
-        assert!(e.to_string().starts_with("matrix line 2:"), "{e}");
+        assert!(matches!(e, FanoutError::Matrix { line: 2, .. }), "{e}");
         let e = parse_matrix(r#"{"payloads":{"a":{}},"ack":["b"]}"#).unwrap_err();
-        assert!(e.to_string().contains("\"b\""), "{e}");
+        assert!(matches!(e, FanoutError::Matrix { line: 1, .. }), "{e}");
         assert!(parse_matrix("\n\n").is_err());
     }
 }

@@ -62,6 +62,9 @@ impl Spread {
         let mut v = values.to_vec();
         v.sort_unstable();
         let rank = |p: f64| {
+            // p is a fraction (0.5, 0.95): the rank is at most v.len(), and a
+            // float-to-integer `as` saturates anyway.
+            #[allow(clippy::cast_possible_truncation)]
             let r = (p * v.len() as f64).ceil() as usize;
             v[r.clamp(1, v.len()) - 1]
         };

@@ -106,7 +106,7 @@ mod tests {
             r#"{"a":"{{ x"}"#
         );
         let e = expand(r#"{"a":{{idx}}}"#, &vars()).unwrap_err();
-        assert!(e.to_string().contains("{{idx}}"), "{e}");
+        assert!(matches!(e, FanoutError::Placeholder(_)), "{e}");
     }
 
     #[test]

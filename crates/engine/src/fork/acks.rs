@@ -91,7 +91,7 @@ pub(super) fn ack_stage(
                             s.emit(Happening::Acked {
                                 mailbox: p.name.clone(),
                                 port: waiter.port(),
-                                after_ms: took.as_millis() as u64,
+                                after_ms: crate::units::millis(took),
                             });
                             if let Some(linger) = linger
                                 && let Err(e) =
@@ -120,11 +120,9 @@ pub(super) fn ack_stage(
                         Ok(AckOutcome::Stopped) => Waited::Stopped,
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
-                            Waited::Failed(ForkError::mailbox(
-                                ErrorKind::Io,
-                                &p.name,
-                                format!("ack socket: {e}"),
-                            ))
+                            Waited::Failed(
+                                ForkError::io("ack socket", e).with_mailbox(&p.name),
+                            )
                         }
                     }
                 })

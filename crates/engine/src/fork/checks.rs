@@ -15,7 +15,7 @@ use super::session::Session;
 use super::{ForkError, Happening, PlannedMailbox};
 use crate::error::ErrorKind;
 use crate::mailbox::{
-    FORK_SEQ_OFFSET, MailboxKind, MemoryAt, decode_marker, encode_fork_marker, frame_fits,
+    FORK_IDENTITY_END, MailboxKind, MemoryAt, decode_marker, encode_fork_marker, frame_fits,
     write_frame,
 };
 use crate::scan::{Marker, ScanOptions, ScanReport, find_exact};
@@ -41,11 +41,11 @@ pub(super) fn preflight(
     memory: &Path,
     discovery: &ScanReport,
 ) -> Result<Vec<u64>, ForkError> {
-    let io = |what: &str, e: &dyn std::fmt::Display| {
-        ForkError::new(ErrorKind::Io, format!("{what} {}: {e}", memory.display()))
-    };
-    let f = crate::files::open_regular(memory).map_err(|e| io("open", &e))?;
-    let size = f.metadata().map_err(|e| io("stat", &e))?.len();
+    let f = crate::files::open_regular(memory).map_err(ForkError::layer)?;
+    let size = f
+        .metadata()
+        .map_err(|e| ForkError::io(format!("stat {}", memory.display()), e))?
+        .len();
     let mut offsets = Vec::with_capacity(planned.len());
     for p in planned {
         let at = match &p.token {
@@ -54,14 +54,10 @@ pub(super) fn preflight(
         };
         let offset = at.offset;
         // Re-verify: the bytes at the offset in *this* file are the marker.
-        let mut head = vec![0u8; FORK_SEQ_OFFSET as usize];
-        let n = (size.saturating_sub(offset)).min(head.len() as u64) as usize;
+        let mut head = vec![0u8; FORK_IDENTITY_END];
+        let n = crate::units::len_at_most(size.saturating_sub(offset), head.len());
         MemoryAt::read_exact_at(&f, &mut head[..n], offset).map_err(|e| {
-            ForkError::mailbox(
-                ErrorKind::Io,
-                &p.name,
-                format!("read marker at {offset:#x}: {e}"),
-            )
+            ForkError::io(format!("read marker at {offset:#x}"), e).with_mailbox(&p.name)
         })?;
         let head = &head[..n];
         let still_there = head.starts_with(&at.marker)
@@ -98,11 +94,7 @@ pub(super) fn patch_all(
 ) -> Result<(), ForkError> {
     for (p, off) in planned.iter().zip(offsets) {
         write_frame(mem, MailboxKind::Fork, *off, &p.frame).map_err(|e| {
-            ForkError::mailbox(
-                ErrorKind::Io,
-                &p.name,
-                format!("write frame at {off:#x}: {e}"),
-            )
+            ForkError::io(format!("write frame at {off:#x}"), e).with_mailbox(&p.name)
         })?;
         s.emit(Happening::FrameWritten {
             mailbox: p.name.clone(),
@@ -141,7 +133,7 @@ fn locate_exact(
     };
     // Two are enough to know it is ambiguous; a few more make the message useful.
     let hits = find_exact(memory, &marker, LISTED + 1, &opts)
-        .map_err(|e| super::error::from_kinded(e).with_mailbox(&p.name))?;
+        .map_err(|e| ForkError::layer(e).with_mailbox(&p.name))?;
     match hits.as_slice() {
         [one] => Ok(Located {
             offset: *one,

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::error::Cause;
 use super::fake_vmm::{FakeVmm, Guest, Script};
 use super::*;
 use crate::error::ErrorKind;
@@ -87,7 +88,7 @@ fn run(
 /// `stage`.
 fn assert_rolled_back(rig: &Rig, ran: &Ran, script: &Script, kind: ErrorKind, stage: Stage) {
     let err = ran.result.as_ref().expect_err("the session must fail");
-    assert_eq!((err.kind, err.stage), (kind, stage), "{err:?}");
+    assert_eq!((err.kind(), err.stage()), (kind, stage), "{err:?}");
     let left: Vec<_> = std::fs::read_dir(rig.store.forks_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -101,7 +102,7 @@ fn assert_rolled_back(rig: &Rig, ran: &Ran, script: &Script, kind: ErrorKind, st
         "rolled back"
     );
     let last = ran.events.last().unwrap();
-    assert!(matches!(&last.what, Happening::Failed(e) if e.kind == kind && e.stage == stage));
+    assert!(matches!(&last.what, Happening::Failed(e) if e.kind() == kind && e.stage() == stage));
 }
 
 fn template_bytes(rig: &Rig) -> Vec<u8> {
@@ -206,7 +207,17 @@ fn a_panic_in_a_stage_rolls_the_fork_back() {
     });
     let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
     assert_rolled_back(&rig, &ran, &script, ErrorKind::Internal, Stage::Restore);
-    assert!(ran.result.unwrap_err().message.contains("scripted panic"));
+    let err = ran.result.unwrap_err();
+    assert!(
+        matches!(
+            err.cause(),
+            Cause::Check {
+                kind: ErrorKind::Internal,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -231,7 +242,7 @@ fn the_first_failed_ack_stops_the_other_waits() {
     assert_rolled_back(&rig, &ran, &script, ErrorKind::AckTimeout, Stage::Ack);
     let err = ran.result.unwrap_err();
     assert_eq!(
-        err.mailbox.as_deref(),
+        err.mailbox_name(),
         Some("a"),
         "the ack that failed is reported"
     );
@@ -252,7 +263,7 @@ fn a_guest_that_dies_fails_the_session_at_once() {
     let ran = run(&rig, &req(&[("a", 30_000)]), &script, |_, _| {});
     assert_rolled_back(&rig, &ran, &script, ErrorKind::GuestExited, Stage::Ack);
     let err = ran.result.unwrap_err();
-    assert!(err.message.contains("guest exited"), "{}", err.message);
+    assert_eq!(err.kind(), ErrorKind::GuestExited, "{err:?}");
     assert!(ran.events.last().unwrap().elapsed_ms < 30_000);
 }
 
@@ -297,13 +308,25 @@ fn a_copy_that_fails_rolls_back_without_hanging_on_a_fifo() {
     let rig = rig();
     let state = rig.store.snapshot("t").unwrap().dir.join(STATE_FILE);
     std::fs::remove_file(&state).unwrap();
-    let c = std::ffi::CString::new(state.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: mkfifo with a valid path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &state,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
     let script = Arc::new(Script::default());
     let ran = run(&rig, &req(&[("a", 5000)]), &script, |_, _| {});
     assert_rolled_back(&rig, &ran, &script, ErrorKind::BadRequest, Stage::Copy);
-    assert!(ran.result.unwrap_err().message.contains("FIFO"));
+    let err = ran.result.unwrap_err();
+    assert!(
+        matches!(
+            err.cause_as::<crate::copy::CopyError>(),
+            Some(crate::copy::CopyError::Source(
+                crate::files::ReadError::NotRegular { .. }
+            ))
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -340,7 +363,7 @@ fn rollback_never_removes_a_fork_made_after_its_own_was_removed() {
         }
     });
     let err = ran.result.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::AckTimeout);
+    assert_eq!(err.kind(), ErrorKind::AckTimeout);
     assert!(
         forks_dir.join("f/fork.json").is_file(),
         "B survives A's rollback"
@@ -365,7 +388,11 @@ fn requests_that_cannot_work_fail_at_validate_and_create_nothing() {
     ] {
         let ran = run(&rig, &r, &script, |_, _| {});
         let err = ran.result.unwrap_err();
-        assert_eq!((err.kind, err.stage), (kind, Stage::Validate), "{err:?}");
+        assert_eq!(
+            (err.kind(), err.stage()),
+            (kind, Stage::Validate),
+            "{err:?}"
+        );
         assert_eq!(std::fs::read_dir(rig.store.forks_dir()).unwrap().count(), 0);
     }
     assert!(script.calls.lock().unwrap().is_empty());
@@ -496,7 +523,10 @@ fn a_prestart_is_torn_down_when_unused_cancelled_or_for_another_fork() {
     let err = forks
         .create_prestarted(&req(&[("a", 5000)]), Some(pre), &sink, &cancel)
         .unwrap_err();
-    assert_eq!((err.kind, err.stage), (ErrorKind::Cancelled, Stage::Copy));
+    assert_eq!(
+        (err.kind(), err.stage()),
+        (ErrorKind::Cancelled, Stage::Copy)
+    );
     assert_eq!(hidden(), 0);
     assert!(script.nothing_running());
     // A prestart for the other mode does not serve this fork: torn down.
@@ -559,7 +589,7 @@ fn acks_bind_ack_bind_and_count_only_from_the_drivers_address() {
         },
     );
     let err = ran.result.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Cancelled, "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err:?}");
     assert!(
         !ran.events
             .iter()

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{CopyMethod, ForkError, Stage, Status};
-use crate::error::{ErrorKind, Kinded};
+use crate::error::ErrorKind;
 use crate::units::human_size;
 use crate::vmm::VmmKind;
 
@@ -54,6 +54,21 @@ impl Failure {
     /// Whether the session was cancelled (not failed).
     pub fn is_cancelled(&self) -> bool {
         self.kind == ErrorKind::Cancelled
+    }
+    /// The stage that failed (as [`ForkError::stage`]).
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+    /// What kind of failure (as [`ForkError`]'s).
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for Failure {
+    /// The whole message, as [`ForkError`]'s.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

@@ -195,7 +195,7 @@ fn legacy(w: &Wire) -> Option<Happening> {
         (Stage::Ack, Status::Ok) => AcksDone { count: 0 },
         (Stage::Patch, Status::Progress) => FrameWritten {
             mailbox: mailbox(),
-            bytes: w.bytes.unwrap_or(0) as usize,
+            bytes: usize::try_from(w.bytes.unwrap_or(0)).unwrap_or(usize::MAX),
             offset: 0,
         },
         (Stage::Restore, Status::Ok) => Restored {

@@ -259,7 +259,8 @@ struct Overlay {
 
 impl MemoryAt for Overlay {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let at = offset as usize;
+        let at =
+            usize::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         let src = self
             .bytes
             .get(at..at + buf.len())
@@ -271,7 +272,8 @@ impl MemoryAt for Overlay {
         if self.fail {
             return Err(io::Error::other("scripted write failure"));
         }
-        let at = offset as usize;
+        let at =
+            usize::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         self.bytes
             .get_mut(at..at + buf.len())
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?
@@ -318,7 +320,8 @@ impl PausedVm for FakePaused {
             Guest::Silent => {}
             Guest::Dies => {
                 let _ = self.child.kill();
-                // Left for the engine to reap: it reports the exit status.
+                // Adopted below and left for the engine to reap: it reports
+                // the exit status.
             }
             Guest::Acks(names) | Guest::AcksTwice(names) => {
                 let times = if matches!(self.script.guest, Guest::AcksTwice(_)) {
@@ -342,7 +345,10 @@ impl PausedVm for FakePaused {
                 }
             }
         }
-        Ok(self.record.clone())
+        // Runs on like a real VMM: the engine reaps it and reports its exit.
+        let FakePaused { child, record, .. } = *self;
+        crate::vmm::process::adopt(&record, child);
+        Ok(record)
     }
     fn abort(mut self: Box<Self>) {
         self.script.call("abort");

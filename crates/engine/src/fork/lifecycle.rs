@@ -162,11 +162,8 @@ impl<'a> Forks<'a> {
         snapshot: &str,
         zero_copy: bool,
     ) -> Result<Option<super::Prestart>, ForkError> {
-        let snap = self
-            .store
-            .snapshot(snapshot)
-            .map_err(super::error::from_kinded)?;
-        let driver = (self.drivers)(snap.meta.vmm).map_err(super::error::from_kinded)?;
+        let snap = self.store.snapshot(snapshot).map_err(ForkError::layer)?;
+        let driver = (self.drivers)(snap.meta.vmm).map_err(ForkError::layer)?;
         super::Prestart::start(self.store, &snap, driver.as_ref(), zero_copy)
     }
 

@@ -12,7 +12,7 @@ mod event;
 mod event_serde;
 pub mod evidence;
 pub mod lifecycle;
-mod ownership;
+pub(crate) mod ownership;
 mod plan;
 mod prestart;
 pub mod record;

@@ -12,9 +12,11 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, RenameFlags};
+use rustix::io::Errno;
 
 /// Prefix of a fork directory that is still being made.
 pub const CREATING_PREFIX: &str = ".creating-";
@@ -31,12 +33,15 @@ pub fn remove_fork_dir(dir: &Path) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let hidden = parent.join(format!(
-        "{REMOVING_PREFIX}{name}-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::rename(dir, &hidden)?;
+    // A fresh hidden name (tempfile picks it, retrying on a collision);
+    // only its prefix matters to `gc`.
+    let prefix = format!("{REMOVING_PREFIX}{name}-");
+    let hidden = tempfile::Builder::new()
+        .prefix(&prefix)
+        .disable_cleanup(true)
+        .make_in(parent, |hidden| rename_noreplace(dir, hidden))?
+        .path()
+        .to_path_buf();
     std::fs::remove_dir_all(&hidden)
 }
 
@@ -74,15 +79,10 @@ fn io_err(context: String) -> impl FnOnce(io::Error) -> ClaimError {
 /// someone else holds it.
 pub fn try_lock(dir: &Path) -> io::Result<Option<File>> {
     let f = File::open(dir)?;
-    // SAFETY: flock on a valid descriptor.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(Some(f));
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(None)
-    } else {
-        Err(e)
+    match rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(f)),
+        Err(Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -105,12 +105,21 @@ impl HiddenDir {
     /// Make and lock a hidden directory in `forks_dir`; `hint` goes into its
     /// name (for people looking at the store).
     pub fn create(forks_dir: &Path, hint: &str) -> Result<HiddenDir, ClaimError> {
-        let path = forks_dir.join(format!(
-            "{CREATING_PREFIX}{hint}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        crate::store::private_dir(&path).map_err(io_err(format!("create {}", path.display())))?;
+        // A fresh owner-only directory: its prefix is what `gc` looks for
+        // (a `.creating-` directory nobody holds locked is an interrupted
+        // session); tempfile makes the rest of the name unique.
+        let prefix = format!("{CREATING_PREFIX}{hint}-");
+        crate::store::private_dir(forks_dir)
+            .map_err(io_err(format!("create {}", forks_dir.display())))?;
+        let path = tempfile::Builder::new()
+            .prefix(&prefix)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(forks_dir)
+            .map_err(io_err(format!(
+                "create {}",
+                forks_dir.join(format!("{prefix}…")).display()
+            )))?
+            .keep();
         let mut hidden = HiddenDir {
             path,
             forks_dir: forks_dir.to_path_buf(),
@@ -218,36 +227,28 @@ impl OwnedDir {
     }
 }
 
+/// Rename `from` to `to`, failing with `AlreadyExists` rather than
+/// replacing anything at `to` (`renameat2(RENAME_NOREPLACE)`).
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::other("NUL in path"))
-    };
-    let (a, b) = (c(from)?, c(to)?);
-    // SAFETY: two valid NUL-terminated paths relative to the cwd (absolute here).
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EINVAL) {
-        // A filesystem without RENAME_NOREPLACE: renaming a directory onto
-        // an existing non-empty one fails anyway; an empty one is the race
-        // we cannot close there.
-        if std::fs::symlink_metadata(to).is_ok() {
-            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => Ok(()),
+        Err(Errno::INVAL) => {
+            // A filesystem without RENAME_NOREPLACE: renaming a directory onto
+            // an existing non-empty one fails anyway; an empty one is the race
+            // we cannot close there.
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            std::fs::rename(from, to)
         }
-        return std::fs::rename(from, to);
+        Err(e) => Err(e.into()),
     }
-    Err(e)
 }
 
 #[cfg(test)]

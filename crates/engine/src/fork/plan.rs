@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use super::{AckWaiter, ForkError, MailboxSpec};
-use crate::error::ErrorKind;
 use crate::mailbox::{MailboxRequest, frame_payload, validate_request};
 
 /// Stand-in token for rules 4 and 5 when the caller gave none: discovery
@@ -47,11 +46,8 @@ pub fn resolve_mailboxes(
     for (r, s) in requests.iter().zip(specs) {
         let ack = if r.wait_for_ack {
             let w = AckWaiter::bind_on(ack_bind).map_err(|e| {
-                ForkError::mailbox(
-                    ErrorKind::Io,
-                    &r.name,
-                    format!("cannot bind an ack socket on {ack_bind}: {e}"),
-                )
+                ForkError::io(format!("cannot bind an ack socket on {ack_bind}"), e)
+                    .with_mailbox(&r.name)
             })?;
             Some((w, r.effective_timeout_ms()))
         } else {

@@ -56,8 +56,7 @@ impl Prestart {
             ));
         }
         let started = Instant::now();
-        let dir = HiddenDir::create(&store.forks_dir(), "prestart")
-            .map_err(|e| ForkError::new(ErrorKind::Io, e.to_string()))?;
+        let dir = HiddenDir::create(&store.forks_dir(), "prestart").map_err(ForkError::layer)?;
         let memory: PathBuf = if zero_copy {
             snapshot.memory_path()
         } else {
@@ -71,7 +70,7 @@ impl Prestart {
             guest_log: &dir.path().join(GUEST_LOG),
             zero_copy,
         };
-        let Some(vm) = driver.prestart(&req).map_err(super::error::from_kinded)? else {
+        let Some(vm) = driver.prestart(&req).map_err(ForkError::layer)? else {
             return Ok(None);
         };
         Ok(Some(Prestart {
@@ -121,11 +120,7 @@ impl Drop for Prestart {
 
 impl From<ClaimError> for ForkError {
     fn from(e: ClaimError) -> ForkError {
-        let kind = match e {
-            ClaimError::Exists(_) => ErrorKind::BadRequest,
-            ClaimError::Io { .. } => ErrorKind::Io,
-        };
-        ForkError::new(kind, e.to_string())
+        ForkError::layer(e)
     }
 }
 

@@ -115,7 +115,10 @@ impl<W: Write> CpioWriter<W> {
     }
 
     fn header(&mut self, ino: u32, h: &Header) -> Result<(), CpioError> {
-        let namesize = h.name.len() as u32 + 1;
+        let namesize = u32::try_from(h.name.len() + 1).map_err(|_| CpioError::BadName {
+            name: h.name.to_string(),
+            why: "longer than newc's 32-bit name size",
+        })?;
         let fields: [u32; 13] = [
             ino, h.mode, 0, 0, h.nlink, 0, h.size, 0, 0, h.rdev.0, h.rdev.1, namesize, 0,
         ];
@@ -181,6 +184,15 @@ fn check_name(name: &str) -> Result<(), CpioError> {
         return bad("contains an empty or '..' component");
     }
     Ok(())
+}
+
+impl crate::error::Kinded for CpioError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            CpioError::Io(_) => crate::error::ErrorKind::Io,
+            _ => crate::error::ErrorKind::BadRequest,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,26 +3,19 @@
 
 use std::path::PathBuf;
 
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader};
+
 use super::*;
 
 /// Whether the ELF file `data` asks for a dynamic loader (`PT_INTERP`).
+/// `None` when it is not a 64-bit little-endian ELF file, or its header or
+/// program header table is cut short.
 pub fn elf_is_dynamic(data: &[u8]) -> Option<bool> {
-    if data.get(..4)? != b"\x7fELF" || *data.get(4)? != 2 || *data.get(5)? != 1 {
-        return None; // not a 64-bit little-endian ELF
-    }
-    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
-    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?));
-    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
-    let phentsize = u16_at(0x36)? as usize;
-    let phnum = u16_at(0x38)? as usize;
-    for i in 0..phnum {
-        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        let p_type = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?);
-        if p_type == 3 {
-            return Some(true);
-        }
-    }
-    Some(false)
+    let header = elf::FileHeader64::<object::LittleEndian>::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let headers = header.program_headers(endian, data).ok()?;
+    Some(headers.iter().any(|ph| ph.p_type(endian) == elf::PT_INTERP))
 }
 
 /// The `forkmail-guest` to pack: the one installed beside the running
@@ -91,5 +84,50 @@ mod tests {
             None,
             "a cut header is not trusted"
         );
+        let mut big_endian = synthetic_elf(true);
+        big_endian[5] = 2;
+        assert_eq!(elf_is_dynamic(&big_endian), None, "only little-endian");
+    }
+
+    #[test]
+    fn real_dynamic_programs_are_dynamic() {
+        // This test program: Rust links against the C library's loader.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(elf_is_dynamic(&me), Some(true));
+        if let Ok(ls) = std::fs::read("/bin/ls") {
+            assert_eq!(elf_is_dynamic(&ls), Some(true), "/bin/ls");
+        }
+    }
+
+    /// A real static program, built here by the C compiler that links Rust
+    /// programs (so it is there whenever this test could be built): no C
+    /// library needed, `_start` just exits.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_real_static_program_is_static() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("exit0.c");
+        std::fs::write(
+            &src,
+            "void _start(void) { __asm__ volatile(\"mov $60, %eax\\n xor %edi, %edi\\n syscall\"); }\n",
+        )
+        .unwrap();
+        let prog = d.path().join("exit0");
+        let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+        let out = std::process::Command::new(&cc)
+            .args(["-static", "-nostdlib", "-o"])
+            .arg(&prog)
+            .arg(&src)
+            .output()
+            .unwrap_or_else(|e| panic!("run {cc:?} (it links Rust programs): {e}"));
+        assert!(
+            out.status.success(),
+            "{cc:?} -static: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status = std::process::Command::new(&prog).status().unwrap();
+        assert!(status.success(), "the static program runs: {status}");
+        let data = std::fs::read(&prog).unwrap();
+        assert_eq!(elf_is_dynamic(&data), Some(false));
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use super::read::read_full;
-use super::{Extent, ScanError, ScanOptions, data_extents, open_regular};
+use super::{Extent, ScanError, ScanOptions, data_extents};
 
 /// Every offset of `needle` in the data extents of `path`, in file order,
 /// up to `limit` of them. One pass, bounded memory, cancellable.
@@ -21,7 +21,7 @@ pub fn find_exact(
         path: path.to_path_buf(),
         source,
     };
-    let file = open_regular(path).map_err(open_err)?;
+    let file = crate::files::open_regular(path)?;
     let size = file.metadata().map_err(open_err)?.len();
     let extents = data_extents(&file, size).map_err(open_err)?;
     if needle.is_empty() {
@@ -41,7 +41,7 @@ pub fn find_exact(
             if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(ScanError::Cancelled);
             }
-            let n = (ext.end - pos).min(buf_size as u64) as usize;
+            let n = crate::units::len_at_most(ext.end - pos, buf_size);
             read_full(&file, path, &mut buf[..n], pos)?;
             for hit in finder.find_iter(&buf[..n]) {
                 hits.push(pos + hit as u64);

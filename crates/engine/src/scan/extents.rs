@@ -2,7 +2,9 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+
+use rustix::fs::SeekFrom;
+use rustix::io::Errno;
 
 /// A byte range `[start, end)` of a file that holds data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,40 +30,29 @@ impl Extent {
 /// tell holes from data, the whole file is one extent. Costs a few syscalls
 /// per extent, no reads.
 pub fn data_extents(file: &File, size: u64) -> io::Result<Vec<Extent>> {
-    let fd = file.as_raw_fd();
     let mut out = Vec::new();
     let mut pos: u64 = 0;
     while pos < size {
-        // SAFETY: lseek on a valid fd has no memory-safety preconditions.
-        let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                // No more data after pos.
-                Some(libc::ENXIO) => Ok(out),
-                // Filesystem does not support it: treat everything as data.
-                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) if out.is_empty() => Ok(vec![Extent {
+        let data = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
+            Ok(data) => data,
+            // No more data after pos.
+            Err(Errno::NXIO) => return Ok(out),
+            // Filesystem does not support it: treat everything as data.
+            Err(Errno::INVAL | Errno::OPNOTSUPP) if out.is_empty() => {
+                return Ok(vec![Extent {
                     start: 0,
                     end: size,
-                }]),
-                _ => Err(err),
-            };
-        }
-        let data = data as u64;
+                }]);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if data >= size {
             break;
         }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
-        let hole = if hole < 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::ENXIO) {
-                size
-            } else {
-                return Err(err);
-            }
-        } else {
-            (hole as u64).min(size)
+        let hole = match rustix::fs::seek(file, SeekFrom::Hole(data)) {
+            Ok(hole) => hole.min(size),
+            Err(Errno::NXIO) => size,
+            Err(e) => return Err(e.into()),
         };
         if hole <= data {
             break;

@@ -146,6 +146,7 @@ impl crate::error::Kinded for ScanError {
         use crate::error::ErrorKind;
         match self {
             ScanError::Cancelled => ErrorKind::Cancelled,
+            ScanError::Unreadable(e) => e.kind(),
             ScanError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
@@ -165,6 +166,10 @@ pub enum ScanError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The file is not one forkmail reads (a FIFO, a device, too large…),
+    /// or it could not be opened.
+    #[error("memory file {0}")]
+    Unreadable(#[from] crate::files::ReadError),
     /// A read failed.
     #[error("memory file {path}: read failed at offset {offset:#x}: {source}")]
     Read {
@@ -218,7 +223,7 @@ pub fn scan_file(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanErro
         path: path.to_path_buf(),
         source,
     };
-    let file = open_regular(path).map_err(open_err)?;
+    let file = crate::files::open_regular(path)?;
     let meta = file.metadata().map_err(open_err)?;
     let size = meta.len();
     let extents = data_extents(&file, size).map_err(open_err)?;
@@ -244,7 +249,8 @@ pub fn scan_file(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanErro
 pub fn open_regular(path: &Path) -> std::io::Result<File> {
     crate::files::open_regular(path).map_err(|e| match e {
         crate::files::ReadError::Io { source, .. } => source,
-        other => std::io::Error::other(other.to_string()),
+        // Keeps the typed error inside (`get_ref`), for whoever asks.
+        other => std::io::Error::other(other),
     })
 }
 
@@ -255,7 +261,7 @@ pub fn decode_mailbox(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
     let decoded = decode_marker(page)?;
     let kind = decoded.kind;
     let word = |at: u64| -> u32 {
-        let at = at as usize;
+        let at = crate::units::len_at_most(at, page.len());
         page.get(at..at + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .unwrap_or(0)
@@ -270,7 +276,7 @@ pub fn decode_mailbox(page: &[u8], offset: u64, size: u64) -> Option<Marker> {
         ));
     }
     let payload = if seq != 0 && (payload_len as usize) <= kind.max_payload() {
-        let start = kind.payload_offset() as usize;
+        let start = crate::units::len_at_most(kind.payload_offset(), page.len());
         page.get(start..start + payload_len as usize)
             .and_then(|b| std::str::from_utf8(b).ok())
             .map(str::to_owned)

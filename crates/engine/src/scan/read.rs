@@ -6,10 +6,13 @@
 //! scan ends a read early (an error) and can never raise `SIGBUS`.
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
+use std::io::{self, IoSliceMut};
+use std::num::NonZeroU64;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+use rustix::fs::Advice;
+use rustix::io::{Errno, ReadWriteFlags};
 
 use super::ScanError;
 
@@ -59,50 +62,29 @@ pub(super) enum NoWait {
 /// Read into `buf` from `offset` only what is already in the page cache
 /// (`preadv2` with `RWF_NOWAIT`).
 pub(super) fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> io::Result<NoWait> {
-    let iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
     loop {
-        // SAFETY: one iovec describing `buf`, valid for writes of its length
-        // for the duration of the call; a valid fd.
-        let n = unsafe {
-            libc::preadv2(
-                file.as_raw_fd(),
-                &iov,
-                1,
-                offset as libc::off_t,
-                libc::RWF_NOWAIT,
-            )
-        };
-        if n >= 0 {
-            return Ok(NoWait::Cached(n as usize));
-        }
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => Ok(NoWait::Uncached),
-            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::ENOSYS) => {
-                Ok(NoWait::Unsupported)
-            }
-            _ => Err(err),
+        let read = rustix::io::preadv2(
+            file,
+            &mut [IoSliceMut::new(buf)],
+            offset,
+            ReadWriteFlags::NOWAIT,
+        );
+        return match read {
+            Ok(n) => Ok(NoWait::Cached(n)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => Ok(NoWait::Uncached),
+            Err(Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => Ok(NoWait::Unsupported),
+            Err(e) => Err(e.into()),
         };
     }
 }
 
 /// Ask the kernel to start reading `len` bytes at `offset` into the page
-/// cache without waiting for them (`POSIX_FADV_WILLNEED`). Advice only: a
-/// failure changes nothing but speed.
+/// cache without waiting for them (`POSIX_FADV_WILLNEED`; a `len` of 0
+/// means to the end of the file). Advice only: a failure changes nothing
+/// but speed.
 pub(super) fn prefetch(file: &File, offset: u64, len: u64) {
-    // SAFETY: advice on a valid fd; no memory is passed.
-    unsafe {
-        libc::posix_fadvise(
-            file.as_raw_fd(),
-            offset as libc::off_t,
-            len as libc::off_t,
-            libc::POSIX_FADV_WILLNEED,
-        );
-    }
+    let _ = rustix::fs::fadvise(file, offset, NonZeroU64::new(len), Advice::WillNeed);
 }
 
 #[cfg(test)]

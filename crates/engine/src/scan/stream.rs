@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     MAX_MARKERS, ScanError, ScanOptions, ScanProgress, ScanReport, decode_mailbox, flag_duplicates,
-    open_regular, scan_file,
+    scan_file,
 };
 use crate::mailbox::{COMMON_PREFIX, MAILBOX_SIZE};
 
@@ -117,10 +117,7 @@ impl std::fmt::Display for Compression {
 /// The compression of the file at `path`, from its first four bytes (`None`:
 /// raw). Opens the file read-only and non-blocking; reads four bytes.
 pub fn detect_compression(path: &Path) -> Result<Option<Compression>, ScanError> {
-    let file = open_regular(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     sniff(&file, path)
 }
 
@@ -138,10 +135,7 @@ fn sniff(file: &File, path: &Path) -> Result<Option<Compression>, ScanError> {
 /// decompressor, anything else is scanned as raw memory by
 /// [`scan_file`](super::scan_file).
 pub fn scan_any(path: &Path, opts: &ScanOptions) -> Result<ScanReport, ScanError> {
-    let file = open_regular(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     match sniff(&file, path)? {
         Some(compression) => scan_open_compressed(file, path, compression, None, opts),
         None => {
@@ -160,10 +154,7 @@ pub fn scan_compressed(
     expected_len: Option<u64>,
     opts: &ScanOptions,
 ) -> Result<ScanReport, ScanError> {
-    let file = open_regular(path).map_err(|source| ScanError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::files::open_regular(path)?;
     scan_open_compressed(file, path, compression, expected_len, opts)
 }
 
@@ -190,7 +181,13 @@ fn scan_open_compressed(
         Some(len) => len,
         None => match consumed.get() {
             0 => done,
-            read => (done as f64 * compressed_len as f64 / read as f64) as u64,
+            read => {
+                // A float-to-integer `as` saturates: at worst the estimate
+                // is u64::MAX, and the fraction is dropped on purpose.
+                #[allow(clippy::cast_possible_truncation)]
+                let estimate = (done as f64 * compressed_len as f64 / read as f64) as u64;
+                estimate
+            }
         },
     };
     let failed = |source| ScanError::Decompress {
@@ -347,7 +344,7 @@ fn scan_stream<R: Read>(
                     break;
                 }
                 let offset = base + hit as u64;
-                let whole = (known - offset).min(MAILBOX_SIZE as u64) as usize;
+                let whole = crate::units::len_at_most(known - offset, MAILBOX_SIZE);
                 // `known` is the exact size at the end, and otherwise at
                 // least offset + 4 KiB, which gives the same verdict.
                 if let Some(marker) = decode_mailbox(&buf[hit..hit + whole], offset, known) {

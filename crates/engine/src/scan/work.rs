@@ -239,7 +239,8 @@ impl Shared<'_> {
                 }
                 let accept_end = (pos + step).min(chunk.end);
                 let read_end = (accept_end + LOOKAHEAD).min(chunk.extent_end);
-                let window = &mut buf[..(read_end - pos) as usize];
+                let window =
+                    &mut buf[..crate::units::len_at_most(read_end - pos, self.plan.buffer)];
                 self.read(window, pos)?;
                 let wanted = self.find(window, pos, accept_end, &mut found)?;
                 unreported += accept_end - pos;
@@ -346,7 +347,7 @@ impl Shared<'_> {
             {
                 continue;
             }
-            let whole = (self.size - offset).min(MAILBOX_SIZE as u64) as usize;
+            let whole = crate::units::len_at_most(self.size - offset, MAILBOX_SIZE);
             let decoded = if rest.len() >= whole {
                 decode_mailbox(&rest[..whole], offset, self.size)
             } else {

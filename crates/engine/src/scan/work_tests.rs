@@ -27,6 +27,9 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    fn below_usize(&mut self, n: usize) -> usize {
+        usize::try_from(self.below(n as u64)).unwrap()
+    }
 }
 
 /// Every marker of the file, by looking at every byte of it in memory.
@@ -121,9 +124,9 @@ fn markers_on_every_boundary_are_found_exactly_once_for_any_plan() {
         let size = f.metadata().unwrap().len();
         let extents = data_extents(&f, size).unwrap();
         let plan = Plan {
-            buffer: 2 * MAILBOX_SIZE + rng.below(3 * MAILBOX_SIZE as u64) as usize,
-            chunk: [2 * MAILBOX_SIZE as u64, 12_288, 20_000, 65_536][rng.below(4) as usize],
-            threads: 1 + rng.below(3) as usize,
+            buffer: 2 * MAILBOX_SIZE + rng.below_usize(3 * MAILBOX_SIZE),
+            chunk: [2 * MAILBOX_SIZE as u64, 12_288, 20_000, 65_536][rng.below_usize(4)],
+            threads: 1 + rng.below_usize(3),
             prefetch: rng.below(64 << 10),
         };
         // One marker ending just before, straddling or starting at each
@@ -188,7 +191,7 @@ fn a_file_truncated_again_and_again_during_scans_never_kills_the_process() {
     let path = dir.path().join("memory");
     let f = File::create(&path).unwrap();
     let full = 2u64 << 20;
-    let data = vec![0x11u8; full as usize];
+    let data = vec![0x11u8; usize::try_from(full).unwrap()];
     let fill = |f: &File| {
         f.write_all_at(&data, 0).unwrap();
         f.write_all_at(&encode_fork_marker("m", "t"), full - 8192)

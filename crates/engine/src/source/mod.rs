@@ -31,7 +31,7 @@ mod types;
 use std::path::{Path, PathBuf};
 
 pub use error::SourceError;
-pub use set::{LabeledSource, SourceSet, snapshot_at, source_paths};
+pub use set::{LabeledSource, SourceSet, snapshot_at, source_paths_from};
 pub use types::*;
 
 use crate::scan::{Compression, ScanOptions, ScanReport, scan_cached, scan_compressed, scan_file};

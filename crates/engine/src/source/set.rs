@@ -10,8 +10,6 @@ use super::{Listed, Source, SourceError, SourceSnapshot, open_source};
 
 /// Hypeman's default data directory, added when it exists and is readable.
 pub const HYPEMAN_DEFAULT_DIR: &str = "/var/lib/hypeman";
-/// The environment variable naming more sources, colon-separated.
-pub const SOURCES_ENV: &str = "FORKMAIL_SOURCES";
 /// The label of forkmail's own store in listings; no source takes it.
 pub const STORE_LABEL: &str = "store";
 
@@ -34,20 +32,10 @@ pub struct SourceSet {
     pub sources: Vec<LabeledSource>,
 }
 
-/// The source paths of a run: `explicit` (from `--source`), then
-/// `$FORKMAIL_SOURCES`, then [`HYPEMAN_DEFAULT_DIR`] when it is a readable
+/// The source paths of a run: `explicit` (from `--source`), then the paths
+/// then `hypeman` (the default Hypeman directory) when it is a readable
 /// directory; each path once.
-pub fn source_paths(explicit: &[PathBuf]) -> Vec<PathBuf> {
-    source_paths_from(
-        explicit,
-        std::env::var_os(SOURCES_ENV).as_deref(),
-        Path::new(HYPEMAN_DEFAULT_DIR),
-    )
-}
-
-/// [`source_paths`] with the environment's value and the default Hypeman
-/// directory given.
-pub(crate) fn source_paths_from(
+pub fn source_paths_from(
     explicit: &[PathBuf],
     env: Option<&std::ffi::OsStr>,
     hypeman: &Path,

@@ -1,6 +1,6 @@
 //! Metadata files: `snapshot.json` and `fork.json`.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -108,14 +108,25 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Sto
         source,
     })?;
     text.push(b'\n');
-    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-    super::private_file(&tmp)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, &text))
-        .map_err(io_at(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_at(path)(e)
-    })
+    // A fresh hidden name beside `path` (same filesystem, so the rename is
+    // atomic); removed if anything fails before the rename.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!(
+        ".{}.",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io_at(path))?;
+    std::io::Write::write_all(&mut tmp, &text).map_err(io_at(tmp.path()))?;
+    tmp.persist(path).map_err(|e| io_at(path)(e.error))?;
+    Ok(())
 }
 
 /// Now as RFC 3339 (UTC).

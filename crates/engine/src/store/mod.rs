@@ -122,6 +122,13 @@ pub fn private_file(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Bytes an unprivileged writer may still use on the filesystem holding
+/// `dir` (`statvfs`: available blocks times the fragment size).
+pub fn free_space(dir: &Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// The store's own subdirectories.
 const SUBDIRS: [&str; 6] = [
     "snapshots",
@@ -166,18 +173,6 @@ impl Store {
         }
         let root = std::fs::canonicalize(&root).map_err(io_at(&root))?;
         Ok(Store { root })
-    }
-
-    /// The store named by `explicit`, else `$FORKMAIL_STORE`, else the XDG
-    /// data dir (`$XDG_DATA_HOME/forkmail`, `~/.local/share/forkmail`).
-    pub fn resolve_root(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
-        if let Some(p) = explicit {
-            return Ok(p.to_path_buf());
-        }
-        if let Some(p) = std::env::var_os("FORKMAIL_STORE").filter(|v| !v.is_empty()) {
-            return Ok(PathBuf::from(p));
-        }
-        Ok(data_dir()?.join("forkmail"))
     }
 
     /// Root directory.
@@ -302,29 +297,6 @@ fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
         }
     }
     Ok(out)
-}
-
-/// `$XDG_DATA_HOME`, else `~/.local/share`.
-pub fn data_dir() -> Result<PathBuf, StoreError> {
-    xdg_dir("XDG_DATA_HOME", ".local/share")
-}
-
-/// `$XDG_STATE_HOME`, else `~/.local/state`.
-pub fn state_dir() -> Result<PathBuf, StoreError> {
-    xdg_dir("XDG_STATE_HOME", ".local/state")
-}
-
-fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf, StoreError> {
-    if let Some(p) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(p);
-        if p.is_absolute() {
-            return Ok(p);
-        }
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .ok_or(StoreError::NoHome)?;
-    Ok(PathBuf::from(home).join(fallback))
 }
 
 #[cfg(test)]

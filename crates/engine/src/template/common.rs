@@ -3,6 +3,7 @@
 //! place, and the final check that every armed mailbox is found once.
 
 use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
@@ -82,15 +83,23 @@ impl SnapshotDraft {
             }
             .into());
         }
-        let tmp = store.snapshots_dir().join(format!(
-            ".creating-{name}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        private_dir(&tmp).map_err(|source| TemplateError::Io {
-            context: format!("create {}", tmp.display()),
+        // Hidden (a dot name listings skip) and owner-only; tempfile makes
+        // the name unique.
+        let dir = store.snapshots_dir();
+        let io = |source| TemplateError::Io {
+            context: format!(
+                "create {}",
+                dir.join(format!(".creating-{name}-…")).display()
+            ),
             source,
-        })?;
+        };
+        private_dir(&dir).map_err(io)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".creating-{name}-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&dir)
+            .map_err(io)?
+            .keep();
         Ok(SnapshotDraft {
             tmp,
             final_dir,

@@ -1,12 +1,12 @@
 //! The demo store: a few simulated templates that show every part of
 //! forkmail, each with a one-line description of what it demonstrates.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::TemplateError;
 use super::sim::{SimTemplateSpec, create_sim_template};
 use crate::guest::GuestFault;
-use crate::store::{SnapshotInfo, Store, StoreError};
+use crate::store::{SnapshotInfo, Store};
 
 /// One demo template and what it demonstrates.
 pub struct DemoTemplate {
@@ -36,19 +36,6 @@ pub const NET_CONFIG_SCHEMA: &str = r#"{
   "additionalProperties": false
 }
 "#;
-
-/// The demo store's root: the given store, else `$FORKMAIL_STORE`, else
-/// `<data dir>/forkmail-demo` — so demo templates never mix into a
-/// person's own store.
-pub fn demo_store_root(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os("FORKMAIL_STORE").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    Ok(crate::store::data_dir()?.join("forkmail-demo"))
-}
 
 /// The demo templates.
 pub fn demo_templates() -> Vec<DemoTemplate> {
@@ -114,14 +101,13 @@ pub fn demo_templates() -> Vec<DemoTemplate> {
     all
 }
 
-/// Create the demo store if it is missing (idempotent: existing templates
-/// are kept). `made` hears of each template created.
+/// Create the demo store at `root` if it is missing (idempotent: existing
+/// templates are kept). `made` hears of each template created.
 pub fn ensure_demo_store(
-    explicit: Option<&Path>,
+    root: &Path,
     made: &mut dyn FnMut(&SnapshotInfo, &str),
 ) -> Result<Store, TemplateError> {
-    let root = demo_store_root(explicit)?;
-    let store = Store::open(&root)?;
+    let store = Store::open(root)?;
     for t in demo_templates() {
         if store.snapshot(&t.spec.name).is_ok() {
             continue;

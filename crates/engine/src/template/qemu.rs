@@ -231,9 +231,19 @@ pub fn create_qemu_template(
         }
         Err(mut e) => {
             // Keep the serial log of a failed boot for diagnosis: the
-            // half-made snapshot directory goes with the draft.
-            let keep = std::env::temp_dir().join(format!("forkmail-{}-serial.log", spec.name));
-            if std::fs::copy(draft.dir().join(SERIAL_LOG), &keep).is_ok()
+            // half-made snapshot directory goes with the draft. A fresh file
+            // in the temp dir (the error names it), never a guessable name
+            // someone else could have put a symlink at.
+            let kept = tempfile::Builder::new()
+                .prefix(&format!("forkmail-{}-serial-", spec.name))
+                .suffix(".log")
+                .tempfile()
+                .and_then(|mut kept| {
+                    let mut serial = std::fs::File::open(draft.dir().join(SERIAL_LOG))?;
+                    std::io::copy(&mut serial, &mut kept)?;
+                    kept.keep().map(|(_, path)| path).map_err(|e| e.error)
+                });
+            if let Ok(keep) = kept
                 && let TemplateError::Boot { log, .. } | TemplateError::MarkersNotArmed { log, .. } =
                     &mut e
             {

@@ -124,19 +124,29 @@ pub fn create_sim_template(
     })
 }
 
+/// Bytes of data in the template's memory: `data_percent` (0 to 50, checked
+/// by `check`) of its size.
+fn data_bytes(spec: &SimTemplateSpec) -> u64 {
+    // A float-to-integer `as` saturates and drops the fraction (wanted
+    // here); the value is at most half of `memory_size`, itself a u64.
+    #[allow(clippy::cast_possible_truncation)]
+    let bytes = (spec.memory_size as f64 * spec.data_percent / 100.0) as u64;
+    bytes
+}
+
 /// Refuse a template whose data would not fit on the store's filesystem
 /// (with 256 MiB to spare), before writing anything.
 fn check_free_space(dir: &Path, spec: &SimTemplateSpec) -> Result<(), TemplateError> {
-    let need = (spec.memory_size as f64 * spec.data_percent / 100.0) as u64
-        + (spec.mailboxes.len() as u64 + 2) * PAGE;
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(|_| TemplateError::Invalid(format!("{} contains a NUL byte", dir.display())))?;
-    // SAFETY: statvfs fills the zeroed struct; the path is NUL terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Ok(()); // cannot tell: let the writes report it
+    let need = data_bytes(spec) + (spec.mailboxes.len() as u64 + 2) * PAGE;
+    if dir.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(TemplateError::Invalid(format!(
+            "{} contains a NUL byte",
+            dir.display()
+        )));
     }
-    let free = st.f_bavail as u64 * st.f_frsize as u64;
+    let Ok(free) = crate::store::free_space(dir) else {
+        return Ok(()); // cannot tell: let the writes report it
+    };
     if need + (256 << 20) > free {
         return Err(TemplateError::Invalid(format!(
             "template {} needs {} of data ({}% of {}) but {} has only {} free",
@@ -167,15 +177,17 @@ fn build(
     let pages = spec.memory_size / PAGE;
 
     // Scattered data extents: what a used guest's RAM looks like.
-    let target = (spec.memory_size as f64 * spec.data_percent / 100.0) as u64;
+    let target = data_bytes(spec);
     let mut written = 0u64;
     let mut buf = vec![0u8; 4 << 20];
     while written < target {
         let len_pages = rng.random_range(16..=1024u64).min(pages);
         let start = rng.random_range(0..pages - len_pages) * PAGE;
         let len = len_pages * PAGE;
-        rng.fill_bytes(&mut buf[..len as usize]);
-        file.write_all_at(&buf[..len as usize], start).map_err(io)?;
+        // At most 1024 pages: the buffer's 4 MiB.
+        let chunk = &mut buf[..crate::units::len_at_most(len, 4 << 20)];
+        rng.fill_bytes(chunk);
+        file.write_all_at(chunk, start).map_err(io)?;
         written += len;
     }
 

@@ -7,6 +7,8 @@
 //! VM it can patch, then resume.
 
 pub mod process;
+pub mod procmem;
+pub mod programs;
 pub mod qemu;
 pub mod qmp;
 pub mod registry;
@@ -58,6 +60,9 @@ pub enum VmmError {
     /// The VM is not running (inspection of a stopped zero-copy fork).
     #[error("{0}")]
     NotRunning(String),
+    /// The guest memory of a running VMM process cannot be reached.
+    #[error(transparent)]
+    GuestMemory(#[from] procmem::ProcMemError),
     /// Other I/O.
     #[error("{context}: {source}")]
     Io {
@@ -219,11 +224,7 @@ pub trait Vmm: Send + Sync {
                 vm.process.pid
             )));
         }
-        let mem = qemu::ProcMem::open(vm.process.pid, vm.memory).map_err(|e| VmmError::Io {
-            context: format!("guest memory of pid {}", vm.process.pid),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        Ok(Box::new(mem))
+        Ok(Box::new(procmem::ProcMem::open(vm.process.pid, vm.memory)?))
     }
 }
 

@@ -8,10 +8,22 @@
 //! was recycled, or a reboot, never matches. Signals go through a pidfd
 //! (`pidfd_open` + `pidfd_send_signal`) opened *before* the identity check,
 //! so the process checked is the process signalled.
+//!
+//! Reaping touches only children this process owns: a driver that lets its
+//! VMM run on past the session hands the [`Child`] over with [`adopt`], and
+//! only adopted children are ever waited for — through their own `Child`,
+//! never by a bare pid, so a child that a `Child` elsewhere still owns is
+//! never reaped behind its back.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::process::{Child, ExitStatus};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// A signal to send (`Signal::TERM`, `Signal::KILL`, …).
+pub use rustix::process::Signal;
+use rustix::process::{Pid, PidfdFlags};
 
 use serde::{Deserialize, Serialize};
 
@@ -141,23 +153,22 @@ impl ProcessRecord {
 
     /// Send `sig` to the recorded process, only if it provably is that
     /// process. Returns whether the signal was sent.
-    pub fn signal(&self, sig: libc::c_int) -> bool {
-        match pidfd_open(self.pid) {
+    pub fn signal(&self, sig: Signal) -> bool {
+        match pidfd_of(self.pid) {
             Some(fd) => {
                 // The pidfd pins this process: if it is ours now, the signal
                 // reaches it and no other, even if it exits in between.
                 if !self.matches_live() {
                     return false;
                 }
-                pidfd_send_signal(&fd, sig)
+                rustix::process::pidfd_send_signal(&fd, sig).is_ok()
             }
             None => {
                 // Kernels before 5.3: check, then signal (a tiny window).
                 if !self.matches_live() {
                     return false;
                 }
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(self.pid as libc::pid_t, sig) == 0 }
+                pid_of(self.pid).is_some_and(|pid| rustix::process::kill_process(pid, sig).is_ok())
             }
         }
     }
@@ -166,52 +177,45 @@ impl ProcessRecord {
     /// whether a live process of this identity was there to stop.
     pub fn stop(&self, grace: Duration) -> bool {
         if !self.is_alive() {
-            reap(self.pid);
+            let _ = reap(self);
             return false;
         }
-        self.signal(libc::SIGTERM);
+        self.signal(Signal::TERM);
         if self.wait_gone(grace) {
             return true;
         }
-        self.signal(libc::SIGKILL);
+        self.signal(Signal::KILL);
         self.wait_gone(Duration::from_secs(2));
         true
     }
 
-    /// How the process ended, when it was our child and has exited (reaps
-    /// it). `None` while it runs or when another process reaped it.
+    /// How the process ended, when it is a child of this process handed over
+    /// with [`adopt`] and has exited (reaps it). `None` while it runs, when it
+    /// is not an adopted child, or when its status was already collected.
     ///
     /// A process that is exiting stops matching (its command line goes with
     /// its memory) a moment before it can be reaped: when it no longer
     /// matches, the exit is waited for briefly.
     pub fn exit_status(&self) -> Option<String> {
         let deadline = Instant::now() + Duration::from_millis(500);
-        let mut status = 0;
         loop {
-            // SAFETY: waitpid with WNOHANG only inspects; ECHILD when not our child.
-            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
-            if r == self.pid as libc::pid_t {
-                break;
+            match reap(self) {
+                Reaped::Exited(status) => return Some(describe_exit(status)),
+                Reaped::NotAdopted => return None,
+                Reaped::Running => {}
             }
-            if r != 0 || self.matches_live() || Instant::now() >= deadline {
+            if self.matches_live() || Instant::now() >= deadline {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Some(if libc::WIFEXITED(status) {
-            format!("exit status {}", libc::WEXITSTATUS(status))
-        } else if libc::WIFSIGNALED(status) {
-            format!("killed by signal {}", libc::WTERMSIG(status))
-        } else {
-            format!("wait status {status:#x}")
-        })
     }
 
     /// Wait up to `timeout` for the process to be gone. Returns whether it is.
     pub fn wait_gone(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            reap(self.pid);
+            let _ = reap(self);
             if !self.is_alive() {
                 return true;
             }
@@ -223,36 +227,78 @@ impl ProcessRecord {
     }
 }
 
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just returned this descriptor to us; we own it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+/// `pid` as the kernel's type; `None` for 0 or a value past `i32::MAX`,
+/// which name no single process.
+fn pid_of(pid: u32) -> Option<Pid> {
+    Pid::from_raw(i32::try_from(pid).ok()?)
 }
 
-fn pidfd_send_signal(fd: &OwnedFd, sig: libc::c_int) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
+/// A pidfd for `pid`; `None` when it is gone or the kernel predates
+/// `pidfd_open` (5.3).
+fn pidfd_of(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    rustix::process::pidfd_open(pid_of(pid)?, PidfdFlags::empty()).ok()
+}
+
+/// Children of this process whose driver let them run on (a resumed VM
+/// outlives its session), each with its record: the only children reaping
+/// ever touches.
+static ADOPTED: Mutex<Vec<(ProcessRecord, Child)>> = Mutex::new(Vec::new());
+
+/// Keep `child`, recorded as `record`, so that its exit can be collected
+/// (reaped, its status reported) by whoever later stops it or asks how it
+/// ended through a [`ProcessRecord`] equal to `record`.
+///
+/// A driver calls this instead of dropping the `Child` of a VMM that runs
+/// on; a dropped `Child` would leave a zombie nobody may reap.
+pub fn adopt(record: &ProcessRecord, child: Child) {
+    debug_assert_eq!(child.id(), record.pid, "the record is of this child");
+    ADOPTED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((record.clone(), child));
+}
+
+/// What [`reap`] found.
+enum Reaped {
+    /// An adopted child that exited: reaped now, its entry gone.
+    Exited(ExitStatus),
+    /// An adopted child that is still running.
+    Running,
+    /// Not a child this process adopted (or its status was already taken):
+    /// nothing was waited for.
+    NotAdopted,
+}
+
+/// Reap the process of `record` if it is an adopted child that has exited.
+/// Waits (without blocking) on that child's own `Child` only.
+fn reap(record: &ProcessRecord) -> Reaped {
+    let mut adopted = ADOPTED.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(at) = adopted.iter().position(|(r, _)| r == record) else {
+        return Reaped::NotAdopted;
     };
-    r == 0
+    match adopted[at].1.try_wait() {
+        Ok(None) => Reaped::Running,
+        Ok(Some(status)) => {
+            adopted.swap_remove(at);
+            Reaped::Exited(status)
+        }
+        // Reaped by someone else after all: nothing left to collect.
+        Err(_) => {
+            adopted.swap_remove(at);
+            Reaped::NotAdopted
+        }
+    }
 }
 
-/// Reap `pid` if it is our child and has exited; harmless otherwise.
-pub fn reap(pid: u32) {
-    let mut status = 0;
-    // SAFETY: waitpid with WNOHANG only inspects; ECHILD when not our child.
-    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+/// How a child ended, in words: "exit status N", "killed by signal N".
+fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exit status {code}")
+    } else if let Some(sig) = status.signal() {
+        format!("killed by signal {sig}")
+    } else {
+        format!("wait status {:#x}", status.into_raw())
+    }
 }
 
 /// Whether argument `arg` names a path inside `dir` exactly: `dir/…` at the
@@ -279,6 +325,13 @@ pub fn processes_in_dir(dir: &Path) -> Vec<ProcessRecord> {
         })
         .filter_map(|pid| ProcessRecord::capture(pid).ok())
         .collect()
+}
+
+impl crate::error::Kinded for ProcessError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        // A process that cannot be identified is one the VMM cannot vouch for.
+        crate::error::ErrorKind::VmmFailed
+    }
 }
 
 #[cfg(test)]
@@ -311,15 +364,65 @@ mod tests {
         let mut recycled = rec.clone();
         recycled.start_ticks += 1;
         assert!(!recycled.is_alive());
-        assert!(!recycled.signal(libc::SIGKILL));
+        assert!(!recycled.signal(Signal::KILL));
         // Same pid and start, other arguments.
         let mut other = rec.clone();
         other.argv_digest = "0".into();
         assert!(!other.is_alive());
         assert!(rec.is_alive(), "the wrong records signalled nothing");
         assert!(rec.stop(Duration::from_secs(5)));
-        let _ = child.wait();
         assert!(!rec.is_alive());
         assert!(!rec.stop(Duration::from_secs(1)), "nothing left to stop");
+        assert_eq!(rec.exit_status(), None, "not adopted: not ours to reap");
+        // Stopping never reaped the child behind its owner's back: the
+        // `Child` still collects its own exit.
+        let status = child.wait().expect("the child is still ours to wait for");
+        assert_eq!(status.signal(), Some(Signal::TERM.as_raw()));
+    }
+
+    /// Wait until the process of `rec` is gone (a zombie counts as gone).
+    fn until_gone(rec: &ProcessRecord) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rec.is_alive() {
+            assert!(Instant::now() < deadline, "{rec:?} did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn an_adopted_child_reports_how_it_ended_once() {
+        let mut child = Command::new("sh")
+            .args(["-c", "read _; exit 3"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let rec = ProcessRecord::capture(child.id()).unwrap();
+        adopt(&rec, child);
+        assert_eq!(rec.exit_status(), None, "still running");
+        drop(stdin);
+        until_gone(&rec);
+        assert_eq!(rec.exit_status().as_deref(), Some("exit status 3"));
+        assert_eq!(rec.exit_status(), None, "collected once");
+
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let rec = ProcessRecord::capture(child.id()).unwrap();
+        adopt(&rec, child);
+        assert!(rec.signal(Signal::KILL));
+        until_gone(&rec);
+        assert_eq!(rec.exit_status().as_deref(), Some("killed by signal 9"));
+    }
+
+    #[test]
+    fn stopping_an_adopted_child_reaps_it() {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let rec = ProcessRecord::capture(pid).unwrap();
+        adopt(&rec, child);
+        assert!(rec.stop(Duration::from_secs(5)));
+        // Reaped: no zombie is left under its pid (or the pid is another
+        // process's already).
+        assert!(stat_of(pid).is_none_or(|(state, start)| state != 'Z' || start != rec.start_ticks));
+        assert_eq!(rec.exit_status(), None, "its status went with the stop");
     }
 }

@@ -312,38 +312,21 @@ fn send_with_fd(
     bytes: &[u8],
     fd: std::os::fd::BorrowedFd<'_>,
 ) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let raw = fd.as_raw_fd();
-    let fd_len = std::mem::size_of::<libc::c_int>() as libc::c_uint;
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(fd_len) } as usize;
-    // u64 words keep the control buffer aligned for cmsghdr.
-    let mut control = vec![0u64; space.div_ceil(8)];
-    let mut iov = libc::iovec {
-        iov_base: bytes.as_ptr() as *mut libc::c_void,
-        iov_len: bytes.len(),
-    };
-    // SAFETY: an all-zero msghdr is valid; its pointers are set below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
-    // SAFETY: msg_control points at `space` writable bytes, enough for one
-    // header carrying one descriptor; CMSG_FIRSTHDR is therefore non-null.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, raw);
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(std::io::Error::other(
+            "no room for the descriptor in the control message",
+        ));
     }
-    // SAFETY: msg and everything it points at live across the call.
-    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let n = n as usize;
+    let n = rustix::net::sendmsg(
+        socket,
+        &[std::io::IoSlice::new(bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
     if n < bytes.len() {
         // The descriptor went with the first byte; the rest is plain data.
         let mut w = socket;
@@ -352,10 +335,16 @@ fn send_with_fd(
     Ok(())
 }
 
+impl crate::error::Kinded for QmpError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::VmmFailed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixListener;
 
     /// A QMP server on a real socket: greets, accepts capabilities, then
@@ -461,33 +450,30 @@ mod tests {
     fn a_file_is_handed_over_with_getfd() {
         let (_d, path, t) = server(|r, w| {
             // The command arrives with the descriptor attached.
+            use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
             let mut buf = [0u8; 256];
-            let mut control = [0u64; 8];
-            let mut iov = libc::iovec {
-                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-                iov_len: buf.len(),
-            };
-            // SAFETY: a zeroed msghdr pointing at live buffers.
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = std::mem::size_of_val(&control) as _;
-            // SAFETY: recvmsg into the buffers above.
-            let n = unsafe { libc::recvmsg(r.get_ref().as_raw_fd(), &mut msg, 0) };
-            assert!(n > 0);
-            let cmd: Value = serde_json::from_slice(&buf[..n as usize]).unwrap();
+            let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let got = rustix::net::recvmsg(
+                r.get_ref(),
+                &mut [std::io::IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::empty(),
+            )
+            .unwrap();
+            assert!(got.bytes > 0);
+            let cmd: Value = serde_json::from_slice(&buf[..got.bytes]).unwrap();
             assert_eq!(cmd["execute"], "getfd");
             assert_eq!(cmd["arguments"]["fdname"], "state");
-            // SAFETY: the kernel filled one SCM_RIGHTS header.
-            let fd = unsafe {
-                let c = libc::CMSG_FIRSTHDR(&msg);
-                assert!(!c.is_null());
-                assert_eq!((*c).cmsg_type, libc::SCM_RIGHTS);
-                OwnedFd::from_raw_fd(std::ptr::read_unaligned(
-                    libc::CMSG_DATA(c) as *const libc::c_int
-                ))
-            };
+            let mut fds: Vec<OwnedFd> = control
+                .drain()
+                .flat_map(|m| match m {
+                    RecvAncillaryMessage::ScmRights(fds) => fds.collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            assert_eq!(fds.len(), 1, "one descriptor, in an SCM_RIGHTS message");
+            let fd = fds.remove(0);
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).unwrap();
             assert_eq!(text, "device state");

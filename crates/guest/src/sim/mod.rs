@@ -10,16 +10,15 @@
 
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 mod state;
 
-use crate::{ArmedMailbox, ConsumerConfig, MailboxPage, run_consumer};
+use crate::{ArmedMailbox, ConsumerConfig, Mailbox, MailboxPage, Waker, run_consumer};
 use forkmail_contract::{MailboxKind, runtime_magic};
 pub use state::{SimMailbox, SimResumeNetwork, SimState, StateError, read_state};
 
@@ -66,15 +65,16 @@ pub fn run_guest(args: &GuestArgs) -> Result<()> {
         .with_context(|| format!("map mailbox {} at {:#x}", mb.name, mb.offset))?;
         check_marker(&page, &mb.name, &mb.token, mb.offset)?;
         armed.push(ArmedMailbox {
-            kind: MailboxKind::Fork,
-            name: mb.name.clone(),
-            page,
+            mailbox: Mailbox::on_page(MailboxKind::Fork, &mb.name, page),
             fault: mb.fault,
         });
     }
-    let stop = Arc::new(AtomicBool::new(false));
+    // SIGTERM/SIGINT write to a self-pipe the waker listens to: the guest
+    // stops at once, even in the slow phase of the wake-up rule.
+    let (interrupt, on_signal) = UnixStream::pair().context("make the signal pipe")?;
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handler")?;
+        let writer = on_signal.try_clone().context("make the signal pipe")?;
+        signal_hook::low_level::pipe::register(sig, writer).context("install signal handler")?;
     }
     let mut out = std::io::stdout();
     writeln!(out, "{READY_LINE}")?;
@@ -82,7 +82,7 @@ pub fn run_guest(args: &GuestArgs) -> Result<()> {
     if !wait_for_run(&mut std::io::stdin().lock()) {
         return Ok(());
     }
-    let names: Vec<&str> = armed.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = armed.iter().map(|m| m.mailbox.name()).collect();
     writeln!(
         log,
         "forkmail-guest: resumed pid={} mailboxes={}",
@@ -91,10 +91,11 @@ pub fn run_guest(args: &GuestArgs) -> Result<()> {
     )?;
     let cfg = ConsumerConfig {
         ack_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        poll_interval: Duration::from_micros(500),
         apply_dir: None,
     };
-    run_consumer(&armed, &cfg, &mut log, &stop)?;
+    // The `run` line is the resume: the waker starts in its fast phase.
+    let waker = Waker::new().interrupted_by(interrupt.as_raw_fd());
+    run_consumer(&armed, &cfg, &mut log, waker)?;
     writeln!(log, "forkmail-guest: stopped")?;
     Ok(())
 }

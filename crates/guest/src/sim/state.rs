@@ -80,12 +80,13 @@ const MAX_STATE_BYTES: u64 = 1 << 20;
 /// Read a small regular file without blocking on a FIFO or device someone
 /// put in its place, and without reading more than [`MAX_STATE_BYTES`].
 fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use rustix::fs::{Mode, OFlags};
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
+    let file = std::fs::File::from(rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?);
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
@@ -96,7 +97,8 @@ fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
             meta.len()
         )));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded above: the capacity is a hint only.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
 }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use jsonc_parser::ast::{ObjectPropName, Value as Ast};
 use jsonc_parser::common::Ranged;
 
+#[cfg(not(feature = "schema"))]
+use crate::jsonschema_off as jsonschema;
 use crate::store::Store;
 
 /// The most of a schema file read.
@@ -139,7 +141,7 @@ fn offset_of(root: &Ast<'_>, pointer: &str) -> Option<usize> {
     Some(node.start())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "schema"))]
 mod tests {
     use super::*;
 

@@ -124,7 +124,7 @@ pub fn run_session_prestarted(
         Err(err) => {
             // A cancel noticed inside a stage reads as whatever that stage
             // was doing; it is a cancel all the same.
-            let err = if s.cancelled() && err.kind != ErrorKind::Cancelled {
+            let err = if s.cancelled() && err.kind() != ErrorKind::Cancelled {
                 ForkError::cancelled()
             } else {
                 err
@@ -149,7 +149,7 @@ pub(super) struct Session<'a> {
 
 impl Session<'_> {
     pub(super) fn ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        crate::units::millis(self.started.elapsed())
     }
 
     pub(super) fn emit(&self, what: Happening) {
@@ -188,17 +188,11 @@ impl Session<'_> {
         }
     }
 
-    /// Crash tests only: with `FORKMAIL_HOLD_AT=<stage>` the session waits
-    /// in that stage until cancelled (or killed), so a test can kill it
-    /// exactly there: at the start of copy (its directory made), preflight,
-    /// patch and ack; in restore once the VM is started, paused. Unset, this
-    /// costs one environment lookup.
-    fn hold_if_asked(&self, stage: Stage) {
-        if std::env::var("FORKMAIL_HOLD_AT").is_ok_and(|v| v == stage.label()) {
-            while !self.cancelled() {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+    /// Crash tests only ([`crate::test_hooks`]): hold at `stage` until
+    /// cancelled. Without the `test-hooks` feature this is nothing.
+    fn hold_if_asked(&self, _stage: Stage) {
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::hold_if_asked(_stage, || self.cancelled());
     }
 
     fn timings(&self) -> Vec<StageTiming> {
@@ -354,7 +348,7 @@ fn drive(
                 to,
                 s.cancel,
             )
-            .map_err(super::error::from_kinded)?;
+            .map_err(ForkError::layer)?;
             s.emit(Happening::Exported {
                 dir: out.dir.clone(),
                 files: out.files.clone(),
@@ -382,7 +376,7 @@ fn drive(
     let sender = plan_driver(&plan)?.ack_sender(&process);
     let linger = req.ack_linger_ms.map(std::time::Duration::from_millis);
     let acked = ack_stage(s, &plan.planned, &sender, Some(&process), linger).map_err(|e| {
-        if e.kind == ErrorKind::GuestExited {
+        if e.kind() == ErrorKind::GuestExited {
             with_log_tail(e, &made.dir.join(GUEST_LOG))
         } else {
             e

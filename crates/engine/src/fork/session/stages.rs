@@ -32,9 +32,7 @@ pub(super) fn validate(
 ) -> Result<Plan, ForkError> {
     let bad = |m: String| ForkError::new(ErrorKind::BadRequest, m);
     ValidName::new(&s.fork).map_err(|e| bad(format!("fork name: {e}")))?;
-    let snapshot = store
-        .snapshot(&req.snapshot)
-        .map_err(crate::fork::error::from_kinded)?;
+    let snapshot = store.snapshot(&req.snapshot).map_err(ForkError::layer)?;
     if snapshot.meta.kind != "standby" {
         return Err(bad(format!(
             "snapshot {} is {:?}, not a standby snapshot: mailboxes need a fork that resumes",
@@ -48,7 +46,7 @@ pub(super) fn validate(
     let driver: Option<Arc<dyn Vmm>> = match drivers(snapshot.meta.vmm) {
         Ok(d) => Some(Arc::from(d)),
         Err(_) if !needs_vm => None,
-        Err(e) => return Err(crate::fork::error::from_kinded(e)),
+        Err(e) => return Err(ForkError::layer(e)),
     };
     if let Some(driver) = driver.as_ref().filter(|_| needs_vm) {
         if req.zero_copy && !driver.supports_zero_copy() {
@@ -59,7 +57,7 @@ pub(super) fn validate(
         }
         driver
             .check_restorable(&snapshot.meta.vmm_config)
-            .map_err(crate::fork::error::from_kinded)?;
+            .map_err(ForkError::layer)?;
     }
     if store.forks_dir().join(&s.fork).exists() {
         return Err(bad(format!("fork {} already exists", s.fork)));
@@ -70,7 +68,7 @@ pub(super) fn validate(
                 "--export writes a patched copy for another VMM: it needs --no-restore and no --zero-copy".into(),
             ));
         }
-        crate::transfer::check_export_target(to).map_err(crate::fork::error::from_kinded)?;
+        crate::transfer::check_export_target(to).map_err(ForkError::layer)?;
     }
     // The fork's own choice, else the template's, else the loopback.
     let ack_bind = req
@@ -89,7 +87,7 @@ pub(super) fn validate(
                     ..Default::default()
                 },
             )
-            .map_err(crate::fork::error::from_kinded)?,
+            .map_err(ForkError::layer)?,
         ),
     };
     s.emit(Happening::Validated {
@@ -153,8 +151,7 @@ pub(super) fn copy(
 
     let copy_err = |e: CopyError| match e {
         CopyError::Cancelled => ForkError::cancelled(),
-        CopyError::Source(e) => crate::fork::error::from_kinded(e),
-        CopyError::Io { .. } => ForkError::new(ErrorKind::Io, e.to_string()),
+        e => ForkError::layer(e),
     };
     let state_src = snap.state_path();
     if std::fs::symlink_metadata(&state_src).is_ok() {
@@ -207,7 +204,7 @@ pub(super) fn patch_file(
         .read(true)
         .write(true)
         .open(memory)
-        .map_err(|e| ForkError::new(ErrorKind::Io, format!("open {}: {e}", memory.display())))?;
+        .map_err(|e| ForkError::io(format!("open {}", memory.display()), e))?;
     patch_all(s, &mut f, planned, offsets)?;
     s.emit(Happening::Patched {
         frames: planned.len(),
@@ -227,7 +224,7 @@ pub(super) fn restore(
     rb: &mut Rollback,
     stage: &mut Stage,
 ) -> Result<ProcessRecord, ForkError> {
-    let vmm_err = |e: VmmError| crate::fork::error::from_kinded(e);
+    let vmm_err = |e: VmmError| ForkError::layer(e);
     let state = made.dir.join(STATE_FILE);
     let restore_req = RestoreRequest {
         snapshot_dir: &plan.snapshot.dir,
@@ -250,7 +247,7 @@ pub(super) fn restore(
     .map_err(vmm_err)?;
     s.emit(Happening::VmLoaded {
         prestarted: was_prestarted,
-        took_ms: loading.elapsed().as_millis() as u64,
+        took_ms: crate::units::millis(loading.elapsed()),
     });
     // Recorded before the guest runs: if this process dies from here on,
     // the fork's VMM can still be found and stopped.
@@ -259,7 +256,7 @@ pub(super) fn restore(
     let saved = made.record.save();
     let memory = paused.memory().is_some();
     rb.vm = Vm::Paused(paused);
-    saved.map_err(crate::fork::error::from_kinded)?;
+    saved.map_err(ForkError::layer)?;
     s.hold_if_asked(Stage::Restore);
     s.check_cancel()?;
     if req.zero_copy {
@@ -293,9 +290,7 @@ pub(super) fn restore(
     };
     made.record.meta.process = Some(process.clone());
     made.record.meta.pid = Some(process.pid);
-    made.record
-        .save()
-        .map_err(crate::fork::error::from_kinded)?;
+    made.record.save().map_err(ForkError::layer)?;
     s.emit(Happening::Restored {
         vmm: plan.snapshot.meta.vmm,
         pid: process.pid,
@@ -336,20 +331,18 @@ pub(super) fn finish(s: &Session, record: &mut ForkInfo) -> Result<(), ForkError
         stage: Stage::Done,
         elapsed_ms: s.ms(),
     });
-    record.save().map_err(crate::fork::error::from_kinded)?;
+    record.save().map_err(ForkError::layer)?;
     s.emit(Happening::Done);
     Ok(())
 }
 
 /// A guest-exited error with the last lines of the guest's log.
-pub(super) fn with_log_tail(mut e: ForkError, log: &Path) -> ForkError {
+pub(super) fn with_log_tail(e: ForkError, log: &Path) -> ForkError {
     let tail = crate::files::tail_text(log, 2048);
     let lines: Vec<&str> = tail.lines().rev().take(3).collect();
     if !lines.is_empty() {
         let lines: Vec<&str> = lines.into_iter().rev().collect();
-        let tail = format!("; guest log ends with: {}", lines.join(" | "));
-        e.message.push_str(&tail);
-        e.reason.push_str(&tail);
+        return e.with_evidence(format!("guest log ends with: {}", lines.join(" | ")));
     }
     e
 }

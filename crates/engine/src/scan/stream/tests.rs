@@ -36,7 +36,7 @@ fn memory_file(dir: &Path, size: u64) -> (PathBuf, File) {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            x as u8
+            x.to_le_bytes()[0]
         })
         .collect();
     f.write_all_at(&noise, 100_000).unwrap();
@@ -190,7 +190,8 @@ fn markers_at_stream_buffer_boundaries_are_found_once() {
     place(4000);
     planted.sort_unstable();
     let (zst, lz4) = compressed_pair(&raw);
-    for buffer_size in [b as usize, b as usize + 1, b as usize - 1] {
+    let b = usize::try_from(b).unwrap();
+    for buffer_size in [b, b + 1, b - 1] {
         let r = assert_same_as_raw(&raw, &zst, &lz4, buffer_size);
         let offsets: Vec<u64> = r.markers.iter().map(|m| m.offset).collect();
         assert_eq!(offsets, planted);
@@ -369,11 +370,20 @@ fn an_empty_stream_has_no_markers_and_size_zero() {
 fn a_fifo_is_refused_without_blocking() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("memory.zst");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
     let err = scan_any(&fifo, &ScanOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(
+        matches!(
+            &err,
+            ScanError::Unreadable(crate::files::ReadError::NotRegular { .. })
+        ),
+        "{err:?}"
+    );
     let err = scan_compressed(&fifo, Compression::Zstd, None, &ScanOptions::default());
     assert!(err.is_err());
 }

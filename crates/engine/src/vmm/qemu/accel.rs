@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// The QEMU program: `$FORKMAIL_QEMU`, else `qemu-system-x86_64` on PATH.
+/// The QEMU program ([`crate::vmm::programs`]: the app's `$FORKMAIL_QEMU`,
+/// else `qemu-system-x86_64` on PATH).
 pub fn qemu_binary() -> String {
-    std::env::var("FORKMAIL_QEMU")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "qemu-system-x86_64".into())
+    crate::vmm::programs::programs().qemu.clone()
 }
 
 /// `qemu-system-x86_64 --version`'s first line, or why it cannot run.
@@ -154,12 +152,12 @@ pub fn host_tsc_khz() -> Option<u64> {
         std::thread::sleep(Duration::from_millis(20));
         // SAFETY: as above.
         let c1 = unsafe { core::arch::x86_64::_rdtsc() };
-        let ns = t0.elapsed().as_nanos() as u64;
+        let ns = u64::try_from(t0.elapsed().as_nanos()).ok()?;
         let ticks = c1.checked_sub(c0)?;
         if ns == 0 {
             return None;
         }
-        let khz = (ticks as u128 * 1_000_000 / ns as u128) as u64;
+        let khz = u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(ns)).ok()?;
         // Round to 1 MHz: the measurement is not better than that.
         Some((khz + 500) / 1000 * 1000)
     }

@@ -15,17 +15,16 @@
 mod accel;
 mod config;
 mod process;
-mod procmem;
 
 pub use accel::*;
 pub use config::*;
 pub use process::*;
-pub use procmem::*;
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::mailbox::MemoryAt;
+use crate::vmm::procmem::ProcMem;
 use crate::vmm::qmp::{Qmp, QmpError};
 use crate::vmm::{
     BootRequest, PausedVm, Prestarted, ProcessRecord, RestoreRequest, RunningVm, Vmm, VmmError,
@@ -259,7 +258,7 @@ impl PausedVm for QemuPaused {
         });
         match res {
             Ok(()) => {
-                proc.detach();
+                proc.detach(&record);
                 Ok(record)
             }
             Err(e) => {

@@ -155,9 +155,11 @@ impl QemuProcess {
         false
     }
 
-    /// Give up ownership: QEMU keeps running (the fork outlives forkmail).
-    pub fn detach(self) -> u32 {
-        self.child.id()
+    /// Let QEMU run on (the fork outlives the session): its `Child` goes to
+    /// [`crate::vmm::process::adopt`] under `record`, so whoever stops it
+    /// later in this process reaps it and can tell how it ended.
+    pub fn detach(self, record: &ProcessRecord) {
+        crate::vmm::process::adopt(record, self.child);
     }
 }
 

@@ -22,7 +22,7 @@ pub use forkmail_guest::sim::{
     StateError, guest_argv, read_state, run_guest,
 };
 
-use super::qemu::ProcMem;
+use super::procmem::ProcMem;
 use super::{PausedVm, ProcessRecord, RestoreRequest, Vmm, VmmError, VmmKind};
 use crate::mailbox::MemoryAt;
 
@@ -37,15 +37,16 @@ pub fn this_program_hosts_the_guest() {
 }
 
 /// The program that runs the simulated guest:
-/// 1. `$FORKMAIL_SIM_GUEST` (a `forkmail` or `forkmail-guest` binary);
+/// 1. the configured one ([`crate::vmm::programs`]: the app's
+///    `$FORKMAIL_SIM_GUEST`, a `forkmail` or `forkmail-guest` binary);
 /// 2. the running program, when it hosts the guest (`/proc/self/exe`, which
 ///    still works when the binary was rebuilt under a running TUI);
 /// 3. a `forkmail` binary beside the running program or one directory up
 ///    (test harnesses in `target/*/deps` using the library);
 /// 4. `forkmail` on `PATH`.
 pub fn guest_program() -> PathBuf {
-    if let Some(p) = std::env::var_os("FORKMAIL_SIM_GUEST").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
+    if let Some(p) = &crate::vmm::programs::programs().sim_guest {
+        return p.clone();
     }
     if SELF_HOSTS_GUEST.load(Ordering::Relaxed) {
         return PathBuf::from("/proc/self/exe");
@@ -168,7 +169,12 @@ impl PausedVm for SimPaused {
             .take()
             .map(|mut s| writeln!(s, "{RUN_LINE}").and_then(|_| s.flush()));
         match sent {
-            Some(Ok(())) => Ok(self.record.clone()),
+            Some(Ok(())) => {
+                // It runs on past the session: whoever stops it reaps it.
+                let SimPaused { child, record, .. } = *self;
+                super::process::adopt(&record, child);
+                Ok(record)
+            }
             Some(Err(e)) => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();

@@ -1,5 +1,6 @@
-//! Guest memory of a running QEMU through `/proc/PID/mem`, addressed by
-//! memory-file offsets (zero-copy patching and inspection).
+//! Guest memory of a running VMM process through `/proc/PID/mem`,
+//! addressed by memory-file offsets: zero-copy patching and inspection for
+//! any driver whose VMM maps the memory file (QEMU, the simulator's guest).
 
 use std::fs::File;
 use std::io;
@@ -20,7 +21,7 @@ pub enum ProcMemError {
         source: io::Error,
     },
     /// QEMU does not map the file.
-    #[error("QEMU (pid {pid}) has no mapping of {file}; is it running on this memory file?")]
+    #[error("the VMM (pid {pid}) has no mapping of {file}; is it running on this memory file?")]
     NoMapping {
         /// QEMU's pid.
         pid: u32,
@@ -28,7 +29,7 @@ pub enum ProcMemError {
         file: PathBuf,
     },
     /// `/proc/PID/mem` could not be opened.
-    #[error("opening /proc/{pid}/mem read-write: {source} (needs ptrace permission over QEMU)")]
+    #[error("opening /proc/{pid}/mem read-write: {source} (needs ptrace permission over the VMM)")]
     Open {
         /// QEMU's pid.
         pid: u32,
@@ -125,6 +126,12 @@ impl MemoryAt for ProcMem {
     }
 }
 
+impl crate::error::Kinded for ProcMemError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::VmmFailed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +159,9 @@ mod tests {
         std::fs::write(&path, vec![0u8; 3 * 4096]).unwrap();
         let f = File::open(&path).unwrap();
         // A private mapping, like QEMU's share=off: writes must not reach the file.
+        // SAFETY: a file this test made, changed by no one else; the bytes
+        // change behind the mapping only through /proc/self/mem below, and
+        // no reference into the mapping is held across those writes.
         let map = unsafe { memmap2::MmapOptions::new().map_copy(&f).unwrap() };
         let mut pm = ProcMem::open(std::process::id(), &path).unwrap();
         pm.write_all_at(b"hello", 4096 + 10).unwrap();

@@ -1,0 +1,3 @@
+module forkmail/mailbox
+
+go 1.19
