@@ -448,3 +448,26 @@ impl App {
         self.apply_effects();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Shape point 1: the app holds what all share and the components;
+    /// none of it is public.
+    #[test]
+    fn the_app_has_no_public_fields() {
+        let src = include_str!("mod.rs");
+        let start = src.find("pub struct App {").expect("the App struct");
+        let body = &src[start..];
+        let end = body.find("\n}").expect("its end");
+        let fields: Vec<&str> = body[..end]
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .collect();
+        assert!(fields.len() >= 5, "{fields:?}");
+        for f in fields {
+            assert!(!f.starts_with("pub"), "a public field: {f}");
+        }
+    }
+}

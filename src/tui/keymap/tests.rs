@@ -386,3 +386,23 @@ fn fan_out_and_bulk_keys() {
         Some(Action::Show(Screen::Sessions))
     );
 }
+
+/// Shape point 1: the keymap is the components' sections: every scope is
+/// where some component takes keys, and every component has keys.
+#[test]
+fn every_scope_belongs_to_a_component_and_every_component_has_keys() {
+    for b in KEYMAP {
+        assert!(
+            Place::ALL.iter().any(|p| p.scopes().contains(&b.scope)),
+            "{:?} of {:?} is no component's",
+            b.action,
+            b.scope
+        );
+    }
+    for place in Place::ALL {
+        assert!(
+            KEYMAP.iter().any(|b| place.scopes().contains(&b.scope)),
+            "{place:?} has no keys"
+        );
+    }
+}
