@@ -38,4 +38,5 @@ mod tui_live;
 mod tui_narrow;
 mod tui_screens;
 mod tui_sources;
+mod tui_stage;
 mod tui_tmux;
