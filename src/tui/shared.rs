@@ -138,6 +138,13 @@ impl Shared {
         self.status
             .say(text.as_ref(), level, at, self.clock.instant());
     }
+    /// Show `text` in the status line, not in the message log (a passing
+    /// hint).
+    pub fn hint(&mut self, text: impl AsRef<str>) {
+        let now = self.clock.instant();
+        self.status.hint(text.as_ref(), now);
+    }
+
     /// Say `text` about fork `fork`: it goes when the fork is stopped or
     /// removed.
     pub fn say_about(&mut self, fork: &str, text: impl AsRef<str>, level: Level) {

@@ -53,6 +53,14 @@ impl StatusLine {
         self.about = None;
     }
 
+    /// Show `text` in the status line without logging it (a passing hint:
+    /// a chord's first key).
+    pub fn hint(&mut self, text: &str, now: Instant) {
+        self.current = Some((crate::sanitize::safe_owned(text), Level::Info));
+        self.said_at = Some(now);
+        self.about = None;
+    }
+
     /// The message is about fork `fork`: it goes when the fork does.
     pub fn about(&mut self, fork: &str) {
         self.about = Some(fork.to_string());

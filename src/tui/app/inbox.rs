@@ -75,7 +75,7 @@ impl App {
                 true
             }
             Msg::Inspected { fork, result } => {
-                self.forks.inspected(&fork, result);
+                self.forks.inspected(&fork, result, &mut self.shared);
                 true
             }
             Msg::Prestarted { id, result } => {

@@ -59,7 +59,7 @@ impl App {
             Mapped::Prefix => {
                 self.chord = Some(key);
                 let k = display_key(&key_name(&key));
-                self.shared.say(format!("{k} …"), Level::Info);
+                self.shared.hint(format!("{k} …"));
                 self.dirty = true;
             }
             Mapped::Action(a) => self.update(a),

@@ -73,13 +73,36 @@ impl ForksScreen {
         self.state.reload(cx.store())
     }
 
-    /// An inspection finished.
+    /// An inspection finished: shown in the detail, and said.
     pub fn inspected(
         &mut self,
         fork: &str,
         result: Result<std::sync::Arc<crate::scan::ScanReport>, String>,
+        cx: &mut Shared,
     ) {
+        let said = match &result {
+            Ok(report) => self
+                .state
+                .rows
+                .iter()
+                .find(|r| r.info.name == fork)
+                .map(|row| {
+                    let c = ForksState::consumption(row, report);
+                    let consumed = c.iter().filter(|c| c.seq == Some(0)).count();
+                    (
+                        format!(
+                            "{fork}: {consumed} of {} mailbox(es) consumed by the guest",
+                            c.len()
+                        ),
+                        Level::Ok,
+                    )
+                }),
+            Err(e) => Some((format!("{fork}: inspection failed: {e}"), Level::Error)),
+        };
         self.state.inspected(fork, result);
+        if let Some((text, level)) = said {
+            cx.say(text, level);
+        }
     }
 
     /// Carry out a stop or remove answered yes.

@@ -485,6 +485,7 @@ pub fn hint_label(b: &Binding) -> &'static str {
     match b.action {
         Action::StartFilter if b.scope == Scope::LogView => "search",
         Action::ToggleInclude if b.scope == Scope::ForkDialog => "toggle",
+        Action::Confirm if b.scope == Scope::ForkDialog => "fork",
         Action::Confirm if b.scope == Scope::Library => "load",
         Action::Cancel if b.scope == Scope::LogView || b.scope == Scope::Library => "close",
         Action::Copy if b.scope == Scope::LogView => "copy all",

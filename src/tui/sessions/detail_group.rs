@@ -225,25 +225,42 @@ pub fn check_lines(
                     Verdict::Fail => t.error(),
                     Verdict::Warn => t.warn(),
                 };
-                let room = width.saturating_sub(36);
                 let first = r.evidence.first().map(String::as_str).unwrap_or("");
+                // Narrow: the evidence goes on a line of its own.
+                let beside = width >= 36 + 30;
+                let room = if beside {
+                    width.saturating_sub(36)
+                } else {
+                    width.saturating_sub(4)
+                };
                 let more = if r.evidence.len() > 1 || text_width(first) > room {
                     " (Enter: all)"
                 } else {
                     ""
                 };
-                let line = Line::from(vec![
+                let evidence = vec![
+                    Span::raw(clip(&safe(first), room.saturating_sub(text_width(more)))),
+                    Span::styled(more, t.dim()),
+                ];
+                let mut spans = vec![
                     Span::raw(format!("{mark} {:<13} ", id.label())),
                     Span::styled(format!("{:<8}", r.verdict.label()), style),
                     Span::styled(format!(" {:>5} ms  ", r.elapsed_ms), t.dim()),
-                    Span::raw(clip(&safe(first), room.saturating_sub(text_width(more)))),
-                    Span::styled(more, t.dim()),
-                ]);
+                ];
+                if beside {
+                    spans.extend(evidence.iter().cloned());
+                }
+                let line = Line::from(spans);
                 lines.push(if sel == Some(i) {
                     line.style(t.selected())
                 } else {
                     line
                 });
+                if !beside {
+                    let mut under = vec![Span::raw("    ")];
+                    under.extend(evidence);
+                    lines.push(Line::from(under));
+                }
             }
         }
     }
@@ -251,10 +268,12 @@ pub fn check_lines(
     match &c.outcome {
         None => lines.push(Line::styled(" running… (x cancels)", t.warn())),
         Some(Ok(true)) => lines.push(Line::styled(" every required check passed", t.ok())),
-        Some(Ok(false)) => lines.push(Line::styled(
-            " a required check failed (Enter on a row: its whole evidence, y copies it)",
-            t.error(),
-        )),
+        Some(Ok(false)) => {
+            let text = "a required check failed (Enter on a row: its whole evidence, y copies it)";
+            for l in wrap(text, width.saturating_sub(2)) {
+                lines.push(Line::styled(format!(" {l}"), t.error()));
+            }
+        }
         Some(Err(e)) => {
             for l in wrap(
                 &format!("could not run: {}", safe(e)),

@@ -27,7 +27,13 @@ pub fn title(m: &Sessions) -> String {
 /// Draw the list with row `sel` selected.
 pub fn draw(f: &mut Frame, area: Rect, cx: &Shared, m: &Sessions, sel: usize, focused: bool) {
     let t = cx.theme();
-    let block = pane_block(t, focused, title(m));
+    // The running count goes when the pane is too narrow for it (the tab
+    // says it too).
+    let mut head = title(m);
+    if width(&head) + 4 > usize::from(area.width) {
+        head = counted("Sessions", m.rows().len(), m.entries(), &m.filter);
+    }
+    let block = pane_block(t, focused, head);
     let rows = m.rows();
     if rows.is_empty() {
         let text = if m.entries() == 0 {
