@@ -134,6 +134,11 @@ impl Catalog {
     pub fn report(&self) -> Option<&Arc<ScanReport>> {
         self.cached(&self.selected_entry()?.key())
     }
+    /// Whether row `key`'s discovery may still come: it is being scanned,
+    /// or the cache is being looked in for it.
+    pub fn pending(&self, key: &str) -> bool {
+        self.scanning(key) || (self.peeking > 0 && self.peeked.contains(key))
+    }
     /// Whether row `key` is being scanned.
     pub fn scanning(&self, key: &str) -> bool {
         self.scan_job.as_ref().is_some_and(|j| j.snapshot == key)

@@ -52,13 +52,15 @@ impl SnapshotList {
         self.catalog.sel = self.catalog.sel.min(len.saturating_sub(1));
     }
 
-    /// The MARKERS cell of row `key`: a count, `…` while scanning or not
-    /// known yet (the cache is read off the UI task), `✗` when it failed.
+    /// The MARKERS cell of row `key`: a count, `…` while scanning or
+    /// while the cache is looked in (off the UI task), `✗` when it failed,
+    /// `–` when never scanned (selecting the row scans it).
     fn marker_count(&self, key: &str) -> String {
         match self.catalog.cached(key) {
             Some(r) => r.markers.len().to_string(),
             None if self.catalog.failed.contains_key(key) => "✗".into(),
-            None => "…".into(),
+            None if self.catalog.pending(key) => "…".into(),
+            None => "–".into(),
         }
     }
 
