@@ -116,7 +116,7 @@ impl Default for Keymap {
 impl Keymap {
     /// The default keymap with `overrides` applied. A setting is an action
     /// (`"fork"`: its keys wherever it is bound) or a scope and an action
-    /// (`"sessions.open-log"`: there only, applied after the others).
+    /// (`"sessions.replay"`: there only, applied after the others).
     /// Unknown actions, unknown keys and clashes are refused.
     pub fn with_overrides(overrides: &[(String, Vec<String>)]) -> Result<Keymap, KeymapError> {
         let mut map = Keymap::default();
