@@ -167,11 +167,21 @@ fn ack_lines(cx: &Shared, s: &SessionView, width: usize) -> Vec<Line<'static>> {
             AckState::Cancelled => ("⊘ cancelled".to_string(), t.warn()),
         };
         let head = format!("   {:<14} {:<7} ", clip(&a.mailbox, 14), port);
-        let room = width.saturating_sub(head.chars().count());
-        lines.push(Line::from(vec![
-            Span::raw(head),
-            Span::styled(clip(&text, room.max(8)), style),
-        ]));
+        let indent = head.chars().count();
+        let room = width.saturating_sub(indent).max(8);
+        // A failure is said whole (wrapped under itself), a countdown cut.
+        let parts = match a.state {
+            AckState::Failed(_) => wrap(&text, room),
+            _ => vec![clip(&text, room)],
+        };
+        for (i, part) in parts.into_iter().enumerate() {
+            let lead = if i == 0 {
+                head.clone()
+            } else {
+                " ".repeat(indent)
+            };
+            lines.push(Line::from(vec![Span::raw(lead), Span::styled(part, style)]));
+        }
     }
     lines
 }
@@ -286,10 +296,12 @@ pub fn session_lines(
         }
     }
     if let Some((text, ok)) = fork_line(s, forks.get(&s.fork).copied()) {
-        lines.push(Line::styled(
-            format!(" {}", clip(&text, width.saturating_sub(2))),
-            if ok { t.ok() } else { t.warn() },
-        ));
+        for l in wrap(&text, width.saturating_sub(2)) {
+            lines.push(Line::styled(
+                format!(" {l}"),
+                if ok { t.ok() } else { t.warn() },
+            ));
+        }
     }
     match &s.kept {
         Some(k) => lines.extend(kept_lines(cx, k, width, whole)),

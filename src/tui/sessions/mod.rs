@@ -300,11 +300,19 @@ impl SessionsScreen {
     pub fn command(&mut self, cmd: &Command, cx: &mut Shared) {
         match cmd {
             Command::CancelSessions(ids) => {
+                // What ended while the question was open is left as it is.
+                let mut n = 0;
                 for s in self.model.list.iter().filter(|s| ids.contains(&s.id)) {
-                    s.cancel.store(true, Ordering::Relaxed);
+                    if s.is_running() {
+                        s.cancel.store(true, Ordering::Relaxed);
+                        n += 1;
+                    }
                 }
                 cx.say(
-                    format!("cancelling {} session(s); they roll back…", ids.len()),
+                    match n {
+                        0 => "it ended before the cancel: nothing to cancel".to_string(),
+                        n => format!("cancelling {n} session(s); they roll back…"),
+                    },
                     Level::Info,
                 );
             }
