@@ -157,7 +157,7 @@ fn import_names_come_from_the_source_when_they_follow_the_rule() {
 }
 
 fn export_of(s: &SnapshotInfo, dir: &std::path::Path) -> Result<Exported, TransferError> {
-    export_fork(s, &s.memory_path(), dir, &AtomicBool::new(false))
+    export_fork(s, &s.memory_path(), dir, false, &AtomicBool::new(false))
 }
 
 #[test]
