@@ -122,6 +122,49 @@ pub fn check_export_target(dir: &Path) -> Result<(), TransferError> {
     }
 }
 
+/// Refuse, before anything is copied, an export that cannot restore as a
+/// fork: the snapshot's device state is rewritten for `dir` in memory (a
+/// refusal recorded at import, a socket path too long for `dir`, a
+/// snapshot imported before exports were rewritten).
+pub fn check_exportable(
+    snapshot: &SnapshotInfo,
+    dir: &Path,
+    keep_source_paths: bool,
+) -> Result<(), TransferError> {
+    check_export_target(dir)?;
+    if !keep_source_paths {
+        plan_mode(snapshot, &export_dir(dir))?;
+    }
+    Ok(())
+}
+
+fn plan_mode(snapshot: &SnapshotInfo, dir: &Path) -> Result<Mode, TransferError> {
+    let vmm = snapshot.meta.vmm;
+    Ok(match vmm {
+        VmmKind::Firecracker | VmmKind::CloudHypervisor => {
+            let plan = imported_config(snapshot)
+                .and_then(|c| c.export)
+                .ok_or_else(|| {
+                    RewriteError::Refused(Refusal {
+                        location: format!("{}/snapshot.json", snapshot.dir.display()),
+                        value: String::new(),
+                        reason: "the snapshot was imported before forkmail rewrote exported \
+                                 device state: import it again (or export with \
+                                 --keep-source-paths, whose device state names the source)"
+                            .into(),
+                    })
+                })?;
+            Mode::Rewritten(Box::new(rewrite::rewrite_for_export(
+                vmm,
+                &plan,
+                &snapshot.dir,
+                dir,
+            )?))
+        }
+        VmmKind::Sim | VmmKind::Qemu => Mode::Own,
+    })
+}
+
 /// How the device state goes out.
 enum Mode {
     /// Every path rewritten into DIR.
@@ -146,32 +189,11 @@ pub fn export_fork(
 ) -> Result<Exported, TransferError> {
     check_export_target(dir)?;
     let dir = export_dir(dir);
-    let vmm = snapshot.meta.vmm;
-    let mode = match vmm {
+    let mode = match snapshot.meta.vmm {
         VmmKind::Firecracker | VmmKind::CloudHypervisor if keep_source_paths => {
             Mode::KeptSourcePaths
         }
-        VmmKind::Firecracker | VmmKind::CloudHypervisor => {
-            let plan = imported_config(snapshot)
-                .and_then(|c| c.export)
-                .ok_or_else(|| {
-                    RewriteError::Refused(Refusal {
-                        location: format!("{}/snapshot.json", snapshot.dir.display()),
-                        value: String::new(),
-                        reason: "the snapshot was imported before forkmail rewrote exported \
-                                 device state: import it again (or export with \
-                                 --keep-source-paths, whose device state names the source)"
-                            .into(),
-                    })
-                })?;
-            Mode::Rewritten(Box::new(rewrite::rewrite_for_export(
-                vmm,
-                &plan,
-                &snapshot.dir,
-                &dir,
-            )?))
-        }
-        VmmKind::Sim | VmmKind::Qemu => Mode::Own,
+        _ => plan_mode(snapshot, &dir)?,
     };
     let created_dir = !dir.exists();
     if created_dir {

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use export::{Exported, check_export_target, export_fork, export_layout};
+pub use export::{
+    Exported, check_export_target, check_exportable, export_dir, export_fork, export_layout,
+};
 pub use import::{Imported, default_import_name, import_snapshot, vmm_of};
 pub use rewrite::{ExportPlan, RewriteError};
 pub use sparse::{SparseStats, decompress_sparse};
@@ -152,5 +154,7 @@ impl From<crate::copy::CopyError> for TransferError {
     }
 }
 
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 mod tests;

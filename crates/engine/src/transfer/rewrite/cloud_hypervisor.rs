@@ -109,12 +109,8 @@ fn precheck(obj: &Map<String, Value>) -> Result<(), RewriteError> {
             Some(Value::Array(a)) => !a.is_empty(),
             Some(_) => true,
         };
-        if configured {
-            return Err(refused(
-                &format!("config.json:/{key}"),
-                "",
-                "the device is host hardware or a host daemon and cannot live in DIR",
-            ));
+        if configured && let Field::Refuse(why) = field(&[key.to_string()]) {
+            return Err(refused(&format!("config.json:/{key}"), "", why));
         }
     }
     Ok(())
