@@ -23,6 +23,7 @@
 //! Everything read from a source is untrusted: names and metadata strings are
 //! passed on as found, for renderers to sanitize.
 
+pub mod datadir;
 mod error;
 mod hypeman;
 mod memory;
@@ -32,6 +33,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 
+pub use datadir::{DataDirFrom, HypemanDataDir, HypemanEnv, hypeman_data_dir};
 pub use error::SourceError;
 pub use set::{LabeledSource, SourceSet, snapshot_at, source_paths_from};
 pub use types::*;
