@@ -24,6 +24,8 @@ use super::snapshot_rows::{
 const STORE: &str = crate::source::set::STORE_LABEL;
 
 /// What `markers` (or `import`) was asked about.
+// One per command: boxing the snapshot would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Target<'a> {
     /// A snapshot in the store.
     Store(SnapshotInfo),

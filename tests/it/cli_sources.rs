@@ -849,7 +849,7 @@ fn hypemans_data_directory_is_found_where_hypeman_looks_for_it() {
     };
     let home = env.dir.path().join("home");
     std::fs::create_dir_all(home.join(".config/hypeman")).unwrap();
-    let mut base = || {
+    let base = || {
         let mut c = env.cmd();
         c.env_remove("DATA_DIR")
             .env_remove("CONFIG_PATH")

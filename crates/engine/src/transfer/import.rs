@@ -344,12 +344,15 @@ fn carry_for_export(
     Ok((plan, carried))
 }
 
-/// Files as they were when first seen: (path, device, inode, size, mtime).
+/// A file's identity: device, inode, size, mtime (seconds, nanoseconds).
+type FileId = (u64, u64, u64, i64, i64);
+
+/// Files as they were when first seen (none: not there).
 #[derive(Debug, Default)]
-struct Identities(Vec<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>);
+struct Identities(Vec<(PathBuf, Option<FileId>)>);
 
 impl Identities {
-    fn id(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+    fn id(path: &Path) -> Option<FileId> {
         std::fs::metadata(path)
             .ok()
             .map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
