@@ -582,3 +582,46 @@ fn a_plain_firecracker_directory_exports_as_a_fork_too() {
     );
     assert!(!dir.join("firecracker-config.json").exists());
 }
+
+#[test]
+fn a_data_directory_copied_or_mounted_elsewhere_exports_from_where_it_is() {
+    let rig = rig();
+    // The metadata and device state still name the old place.
+    let moved = rig.fx.root.with_file_name("moved-hypeman");
+    std::fs::rename(&rig.fx.root, &moved).unwrap();
+    let source = open_source(&moved).unwrap();
+    for (id, memory) in [("fc-web", "memory"), ("ch-packed", "memory-ranges")] {
+        let snap = source.find(id).unwrap();
+        import_snapshot(
+            &rig.store,
+            &snap,
+            id,
+            &AtomicBool::new(false),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let (dir, r, _) = rig.fork_export(id, &format!("moved-{id}"), false);
+        r.unwrap();
+        assert_restores_as_a_fork(&rig, &dir, memory);
+        let moved_str = moved.to_string_lossy().into_owned();
+        for f in [
+            "restore.json",
+            if memory == "memory" {
+                "state"
+            } else {
+                "config.json"
+            },
+        ] {
+            let bytes = std::fs::read(dir.join(f)).unwrap();
+            assert!(
+                memchr::memmem::find(&bytes, moved_str.as_bytes()).is_none(),
+                "{f}"
+            );
+        }
+        // The disks and the image came from where the data directory is now.
+        assert_eq!(
+            std::fs::read(dir.join("files/rootfs.erofs")).unwrap(),
+            std::fs::read(moved.join(rig.fx.rootfs.strip_prefix(&rig.fx.root).unwrap())).unwrap()
+        );
+    }
+}

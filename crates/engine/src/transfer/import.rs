@@ -255,11 +255,28 @@ fn layout(snap: &SourceSnapshot, vmm: VmmKind) -> rewrite::SourceLayout {
     } else {
         recorded_dirs.push(snap.dir.clone());
     }
+    // `<data>/guests/<id>` as recorded: `<data>` is the source's root now.
+    let recorded_root = snap
+        .recorded_dir
+        .as_deref()
+        .filter(|_| {
+            matches!(
+                snap.origin,
+                Origin::HypemanStandby | Origin::HypemanSnapshot
+            )
+        })
+        .and_then(|d| {
+            let guests = d.parent()?;
+            (guests.file_name()? == "guests").then(|| guests.parent().map(Path::to_path_buf))?
+        })
+        .filter(|was| was != &snap.source)
+        .map(|was| (was, snap.source.clone()));
     rewrite::SourceLayout {
         vmm,
         snapshot_dir: snap.dir.clone(),
         guest_dir: snap.instance_dir.clone(),
         recorded_dirs,
+        recorded_root,
     }
 }
 

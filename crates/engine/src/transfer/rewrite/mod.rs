@@ -245,11 +245,17 @@ pub struct SourceLayout {
     /// The directories the device state names for `guest_dir` (metadata
     /// `DataDir`; a Firecracker fork's `snapshot_source_data_dir`).
     pub recorded_dirs: Vec<PathBuf>,
+    /// A Hypeman data directory as the device state names it, and where it
+    /// is now (a copy or a mount elsewhere: images, kernels and initrds
+    /// are found under the source, not at the path of the host it came
+    /// from).
+    pub recorded_root: Option<(PathBuf, PathBuf)>,
 }
 
 impl SourceLayout {
     /// Where a path named by the device state is now: under `guest_dir`
-    /// when it is under one of `recorded_dirs`, else where it says.
+    /// when it is under one of `recorded_dirs`, under the source when it is
+    /// under the recorded data directory, else where it says.
     pub fn resolve(&self, recorded: &Path) -> PathBuf {
         let path = normalize(recorded);
         if let Some(guest) = &self.guest_dir {
@@ -258,6 +264,11 @@ impl SourceLayout {
                     return guest.join(rel);
                 }
             }
+        }
+        if let Some((was, is)) = &self.recorded_root
+            && let Ok(rel) = path.strip_prefix(normalize(was))
+        {
+            return is.join(rel);
         }
         path
     }
