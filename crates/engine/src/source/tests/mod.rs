@@ -661,3 +661,90 @@ fn a_directory_claiming_another_id_never_shadows_it() {
     assert_eq!(err.kind(), ErrorKind::BadRequest);
     assert!(!err.to_string().contains("use an id"), "{err}");
 }
+
+mod properties {
+    //! Property tests (bounded cases): Hypeman metadata of any shape — the
+    //! fields listing reads, with values of any JSON type — lists as one
+    //! snapshot or one problem under its directory's name, never panics,
+    //! never under another id; the config reader never panics and reads
+    //! back the `data_dir` it is given.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::source::datadir::yaml_data_dir;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            "[ -~]{0,24}".prop_map(Value::from),
+            "/[a-z/]{0,24}".prop_map(Value::from),
+            Just(json!({"Policy": {"enabled": true, "algorithm": "lz4", "level": -1}})),
+            Just(json!([1, "x", null])),
+        ]
+    }
+
+    const KEYS: [&str; 11] = [
+        "Id",
+        "Name",
+        "HypervisorType",
+        "DataDir",
+        "SocketPath",
+        "Size",
+        "HotplugSize",
+        "CreatedAt",
+        "StoppedAt",
+        "PendingStandbyCompression",
+        "VsockSocket",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn metadata_of_any_shape_lists_under_its_directory(
+            values in proptest::collection::vec(proptest::option::of(json_value()), KEYS.len()),
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let root = d.path().join("hm");
+            let latest = root.join("guests/inst/snapshots/snapshot-latest");
+            std::fs::create_dir_all(&latest).unwrap();
+            std::fs::write(latest.join("memory"), [0u8; 4096]).unwrap();
+            std::fs::write(latest.join("state"), b"x").unwrap();
+            let mut meta = serde_json::Map::new();
+            for (k, v) in KEYS.iter().zip(values) {
+                if let Some(v) = v {
+                    meta.insert(k.to_string(), v);
+                }
+            }
+            std::fs::write(
+                root.join("guests/inst/metadata.json"),
+                serde_json::to_vec(&Value::Object(meta)).unwrap(),
+            )
+            .unwrap();
+            let list = open_source(&root).unwrap().list();
+            prop_assert_eq!(list.len(), 1);
+            match &list[0] {
+                Listed::Snapshot(s) => {
+                    prop_assert_eq!(s.id.as_str(), "inst");
+                    prop_assert_eq!(s.kind, SnapshotKind::Standby);
+                }
+                Listed::Problem(p) => prop_assert_eq!(p.id.as_deref(), Some("inst")),
+            }
+        }
+
+        #[test]
+        fn the_config_reader_never_panics_and_reads_back_data_dir(
+            text in "[ -~\n\t]{0,200}",
+            dir in "/[a-z0-9_/-]{1,40}",
+        ) {
+            let _ = yaml_data_dir(&text);
+            prop_assert_eq!(yaml_data_dir(&format!("port: 1\ndata_dir: {dir}\n")), Some(dir.clone()));
+            prop_assert_eq!(yaml_data_dir(&format!("data_dir: \"{dir}\" # c\n")), Some(dir));
+        }
+    }
+}

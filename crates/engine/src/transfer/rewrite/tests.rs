@@ -224,3 +224,100 @@ fn sockets_and_logs_never_take_an_exported_files_name() {
     assert_eq!(map["/other/state"], "/e/3-state");
     assert_eq!(map["/src/disk"], "/e/files/disk");
 }
+
+mod properties {
+    //! Property tests (bounded cases): Firecracker states of any paths
+    //! rewrite to exactly the mapped paths and parse back; any bytes behind
+    //! a valid header and CRC never make the scanner or the rewrite panic.
+
+    use proptest::prelude::*;
+
+    use super::super::crc64;
+    use super::super::fc_state;
+    use crate::source::tests::fixture::{FcBlock, FcState, FcVsock, filler};
+
+    fn path() -> impl Strategy<Value = String> {
+        "/[a-z0-9._-]{1,12}(/[a-z0-9._-]{1,12}){0,6}"
+    }
+
+    fn state(kernel: String, disks: Vec<String>, vsock: Option<String>) -> FcState {
+        FcState {
+            version: "8.0.0".into(),
+            mem_size_mib: 4,
+            kernel_image_path: kernel,
+            initrd_path: None,
+            boot_args: Some("console=ttyS0".into()),
+            kvm: filler(3000, 1),
+            blocks: disks
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| FcBlock {
+                    id: format!("disk{i}"),
+                    partuuid: None,
+                    root_device: i == 0,
+                    disk_path: d,
+                    tail: filler(64, i as u64),
+                })
+                .collect(),
+            nets: Vec::new(),
+            vsock: vsock.map(|v| FcVsock {
+                uds_path: v,
+                cid: 3,
+                tail: filler(40, 9),
+            }),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_paths_rewrite_to_exactly_the_mapped_ones(
+            kernel in path(),
+            disks in proptest::collection::vec(path(), 1..5),
+            vsock in proptest::option::of(path()),
+            dir in path(),
+        ) {
+            let before = state(kernel, disks, vsock);
+            let map = |p: &str| Some(format!("{dir}/x{p}"));
+            let (out, _) = fc_state::rewrite_path_strings(&before.encode(), &[], &mut |p| map(p))
+                .expect("rewrite");
+            let after = FcState::decode(&out);
+            prop_assert_eq!(&after.kernel_image_path, &map(&before.kernel_image_path).unwrap());
+            for (a, b) in after.blocks.iter().zip(&before.blocks) {
+                prop_assert_eq!(&a.disk_path, &map(&b.disk_path).unwrap());
+                prop_assert_eq!(&a.tail, &b.tail);
+            }
+            prop_assert_eq!(
+                after.vsock.map(|v| v.uds_path),
+                before.vsock.map(|v| map(&v.uds_path).unwrap())
+            );
+            prop_assert_eq!(after.kvm, before.kvm);
+        }
+
+        #[test]
+        fn any_bytes_never_make_the_scanner_or_the_rewrite_panic(
+            body in proptest::collection::vec(any::<u8>(), 0..2000),
+            slashes in proptest::collection::vec(0usize..2000, 0..20),
+        ) {
+            let mut data = fc_state::MAGIC_X86_64.to_le_bytes().to_vec();
+            data.extend_from_slice(&5u64.to_le_bytes());
+            data.extend_from_slice(b"8.0.0");
+            let mut body = body;
+            for s in slashes {
+                if let Some(b) = body.get_mut(s) {
+                    *b = b'/';
+                }
+            }
+            data.extend_from_slice(&body);
+            let data = crc64::with_trailer(data);
+            let _ = fc_state::path_strings(&data);
+            if let Ok((out, _)) = fc_state::rewrite_path_strings(&data, &["/a"], &mut |p| {
+                Some(format!("/export{p}"))
+            }) {
+                prop_assert!(crc64::trailer_ok(&out));
+            }
+            let _ = fc_state::hypeman_same_length(&data, "/a", "/b");
+        }
+    }
+}
