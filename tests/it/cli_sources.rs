@@ -286,6 +286,12 @@ fn import_fork_without_restore_and_export_in_the_vmms_own_layout() {
     let imported = rig.json(&["import", "hypeman/snap-zst", "--name", "packed", "--json"]);
     assert_eq!(imported["vmm"], "cloud-hypervisor");
     assert_eq!(imported["method"], "decompressed zstd");
+    assert_eq!(
+        imported["export"]["carried"].as_array().map(Vec::len),
+        Some(5),
+        "disks, kernel and initrd carried for exports: {imported:#}"
+    );
+    assert_eq!(imported["export"]["refused"], Value::Null);
     assert_eq!(imported["source"], "hypeman");
     assert_eq!(imported["memory_size"], fixture::MEM_SIZE);
     assert_eq!(

@@ -76,6 +76,26 @@ pub fn export_layout(snapshot: &SnapshotInfo) -> (&'static str, Vec<(PathBuf, St
     (memory, state)
 }
 
+/// What an export of `snapshot` will do with its device state, as its
+/// import found: the files carried and why it would be refused, if it
+/// would. `None` for snapshots whose exports are not rewritten.
+pub fn export_readiness(snapshot: &SnapshotInfo) -> Option<ExportReadiness> {
+    let plan = imported_config(snapshot)?.export?;
+    Some(ExportReadiness {
+        carried: plan.paths.iter().filter_map(|p| p.stored.clone()).collect(),
+        refused: plan.refused,
+    })
+}
+
+/// See [`export_readiness`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportReadiness {
+    /// Files carried in the store snapshot for exports (`files/…`).
+    pub carried: Vec<String>,
+    /// Why an export would be refused (without `--keep-source-paths`).
+    pub refused: Option<Refusal>,
+}
+
 fn imported_config(snapshot: &SnapshotInfo) -> Option<ImportedConfig> {
     serde_json::from_value::<ImportedConfig>(snapshot.meta.vmm_config.clone()).ok()
 }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use export::{
-    Exported, check_export_target, check_exportable, export_dir, export_fork, export_layout,
+    ExportReadiness, Exported, check_export_target, check_exportable, export_dir, export_fork,
+    export_layout, export_readiness,
 };
 pub use import::{Imported, default_import_name, import_snapshot, vmm_of};
 pub use rewrite::{ExportPlan, RewriteError};
