@@ -187,11 +187,21 @@ pub fn scan_path_strings(data: &[u8], from: usize, to: usize) -> Vec<PathString>
     out
 }
 
+/// The header of a CRC-checked file, and where its body ends (before the
+/// CRC): a header that runs into the CRC is too short.
+fn header_and_end(data: &[u8]) -> Result<(Header, usize), FcStateError> {
+    let header = parse_header(data)?;
+    let body_end = data.len().saturating_sub(8);
+    if header.body_start > body_end {
+        return Err(FcStateError::TooShort(data.len()));
+    }
+    Ok((header, body_end))
+}
+
 /// The header and path strings of a whole state file (CRC checked).
 pub fn path_strings(data: &[u8]) -> Result<(Header, Vec<PathString>), FcStateError> {
     verify_crc(data, "on read")?;
-    let header = parse_header(data)?;
-    let body_end = data.len() - 8;
+    let (header, body_end) = header_and_end(data)?;
     let found = scan_path_strings(data, header.body_start, body_end);
     Ok((header, found))
 }
@@ -220,8 +230,7 @@ pub fn rewrite_path_strings(
     map: &mut dyn FnMut(&str) -> Option<String>,
 ) -> Result<(Vec<u8>, Vec<Replaced>), FcStateError> {
     verify_crc(data, "before path rewrite")?;
-    let header = parse_header(data)?;
-    let body_end = data.len() - 8;
+    let (header, body_end) = header_and_end(data)?;
     let strings = scan_path_strings(data, header.body_start, body_end);
     let mut changes = Vec::new();
     for s in &strings {

@@ -102,10 +102,11 @@ pub(super) fn classify(
     }
     // A source directory anywhere but at the start of a path (boot args, a
     // string this scan does not see) would be left pointing at the source.
-    let body_end = data.len() - 8;
+    let body = data
+        .get(header.body_start..data.len().saturating_sub(8))
+        .unwrap_or_default();
     for prefix in layout.recorded_strings() {
-        for pos in memchr::memmem::find_iter(&data[header.body_start..body_end], prefix.as_bytes())
-        {
+        for pos in memchr::memmem::find_iter(body, prefix.as_bytes()) {
             let pos = pos + header.body_start;
             if !strings.iter().any(|s| s.len_offset + 8 == pos) {
                 return Err(refused(

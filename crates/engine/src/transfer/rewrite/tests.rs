@@ -321,3 +321,18 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_header_that_runs_into_the_crc_is_too_short_not_a_panic() {
+    // A version string whose length takes in the CRC: the CRC checks, and
+    // the body would end before it starts (here the version does not parse
+    // either; either way an error, never a slice out of range).
+    let mut data = fc_state::MAGIC_X86_64.to_le_bytes().to_vec();
+    data.extend_from_slice(&13u64.to_le_bytes());
+    data.extend_from_slice(b"8.0.0");
+    let crc = crc64::crc64(0, &data);
+    data.extend_from_slice(&crc.to_le_bytes());
+    assert!(crc64::trailer_ok(&data));
+    assert!(fc_state::path_strings(&data).is_err());
+    assert!(fc_state::rewrite_path_strings(&data, &["/a"], &mut |_| None).is_err());
+}
