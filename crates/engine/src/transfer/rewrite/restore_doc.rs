@@ -87,8 +87,13 @@ pub fn restore_md(vmm: VmmKind, dir: &Path, doc: &Value) -> String {
     let d = dir.to_string_lossy();
     let mut s = String::new();
     s.push_str("# Restoring this fork\n\n");
+    let memory = doc["memory"]
+        .as_str()
+        .and_then(|m| Path::new(m).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     s.push_str(&format!(
-        "Exported by forkmail: a patched fork of a {} snapshot. `memory` is the fork's guest \
+        "Exported by forkmail: a patched fork of a {} snapshot. `{memory}` is the fork's guest \
          memory with its mailbox payloads written; `restore.json` says the same as this file \
          for programs.\n\n",
         vmm.label()
