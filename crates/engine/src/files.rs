@@ -124,6 +124,48 @@ pub fn read_bounded(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>
     Ok(buf)
 }
 
+/// Where `path` is, or would be once made, as the filesystem resolves it:
+/// relative to the working directory, symbolic links of the part that
+/// exists followed (its longest existing ancestor canonicalized), and `.`
+/// and `..` of the rest applied by name. Two spellings of one place
+/// resolve alike (`./x`, `a/../x`, a link to the parent), so "is this
+/// inside that" can be asked of a path not made yet.
+pub fn resolve_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // The longest ancestor that exists, canonicalized; the rest by name.
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    let canon = loop {
+        if let Ok(c) = std::fs::canonicalize(base) {
+            break c;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            // `..` at the end of a missing path: keep it for the loop below.
+            (Some(parent), None) => {
+                rest.push("..".into());
+                base = parent;
+            }
+            (None, _) => break base.to_path_buf(),
+        }
+    };
+    let mut out = canon;
+    for part in rest.iter().rev() {
+        match Path::new(part).components().next() {
+            Some(Component::ParentDir) => {
+                out.pop();
+            }
+            Some(Component::CurDir) | None => {}
+            Some(_) => out.push(part),
+        }
+    }
+    out
+}
+
 /// [`read_bounded`] as UTF-8 text (invalid sequences replaced).
 pub fn read_text_bounded(path: &Path, max: u64, what: &'static str) -> Result<String, ReadError> {
     read_bounded(path, max, what).map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -229,5 +271,25 @@ mod tests {
         std::fs::write(&p, b"aaaa\nbbbb\n").unwrap();
         assert_eq!(tail_text(&p, 5), "bbbb\n");
         assert_eq!(tail_text(&d.path().join("none"), 5), "");
+    }
+
+    #[test]
+    fn paths_resolve_alike_however_spelled() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir(root.join("a")).unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
+        let want = root.join("a/new/x");
+        for p in [
+            root.join("a/new/x"),
+            root.join("a/./new/x"),
+            root.join("a/new/../new/x"),
+            root.join("link/new/x"),
+            root.join("a/../a/new/x"),
+        ] {
+            assert_eq!(resolve_path(&p), want, "{}", p.display());
+        }
+        assert_eq!(resolve_path(&root.join("a/new/..")), root.join("a"));
+        assert!(resolve_path(Path::new("rel")).is_absolute());
     }
 }

@@ -162,13 +162,16 @@ impl Markers {
             key.clone()
         };
         let report = catalog.cached(&key);
-        let all = report.map_or(0, |r| r.markers.len());
-        let title = counted(
-            &format!("Markers · {shown}"),
-            self.visible(report.map(|r| r.as_ref())).len(),
-            all,
-            &self.filter,
-        );
+        // A count only once the scan knows it.
+        let title = match report {
+            Some(r) => counted(
+                &format!("Markers · {shown}"),
+                self.visible(Some(r.as_ref())).len(),
+                r.markers.len(),
+                &self.filter,
+            ),
+            None => format!("Markers · {shown}"),
+        };
         let block = pane_block(t, focused, title);
         if let Entry::Problem {
             problem, reason, ..

@@ -130,6 +130,9 @@ pub fn not_scannable(snap: &SourceSnapshot) -> Option<&'static str> {
         (_, MemoryFormat::QemuMigrationStream) => {
             "QEMU memory is a migration stream, not raw guest RAM: nothing to scan"
         }
+        (_, MemoryFormat::VzMachineState) => {
+            "vz's machine-state.vzm is Apple's opaque format, not raw guest RAM: nothing to scan"
+        }
         _ => "no memory file: nothing to scan",
     })
 }

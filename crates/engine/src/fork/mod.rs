@@ -84,6 +84,11 @@ pub struct ForkRequest {
     /// device state to this new (or empty) directory, in the layout of the
     /// snapshot's VMM ([`crate::transfer::export_fork`]).
     pub export: Option<std::path::PathBuf>,
+    /// With `export`: write Firecracker or Cloud Hypervisor device state
+    /// unchanged, naming the source's disks and sockets, instead of
+    /// rewriting every path into the export directory (for experts; the
+    /// default is the rewrite).
+    pub export_keep_source_paths: bool,
     /// After each ack, keep the mailbox's ack socket open this long and
     /// report whatever else arrives (a duplicate ack too) as an ignored
     /// datagram: how `forkmail check` sees a guest that acks twice.
@@ -103,6 +108,7 @@ impl ForkRequest {
             ack_bind: None,
             discovery: None,
             export: None,
+            export_keep_source_paths: false,
             ack_linger_ms: None,
         }
     }

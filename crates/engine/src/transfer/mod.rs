@@ -9,6 +9,7 @@
 
 mod export;
 mod import;
+pub mod rewrite;
 mod sparse;
 
 use std::path::PathBuf;
@@ -16,8 +17,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use export::{Exported, check_export_target, export_fork, export_layout};
+pub use export::{
+    ExportReadiness, Exported, check_export_target, check_exportable, export_dir, export_fork,
+    export_layout, export_readiness,
+};
 pub use import::{Imported, default_import_name, import_snapshot, vmm_of};
+pub use rewrite::{ExportPlan, RewriteError};
 pub use sparse::{SparseStats, decompress_sparse};
 
 use crate::error::{ErrorKind, Kinded};
@@ -33,6 +38,11 @@ pub struct ImportedConfig {
     pub device_state: Vec<String>,
     /// Where it was imported from.
     pub imported_from: ImportOrigin,
+    /// What an export does with the paths its device state names (absent:
+    /// imported before exports were rewritten, or not Firecracker or Cloud
+    /// Hypervisor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportPlan>,
 }
 
 /// The source snapshot an import copied.
@@ -102,6 +112,20 @@ pub enum TransferError {
     /// Cancelled: nothing was kept.
     #[error("cancelled; nothing was kept")]
     Cancelled,
+    /// The device state cannot be exported so that it restores as a fork.
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    /// The source left standby (or a file of it changed) while it was
+    /// imported: the copy would not be one snapshot.
+    #[error(
+        "cannot import {name:?}: the source changed while it was copied ({what}); nothing was kept: import it again once it is in standby"
+    )]
+    SourceChanged {
+        /// The snapshot.
+        name: String,
+        /// What changed.
+        what: String,
+    },
 }
 
 impl Kinded for TransferError {
@@ -114,6 +138,8 @@ impl Kinded for TransferError {
             TransferError::Store(e) => e.kind(),
             TransferError::Decompress { .. } | TransferError::Io { .. } => ErrorKind::Io,
             TransferError::Cancelled => ErrorKind::Cancelled,
+            TransferError::Rewrite(e) => e.kind(),
+            TransferError::SourceChanged { .. } => ErrorKind::Busy,
         }
     }
 }
@@ -129,5 +155,7 @@ impl From<crate::copy::CopyError> for TransferError {
     }
 }
 
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 mod tests;

@@ -346,6 +346,7 @@ fn drive(
                 &plan.snapshot,
                 &made.dir.join(MEMORY_FILE),
                 to,
+                req.export_keep_source_paths,
                 s.cancel,
             )
             .map_err(ForkError::layer)?;
