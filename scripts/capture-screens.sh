@@ -36,6 +36,7 @@ tm send-keys -t s i
 wait_for "typing (Esc stops)" 5
 tm send-keys -t s End BSpace
 tm send-keys -t s -l ', "zone": "eu"}'
+wait_for "✓ JSON object" 5
 grab screen-editor.txt
 tm send-keys -t s Escape
 wait_for "i to type" 5
@@ -46,10 +47,13 @@ tm send-keys -t s Enter
 wait_for "✓  done" 60
 wait_for "ack sent" 10
 grab screen-session.txt
+# Enter: the detail and the whole guest log in the viewer; G: its end.
 tm send-keys -t s Enter
-wait_for "guest log · web-" 5
+wait_for "▸session web-" 5
+tm send-keys -t s G
+wait_for "ack sent" 5
 grab screen-log.txt
-tm send-keys -t s q 1 /
+tm send-keys -t s q 1 h h /
 tm send-keys -t s BSpace BSpace BSpace BSpace BSpace
 tm send-keys -t s -l slow-ack
 tm send-keys -t s Enter
@@ -69,5 +73,23 @@ wait_for "✓ JSON object" 30
 tm send-keys -t s f
 wait_for "fork name: silent-" 5
 tm send-keys -t s Enter
-wait_for "rolled back" 30
+wait_for "guest.log (kept: the fork was rolled back)" 30
 grab screen-failed.txt
+# A 12-fork fan-out of web at 80×24, its detail scrolled to the summary.
+tm resize-window -t s -x 80 -y 24
+tm send-keys -t s 1 / BSpace BSpace BSpace BSpace BSpace BSpace
+tm send-keys -t s -l web
+tm send-keys -t s Enter
+wait_for "Markers · web" 30
+tm send-keys -t s f
+wait_for "fork name: web-" 5
+for _ in $(seq 1 20); do tm send-keys -t s BSpace; done
+tm send-keys -t s -l fan
+tm send-keys -t s Tab BSpace
+tm send-keys -t s -l 12
+wait_for "fan-out: fan-0 … fan-11" 5
+tm send-keys -t s Enter
+wait_for "12/12" 60
+tm send-keys -t s l G
+wait_for "12 of 12 done" 10
+grab screen-fanout-80x24.txt

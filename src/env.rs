@@ -9,6 +9,7 @@
 //! | `FORKMAIL_SIM_GUEST` | the program that runs the simulated guest |
 //! | `FORKMAIL_CONFIG` | the config file (see [`crate::config`]) |
 //! | `XDG_DATA_HOME`, `XDG_STATE_HOME`, `HOME` | default store and log places |
+//! | `DATA_DIR`, `CONFIG_PATH`, `HOME` | Hypeman's data directory, as Hypeman resolves it ([`crate::source::datadir`]) |
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -66,13 +67,31 @@ pub fn demo_store_root(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
 }
 
 /// The run's source paths: `explicit`, then `$FORKMAIL_SOURCES`, then
-/// `/var/lib/hypeman` when it is a readable directory.
+/// Hypeman's data directory ([`hypeman_data_dir`]) when it is a readable
+/// directory.
 pub fn source_paths(explicit: &[PathBuf]) -> Vec<PathBuf> {
     crate::source::source_paths_from(
         explicit,
         var("FORKMAIL_SOURCES").as_deref(),
-        Path::new(crate::source::set::HYPEMAN_DEFAULT_DIR),
+        &hypeman_data_dir().path,
     )
+}
+
+/// Hypeman's data directory as Hypeman resolves it: `DATA_DIR` (koanf
+/// takes any variable whose lower-cased name is `data_dir`; `DATA_DIR`
+/// first), else the `data_dir` of `$CONFIG_PATH`, `/etc/hypeman/config.yaml`
+/// or `~/.config/hypeman/config.yaml`, else `/var/lib/hypeman`.
+pub fn hypeman_data_dir() -> crate::source::HypemanDataDir {
+    let data_dir = var("DATA_DIR").or_else(|| {
+        std::env::vars_os()
+            .find(|(k, v)| k.to_string_lossy().to_ascii_lowercase() == "data_dir" && !v.is_empty())
+            .map(|(_, v)| v)
+    });
+    crate::source::hypeman_data_dir(&crate::source::HypemanEnv {
+        data_dir,
+        config_path: var("CONFIG_PATH"),
+        home: var("HOME").map(PathBuf::from),
+    })
 }
 
 /// `$XDG_DATA_HOME`, else `~/.local/share`.

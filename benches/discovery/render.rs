@@ -1,5 +1,5 @@
-//! TUI render cases: one frame of the real app (`tui::view::draw` of an
-//! [`App`] on a store, as the TUI draws it) into a 200×60 `TestBackend`,
+//! TUI render cases: one frame of the real app ([`App::draw`] on a store,
+//! as the TUI draws it) into a 200×60 `TestBackend`,
 //! with a store of 10,000 snapshots and with a snapshot of 1,000 markers.
 //! Every figure is the time per frame. Yardsticks: a plain ratatui `Table`
 //! of the same rows drawn into the same backend (the widget's own cost),
@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 
 use forkmail::mailbox::{MAILBOX_SIZE, encode_fork_marker};
 use forkmail::store::{MEMORY_FILE, SNAPSHOT_META, SnapshotMeta, Store};
-use forkmail::tui::app::{App, Clock, Msg};
+use forkmail::tui::app::App;
+use forkmail::tui::clock::Clock;
+use forkmail::tui::msg::Msg;
 use forkmail::tui::theme::Theme;
 use forkmail::units::human_size;
 use forkmail::vmm::VmmKind;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Constraint;
 use ratatui::widgets::{Block, Borders, Row, Table, TableState};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
@@ -134,13 +136,13 @@ fn app_on(store: Store) -> io::Result<(App, UnboundedReceiver<Msg>)> {
     let at = time::OffsetDateTime::parse(CREATED, &time::format_description::well_known::Rfc3339)
         .map_err(io::Error::other)?;
     let mut app = App::new(store, tx, Clock::frozen(at), Theme::from_env());
-    app.area = Rect::new(0, 0, WIDTH, HEIGHT);
+    app.on_event(crossterm::event::Event::Resize(WIDTH, HEIGHT));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         while let Ok(m) = rx.try_recv() {
             app.on_msg(m);
         }
-        if app.catalog.scan_job.is_none() && !app.forks.busy() {
+        if !app.snapshots().busy() && !app.forks().busy() {
             return Ok((app, rx));
         }
         if Instant::now() > deadline {
@@ -171,19 +173,19 @@ fn frames(
 /// and the frame budget.
 fn render_case(
     name: &str,
-    (app, rx): (App, UnboundedReceiver<Msg>),
+    (mut app, rx): (App, UnboundedReceiver<Msg>),
     rows: Vec<Vec<String>>,
     widths: Vec<Constraint>,
 ) -> io::Result<Case<'static>> {
     let mut t = terminal()?;
     let app_subject = Subject::new(
-        format!("tui::view::draw, {WIDTH}×{HEIGHT}"),
+        format!("tui App::draw, {WIDTH}×{HEIGHT}"),
         Side::Forkmail,
         Kind::Lib,
         move || {
             // Kept alive: the app's background work reports into it.
             let _ = &rx;
-            frames(&mut t, |f| forkmail::tui::view::draw(f, &app))
+            frames(&mut t, |f| app.draw(f))
         },
     );
     // The widget's own cost: every row handed to the table, as the app
@@ -238,15 +240,15 @@ fn render_case(
 /// The main screen with 10,000 snapshots in the list.
 pub fn snapshot_list(ctx: &Ctx) -> io::Result<Case<'static>> {
     let (app, rx) = app_on(many_snapshots(&ctx.inputs)?)?;
-    if app.catalog.snapshots.len() != SNAPSHOTS {
+    let catalog = app.snapshots().catalog();
+    if catalog.snapshots.len() != SNAPSHOTS {
         return Err(io::Error::other(format!(
             "the app lists {} snapshots, expected {SNAPSHOTS}",
-            app.catalog.snapshots.len()
+            catalog.snapshots.len()
         )));
     }
-    let now = app.clock.now();
-    let rows = app
-        .catalog
+    let now = app.shared().clock().now();
+    let rows = catalog
         .visible()
         .iter()
         .map(|s| {
@@ -255,10 +257,10 @@ pub fn snapshot_list(ctx: &Ctx) -> io::Result<Case<'static>> {
                 s.meta.vmm.label().to_string(),
                 human_size(s.memory_size),
                 human_size(s.allocated),
-                forkmail::tui::view::age(&s.meta.created_at, now),
-                app.catalog
-                    .marker_count(&s.name)
-                    .map_or("-".into(), |n| n.to_string()),
+                forkmail::tui::text::age(&s.meta.created_at, now),
+                catalog
+                    .cached(&s.name)
+                    .map_or("…".into(), |r| r.markers.len().to_string()),
             ]
         })
         .collect();
@@ -270,7 +272,9 @@ pub fn snapshot_list(ctx: &Ctx) -> io::Result<Case<'static>> {
 pub fn marker_table(ctx: &Ctx) -> io::Result<Case<'static>> {
     let (app, rx) = app_on(many_markers(&ctx.inputs)?)?;
     let report = app
-        .markers()
+        .snapshots()
+        .catalog()
+        .report()
         .cloned()
         .ok_or_else(|| io::Error::other("the app has no markers for its snapshot"))?;
     if report.markers.len() != MARKERS {
@@ -291,7 +295,7 @@ pub fn marker_table(ctx: &Ctx) -> io::Result<Case<'static>> {
                 format!("{:#x}", m.offset),
                 m.seq.to_string(),
                 m.payload_len.to_string(),
-                "5.0s".into(),
+                "5.0 s".into(),
                 String::new(),
             ]
         })

@@ -279,10 +279,18 @@ pub struct ForkArgs {
     /// Address the ack sockets bind (default: the template's, else 127.0.0.1).
     #[arg(long, value_name = "ADDR")]
     pub ack_bind: Option<std::net::IpAddr>,
-    /// With --no-restore: write the patched memory and a copy of the device
-    /// state to DIR, in the snapshot's own layout (Firecracker: memory + state).
+    /// With --no-restore: write the patched fork to DIR for your own VMM to
+    /// restore, in the snapshot's layout (Firecracker: memory + state;
+    /// Cloud Hypervisor: memory-ranges + config.json + state.json), every
+    /// path in its device state pointing into DIR (disks copied to DIR/files),
+    /// with RESTORE.md and restore.json saying how.
     #[arg(long, value_name = "DIR", requires = "no_restore")]
     pub export: Option<PathBuf>,
+    /// With --export, for experts: write the device state unchanged, naming
+    /// the source's disks, sockets and files (restoring it opens the
+    /// source instance's writable disks); no disks are copied.
+    #[arg(long, requires = "export")]
+    pub keep_source_paths: bool,
     /// Fan-out: make N forks, named <name>-0 … <name>-(N-1); {{i}}, {{fork}}
     /// and {{uuid}} in payloads expand per fork.
     #[arg(long, value_name = "N", conflicts_with = "matrix")]

@@ -24,6 +24,8 @@ use super::snapshot_rows::{
 const STORE: &str = crate::source::set::STORE_LABEL;
 
 /// What `markers` (or `import`) was asked about.
+// One per command: boxing the snapshot would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Target<'a> {
     /// A snapshot in the store.
     Store(SnapshotInfo),
@@ -366,10 +368,27 @@ pub(super) fn snapshots(store: &Store, sources: &SourceSet, json: bool) -> Resul
                         SnapshotKind::Standby => "standby",
                         SnapshotKind::Stopped => "stopped",
                     };
-                    let compression = match snap.format {
-                        crate::source::MemoryFormat::QemuMigrationStream => "qemu-stream",
-                        f => f.compression().map(|c| c.label()).unwrap_or("none"),
+                    let packed = snap.memory_compression.map(|c| c.label());
+                    let mut compression = match (snap.format, packed) {
+                        (crate::source::MemoryFormat::QemuMigrationStream, Some(c)) => {
+                            format!("qemu-stream, {c}")
+                        }
+                        (crate::source::MemoryFormat::QemuMigrationStream, None) => {
+                            "qemu-stream".into()
+                        }
+                        (crate::source::MemoryFormat::VzMachineState, _) => "vz-state".into(),
+                        (_, c) => c.unwrap_or("none").into(),
                     };
+                    if let Some(p) = snap
+                        .instance
+                        .as_ref()
+                        .and_then(|i| i.pending_compression.as_ref())
+                    {
+                        compression.push_str(&format!(
+                            " ({} pending)",
+                            p.algorithm.as_deref().unwrap_or("compression")
+                        ));
+                    }
                     outln!(
                         "{}",
                         row([
@@ -379,7 +398,7 @@ pub(super) fn snapshots(store: &Store, sources: &SourceSet, json: bool) -> Resul
                             kind,
                             &memory,
                             &on_disk,
-                            compression,
+                            &escaped(&compression),
                             "read-only",
                             &escaped(snap.created_at.as_deref().unwrap_or("-")),
                         ])

@@ -60,6 +60,7 @@ fn removed_event(name: &str, result: &Result<(), String>) -> SessionEvent {
             name,
             Happening::RolledBack {
                 notes: vec!["removed: another fork of the fan-out failed".into()],
+                kept: Default::default(),
             },
         ),
         Err(e) => synthetic(
@@ -108,7 +109,7 @@ impl Progress {
                         result: Err(err),
                         not_started: true,
                         ..
-                    } => Some(synthetic(name, Happening::Failed(err.clone()))),
+                    } => Some(synthetic(name, Happening::Failed(err.into()))),
                     FanoutEvent::Removed { name, result, .. } => Some(removed_event(name, result)),
                     FanoutEvent::Ended { .. } => None,
                 };

@@ -35,16 +35,20 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
     req.zero_copy = a.zero_copy;
     req.ack_bind = a.ack_bind;
     if let Some(dir) = &a.export {
-        // Nothing under a source is ever written, exports included.
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
-        if sources.contains_path(dir) || parent.is_some_and(|p| sources.contains_path(p)) {
+        // Nothing under a source is ever written, exports included: the
+        // directory is resolved as the filesystem will (against the working
+        // directory, links followed) before it is compared, however spelled.
+        let resolved = crate::transfer::export_dir(dir);
+        if sources.contains_path(&resolved) {
             return Err(UsageError(format!(
-                "--export {}: that is inside a read-only source; export elsewhere",
-                dir.display()
+                "--export {}: that is inside a read-only source ({}); export elsewhere",
+                dir.display(),
+                resolved.display()
             ))
             .into());
         }
-        req.export = Some(dir.clone());
+        req.export = Some(resolved);
+        req.export_keep_source_paths = a.keep_source_paths;
     }
     // A closed terminal (SIGHUP) rolls back like Ctrl-C: no half-made fork stays.
     let cancel = cancel_flag()?;
@@ -128,6 +132,18 @@ pub(super) fn fork(store: &Store, sources: &SourceSet, a: &ForkArgs) -> Result<i
                         outcome.dir.display()
                     ),
                 };
+                if let Some(dir) = &req.export {
+                    let how = dir.join(crate::transfer::rewrite::RESTORE_MD);
+                    let _ = if how.exists() {
+                        outln!(
+                            "exported to {}: {} says how your VMM restores it as a fork",
+                            dir.display(),
+                            how.display()
+                        )
+                    } else {
+                        outln!("exported to {}", dir.display())
+                    };
+                }
             }
             Ok(0)
         }

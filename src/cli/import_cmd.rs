@@ -85,6 +85,7 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
             "source": label, "source_path": snap.source.to_string_lossy(), "id": snap.id,
             "hypervisor": snap.hypervisor.label(), "format": snap.format,
             "markers": super::template_cmd::markers_json(&report),
+            "export": crate::transfer::export_readiness(s),
         }))?;
     } else {
         outln!(
@@ -110,6 +111,12 @@ pub(super) fn import(store: &Store, sources: &SourceSet, a: &ImportArgs) -> Resu
                 s.meta.vmm.label(),
                 s.name,
                 s.meta.vmm.label()
+            )?;
+        }
+        if let Some(r) = crate::transfer::export_readiness(s).and_then(|e| e.refused) {
+            outln!(
+                "an export of it would be refused: {} (--keep-source-paths exports its device state unchanged)",
+                crate::sanitize::escaped(&r.to_string())
             )?;
         }
     }

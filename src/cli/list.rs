@@ -130,8 +130,17 @@ pub(super) fn paths(store: Option<&Path>, json: bool) -> Result<i32> {
     let store = crate::env::store_root(store, crate::config::current().store.as_deref())?;
     let demo = crate::env::demo_store_root(None).ok();
     let log = super::log_path();
+    let hypeman = crate::env::hypeman_data_dir();
+    let from = match &hypeman.from {
+        crate::source::DataDirFrom::Environment => "DATA_DIR".to_string(),
+        crate::source::DataDirFrom::ConfigFile(f) => f.display().to_string(),
+        crate::source::DataDirFrom::Default => "default".to_string(),
+    };
     if json {
-        super::output::json(&json!({"store": store, "demo_store": demo, "log": log}))?;
+        super::output::json(&json!({
+            "store": store, "demo_store": demo, "log": log,
+            "hypeman_data_dir": {"path": hypeman.path, "from": from},
+        }))?;
     } else {
         outln!("store:      {}", store.display())?;
         if let Some(d) = demo {
@@ -140,6 +149,11 @@ pub(super) fn paths(store: Option<&Path>, json: bool) -> Result<i32> {
         if let Some(l) = log {
             outln!("log:        {}", l.display())?;
         }
+        outln!(
+            "hypeman:    {} (from {})",
+            escaped(&hypeman.path.display().to_string()),
+            escaped(&from)
+        )?;
     }
     Ok(0)
 }

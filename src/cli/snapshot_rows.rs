@@ -34,11 +34,13 @@ pub(super) fn source_row(s: &LabeledSource, snap: &SourceSnapshot) -> Value {
         .map(|v| v.label())
         .or(match snap.hypervisor {
             crate::source::Hypervisor::Qemu => Some("qemu"),
+            crate::source::Hypervisor::Vz => Some("vz"),
             _ => None,
         });
     let (size_from, size) = match snap.memory_size {
         MemorySize::Apparent { bytes } => (Some("apparent"), Some(bytes)),
         MemorySize::FromMetadata { bytes } => (Some("metadata"), Some(bytes)),
+        MemorySize::Configured { bytes } => (Some("configured"), Some(bytes)),
         MemorySize::Unknown => (None, None),
     };
     json!({
@@ -48,12 +50,14 @@ pub(super) fn source_row(s: &LabeledSource, snap: &SourceSnapshot) -> Value {
         "entry": "snapshot", "source": s.label, "source_path": snap.source.to_string_lossy(),
         "source_kind": s.source.as_ref().map(|k| k.kind().label()).unwrap_or("unknown"),
         "hypervisor": snap.hypervisor.label(), "format": snap.format,
-        "compression": snap.format.compression().map(|c| c.label()).unwrap_or("none"),
+        "compression": snap.memory_compression.map(|c| c.label()).unwrap_or("none"),
+        "scannable": snap.scannable(),
         "read_only": true, "id": snap.id, "origin": snap.origin,
         "memory_size_from": size_from, "memory": snap.memory.as_ref().map(|p| p.to_string_lossy()),
         "memory_file_bytes": snap.memory_file_bytes, "device_state": snap.device_state
             .iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
         "hypeman_compression": snap.compression, "payload_bytes": snap.payload_bytes,
+        "hypeman_instance": snap.instance,
     })
 }
 

@@ -1,32 +1,37 @@
-//! What flows into [`App::update`](super::app::App::update) and out of it:
-//! actions from keys, messages from background work, dialogs, and how the
-//! event loop ends.
+//! What keys (and clicks) turn into, where they apply, and how the event
+//! loop ends: the vocabulary every component speaks. Nothing here knows a
+//! component.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crossterm::event::KeyEvent;
 
-use super::app::Screen;
-use super::catalog::FileKey;
-use crate::scan::ScanReport;
-
-/// What a key (or click) asks for.
+/// What a key (or click) asks for. Which component handles it depends on
+/// where it was pressed (see [`super::keymap::Place`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Leave the TUI.
     Quit,
     /// Open or close the help overlay.
     ToggleHelp,
-    /// Focus the next pane.
+    /// Open the message log (everything the status line said).
+    Messages,
+    /// Focus the next pane (wraps around).
     NextPane,
-    /// Focus the previous pane.
+    /// Focus the previous pane (wraps around).
     PrevPane,
+    /// Go right: the pane to the right or below (no wrap).
+    Right,
+    /// Go back: the pane to the left or above (no wrap).
+    Left,
+    /// Back out one level: clear an applied filter, leave the full-screen
+    /// editor, else go back a pane.
+    Back,
     /// Switch screen.
     Show(Screen),
-    /// Selection up.
+    /// Selection up (or scroll up).
     Up,
-    /// Selection down.
+    /// Selection down (or scroll down).
     Down,
     /// First row.
     Top,
@@ -38,14 +43,16 @@ pub enum Action {
     PageDown,
     /// Open the fork dialog for the selected snapshot.
     Fork,
-    /// Start typing a name filter.
+    /// Start typing a name filter (a search in the viewer).
     StartFilter,
     /// Ask for the path of a memory file to open read-only.
     OpenPath,
-    /// Keep the filter and stop typing.
+    /// Keep the prompt's text and close it.
     FilterDone,
-    /// Clear the filter.
+    /// Close the prompt (a filter is cleared).
     FilterCancel,
+    /// Complete the path typed in the prompt.
+    Complete,
     /// Scan the selected snapshot again.
     Rescan,
     /// Show or mask tokens.
@@ -70,17 +77,17 @@ pub enum Action {
     ExternalEditor,
     /// Cancel the selected running session.
     CancelSession,
-    /// Remove a finished session from the list.
+    /// Forget a finished session (its history goes).
     DismissSession,
     /// Scan the selected fork's memory.
     Inspect,
-    /// Stop the selected fork.
+    /// Stop the selected (or marked) forks.
     StopFork,
-    /// Remove the selected fork.
+    /// Remove the selected (or marked) forks.
     RemoveFork,
     /// Reload the store.
     Refresh,
-    /// Copy the selected name, token or path to the clipboard (OSC 52).
+    /// Copy the selection to the clipboard (OSC 52).
     Copy,
     /// Full-screen payload editor on / off.
     Zoom,
@@ -90,13 +97,15 @@ pub enum Action {
     Redo,
     /// Fork again what the selected session forked (opens the dialog).
     Replay,
+    /// Open the selected session's (or check's) detail in the viewer.
+    OpenDetail,
     /// Open the full-screen guest log viewer.
     OpenLog,
     /// Open the payload library (history and presets) of the mailbox.
     Library,
-    /// Next field of a form.
+    /// Next field of a form (scroll right in the viewer).
     NextField,
-    /// Previous field of a form.
+    /// Previous field of a form (scroll left in the viewer).
     PrevField,
     /// Next search match.
     NextMatch,
@@ -130,90 +139,48 @@ pub enum Action {
     Text(KeyEvent),
 }
 
-/// Messages from background work to the UI task.
-#[derive(Debug)]
-pub enum Msg {
-    /// A scan advanced.
-    ScanProgress {
-        /// Snapshot name.
-        snapshot: String,
-        /// Data bytes read.
-        done: u64,
-        /// Data bytes in total.
-        total: u64,
-    },
-    /// A scan finished.
-    ScanDone {
-        /// Snapshot name.
-        snapshot: String,
-        /// The memory file's identity when the scan started.
-        key: FileKey,
-        /// Report or why not.
-        result: Result<Arc<ScanReport>, super::catalog::ScanFailure>,
-    },
-    /// A session event.
-    Session {
-        /// Session id.
-        id: u64,
-        /// The event.
-        event: crate::fork::SessionEvent,
-    },
-    /// A session ended.
-    SessionEnd {
-        /// Session id.
-        id: u64,
-        /// Fork name or the failure.
-        result: Result<String, crate::fork::ForkError>,
-    },
-    /// Something changed under the store.
-    StoreChanged,
-    /// A fork inspection finished.
-    Inspected {
-        /// Fork name.
-        fork: String,
-        /// Report or error text.
-        result: Result<Arc<ScanReport>, String>,
-    },
-    /// A fan-out ended.
-    FanoutEnd {
-        /// Fan-out id.
-        id: u64,
-        /// Summary lines (done/failed, per-stage spread, divergence).
-        summary: Vec<String>,
-    },
-    /// A check of the conformance suite started or ended.
-    Check {
-        /// Suite run id.
-        id: u64,
-        /// The event.
-        event: crate::check::CheckEvent,
-    },
-    /// The conformance suite ended.
-    CheckEnd {
-        /// Suite run id.
-        id: u64,
-        /// Whether every required check passed, or why it could not run.
-        result: Result<bool, String>,
-    },
-    /// A VMM started ahead of a fork is ready (or could not start).
-    Prestarted {
-        /// Which job.
-        id: u64,
-        /// The prestart, `None` when the VMM gains nothing from it.
-        result: Result<Option<crate::fork::Prestart>, String>,
-    },
-    /// A stop/remove finished.
-    ForkOp {
-        /// The fork.
-        fork: String,
-        /// What happened.
-        message: String,
-        /// Whether it worked.
-        ok: bool,
-    },
+/// Top-level screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// Snapshots, markers and the payload editor.
+    Main,
+    /// Fork sessions, live and past.
+    Sessions,
+    /// Forks in the store.
+    Forks,
 }
 
-/// How the event loop should end.
+/// The panes of the three screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    /// Snapshot list.
+    Snapshots,
+    /// Markers of the selected snapshot.
+    Markers,
+    /// Payload editor.
+    Editor,
+    /// Session list.
+    SessionList,
+    /// Selected session's detail.
+    SessionDetail,
+    /// Fork list.
+    ForkList,
+    /// Selected fork's detail.
+    ForkDetail,
+}
+
+impl Pane {
+    /// The screen a pane belongs to.
+    pub fn screen(self) -> Screen {
+        match self {
+            Pane::Snapshots | Pane::Markers | Pane::Editor => Screen::Main,
+            Pane::SessionList | Pane::SessionDetail => Screen::Sessions,
+            Pane::ForkList | Pane::ForkDetail => Screen::Forks,
+        }
+    }
+}
+
+/// How the event loop ends (or hands the terminal over).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     /// Leave the TUI.
@@ -224,29 +191,7 @@ pub enum Exit {
     Pager(PathBuf),
 }
 
-/// Open yes/no question or the fork dialog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dialog {
-    /// The fork dialog (a form: name, options, per-mailbox settings).
-    Fork(Box<super::form::ForkForm>),
-    /// Stop or remove several forks (one confirmation).
-    BulkForkOp {
-        /// The forks.
-        names: Vec<String>,
-        /// Remove (else stop).
-        remove: bool,
-    },
-    /// Stop a fork.
-    StopFork(String),
-    /// Remove a fork.
-    RemoveFork(String),
-    /// Cancel a running session.
-    CancelSession(u64),
-    /// Quit while this many sessions run (they are cancelled, roll back).
-    Quit(usize),
-}
-
-/// Severity of the status line.
+/// Severity of a status message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     /// Neutral.

@@ -1,12 +1,9 @@
 //! Time as the TUI shows it: a clock frozen in tests so screens are
-//! stable, local time for people, and when an age on screen next changes
-//! (the loop wakes for it, and not otherwise while idle).
+//! stable, and local time for people.
 
 use std::time::Instant;
 
 use time::OffsetDateTime;
-
-use super::app::{App, Mode, Screen};
 
 /// Wall and monotonic time, frozen in tests so screens are stable.
 #[derive(Debug, Clone, Copy)]
@@ -69,31 +66,4 @@ impl Clock {
 /// before any thread starts: `time` refuses to read the zone afterwards.
 pub fn local_offset() -> time::UtcOffset {
     time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC)
-}
-
-impl App {
-    /// When an age shown on screen next changes (`45s` → `46s`, `12m` →
-    /// `13m`): the loop wakes then, and not otherwise while idle.
-    pub fn next_age_change(&self) -> Option<Instant> {
-        if self.clock.is_frozen() || self.screen != Screen::Main || self.mode == Mode::Help {
-            return None;
-        }
-        let now = self.clock.now();
-        let wait = self
-            .catalog
-            .visible()
-            .iter()
-            .filter_map(|s| super::view::age_seconds(&s.meta.created_at, now))
-            .map(|age| {
-                let unit = match age {
-                    0..60 => 1,
-                    60..3600 => 60,
-                    3600..86400 => 3600,
-                    _ => 86400,
-                };
-                unit - age % unit
-            })
-            .min()?;
-        Some(Instant::now() + std::time::Duration::from_secs(wait as u64))
-    }
 }

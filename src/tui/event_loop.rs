@@ -1,9 +1,12 @@
 //! The event loop, generic over the ratatui backend and the input stream so
 //! tests drive the real app into a `TestBackend`.
 //!
-//! Input, engine messages, a tick (only while something animates) and the
-//! debounced store reload meet in one `select!`. Pending messages are
-//! drained before drawing, and a frame is drawn only when state changed.
+//! Input, engine messages, a tick (only while something animates), the
+//! debounced store reload, the status line's expiry and the next age
+//! change meet in one `select!`. Messages that arrived together are all
+//! handled before drawing; a frame is drawn only when something changed,
+//! and any message that changes what is shown asks for one — so a session's
+//! final state is on screen as soon as its event arrives, no key needed.
 
 use std::io;
 use std::time::Duration;
@@ -16,22 +19,19 @@ use ratatui::backend::Backend;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use std::sync::atomic::Ordering;
-
-use super::app::{App, Exit, Level, Msg};
-use super::view;
+use super::action::Exit;
+use super::app::App;
+use super::msg::Msg;
 
 /// Tick period while a spinner or countdown is visible.
 pub const TICK: Duration = Duration::from_millis(100);
 
 /// Draw if needed.
 pub fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> anyhow::Result<()> {
-    if app.dirty {
-        let frame = terminal
-            .draw(|f| view::draw(f, app))
+    if app.dirty() {
+        terminal
+            .draw(|f| app.draw(f))
             .map_err(|e| anyhow!("cannot draw: {e}"))?;
-        app.area = frame.area;
-        app.dirty = false;
     }
     Ok(())
 }
@@ -68,19 +68,19 @@ where
 {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    app.dirty = true;
+    app.age_changed();
     loop {
-        if let Some(exit) = app.exit.take() {
+        if let Some(exit) = app.take_exit() {
             return Ok(exit);
         }
         draw(terminal, app)?;
-        if let Some(text) = app.copied.take()
-            && app.options.osc52
+        if let Some(text) = app.take_copied()
+            && app.shared().options().osc52
         {
             super::terminal::write_clipboard(&text);
         }
         let ticking = app.needs_tick();
-        let reload_at = app.reload_at.map(Instant::from_std);
+        let reload_at = app.reload_at().map(Instant::from_std);
         let status_until = app.status_deadline().map(Instant::from_std);
         // Ages on screen change on their own: wake when the next one does.
         let age_at = app.next_age_change().map(Instant::from_std);
@@ -108,47 +108,27 @@ where
                 app.expire_status();
             }
             _ = tokio::time::sleep_until(age_at.unwrap_or_else(Instant::now)), if age_at.is_some() => {
-                app.dirty = true;
+                app.age_changed();
             }
         }
     }
 }
 
 /// Sessions still running when the person quits are cancelled, and we wait
-/// (up to `limit`) for their rollback so no half-made fork is left behind.
-/// Returns how many were cancelled.
+/// (up to `limit`) for their rollback — and for stops and removes in
+/// flight — so no half-made fork is left behind. Returns how many sessions
+/// were cancelled.
 pub async fn finish_sessions<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     rx: &mut UnboundedReceiver<Msg>,
     limit: Duration,
 ) -> usize {
-    let running: Vec<_> = app.sessions.iter().filter(|s| s.is_running()).collect();
-    let n = running.len();
-    if n == 0 {
-        // A stop or remove in flight finishes: quitting never leaves a
-        // fork half-removed.
-        let deadline = Instant::now() + limit;
-        while app.forks.pending > 0 {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => app.on_msg(m),
-                _ => break,
-            }
-        }
-        return 0;
-    }
-    for s in &running {
-        s.cancel.store(true, Ordering::Relaxed);
-    }
-    app.say(
-        format!("cancelling {n} running session(s), rolling back…"),
-        Level::Info,
-    );
-    app.dirty = true;
+    let n = app.cancel_running();
     // The terminal may be gone (SIGHUP): drawing is best effort.
     let _ = draw(terminal, app);
     let deadline = Instant::now() + limit;
-    while app.sessions.iter().any(|s| s.is_running()) || app.forks.pending > 0 {
+    while app.finishing() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(m)) => app.on_msg(m),
             _ => break,

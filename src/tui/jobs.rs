@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::app::Msg;
-use super::catalog::{FileKey, ScanFailure};
+use super::msg::{FanoutSummary, Msg, ScanFailure};
 use crate::error::Kinded;
 use crate::fork::{ForkInfo, ForkRequest, Forks};
 use crate::history::Recorder;
 use crate::sanitize::safe_owned;
-use crate::scan::{ScanOptions, ScanProgress, ScanReport, scan_cached};
+use crate::scan::{FileIdentity as FileKey, ScanOptions, ScanProgress, ScanReport, scan_cached};
 use crate::store::Store;
 
 /// Progress is forwarded at most this often, so a fast scan cannot flood
@@ -80,6 +79,35 @@ pub fn spawn_scan(
         });
     if let Err(e) = spawned {
         tracing::error!("cannot start scan thread: {e}");
+    }
+}
+
+/// Look for the cached discovery of each `(row key, memory file, cache
+/// file)` off the UI task; each one found comes back as [`Msg::Peeked`].
+pub fn spawn_peek(tx: UnboundedSender<Msg>, todo: Vec<(String, PathBuf, PathBuf)>) {
+    let spawned = std::thread::Builder::new()
+        .name("scan-cache".into())
+        .spawn(move || {
+            for (snapshot, memory, cache) in todo {
+                let Ok(key) = FileKey::of(&memory) else {
+                    continue;
+                };
+                if let Some(report) = crate::scan::cached_report(&memory, &cache)
+                    && tx
+                        .send(Msg::Peeked {
+                            snapshot,
+                            key,
+                            report: Arc::new(report),
+                        })
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::PeekDone);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the scan-cache thread: {e}");
     }
 }
 
@@ -170,7 +198,7 @@ pub fn spawn_fanout(
             let report = crate::fanout::run_fanout(&forks, &plan, &sink, &cancel);
             let _ = tx.send(Msg::FanoutEnd {
                 id,
-                summary: fanout_summary(&report),
+                summary: fanout_summary(&forks, &report),
             });
         });
     if let Err(e) = spawned {
@@ -178,33 +206,40 @@ pub fn spawn_fanout(
     }
 }
 
-/// A fan-out's summary as lines for the sessions screen.
-pub fn fanout_summary(r: &crate::fanout::FanoutReport) -> Vec<String> {
-    let mut out = vec![format!(
-        "{} done, {} failed in {} ms ({:.1} forks/s)",
-        r.done(),
-        r.failed(),
-        r.elapsed.as_millis(),
-        r.forks_per_second()
-    )];
-    for (st, sp) in crate::fanout::spreads(r.forks.iter().map(|f| &f.clock)) {
-        let label = if st == crate::fork::Stage::Done {
-            "total"
-        } else {
-            st.label()
-        };
-        out.push(format!(
-            "{label:<10} median {:>5} ms  p95 {:>5} ms  max {:>5} ms",
-            sp.median_ms, sp.p95_ms, sp.max_ms
-        ));
+/// What a fan-out did, as the sessions screen shows it: what the CLI's
+/// summary says (counts, per-stage spread, divergence of the forks that
+/// run, each failure with its kind).
+pub fn fanout_summary(forks: &Forks, r: &crate::fanout::FanoutReport) -> FanoutSummary {
+    let mut div: Option<(usize, u64, &'static str)> = None;
+    for f in r.forks.iter().filter(|f| f.result.is_ok() && !f.removed) {
+        if let Ok(entry) = forks.get(&f.name)
+            && let Some(d) = crate::fork::divergence(&entry)
+        {
+            let (n, b, _) = div.unwrap_or((0, 0, ""));
+            div = Some((n + 1, b + d.bytes, d.source.label()));
+        }
     }
-    let removed = r.forks.iter().filter(|f| f.removed).count();
-    if removed > 0 {
-        out.push(format!(
-            "rolled back: removed the {removed} fork(s) that were made"
-        ));
+    FanoutSummary {
+        forks: r.forks.len(),
+        done: r.done(),
+        failed: r.failed(),
+        elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
+        per_second: r.forks_per_second(),
+        stages: crate::fanout::spreads(r.forks.iter().map(|f| &f.clock))
+            .into_iter()
+            .map(|(st, sp)| (st, sp.median_ms, sp.p95_ms, sp.max_ms))
+            .collect(),
+        divergence: div,
+        failures: r
+            .forks
+            .iter()
+            .filter_map(|f| {
+                let e = f.result.as_ref().err()?;
+                Some((f.name.clone(), e.kind(), safe_owned(&e.to_string())))
+            })
+            .collect(),
+        removed: r.forks.iter().filter(|f| f.removed).count(),
     }
-    out
 }
 
 /// Run the conformance suite; results come back as [`Msg::Check`] and
@@ -232,37 +267,30 @@ pub fn spawn_check(
     }
 }
 
-/// Stop or remove a fork off the UI task (stopping waits for the VMM).
-pub fn spawn_fork_op(tx: UnboundedSender<Msg>, store: Store, fork: String, remove: bool) {
-    let _ = std::thread::Builder::new()
-        .name(format!("fork-op-{fork}"))
+/// Stop or remove `names` off the UI task (stopping waits for each VMM),
+/// one after the other; one [`Msg::ForkOps`] says how each went.
+pub fn spawn_fork_ops(tx: UnboundedSender<Msg>, store: Store, names: Vec<String>, remove: bool) {
+    let spawned = std::thread::Builder::new()
+        .name("fork-ops".into())
         .spawn(move || {
             let forks = Forks::new(&store);
-            let result = if remove {
-                forks.remove(&fork).map(|_| format!("removed {fork}"))
-            } else {
-                forks.stop(&fork).map(|ran| {
-                    if ran {
-                        format!("stopped {fork}")
+            let results = names
+                .into_iter()
+                .map(|fork| {
+                    let r = if remove {
+                        forks.remove(&fork)
                     } else {
-                        format!("{fork} was not running")
-                    }
+                        forks.stop(&fork)
+                    };
+                    let r = r.map_err(|e| safe_owned(&e.to_string()));
+                    (fork, r)
                 })
-            };
-            let msg = match result {
-                Ok(message) => Msg::ForkOp {
-                    fork,
-                    message,
-                    ok: true,
-                },
-                Err(e) => Msg::ForkOp {
-                    message: format!("{fork}: {e}"),
-                    fork,
-                    ok: false,
-                },
-            };
-            let _ = tx.send(msg);
+                .collect();
+            let _ = tx.send(Msg::ForkOps { remove, results });
         });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start a fork-op thread: {e}");
+    }
 }
 
 /// What keeps the store watched; dropping it stops the watching.
@@ -281,9 +309,10 @@ impl Drop for StoreWatch {
     }
 }
 
-/// Watch `<store>/snapshots`, `<store>/forks` and `<store>/sessions` (the
-/// CLI's sessions show up in the list); fall back to polling once
-/// a second when the watcher cannot start. Returns the watch and a note for
+/// Watch `<store>/snapshots`, `<store>/forks`, `<store>/sessions` (the
+/// CLI's sessions show up in the list) and `<store>/drafts` (another
+/// window's drafts); fall back to polling once a second when the watcher
+/// cannot start. Returns the watch and a note for
 /// the status bar.
 pub fn watch_store(store: &Store, tx: UnboundedSender<Msg>) -> (StoreWatch, String) {
     match start_notify(store, tx.clone()) {
@@ -314,7 +343,7 @@ fn start_notify(
     store: &Store,
     tx: UnboundedSender<Msg>,
 ) -> Result<notify::RecommendedWatcher, String> {
-    if std::env::var_os("FORKMAIL_NO_WATCH").is_some() {
+    if super::edge::watcher_disabled() {
         return Err("disabled by FORKMAIL_NO_WATCH".into());
     }
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -327,7 +356,10 @@ fn start_notify(
         store.snapshots_dir(),
         store.forks_dir(),
         store.sessions_dir(),
+        store.drafts_dir(),
     ] {
+        // The history and the drafts appear with their first file.
+        let _ = crate::store::private_dir(&dir);
         w.watch(&dir, RecursiveMode::Recursive)
             .map_err(|e| format!("{}: {e}", dir.display()))?;
     }

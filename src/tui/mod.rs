@@ -1,41 +1,39 @@
 //! The terminal UI: browse snapshots and their markers, edit payloads, run
 //! fork sessions live, inspect and manage forks.
 //!
-//! Layout follows the architecture notes: [`app`] holds state, actions and
-//! `update`; [`keymap`] is the one key table; [`view`] draws; [`jobs`] runs
-//! engine work off the UI task; [`event_loop`] ties them together over any
-//! ratatui backend.
-#![allow(clippy::cast_possible_truncation)] // TODO(tui): fix each cast (try_from or a justified allow) after the TUI rewrite lands; see issue 16.
+//! Components (as gitui's): each pane and overlay owns its state, its
+//! section of the one keymap ([`keymap`]), its key handling and its
+//! drawing ([`component::Component`]). The three screens —
+//! [`snapshots`] (snapshot list, markers, payload editor), [`sessions`]
+//! (list, detail), [`forks`] (list, detail) — and the [`overlay`]s (help,
+//! prompt, confirm, fork dialog, viewer, payload library) are them. The
+//! [`app`] routes input to the focused one, applies the [`effect`]s they
+//! ask for, and holds only what all share ([`shared`]: store, clock,
+//! theme, keymap, jobs channel, status line). [`jobs`] runs engine work
+//! off the UI task; [`event_loop`] ties it together over any ratatui
+//! backend; [`edge`] is the one place the environment is read.
 
 pub mod action;
 pub mod app;
-pub mod bindings;
-pub mod catalog;
 pub mod clock;
-pub mod editor;
+pub mod component;
+pub mod edge;
+pub mod effect;
 pub mod event_loop;
-pub mod fanout;
 pub mod forks;
-pub mod form;
-pub mod input;
 pub mod jobs;
 pub mod keymap;
-pub mod library;
-pub mod logview;
-pub mod messages;
-pub mod nav;
-pub mod past;
-pub mod prestart;
-pub mod prompt;
-pub mod runs;
-pub mod schema;
-pub mod session;
+pub mod msg;
+pub mod overlay;
+pub mod payloads;
+pub mod sessions;
 pub mod settings;
-pub mod sources;
+pub mod shared;
+pub mod snapshots;
 pub mod status;
 pub mod terminal;
+pub mod text;
 pub mod theme;
-pub mod view;
 pub mod widget;
 
 use std::time::Duration;
@@ -45,7 +43,11 @@ use crossterm::event::EventStream;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use app::{App, Clock, Exit, Msg, Options};
+use action::Exit;
+use app::App;
+use clock::Clock;
+use msg::Msg;
+pub use shared::Options;
 use theme::Theme;
 
 use crate::source::SourceSet;
@@ -56,7 +58,7 @@ use crate::store::Store;
 /// file.
 pub fn run(store: Store, theme: Theme, options: Options, sources: SourceSet) -> Result<i32> {
     // Before any thread: `time` reads the zone only while there is one.
-    let clock = Clock::system_local(app::local_offset());
+    let clock = Clock::system_local(clock::local_offset());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -78,8 +80,8 @@ async fn run_async(
     if !sources.is_empty() {
         app.set_sources(sources);
     }
-    let (_watch, note) = jobs::watch_store(&app.store, tx);
-    app.watch_note = note;
+    let (_watch, note) = jobs::watch_store(app.store(), tx);
+    app.set_watch_note(note);
     // Before the terminal is taken: from here a SIGTERM/SIGHUP/SIGINT is a
     // quit (sessions roll back, the terminal is restored), not a kill.
     let mut signals = quit_signals();
@@ -91,7 +93,7 @@ async fn run_async(
     // Crash tests only: a panic while the terminal is taken (raw mode, the
     // alternate screen) must give it back before the message is printed.
     #[cfg(feature = "test-hooks")]
-    if std::env::var("FORKMAIL_HOLD_AT").is_ok_and(|v| v == "tui-panic") {
+    if edge::panic_asked() {
         panic!("injected panic (FORKMAIL_HOLD_AT=tui-panic)");
     }
     let result = drive(&mut term, &mut app, &mut rx, &mut signals).await;

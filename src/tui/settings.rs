@@ -170,18 +170,13 @@ mod tests {
     fn overrides_apply() {
         let c = parse("[keys]\nfork = [\"F\"]\n[theme]\nfocus = \"#102030\"\n").expect("config");
         let k = keymap(&c).expect("keymap");
-        use crate::tui::app::{Action, Mode, Pane, Screen};
+        use crate::tui::action::Action;
+        use crate::tui::keymap::Place;
         use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
         let f = KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT);
-        assert_eq!(
-            k.map_key(Mode::Normal, Screen::Main, Pane::Markers, f),
-            Some(Action::Fork)
-        );
+        assert_eq!(k.action(Place::Markers, f), Some(Action::Fork));
         let f = KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE);
-        assert_eq!(
-            k.map_key(Mode::Normal, Screen::Main, Pane::Markers, f),
-            None
-        );
+        assert_eq!(k.action(Place::Markers, f), None);
         assert_eq!(
             palette(&c).expect("p").focus,
             ratatui::style::Color::Rgb(16, 32, 48)

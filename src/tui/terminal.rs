@@ -69,29 +69,29 @@ pub fn install_panic_hook() {
 /// Run `$VISUAL`/`$EDITOR` (else `vi`) on `path` with the terminal handed
 /// over, then take it back.
 pub fn run_editor(term: &mut Term, path: &Path) -> Result<(), String> {
-    let editor = env_program(&["VISUAL", "EDITOR"]).unwrap_or_else(|| "vi".into());
-    hand_over(term, &editor, path)
+    hand_over(term, &super::edge::editor(), path)
 }
 
 /// Run `$PAGER` (else `less`) on `path` with the terminal handed over,
 /// then take it back. A pager shows control characters safely by default
 /// (`less` without `-R`); a `$PAGER` that does not is the person's choice.
 pub fn run_pager(term: &mut Term, path: &Path) -> Result<(), String> {
-    let pager = env_program(&["PAGER"]).unwrap_or_else(|| "less".into());
-    hand_over(term, &pager, path)
+    hand_over(term, &super::edge::pager(), path)
+}
+
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    format!("\x1b]52;c;{b64}\x07")
 }
 
 /// Write an OSC 52 sequence (a copy to the terminal's clipboard).
 pub fn write_clipboard(text: &str) {
     use std::io::Write;
     let mut out = stdout();
-    let _ = out.write_all(super::nav::osc52(text).as_bytes());
+    let _ = out.write_all(osc52(text).as_bytes());
     let _ = out.flush();
-}
-
-fn env_program(vars: &[&str]) -> Option<String> {
-    vars.iter()
-        .find_map(|v| std::env::var(v).ok().filter(|v| !v.trim().is_empty()))
 }
 
 fn hand_over(term: &mut Term, editor: &str, path: &Path) -> Result<(), String> {
@@ -123,5 +123,13 @@ fn hand_over(term: &mut Term, editor: &str, path: &Path) -> Result<(), String> {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("{editor} exited with {s}")),
         Err(e) => Err(format!("cannot run {editor}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn osc52_carries_base64() {
+        assert_eq!(super::osc52("hi"), "\x1b]52;c;aGk=\x07");
     }
 }

@@ -71,16 +71,6 @@ pub struct Theme {
     pub palette: Palette,
 }
 
-/// Whether `NO_COLOR` asks for no colour (set to a non-empty value).
-pub fn no_color() -> bool {
-    no_color_value(std::env::var_os("NO_COLOR").as_deref())
-}
-
-/// Whether a `NO_COLOR` value (`None`: unset) asks for no colour.
-fn no_color_value(v: Option<&std::ffi::OsStr>) -> bool {
-    v.is_some_and(|v| !v.is_empty())
-}
-
 impl Theme {
     /// Colour unless `NO_COLOR` is set to a non-empty value, default colours.
     pub fn from_env() -> Theme {
@@ -89,7 +79,7 @@ impl Theme {
 
     /// `palette`, unless `NO_COLOR` is set.
     pub fn with_palette(palette: Palette) -> Theme {
-        Theme::with_palette_unless(palette, no_color())
+        Theme::with_palette_unless(palette, super::edge::no_color())
     }
 
     /// `palette` (a config file's colours), no colour at all when
@@ -161,6 +151,10 @@ impl Theme {
     pub fn found(&self) -> Style {
         self.warn().add_modifier(Modifier::UNDERLINED)
     }
+    /// The current search match.
+    pub fn found_here(&self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
 }
 
 #[cfg(test)]
@@ -168,11 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_color_set_to_anything_but_empty_turns_colour_off_over_the_config() {
-        use std::ffi::OsStr;
-        assert!(!no_color_value(None));
-        assert!(!no_color_value(Some(OsStr::new(""))));
-        assert!(no_color_value(Some(OsStr::new("1"))));
+    fn no_color_turns_colour_off_over_the_config() {
         let configured = Palette {
             ok: Color::Magenta,
             ..Palette::default()

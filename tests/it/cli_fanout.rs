@@ -394,11 +394,11 @@ fn each_fork_of_a_fan_out_is_a_session_in_the_history() {
         );
     }
     assert_eq!(
-        past[0].events.last().unwrap().stage,
+        past[0].events.last().unwrap().stage(),
         forkmail::fork::Stage::Done
     );
     assert_eq!(
-        past[2].events.last().unwrap().stage,
+        past[2].events.last().unwrap().stage(),
         forkmail::fork::Stage::Failed
     );
     // Replayable: the request is the fork's own, payload and acks included.

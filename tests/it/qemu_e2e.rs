@@ -548,10 +548,18 @@ fn prestarted_vmm_is_used_cancelled_and_abandoned_cleanly(store: &Path) {
             }
         }
     }
+    let running = processes_mentioning(&format!("{store_s}/forks/"));
     assert_eq!(
-        processes_mentioning(&format!("{store_s}/forks/")).len(),
+        running.len(),
         1,
-        "QEMU prestarted"
+        "QEMU prestarted, and nothing else of this store runs: {:?}",
+        running
+            .iter()
+            .map(|p| String::from_utf8_lossy(
+                &std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default()
+            )
+            .replace('\0', " "))
+            .collect::<Vec<_>>()
     );
     rustix::process::kill_process(
         rustix::process::Pid::from_child(&child),

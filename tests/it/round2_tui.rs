@@ -26,7 +26,7 @@ fn y_never_copies_a_control_character() {
     };
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Char('y'));
-    let copied = app.copied.clone().expect("copied");
+    let copied = app.take_copied().expect("copied");
     assert!(
         !copied.chars().any(forkmail::sanitize::is_unsafe),
         "{copied:?}"

@@ -5,31 +5,19 @@
 
 use crate::support::tui as common;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use common::{app_on, demo_like_store, render, settle};
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use forkmail::check::{CheckId, CheckResult, Verdict};
+use common::{app_on, demo_like_store, key, keycode, render, select, settle, until};
+use crossterm::event::KeyCode;
+use forkmail::check::{CheckEvent, CheckId, CheckResult, Verdict};
 use forkmail::error::ErrorKind;
 use forkmail::fork::{ForkError, ForkRequest, Forks, Happening, MailboxSpec, SessionEvent, Stage};
-use forkmail::tui::app::{Action, App, Msg, Screen};
-use forkmail::tui::editor::Draft;
-use forkmail::tui::fanout::{CheckView, FanoutView};
-use forkmail::tui::session::SessionView;
+use forkmail::store::Draft;
+use forkmail::tui::action::{Action, Screen};
+use forkmail::tui::app::App;
+use forkmail::tui::msg::Msg;
+use forkmail::tui::sessions::SessionRow;
 use forkmail::vmm::VmmKind;
-
-fn key(app: &mut App, c: char) {
-    app.on_event(Event::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::NONE,
-    )));
-}
-
-fn keycode(app: &mut App, c: KeyCode) {
-    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-}
 
 fn small_app() -> (
     tempfile::TempDir,
@@ -43,30 +31,32 @@ fn small_app() -> (
     (dir, app, rx)
 }
 
-fn select(app: &mut App, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>, name: &str) {
-    let i = app
-        .catalog
-        .visible()
-        .iter()
-        .position(|s| s.name == name)
-        .expect("snapshot");
-    app.update(Action::Top);
-    for _ in 0..i {
-        app.update(Action::Down);
-    }
-    settle(app, rx);
-}
-
 #[test]
 fn fan_out_dialog_previews_the_first_and_last_fork() {
     let (_d, mut app, mut rx) = small_app();
     select(&mut app, &mut rx, "web");
-    app.drafts.insert(
-        ("web".into(), "app.config".into()),
-        Draft {
-            payload: r#"{"replica":{{i}},"fork":"{{fork}}"}"#.into(),
-            ..Draft::default()
-        },
+    // Another window (or the CLI) wrote this draft: the app takes it in.
+    let draft = Draft {
+        payload: r#"{"replica":{{i}},"fork":"{{fork}}"}"#.into(),
+        ..Draft::default()
+    };
+    let path = forkmail::store::draft_path(app.store(), "web", "app.config");
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    forkmail::store::write_json_atomic(&path, &draft).expect("draft");
+    app.reload_store();
+    // Item 6: the editor takes the template as valid once expanded.
+    keycode(&mut app, KeyCode::Tab);
+    while app
+        .snapshots()
+        .selected_mailbox()
+        .is_some_and(|(_, m)| m != "app.config")
+    {
+        key(&mut app, 'j');
+    }
+    let editor = render(&mut app, 110, 34);
+    assert!(
+        editor.contains("✓ template: valid after expansion"),
+        "{editor}"
     );
     key(&mut app, 'f');
     for _ in 0..63 {
@@ -81,12 +71,16 @@ fn fan_out_dialog_previews_the_first_and_last_fork() {
     key(&mut app, '6');
     let screen = render(&mut app, 110, 34);
     assert!(
-        screen.contains(r#"fan-0: app.config={"replica":0,"fork":"fan-0"}"#),
+        screen.contains(r#"✓ fan-0 app.config={"replica":0,"fork":"fan-0"}"#),
         "{screen}"
     );
     assert!(
-        screen.contains(r#"fan-15: app.config={"replica":15,"fork":"fan-15"}"#),
+        screen.contains(r#"✓ fan-15 app.config={"replica":15,"fork":"fan-15"}"#),
         "{screen}"
+    );
+    assert!(
+        screen.contains("({{i}}, {{fork}}, {{uuid}} expanded)"),
+        "one syntax: {screen}"
     );
     insta::assert_snapshot!(screen);
 }
@@ -153,36 +147,12 @@ fn stage_rank(s: Stage) -> usize {
     Stage::PIPELINE.iter().position(|p| *p == s).unwrap_or(99)
 }
 
-fn fake_fanout(app: &mut App) {
-    let now = app.clock.instant();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let mut members = Vec::new();
-    for i in 0..6u64 {
-        let id = 100 + i;
-        let mut v = SessionView::new(
-            id,
-            &format!("fan-{i}"),
-            "web",
-            vec!["app.config".into()],
-            now,
-        );
-        v.group = Some(99);
-        v.cancel = Arc::clone(&cancel);
-        app.sessions.push(v);
-        members.push(id);
-    }
-    app.fanouts.push(FanoutView {
-        id: 99,
-        snapshot: "web".into(),
-        base: "fan".into(),
-        parallel: 2,
-        members,
-        expanded: false,
-        cancel,
-        summary: None,
-        history: None,
-    });
-    app.show(Screen::Sessions);
+/// A fan-out of six the app follows; the test plays the engine: three
+/// done, one failed at its ack, one copying, one not started.
+fn fake_fanout(app: &mut App) -> Vec<u64> {
+    let forks: Vec<String> = (0..6).map(|i| format!("fan-{i}")).collect();
+    let names: Vec<&str> = forks.iter().map(String::as_str).collect();
+    let (ids, _cancel) = app.follow_fanout("fan", "web", 2, &names, &["app.config"]);
     for (i, until) in [
         Stage::Done,
         Stage::Done,
@@ -195,14 +165,11 @@ fn fake_fanout(app: &mut App) {
     {
         let f = format!("fan-{i}");
         for event in events(&f, until) {
-            app.on_msg(Msg::Session {
-                id: 100 + i as u64,
-                event,
-            });
+            app.on_msg(Msg::Session { id: ids[i], event });
         }
         if until == Stage::Done {
             app.on_msg(Msg::SessionEnd {
-                id: 100 + i as u64,
+                id: ids[i],
                 result: Ok(f),
             });
         }
@@ -215,27 +182,28 @@ fn fake_fanout(app: &mut App) {
     )
     .at(Stage::Ack);
     app.on_msg(Msg::Session {
-        id: 103,
-        event: ev("fan-3", 5010, Happening::Failed(err.clone())),
+        id: ids[3],
+        event: ev("fan-3", 5010, Happening::Failed((&err).into())),
     });
     app.on_msg(Msg::SessionEnd {
-        id: 103,
+        id: ids[3],
         result: Err(err),
     });
+    ids
 }
 
 #[test]
 fn a_fan_out_is_one_expandable_row_with_a_stage_grid() {
     let (_d, mut app, _rx) = small_app();
     fake_fanout(&mut app);
-    app.session_sel = 0;
+    key(&mut app, 'g');
     let folded = render(&mut app, 110, 24);
     assert!(
         folded.contains("▸fan ×6") && folded.contains("3/6"),
         "{folded}"
     );
     insta::assert_snapshot!("fanout_grid_folded", folded);
-    keycode(&mut app, KeyCode::Enter);
+    key(&mut app, ' ');
     let open = render(&mut app, 110, 24);
     assert!(
         open.contains("▾fan ×6") && open.contains("  ✓ fan-0"),
@@ -251,7 +219,7 @@ fn a_fan_out_is_one_expandable_row_with_a_stage_grid() {
 #[test]
 fn the_check_table_fills_in_as_checks_end() {
     let (_d, mut app, _rx) = small_app();
-    let mut rows: BTreeMap<CheckId, Option<CheckResult>> =
+    let mut rows: std::collections::BTreeMap<CheckId, Option<CheckResult>> =
         CheckId::ALL.iter().map(|c| (*c, None)).collect();
     let row = |id: CheckId, verdict, evidence: &[&str], ms| CheckResult {
         check: id,
@@ -284,16 +252,32 @@ fn the_check_table_fills_in_as_checks_end() {
             31,
         )),
     );
-    app.checks.push(CheckView {
-        id: 7,
-        snapshot: "slow-ack".into(),
-        rows,
-        outcome: None,
-        cancel: Arc::new(AtomicBool::new(false)),
-    });
-    app.show(Screen::Sessions);
-    app.session_sel = 0;
+    let id = app.follow_check("slow-ack");
+    for r in rows.into_values().flatten() {
+        app.on_msg(Msg::Check {
+            id,
+            event: CheckEvent::Finished(r),
+        });
+    }
+    key(&mut app, 'g');
     insta::assert_snapshot!(render(&mut app, 110, 24));
+    // Item 5: the detail's rows are selected; Enter shows the whole
+    // evidence of one, `y` copies it.
+    key(&mut app, 'l');
+    keycode(&mut app, KeyCode::Enter);
+    let screen = render(&mut app, 110, 24);
+    assert!(screen.contains("check acks · slow-ack"), "{screen}");
+    assert!(
+        screen.contains("fork chk-1-acks-0: warmup acked after 2509 ms, past the 2000 ms deadline"),
+        "the whole evidence: {screen}"
+    );
+    key(&mut app, 'y');
+    assert!(
+        app.status()
+            .is_some_and(|(t, _)| t.contains("sent to the terminal's clipboard (OSC 52)")),
+        "{:?}",
+        app.status()
+    );
 }
 
 fn patched_fork(store: &forkmail::store::Store, name: &str) {
@@ -316,18 +300,9 @@ fn patched_fork(store: &forkmail::store::Store, name: &str) {
 fn forks_screen_marks_filters_and_removes_in_bulk() {
     let (_d, mut app, mut rx) = small_app();
     for n in ["fan-10", "fan-2", "fan-1", "other"] {
-        patched_fork(&app.store, n);
+        patched_fork(app.store(), n);
     }
     app.update(Action::Show(Screen::Forks));
-    let stable = |app: &mut App| {
-        for r in &mut app.forks.rows {
-            // Allocated blocks depend on the filesystem.
-            r.divergence = None;
-            r.info.meta.created_at = common::CREATED.into();
-            r.info.meta.stages.clear();
-        }
-    };
-    stable(&mut app);
     let all = render(&mut app, 110, 24);
     let order: Vec<usize> = ["fan-1 ", "fan-2 ", "fan-10 ", "other "]
         .iter()
@@ -345,40 +320,27 @@ fn forks_screen_marks_filters_and_removes_in_bulk() {
     keycode(&mut app, KeyCode::Enter);
     key(&mut app, 'v');
     key(&mut app, 'd');
-    stable(&mut app);
     let screen = render(&mut app, 110, 24);
     assert!(screen.contains("Remove 3 forks?"), "{screen}");
-    insta::assert_snapshot!("forks_bulk_remove", screen);
+    assert!(screen.contains("fan-1, fan-2, fan-10"), "{screen}");
     key(&mut app, 'y');
-    settle(&mut app, &mut rx);
+    until(&mut app, &mut rx, "the forks removed", |a| {
+        a.forks().pending() == 0
+    });
     app.reload_store();
     let names: Vec<&str> = app
-        .forks
+        .forks()
+        .state()
         .rows
         .iter()
         .map(|r| r.info.name.as_str())
         .collect();
     assert_eq!(names, ["other"]);
-}
-
-/// Feed the UI its messages until `pred` holds (a real fan-out runs).
-fn until(
-    app: &mut App,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
-    what: &str,
-    pred: impl Fn(&App) -> bool,
-) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !pred(app) {
-        while let Ok(m) = rx.try_recv() {
-            app.on_msg(m);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    // Item 7: one message for all of them.
+    assert_eq!(
+        app.status().map(|s| s.0.to_string()).as_deref(),
+        Some("removed 3 forks (0 failed)")
+    );
 }
 
 #[test]
@@ -401,14 +363,19 @@ fn a_zero_copy_fan_out_from_the_dialog_keeps_each_fork_in_the_history() {
     }
     key(&mut app, ' ');
     keycode(&mut app, KeyCode::Enter);
-    assert_eq!(app.fanouts.len(), 1, "a fan-out started");
+    assert_eq!(app.sessions().model().fanouts.len(), 1, "a fan-out started");
     until(&mut app, &mut rx, "the fan-out's end", |a| {
-        a.fanouts[0].summary.is_some()
+        a.sessions().model().fanouts[0].summary.is_some()
     });
-    let summary = app.fanouts[0].summary.clone().unwrap_or_default();
-    assert!(summary[0].starts_with("2 done, 0 failed"), "{summary:?}");
+    let summary = app.sessions().model().fanouts[0]
+        .summary
+        .clone()
+        .unwrap_or_default();
+    assert_eq!((summary.done, summary.failed), (2, 0), "{summary:?}");
+    // Item 12: the divergence of the forks that run is in it.
+    assert!(summary.divergence.is_some(), "{summary:?}");
     // Zero copy, as in the CLI: the forks map the template, no copy of it.
-    let store = app.store.clone();
+    let store = app.store().clone();
     for f in ["zf-0", "zf-1"] {
         let d = store.fork_dir(&forkmail::store::ValidName::new(f).expect("name"));
         assert!(d.is_dir() && !d.join("memory").exists(), "{f}: zero copy");
@@ -417,13 +384,18 @@ fn a_zero_copy_fan_out_from_the_dialog_keeps_each_fork_in_the_history() {
     // the store watcher's merge adds nothing twice.
     let ids = forkmail::history::ids(&store);
     assert_eq!(ids.len(), 2, "{ids:?}");
-    let members = app.members(0);
+    let members = app.sessions().model().members(0);
     assert!(
         members
             .iter()
             .all(|s| s.history_id.is_some() && s.request.is_some())
     );
-    assert!(!app.merge_history(), "no member listed twice");
+    app.reload_due();
+    assert_eq!(
+        app.sessions().model().list.len(),
+        2,
+        "no member listed twice"
+    );
     for id in &ids {
         let past = forkmail::history::load(&store, id).expect("load");
         assert!(past.finished() && past.header.zero_copy && past.header.origin == "tui");
@@ -434,15 +406,13 @@ fn a_zero_copy_fan_out_from_the_dialog_keeps_each_fork_in_the_history() {
     let store2 = forkmail::store::Store::open(dir.path().join("store")).expect("store");
     let (mut app, mut rx) = app_on(store2);
     settle(&mut app, &mut rx);
-    let forks: Vec<&str> = app.sessions.iter().map(|s| s.fork.as_str()).collect();
+    let m = app.sessions().model();
+    let forks: Vec<&str> = m.list.iter().map(|s| s.fork.as_str()).collect();
     assert_eq!(forks, ["zf-0", "zf-1"]);
-    assert!(app.sessions.iter().all(|s| s.past));
+    assert!(m.list.iter().all(|s| s.past));
     // Grouped again as one fan-out row, its forks under it.
-    assert_eq!(app.fanouts.len(), 1);
-    assert_eq!(
-        app.session_rows(),
-        [forkmail::tui::fanout::SessionRow::Group(0)]
-    );
+    assert_eq!(m.fanouts.len(), 1);
+    assert_eq!(m.rows(), [SessionRow::Group(0)]);
     app.show(Screen::Sessions);
     let screen = render(&mut app, 110, 24);
     assert!(

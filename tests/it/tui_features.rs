@@ -8,60 +8,17 @@ use crate::support::tui as common;
 
 use std::time::{Duration, Instant};
 
-use common::{app_on, demo_like_store, render, settle};
-use crossterm::event::{
-    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+use common::{
+    app_on, click, ctrl, demo_like_store, key, keycode, render, select, settle, typed, until, wheel,
 };
-use forkmail::tui::app::{App, Dialog, Mode, Msg, Pane, Screen};
+use crossterm::event::{Event, KeyCode};
+use forkmail::tui::action::{Exit, Pane, Screen};
+use forkmail::tui::app::App;
+use forkmail::tui::keymap::Place;
+use forkmail::tui::msg::Msg;
+use forkmail::tui::overlay::Overlay;
+use forkmail::tui::overlay::fork_dialog::form::ForkForm;
 use tokio::sync::mpsc::UnboundedReceiver;
-
-fn key(app: &mut App, c: char) {
-    let m = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    app.on_event(Event::Key(KeyEvent::new(KeyCode::Char(c), m)));
-}
-
-fn keycode(app: &mut App, c: KeyCode) {
-    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-}
-
-fn ctrl(app: &mut App, c: char) {
-    app.on_event(Event::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::CONTROL,
-    )));
-}
-
-fn typed(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, c);
-    }
-}
-
-fn click(app: &mut App, column: u16, row: u16) {
-    app.on_event(Event::Mouse(MouseEvent {
-        kind: MouseEventKind::Down(MouseButton::Left),
-        column,
-        row,
-        modifiers: KeyModifiers::NONE,
-    }));
-}
-
-fn wheel(app: &mut App, down: bool, column: u16, row: u16) {
-    app.on_event(Event::Mouse(MouseEvent {
-        kind: if down {
-            MouseEventKind::ScrollDown
-        } else {
-            MouseEventKind::ScrollUp
-        },
-        column,
-        row,
-        modifiers: KeyModifiers::NONE,
-    }));
-}
 
 type Rx = UnboundedReceiver<Msg>;
 
@@ -76,35 +33,25 @@ fn small_app() -> (tempfile::TempDir, App, Rx) {
     (dir, app, rx)
 }
 
-fn select(app: &mut App, rx: &mut Rx, name: &str) {
-    let i = app
-        .catalog
-        .visible()
-        .iter()
-        .position(|s| s.name == name)
-        .expect("snapshot in store");
-    app.focus = Pane::Snapshots;
-    keycode(app, KeyCode::Home);
-    for _ in 0..i {
-        key(app, 'j');
-    }
-    settle(app, rx);
-}
-
-/// Feed messages until `pred` holds (bounded; polls, never a fixed sleep).
-fn until(app: &mut App, rx: &mut Rx, what: &str, pred: impl Fn(&App) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !pred(app) {
-        while let Ok(m) = rx.try_recv() {
-            app.on_msg(m);
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn editor_text(app: &App) -> String {
-    app.editor.as_ref().expect("an editor").text()
+    app.snapshots()
+        .payload()
+        .editor()
+        .expect("an editor")
+        .text()
+}
+
+/// The open fork dialog's form.
+fn form(app: &App) -> &ForkForm {
+    match app.overlay() {
+        Some(Overlay::ForkDialog(d)) => d.form(),
+        _ => panic!("the fork dialog is open"),
+    }
+}
+
+/// The session of fork `fork`.
+fn session<'a>(app: &'a App, fork: &str) -> Option<&'a forkmail::tui::sessions::SessionView> {
+    app.sessions().model().list.iter().find(|s| s.fork == fork)
 }
 
 #[test]
@@ -115,9 +62,10 @@ fn typing_into_an_empty_object_lands_between_the_braces() {
     key(&mut app, 'i');
     typed(&mut app, "\"mtu\":9000");
     assert_eq!(editor_text(&app), "{\"mtu\":9000}");
-    // Undo and redo have their own keys, not the paging ones.
+    // Undo and redo have their own keys, not the paging ones; undo takes
+    // back a word (and the punctuation before it), not a character.
     ctrl(&mut app, 'z');
-    assert_eq!(editor_text(&app), "{\"mtu\":900}");
+    assert_eq!(editor_text(&app), "{\"mtu}");
     ctrl(&mut app, 'y');
     assert_eq!(editor_text(&app), "{\"mtu\":9000}");
     ctrl(&mut app, 'u'); // page up: moves, changes nothing
@@ -144,14 +92,17 @@ async fn a_paste_shows_at_once_in_the_editor_the_filter_and_the_fork_name() {
     keycode(&mut app, KeyCode::Esc);
 
     // The filter prompt.
-    app.focus = Pane::Snapshots;
+    select(&mut app, &mut rx, "web");
     key(&mut app, '/');
     app.on_event(Event::Paste("sil\nent".into()));
-    assert!(app.dirty);
-    assert_eq!(app.catalog.filter, "silent");
-    assert_eq!(app.catalog.visible().len(), 1);
+    assert!(app.dirty());
+    assert_eq!(app.snapshots().catalog().filter, "silent");
+    assert_eq!(app.snapshots().catalog().visible().len(), 1);
     keycode(&mut app, KeyCode::Esc);
-    assert!(app.catalog.filter.is_empty(), "Esc clears a filter");
+    assert!(
+        app.snapshots().catalog().filter.is_empty(),
+        "Esc clears a filter"
+    );
 
     // The fork dialog's name field.
     select(&mut app, &mut rx, "web");
@@ -160,10 +111,7 @@ async fn a_paste_shows_at_once_in_the_editor_the_filter_and_the_fork_name() {
         keycode(&mut app, KeyCode::Backspace);
     }
     app.on_event(Event::Paste("web-pasted".into()));
-    match &app.dialog {
-        Some(Dialog::Fork(f)) => assert_eq!(f.name, "web-pasted"),
-        other => panic!("fork dialog expected, got {other:?}"),
-    }
+    assert_eq!(form(&app).name, "web-pasted");
 }
 
 #[test]
@@ -181,7 +129,7 @@ fn the_full_screen_editor_fills_an_80x24_terminal() {
         body.join("\n")
     )));
     ctrl(&mut app, 'f');
-    assert!(app.zoom);
+    assert!(app.snapshots().payload().zoomed());
     let screen = render(&mut app, 80, 24);
     assert!(
         screen.contains("\"key13\": 13"),
@@ -189,13 +137,14 @@ fn the_full_screen_editor_fills_an_80x24_terminal() {
     );
     insta::assert_snapshot!("editor_full_screen_80x24", screen);
     keycode(&mut app, KeyCode::Esc);
-    key(&mut app, 'z');
-    assert!(!app.zoom);
+    // Item 3: Esc leaves the full-screen editor too.
+    keycode(&mut app, KeyCode::Esc);
+    assert!(!app.snapshots().payload().zoomed());
     assert!(render(&mut app, 80, 24).contains("Markers · web"));
 }
 
 fn write_log(app: &App, fork: &str, lines: usize) -> std::path::PathBuf {
-    let dir = app.store.forks_dir().join(fork);
+    let dir = app.store().forks_dir().join(fork);
     std::fs::create_dir_all(&dir).expect("fork dir");
     let mut text = String::new();
     for i in 0..lines {
@@ -217,7 +166,7 @@ fn the_log_viewer_reads_every_line_searches_and_wraps() {
     let dir = write_log(&app, "web-logs", 60);
     let mut req = forkmail::fork::ForkRequest::new("web");
     req.fork_name = Some("web-logs".into());
-    let mut rec = forkmail::history::Recorder::start(&app.store, &req, "cli").expect("history");
+    let mut rec = forkmail::history::Recorder::start(app.store(), &req, "cli").expect("history");
     for what in [
         forkmail::fork::Happening::CopyStarted { dir: dir.clone() },
         forkmail::fork::Happening::Done,
@@ -228,17 +177,30 @@ fn the_log_viewer_reads_every_line_searches_and_wraps() {
             what,
         });
     }
+    let head = app
+        .store()
+        .sessions_dir()
+        .join(format!("{}.json", rec.id()));
     drop(rec);
-    assert!(app.merge_history());
+    // A stable start time for the screen.
+    let mut h: forkmail::history::SessionHeader =
+        forkmail::store::read_json(&head).expect("header");
+    h.started_at = common::CREATED.into();
+    forkmail::store::write_json_atomic(&head, &h).expect("header");
+    app.reload_due();
     key(&mut app, '2');
-    assert_eq!(app.screen, Screen::Sessions);
+    assert_eq!(app.screen(), Screen::Sessions);
     let detail = render(&mut app, 100, 30);
     assert!(
         !detail.contains("TAIL-VISIBLE"),
         "the detail pane cuts the long line"
     );
+    // Item 1: Enter shows the detail and the whole guest log in the viewer.
     keycode(&mut app, KeyCode::Enter);
-    assert_eq!(app.mode, Mode::LogView);
+    assert_eq!(app.place(), Place::Viewer);
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("── guest.log (whole) ──"), "{screen}");
+    key(&mut app, 'G');
     let screen = render(&mut app, 100, 30);
     assert!(
         screen.contains("TAIL-VISIBLE"),
@@ -249,8 +211,10 @@ fn the_log_viewer_reads_every_line_searches_and_wraps() {
     key(&mut app, '/');
     typed(&mut app, "line 007");
     keycode(&mut app, KeyCode::Enter);
-    let v = app.log_view.as_ref().expect("viewer");
-    assert_eq!(v.matches, vec![7]);
+    let Some(Overlay::Viewer(v)) = app.overlay() else {
+        panic!("the viewer")
+    };
+    assert_eq!(v.matches.len(), 1);
     assert!(render(&mut app, 100, 30).contains("\"line 007\": 1/1"));
     // Wrap off: the long line is cut at the screen edge; h/l scroll it.
     key(&mut app, 'w');
@@ -263,15 +227,20 @@ fn the_log_viewer_reads_every_line_searches_and_wraps() {
     assert!(render(&mut app, 100, 30).contains("TAIL-VISIBLE"));
     // The wheel scrolls it; q closes the viewer, not the app.
     wheel(&mut app, false, 10, 10);
-    assert!(!app.log_view.as_ref().expect("viewer").follow);
+    let Some(Overlay::Viewer(v)) = app.overlay() else {
+        panic!("the viewer")
+    };
+    assert!(!v.follow);
     key(&mut app, 'o');
-    assert!(
-        matches!(&app.exit, Some(forkmail::tui::app::Exit::Pager(p)) if p.ends_with("guest.log"))
-    );
-    app.exit = None;
+    assert!(matches!(app.take_exit(), Some(Exit::Pager(p)) if p.ends_with("guest.log")));
+    // Item 13: `?` opens help over the viewer; it closes back to it.
+    key(&mut app, '?');
+    assert_eq!(app.place(), Place::Help);
+    keycode(&mut app, KeyCode::Esc);
+    assert_eq!(app.place(), Place::Viewer);
     key(&mut app, 'q');
-    assert_eq!(app.mode, Mode::Normal);
-    assert!(app.exit.is_none() && app.log_view.is_none());
+    assert_eq!(app.place(), Place::SessionList);
+    assert!(!app.exiting() && app.overlay().is_none());
 }
 
 #[test]
@@ -283,7 +252,13 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
     key(&mut app, 'i');
     typed(&mut app, "\"replay\":1");
     keycode(&mut app, KeyCode::Esc);
-    let edited = app.editor.as_ref().expect("editor").mailbox.clone();
+    let edited = app
+        .snapshots()
+        .payload()
+        .editor()
+        .expect("editor")
+        .mailbox
+        .clone();
     key(&mut app, 'f');
     for _ in 0..40 {
         keycode(&mut app, KeyCode::Backspace);
@@ -295,18 +270,12 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
     }
     key(&mut app, ' '); // zero copy
     keycode(&mut app, KeyCode::Enter);
-    assert_eq!(app.screen, Screen::Sessions);
+    assert_eq!(app.screen(), Screen::Sessions);
     until(&mut app, &mut rx, "the first fork", |a| {
-        a.sessions
-            .iter()
-            .any(|s| s.fork == "web-first" && !s.is_running())
+        session(a, "web-first").is_some_and(|s| !s.is_running())
     });
-    let first = app
-        .sessions
-        .iter()
-        .find(|s| s.fork == "web-first")
-        .expect("session");
-    assert!(matches!(first.outcome, Some(Ok(_))), "{:?}", first.error);
+    let first = session(&app, "web-first").expect("session");
+    assert!(first.done(), "{:?}", first.error());
     drop(app);
 
     // A new TUI on the same store lists the session from the history.
@@ -314,9 +283,9 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
     let (mut app, mut rx) = app_on(store);
     settle(&mut app, &mut rx);
     key(&mut app, '2');
-    let past = app.selected_session().expect("a past session");
+    let past = app.sessions().selected_session().expect("a past session");
     assert_eq!(past.fork, "web-first");
-    assert!(past.past && matches!(past.outcome, Some(Ok(_))));
+    assert!(past.past && past.done());
     let screen = render(&mut app, 100, 30);
     assert!(
         screen.contains("✓ web-first") && screen.contains("earlier run"),
@@ -325,12 +294,10 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
 
     // r: the dialog opens prefilled; the timeout can be changed first.
     key(&mut app, 'r');
-    let Some(Dialog::Fork(form)) = &app.dialog else {
-        panic!("replay opens the fork dialog");
-    };
-    assert_eq!(form.snapshot, "web");
-    assert!(form.zero_copy && !form.no_restore);
-    let m = form
+    let f = form(&app);
+    assert_eq!(f.snapshot, "web");
+    assert!(f.zero_copy && !f.no_restore);
+    let m = f
         .mailboxes
         .iter()
         .find(|m| m.name == edited)
@@ -338,19 +305,17 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
     assert_eq!(m.payload, "{\"replay\":1}");
     assert!(m.wait_for_ack);
     let screen = render(&mut app, 100, 30);
-    assert!(screen.contains("Replay "), "{screen}");
+    // Item 9: the replay's title names the fork it replays, not an id.
+    assert!(screen.contains("Replay web-first ("), "{screen}");
     // To the first mailbox's timeout field; `+` adds a second.
     for _ in 0..6 {
         keycode(&mut app, KeyCode::Tab);
     }
     key(&mut app, '+');
-    let Some(Dialog::Fork(form)) = &app.dialog else {
-        panic!("still open");
-    };
-    assert_eq!(form.mailboxes[0].timeout_ms, 6000);
+    assert_eq!(form(&app).mailboxes[0].timeout_ms(), 6000);
     for _ in 0..40 {
         keycode(&mut app, KeyCode::BackTab);
-        if matches!(&app.dialog, Some(Dialog::Fork(f)) if f.focus == 0) {
+        if form(&app).focus == 0 {
             break;
         }
     }
@@ -360,20 +325,14 @@ fn history_survives_a_restart_and_replay_forks_the_same_again() {
     typed(&mut app, "web-again");
     keycode(&mut app, KeyCode::Enter);
     until(&mut app, &mut rx, "the replayed fork", |a| {
-        a.sessions
-            .iter()
-            .any(|s| s.fork == "web-again" && !s.is_running())
+        session(a, "web-again").is_some_and(|s| !s.is_running())
     });
-    let again = app
-        .sessions
-        .iter()
-        .find(|s| s.fork == "web-again")
-        .expect("session");
-    assert!(matches!(again.outcome, Some(Ok(_))), "{:?}", again.error);
+    let again = session(&app, "web-again").expect("session");
+    assert!(again.done(), "{:?}", again.error());
     let req = again.request.as_ref().expect("recorded");
     assert!(req.zero_copy);
     assert_eq!(req.mailboxes[0].ack_timeout_ms, Some(6000));
-    let forks = forkmail::fork::Forks::new(&app.store);
+    let forks = forkmail::fork::Forks::new(app.store());
     for f in ["web-first", "web-again"] {
         let _ = forks.remove(f);
     }
@@ -400,37 +359,48 @@ fn the_fork_dialog_offers_no_restore_and_explicit_tokens() {
     insta::assert_snapshot!("fork_dialog_options", render(&mut app, 100, 30));
     keycode(&mut app, KeyCode::Enter);
     until(&mut app, &mut rx, "the fork to fail", |a| {
-        a.sessions.iter().any(|s| !s.is_running())
+        a.sessions().model().list.iter().any(|s| !s.is_running())
     });
-    let s = &app.sessions[0];
+    let s = &app.sessions().model().list[0];
     let first = s.request.as_ref().expect("recorded").mailboxes[0]
         .name
         .clone();
     assert!(
-        s.error.as_deref().is_some_and(|e| e.contains(&first)),
+        s.error().is_some_and(|e| e.contains(&first)),
         "an explicit token is searched by its bytes: {:?}",
-        s.error
+        s.error()
     );
     // Now with the right token: patched, not restored.
     key(&mut app, 'r');
-    let Some(Dialog::Fork(form)) = app.dialog.as_mut() else {
-        panic!("replay");
-    };
-    assert!(form.no_restore);
-    assert_eq!(form.mailboxes[0].token, "wrong-token");
-    form.mailboxes[0].token = match first.as_str() {
-        "app.config" => "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
-        _ => "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+    assert!(form(&app).no_restore);
+    assert_eq!(form(&app).mailboxes[0].token, "wrong-token");
+    while form(&app).field() != forkmail::tui::overlay::fork_dialog::form::Field::Token(0) {
+        keycode(&mut app, KeyCode::Tab);
     }
-    .into();
+    for _ in 0.."wrong-token".len() {
+        keycode(&mut app, KeyCode::Backspace);
+    }
+    typed(
+        &mut app,
+        match first.as_str() {
+            "app.config" => "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+            _ => "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+        },
+    );
     keycode(&mut app, KeyCode::Enter);
     until(&mut app, &mut rx, "the patched fork", |a| {
-        a.sessions.iter().filter(|s| !s.is_running()).count() == 2
+        a.sessions()
+            .model()
+            .list
+            .iter()
+            .filter(|s| !s.is_running())
+            .count()
+            == 2
     });
-    let s = app.sessions.last().expect("session");
-    assert!(matches!(s.outcome, Some(Ok(_))), "{:?}", s.error);
+    let s = app.sessions().model().list.last().expect("session");
+    assert!(s.done(), "{:?}", s.error());
     assert!(!s.stages.contains_key(&forkmail::fork::Stage::Restore));
-    let _ = forkmail::fork::Forks::new(&app.store).remove(&s.fork);
+    let _ = forkmail::fork::Forks::new(app.store()).remove(&s.fork);
 }
 
 #[test]
@@ -459,7 +429,10 @@ fn a_click_selects_a_row_and_switches_a_tab_and_the_wheel_scrolls_help() {
     click(&mut app, 10, row);
     settle(&mut app, &mut rx);
     assert_eq!(
-        app.catalog.selected().map(|s| s.name.as_str()),
+        app.snapshots()
+            .catalog()
+            .selected()
+            .map(|s| s.name.as_str()),
         Some("silent")
     );
     // The tab line: a click on "3 Forks" shows the forks screen.
@@ -469,12 +442,13 @@ fn a_click_selects_a_row_and_switches_a_tab_and_the_wheel_scrolls_help() {
         .and_then(|c| u16::try_from(c).ok())
         .expect("forks tab");
     click(&mut app, col + 2, 0);
-    assert_eq!(app.screen, Screen::Forks);
-    // Help scrolls with the wheel.
+    assert_eq!(app.screen(), Screen::Forks);
+    // Help scrolls with the wheel; its title says where it is (item 13).
     key(&mut app, '?');
     wheel(&mut app, true, 10, 10);
     wheel(&mut app, true, 10, 10);
-    assert_eq!(app.help_scroll, 2);
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("Keys · lines 3-"), "{screen}");
 }
 
 #[test]
@@ -483,7 +457,11 @@ fn help_lists_the_keys_of_the_pane_first() {
     select(&mut app, &mut rx, "web");
     keycode(&mut app, KeyCode::Tab);
     key(&mut app, '?');
-    let lines: Vec<String> = forkmail::tui::view::help_lines(&app)
+    let Some(Overlay::Help(help)) = app.overlay() else {
+        panic!("help is open")
+    };
+    let lines: Vec<String> = help
+        .lines(app.shared())
         .iter()
         .map(|l| l.to_string())
         .collect();
@@ -498,7 +476,7 @@ fn help_lists_the_keys_of_the_pane_first() {
         .expect("forks");
     assert!(everywhere < forks, "the active scopes come first");
     keycode(&mut app, KeyCode::Esc);
-    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.overlay().is_none());
 }
 
 #[test]
@@ -507,24 +485,19 @@ fn stray_letters_outside_the_editor_do_nothing_but_say_how_to_type() {
     select(&mut app, &mut rx, "web");
     keycode(&mut app, KeyCode::Tab);
     keycode(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Pane::Editor);
+    assert_eq!(app.focus(), Pane::Editor);
     let before = editor_text(&app);
     key(&mut app, 't');
-    assert!(
-        !app.reveal_tokens,
-        "t reveals tokens only in the markers pane"
-    );
     assert_eq!(editor_text(&app), before);
-    let status = app.status.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+    let status = app.status().map(|s| s.0.to_string()).unwrap_or_default();
     assert!(
-        status.contains("To type in the payload press i"),
+        status.contains("t: no action here (i types in the payload"),
         "{status}"
     );
     // In the markers pane, t says what it did.
     keycode(&mut app, KeyCode::BackTab);
     key(&mut app, 't');
-    assert!(app.reveal_tokens);
-    let status = app.status.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+    let status = app.status().map(|s| s.0.to_string()).unwrap_or_default();
     assert!(status.contains("tokens revealed"), "{status}");
 }
 
@@ -534,10 +507,15 @@ fn y_copies_the_selection_through_osc52() {
     select(&mut app, &mut rx, "web");
     keycode(&mut app, KeyCode::Tab);
     key(&mut app, 'y');
-    let token = app.copied.clone().expect("copied");
+    let token = app.take_copied().expect("copied");
     assert_eq!(token.len(), 32, "the whole token, masked or not");
+    // Item 13: what is claimed is what was done — sent, as OSC 52.
     assert_eq!(
-        forkmail::tui::nav::osc52("ab"),
+        app.status().map(|s| s.0.to_string()).as_deref(),
+        Some("token sent to the terminal's clipboard (OSC 52)")
+    );
+    assert_eq!(
+        forkmail::tui::terminal::osc52("ab"),
         "\u{1b}]52;c;YWI=\u{7}",
         "the clipboard sequence"
     );
@@ -565,7 +543,8 @@ fn every_list_filters_and_names_sort_naturally() {
     let (mut app, mut rx) = app_on(store);
     settle(&mut app, &mut rx);
     let names: Vec<&str> = app
-        .catalog
+        .snapshots()
+        .catalog()
         .visible()
         .iter()
         .map(|s| s.name.as_str())
@@ -576,27 +555,41 @@ fn every_list_filters_and_names_sort_naturally() {
     key(&mut app, '/');
     typed(&mut app, "cache");
     keycode(&mut app, KeyCode::Enter);
-    assert_eq!(app.visible_markers().len(), 1);
     assert_eq!(
-        app.selected_marker().and_then(|m| m.name.as_deref()),
+        app.snapshots()
+            .selected_marker()
+            .and_then(|m| m.name.as_deref()),
         Some("cache.v2")
     );
     assert_eq!(
-        app.editor.as_ref().map(|e| e.mailbox.as_str()),
+        app.snapshots()
+            .payload()
+            .editor()
+            .map(|e| e.mailbox.as_str()),
         Some("cache.v2")
     );
+    // Item 9: every filtered pane says it the same way.
+    let screen = render(&mut app, 100, 30);
+    assert!(
+        screen.contains("Markers · fan-1 (1 of 2, filter \"cache\")"),
+        "{screen}"
+    );
+    // Item 3: Esc clears an applied filter.
+    keycode(&mut app, KeyCode::Esc);
+    assert_eq!(app.snapshots().filter(), None);
     // Sessions and forks filter the same way.
     key(&mut app, '2');
     key(&mut app, '/');
     typed(&mut app, "zzz");
     keycode(&mut app, KeyCode::Enter);
-    assert_eq!(app.filters.sessions, "zzz");
+    assert_eq!(app.sessions().filter(), Some("zzz"));
+    assert!(render(&mut app, 100, 30).contains("Sessions (0 of 0, filter \"zzz\")"));
     key(&mut app, '3');
     key(&mut app, '/');
     typed(&mut app, "fan");
-    assert_eq!(app.forks.filter, "fan");
+    assert_eq!(app.forks().filter(), Some("fan"));
     keycode(&mut app, KeyCode::Esc);
-    assert!(app.forks.filter.is_empty());
+    assert_eq!(app.forks().filter(), None);
 }
 
 #[test]
@@ -608,12 +601,14 @@ fn the_payload_library_keeps_presets_and_forked_payloads() {
     typed(&mut app, "\"preset\":1");
     keycode(&mut app, KeyCode::Esc);
     key(&mut app, 'L');
-    assert_eq!(app.mode, Mode::Library);
+    assert_eq!(app.place(), Place::Library);
     key(&mut app, 's');
     typed(&mut app, "one");
     keycode(&mut app, KeyCode::Enter);
-    assert_eq!(app.mode, Mode::Library);
-    let lib = app.library.as_ref().expect("library");
+    assert_eq!(app.place(), Place::Library);
+    let Some(Overlay::Library(lib)) = app.overlay() else {
+        panic!("the library")
+    };
     assert_eq!(lib.entries[0].label, "preset  one");
     // Write it to a file, change the payload, load the preset back.
     let file = d.path().join("payload.json");
@@ -624,12 +619,24 @@ fn the_payload_library_keeps_presets_and_forked_payloads() {
         std::fs::read_to_string(&file).expect("written"),
         "{\"preset\":1}\n"
     );
+    // Item 11: writing onto a file that exists asks first.
+    key(&mut app, 'w');
+    typed(&mut app, &file.display().to_string());
+    keycode(&mut app, KeyCode::Enter);
+    assert_eq!(app.place(), Place::Confirm, "replacing asks");
+    assert!(render(&mut app, 100, 30).contains("exists. Replace it"));
+    key(&mut app, 'n');
+    assert_eq!(app.place(), Place::Library);
+    // Item 8: deleting a preset asks too.
+    key(&mut app, 'd');
+    assert_eq!(app.place(), Place::Confirm, "deleting asks");
+    key(&mut app, 'n');
     key(&mut app, 'q');
     key(&mut app, 'i');
     typed(&mut app, "\"x\":2,");
     keycode(&mut app, KeyCode::Esc);
     key(&mut app, 'L');
-    app.say("test store", forkmail::tui::app::Level::Info);
+    app.say("test store", forkmail::tui::action::Level::Info);
     insta::assert_snapshot!("payload_library", render(&mut app, 100, 30));
     keycode(&mut app, KeyCode::Enter);
     assert_eq!(editor_text(&app), "{\"preset\":1}");
@@ -641,7 +648,8 @@ fn the_payload_library_keeps_presets_and_forked_payloads() {
     keycode(&mut app, KeyCode::Enter);
     assert_eq!(editor_text(&app), "{\"from\":\"file\"}");
     // A fork puts its payloads first in the history.
-    app.remember_payloads(
+    forkmail::tui::payloads::remember_payloads(
+        app.store(),
         "web",
         &[forkmail::fork::MailboxSpec {
             name: "app.config".into(),
@@ -651,14 +659,14 @@ fn the_payload_library_keeps_presets_and_forked_payloads() {
             ack_timeout_ms: None,
         }],
     );
-    let lib = forkmail::tui::library::Library::load(&app.store, "app.config");
+    let lib = forkmail::tui::payloads::Library::load(app.store(), "app.config");
     assert_eq!(lib.history[0].payload, "{\"forked\":true}");
 }
 
 #[test]
 fn a_schema_error_in_the_editor_points_at_its_line() {
     let (_d, mut app, mut rx) = small_app();
-    let dir = app.store.root().join("schemas");
+    let dir = app.store().root().join("schemas");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(
         dir.join("net.config.json"),
@@ -667,7 +675,10 @@ fn a_schema_error_in_the_editor_points_at_its_line() {
     .expect("schema");
     select(&mut app, &mut rx, "edge-net");
     keycode(&mut app, KeyCode::Tab);
-    let name = app.selected_marker().and_then(|m| m.name.clone());
+    let name = app
+        .snapshots()
+        .selected_marker()
+        .and_then(|m| m.name.clone());
     if name.as_deref() != Some("net.config") {
         key(&mut app, 'j');
     }
@@ -678,7 +689,7 @@ fn a_schema_error_in_the_editor_points_at_its_line() {
     app.on_event(Event::Paste(
         "{\n  \"mtu\": 99999,\n  \"dns\": [\"10.0.2.3\"]\n}".into(),
     ));
-    let ed = app.editor.as_ref().expect("editor");
+    let ed = app.snapshots().payload().editor().expect("editor");
     assert_eq!(ed.schema_errors.len(), 1, "{:?}", ed.schema_errors);
     assert_eq!(ed.schema_errors[0].line, 2);
     let screen = render(&mut app, 100, 30);
@@ -697,22 +708,21 @@ fn a_message_about_a_fork_goes_when_the_fork_stops() {
     typed(&mut app, "web-status");
     keycode(&mut app, KeyCode::Enter);
     until(&mut app, &mut rx, "the fork", |a| {
-        a.sessions.iter().any(|s| !s.is_running())
+        a.sessions().model().list.iter().any(|s| !s.is_running())
     });
-    assert_eq!(app.status_about.as_deref(), Some("web-status"));
-    assert!(
-        app.status
-            .as_ref()
-            .is_some_and(|s| s.0.contains("is running"))
-    );
-    forkmail::fork::Forks::new(&app.store)
+    assert_eq!(app.shared().status().about_fork(), Some("web-status"));
+    assert!(app.status().is_some_and(|s| s.0.contains("is running")));
+    forkmail::fork::Forks::new(app.store())
         .stop("web-status")
         .expect("stop");
     app.reload_store();
     assert!(
-        app.status.is_none(),
+        app.status().is_none(),
         "the message about the running fork is gone"
     );
+    // The session's detail says what became of its fork.
+    let detail = render(&mut app, 100, 30);
+    assert!(detail.contains("fork web-status is stopped"), "{detail}");
     key(&mut app, '3');
     let screen = render(&mut app, 100, 30);
     let row = screen
@@ -723,7 +733,7 @@ fn a_message_about_a_fork_goes_when_the_fork_stops() {
         row.contains("stopped") && row.contains(" - "),
         "no stale pid: {row}"
     );
-    let _ = forkmail::fork::Forks::new(&app.store).remove("web-status");
+    let _ = forkmail::fork::Forks::new(app.store()).remove("web-status");
 }
 
 #[test]
@@ -738,7 +748,7 @@ fn ages_change_on_a_slow_tick_while_idle() {
     let mut app = App::new(
         store,
         tx,
-        forkmail::tui::app::Clock::system(),
+        forkmail::tui::clock::Clock::system(),
         forkmail::tui::theme::Theme::plain(),
     );
     settle(&mut app, &mut rx);
@@ -757,7 +767,7 @@ fn the_demo_store_opens_on_web_with_sample_payloads_and_says_what_each_shows() {
         forkmail::template::demo::ensure_demo_store(&dir.path().join("demo"), &mut |_, _| {})
             .expect("demo store");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = forkmail::tui::app::Options {
+    let options = forkmail::tui::Options {
         select: Some(forkmail::template::demo::DEMO_FIRST.into()),
         ..Default::default()
     };
@@ -769,7 +779,13 @@ fn the_demo_store_opens_on_web_with_sample_payloads_and_says_what_each_shows() {
         options,
     );
     settle(&mut app, &mut rx);
-    assert_eq!(app.catalog.selected().map(|s| s.name.as_str()), Some("web"));
+    assert_eq!(
+        app.snapshots()
+            .catalog()
+            .selected()
+            .map(|s| s.name.as_str()),
+        Some("web")
+    );
     keycode(&mut app, KeyCode::Tab);
     let text = editor_text(&app);
     assert!(
@@ -814,18 +830,18 @@ fn past_sessions_are_listed_from_the_history_after_a_restart() {
     std::fs::write(
         sessions.join("20260101-000100000000-0000-01.jsonl"),
         concat!(
-            r#"{"fork":"silent-1","stage":"validate","status":"started","elapsed_ms":0}"#, "\n",
-            r#"{"fork":"silent-1","stage":"validate","status":"ok","elapsed_ms":1,"detail":"1 mailbox(es) valid"}"#, "\n",
-            r#"{"fork":"silent-1","stage":"copy","status":"started","elapsed_ms":1,"path":"/nonexistent/forks/silent-1"}"#, "\n",
-            r#"{"fork":"silent-1","stage":"copy","status":"ok","elapsed_ms":20,"bytes":100,"total":100,"detail":"sparse copy: 2.7 MiB of data in 64.0 MiB"}"#, "\n",
-            r#"{"fork":"silent-1","stage":"restore","status":"started","elapsed_ms":21}"#, "\n",
-            r#"{"fork":"silent-1","stage":"restore","status":"ok","elapsed_ms":25,"pid":4242,"detail":"sim running, pid 4242"}"#, "\n",
-            r#"{"fork":"silent-1","stage":"ack","status":"started","elapsed_ms":25}"#, "\n",
-            r#"{"fork":"silent-1","stage":"ack","status":"started","elapsed_ms":25,"mailbox":"app.config","ack_port":40001,"deadline_ms":1000}"#, "\n",
-            r#"{"fork":"silent-1","stage":"ack","status":"failed","elapsed_ms":1026,"mailbox":"app.config","error":"mailbox app.config: no ack from the guest within 1000 ms on port 40001","kind":"ack_timeout"}"#, "\n",
-            r#"{"fork":"silent-1","stage":"rollback","status":"started","elapsed_ms":1026}"#, "\n",
-            r#"{"fork":"silent-1","stage":"rollback","status":"ok","elapsed_ms":1030,"detail":"stopped VMM pid 4242; removed the fork"}"#, "\n",
-            r#"{"fork":"silent-1","stage":"failed","status":"failed","elapsed_ms":1030,"mailbox":"app.config","error":"mailbox app.config: no ack from the guest within 1000 ms on port 40001","kind":"ack_timeout"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"validate","status":"started","elapsed_ms":0,"event":"stage_started"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"validate","status":"ok","elapsed_ms":1,"detail":"1 mailbox(es) valid","event":"validated","mailboxes":1}"#, "\n",
+            r#"{"fork":"silent-1","stage":"copy","status":"started","elapsed_ms":1,"path":"/nonexistent/forks/silent-1","event":"copy_started"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"copy","status":"ok","elapsed_ms":20,"bytes":2831155,"total":2831155,"detail":"sparse copy: 2.7 MiB of data in 64.0 MiB","event":"copied","method":"sparse","size":67108864}"#, "\n",
+            r#"{"fork":"silent-1","stage":"restore","status":"started","elapsed_ms":21,"event":"stage_started"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"restore","status":"ok","elapsed_ms":25,"pid":4242,"detail":"sim running, pid 4242","event":"restored","vmm":"sim"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"ack","status":"started","elapsed_ms":25,"event":"stage_started"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"ack","status":"started","elapsed_ms":25,"mailbox":"app.config","ack_port":40001,"deadline_ms":1000,"event":"ack_waiting"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"ack","status":"failed","elapsed_ms":1026,"mailbox":"app.config","error":"mailbox app.config: no ack from the guest within 1000 ms on port 40001","kind":"ack_timeout","event":"stage_failed","failed_stage":"ack","reason":"no ack from the guest within 1000 ms on port 40001"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"rollback","status":"started","elapsed_ms":1026,"event":"stage_started"}"#, "\n",
+            r#"{"fork":"silent-1","stage":"rollback","status":"ok","elapsed_ms":1030,"detail":"stopped VMM pid 4242; removed the fork","event":"rolled_back","notes":["stopped VMM pid 4242","removed the fork"]}"#, "\n",
+            r#"{"fork":"silent-1","stage":"failed","status":"failed","elapsed_ms":1030,"mailbox":"app.config","error":"mailbox app.config: no ack from the guest within 1000 ms on port 40001","kind":"ack_timeout","event":"failed","failed_stage":"ack","reason":"no ack from the guest within 1000 ms on port 40001"}"#, "\n",
         ),
     )
     .expect("events");
@@ -846,7 +862,7 @@ fn past_sessions_are_listed_from_the_history_after_a_restart() {
     let (mut app, mut rx) = app_on(store);
     settle(&mut app, &mut rx);
     key(&mut app, '2');
-    assert_eq!(app.sessions.len(), 2);
+    assert_eq!(app.sessions().model().list.len(), 2);
     key(&mut app, 'g');
     let screen = render(&mut app, 100, 30);
     assert_eq!(
@@ -856,14 +872,16 @@ fn past_sessions_are_listed_from_the_history_after_a_restart() {
     );
     insta::assert_snapshot!("history_after_restart", screen);
     key(&mut app, 'j');
-    let s = app.selected_session().expect("second");
-    assert!(
-        s.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("interrupted"))
-    );
-    // `d` forgets a finished session, files and all.
+    let s = app.sessions().selected_session().expect("second");
+    assert!(s.error().is_some_and(|e| e.starts_with("interrupted")));
+    // `d` forgets a finished session, files and all — after asking (item 8).
     key(&mut app, 'd');
-    assert_eq!(app.sessions.len(), 1);
-    assert_eq!(forkmail::history::ids(&app.store).len(), 1);
+    assert_eq!(app.place(), Place::Confirm, "forgetting asks");
+    key(&mut app, 'y');
+    assert_eq!(app.sessions().model().list.len(), 1);
+    assert_eq!(forkmail::history::ids(app.store()).len(), 1);
+    assert!(
+        app.status()
+            .is_some_and(|s| s.0.contains("forgot 1 session"))
+    );
 }

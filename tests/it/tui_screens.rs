@@ -4,38 +4,14 @@
 
 use crate::support::tui as common;
 
-use common::{app_on, demo_like_store, render, settle};
+use common::{app_on, demo_like_store, key, keycode, render, select as select_snapshot, settle};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use forkmail::error::ErrorKind;
 use forkmail::fork::{CopyMethod, ForkError, Happening, SessionEvent, Stage};
-use forkmail::tui::app::{Action, App, Msg, Screen};
-use forkmail::tui::session::SessionView;
+use forkmail::tui::action::{Action, Exit, Screen};
+use forkmail::tui::app::App;
+use forkmail::tui::msg::Msg;
 use forkmail::vmm::VmmKind;
-
-fn key(app: &mut App, c: char) {
-    app.on_event(Event::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::NONE,
-    )));
-}
-
-fn keycode(app: &mut App, c: KeyCode) {
-    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-}
-
-fn select_snapshot(app: &mut App, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>, name: &str) {
-    let i = app
-        .catalog
-        .visible()
-        .iter()
-        .position(|s| s.name == name)
-        .expect("snapshot in store");
-    app.update(Action::Top);
-    for _ in 0..i {
-        app.update(Action::Down);
-    }
-    settle(app, rx);
-}
 
 fn small_app() -> (
     tempfile::TempDir,
@@ -123,7 +99,7 @@ fn editor_shows_an_over_budget_payload() {
     // 3825 bytes of text fit alone; the ack_port injection pushes it over.
     let blob = "x".repeat(3813);
     app.on_event(Event::Paste(format!("\"blob\": \"{blob}\"}}")));
-    let ed = app.editor.as_ref().expect("editor");
+    let ed = app.snapshots().payload().editor().expect("editor");
     assert!(ed.validation.typed_bytes <= 3832, "fits without ack_port");
     assert!(ed.validation.sent_bytes > 3832);
     keycode(&mut app, KeyCode::Esc);
@@ -135,7 +111,10 @@ fn drafts_persist_per_snapshot_and_mailbox() {
     let (dir, mut app, mut rx) = small_app();
     select_snapshot(&mut app, &mut rx, "web");
     keycode(&mut app, KeyCode::Tab);
-    let (_, mailbox) = app.selected_mailbox().expect("a fork mailbox is selected");
+    let (_, mailbox) = app
+        .snapshots()
+        .selected_mailbox()
+        .expect("a fork mailbox is selected");
     key(&mut app, 'a'); // ack off
     key(&mut app, 'i');
     app.on_event(Event::Paste(" ".into()));
@@ -145,7 +124,9 @@ fn drafts_persist_per_snapshot_and_mailbox() {
     let (mut again, mut rx) = app_on(store);
     settle(&mut again, &mut rx);
     select_snapshot(&mut again, &mut rx, "web");
-    let d = again.draft("web", &mailbox).clone();
+    let d: forkmail::store::Draft =
+        forkmail::store::read_json(&forkmail::store::draft_path(again.store(), "web", &mailbox))
+            .expect("draft");
     assert!(!d.wait_for_ack);
     // The cursor of an empty object starts between its braces.
     assert_eq!(d.payload, "{ }");
@@ -159,13 +140,9 @@ fn ev(fork: &str, ms: u64, what: Happening) -> SessionEvent {
     }
 }
 
-fn fake_session(app: &mut App, id: u64, fork: &str, snapshot: &str, mbs: &[&str]) {
-    let names = mbs.iter().map(|m| m.to_string()).collect();
-    let now = app.clock.instant();
-    app.sessions
-        .push(SessionView::new(id, fork, snapshot, names, now));
-    app.session_sel = app.sessions.len() - 1;
-    app.show(Screen::Sessions);
+/// A session followed by the app; the test plays the engine.
+fn fake_session(app: &mut App, fork: &str, snapshot: &str, mbs: &[&str]) -> u64 {
+    app.follow_session(fork, snapshot, mbs).0
 }
 
 fn feed(app: &mut App, id: u64, events: Vec<SessionEvent>) {
@@ -179,7 +156,7 @@ fn copy_started(app: &App, fork: &str, ms: u64) -> SessionEvent {
         fork,
         ms,
         Happening::CopyStarted {
-            dir: app.store.forks_dir().join(fork),
+            dir: app.store().forks_dir().join(fork),
         },
     )
 }
@@ -225,7 +202,7 @@ fn through_restore(app: &App, fork: &str) -> Vec<SessionEvent> {
 fn sessions_in_progress() {
     let (_d, mut app, _rx) = small_app();
     // One session copying...
-    fake_session(&mut app, 1, "web-copying", "web", &["app.config"]);
+    let one = fake_session(&mut app, "web-copying", "web", &["app.config"]);
     let f = "web-copying";
     let events = vec![
         ev(f, 0, Happening::StageStarted(Stage::Validate)),
@@ -240,15 +217,9 @@ fn sessions_in_progress() {
             },
         ),
     ];
-    feed(&mut app, 1, events);
+    feed(&mut app, one, events);
     // ...and one waiting for its acks: one acked, one counting down.
-    fake_session(
-        &mut app,
-        2,
-        "web-acking",
-        "web",
-        &["app.config", "secrets.v1"],
-    );
+    let two = fake_session(&mut app, "web-acking", "web", &["app.config", "secrets.v1"]);
     let f = "web-acking";
     let mut events = through_restore(&app, f);
     events.push(ev(f, 46, Happening::StageStarted(Stage::Ack)));
@@ -272,7 +243,7 @@ fn sessions_in_progress() {
             after_ms: 4,
         },
     ));
-    feed(&mut app, 2, events);
+    feed(&mut app, two, events);
     assert!(
         app.needs_tick(),
         "a countdown is visible: the loop must tick"
@@ -286,7 +257,7 @@ fn sessions_in_progress() {
 fn failed_session_shows_error_and_rollback() {
     let (_d, mut app, _rx) = small_app();
     let f = "silent-000001";
-    fake_session(&mut app, 1, f, "silent", &["app.config"]);
+    let id = fake_session(&mut app, f, "silent", &["app.config"]);
     let mut events = through_restore(&app, f);
     events.push(ev(f, 46, Happening::StageStarted(Stage::Ack)));
     events.push(ev(
@@ -304,19 +275,20 @@ fn failed_session_shows_error_and_rollback() {
         "no ack from the guest within 5000 ms on port 40003",
     )
     .at(Stage::Ack);
-    events.push(ev(f, 5047, Happening::StageFailed(err.clone())));
+    events.push(ev(f, 5047, Happening::StageFailed((&err).into())));
     events.push(ev(f, 5047, Happening::StageStarted(Stage::Rollback)));
     events.push(ev(
         f,
         5060,
         Happening::RolledBack {
             notes: vec!["stopped VMM pid 4242".into(), "removed the fork".into()],
+            kept: Default::default(),
         },
     ));
-    events.push(ev(f, 5060, Happening::Failed(err.clone())));
-    feed(&mut app, 1, events);
+    events.push(ev(f, 5060, Happening::Failed((&err).into())));
+    feed(&mut app, id, events);
     app.on_msg(Msg::SessionEnd {
-        id: 1,
+        id,
         result: Err(err),
     });
     assert!(!app.needs_tick(), "nothing animates once the session ended");
@@ -336,8 +308,8 @@ async fn help_overlay_through_the_event_loop() {
     let exit = forkmail::tui::event_loop::run_loop(&mut terminal, &mut app, &mut rx, &mut input)
         .await
         .expect("loop");
-    assert_eq!(exit, forkmail::tui::app::Exit::Quit);
-    let root = app.store.root().display().to_string();
+    assert_eq!(exit, Exit::Quit);
+    let root = app.store().root().display().to_string();
     insta::assert_snapshot!(terminal.backend().to_string().replace(&root, "<store>"));
 }
 
@@ -351,7 +323,8 @@ fn filter_narrows_the_snapshot_list() {
     keycode(&mut app, KeyCode::Enter);
     settle(&mut app, &mut rx);
     let names: Vec<_> = app
-        .catalog
+        .snapshots()
+        .catalog()
         .visible()
         .iter()
         .map(|s| s.name.clone())
@@ -388,7 +361,10 @@ fn fork_dialog_lists_mailboxes_and_flags_an_invalid_payload() {
     key(&mut app, 'f');
     let screen = render(&mut app, 100, 30);
     assert!(screen.contains("fork name: web-"), "{screen}");
-    assert!(screen.contains("✗ invalid payload"), "{screen}");
+    assert!(
+        screen.contains("✗ web-"),
+        "the payload to send is refused: {screen}"
+    );
     // The name is editable and checked before anything starts.
     for _ in 0..20 {
         keycode(&mut app, KeyCode::Backspace);
@@ -397,20 +373,24 @@ fn fork_dialog_lists_mailboxes_and_flags_an_invalid_payload() {
         key(&mut app, c);
     }
     keycode(&mut app, KeyCode::Enter);
-    assert!(app.sessions.is_empty(), "refused before starting");
-    assert!(render(&mut app, 100, 30).contains("invalid name"));
+    assert!(
+        app.sessions().model().list.is_empty(),
+        "refused before starting"
+    );
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("✗ not forked: invalid name"), "{screen}");
     keycode(&mut app, KeyCode::Esc);
-    assert!(app.dialog.is_none());
+    assert!(app.overlay().is_none());
 }
 
 #[test]
 fn saved_drafts_show_in_the_markers_pane_before_a_row_is_visited() {
     let (dir, app, _rx) = small_app();
-    let store = app.store.clone();
+    let store = app.store().clone();
     drop(app);
     let path = store.drafts_dir().join("web");
     std::fs::create_dir_all(&path).expect("mkdir");
-    let draft = forkmail::tui::editor::Draft {
+    let draft = forkmail::store::Draft {
         payload: "{}".into(),
         include: false,
         wait_for_ack: false,
@@ -434,29 +414,21 @@ fn a_duplicated_mailbox_is_never_forked_and_the_dialog_says_why() {
     let (_d, mut app, mut rx) = small_app();
     select_snapshot(&mut app, &mut rx, "dup-marker");
     // Not part of the fork, whatever the draft says, and space cannot include it.
-    let specs = app.included_mailboxes("dup-marker");
-    let names: Vec<&str> = specs.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["cache.v2"]);
     keycode(&mut app, KeyCode::Tab);
-    let row = app
-        .markers()
-        .and_then(|r| {
-            r.markers
-                .iter()
-                .position(|m| m.name.as_deref() == Some("app.config"))
-        })
-        .expect("app.config marker");
-    app.marker_sel = row;
-    app.sync_editor();
+    while app
+        .snapshots()
+        .selected_marker()
+        .is_some_and(|m| m.name.as_deref() != Some("app.config"))
+    {
+        key(&mut app, 'j');
+    }
     key(&mut app, ' ');
     assert!(
-        app.status
-            .as_ref()
+        app.status()
             .is_some_and(|(t, _)| t.contains("app.config cannot be included")),
         "{:?}",
-        app.status
+        app.status()
     );
-    assert_eq!(app.included_mailboxes("dup-marker").len(), 1);
     key(&mut app, 'f');
     let screen = render(&mut app, 100, 30);
     assert!(screen.contains("• cache.v2"), "{screen}");
@@ -470,26 +442,25 @@ fn a_duplicated_mailbox_is_never_forked_and_the_dialog_says_why() {
 #[test]
 fn q_asks_before_quitting_while_a_session_runs() {
     let (_d, mut app, _rx) = small_app();
-    fake_session(&mut app, 1, "web-q", "web", &["app.config"]);
+    fake_session(&mut app, "web-q", "web", &["app.config"]);
     key(&mut app, 'q');
-    assert!(app.exit.is_none(), "asks first");
+    assert!(!app.exiting(), "asks first");
     let screen = render(&mut app, 80, 24);
     assert!(
-        screen.contains("1 session running: quit and roll it back? y/n"),
+        screen.contains("1 session running: quit and roll it back?"),
         "{screen}"
     );
     key(&mut app, 'n');
-    assert!(app.exit.is_none() && app.dialog.is_none());
+    assert!(!app.exiting() && app.overlay().is_none());
     key(&mut app, 'q');
     key(&mut app, 'y');
-    assert_eq!(app.exit, Some(forkmail::tui::app::Exit::Quit));
+    assert_eq!(app.take_exit(), Some(Exit::Quit));
 }
 
 #[tokio::test]
 async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
     let (_d, mut app, mut rx) = small_app();
-    fake_session(&mut app, 7, "web-sig", "web", &["app.config"]);
-    let cancel = std::sync::Arc::clone(&app.sessions[0].cancel);
+    let (id, cancel) = app.follow_session("web-sig", "web", &["app.config"]);
     let backend = ratatui::backend::TestBackend::new(80, 24);
     let mut terminal = ratatui::Terminal::new(backend).expect("terminal");
     let mut input = futures::stream::pending();
@@ -503,10 +474,10 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
     )
     .await
     .expect("loop");
-    assert_eq!(exit, forkmail::tui::app::Exit::Quit);
-    assert!(app.dialog.is_none(), "a signal does not ask");
+    assert_eq!(exit, Exit::Quit);
+    assert!(app.overlay().is_none(), "a signal does not ask");
     // The engine stand-in: once cancelled, it rolls back and reports the end.
-    let tx = app.tx.clone();
+    let tx = app.shared().tx().clone();
     let engine = tokio::spawn(async move {
         while !cancel.load(std::sync::atomic::Ordering::Relaxed) {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -516,11 +487,12 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
             9,
             Happening::RolledBack {
                 notes: vec!["fork directory removed".into()],
+                kept: Default::default(),
             },
         );
-        let _ = tx.send(Msg::Session { id: 7, event: e });
+        let _ = tx.send(Msg::Session { id, event: e });
         let _ = tx.send(Msg::SessionEnd {
-            id: 7,
+            id,
             result: Err(ForkError::cancelled()),
         });
     });
@@ -533,8 +505,9 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
     .await;
     engine.await.expect("engine");
     assert_eq!(n, 1);
-    assert!(!app.sessions[0].is_running(), "waited for the rollback");
-    assert!(app.sessions[0].stages.contains_key(&Stage::Rollback));
+    let s = &app.sessions().model().list[0];
+    assert!(!s.is_running(), "waited for the rollback");
+    assert!(s.stages.contains_key(&Stage::Rollback));
     // Listed as cancelled, not failed.
     app.show(Screen::Sessions);
     let screen = render(&mut app, 100, 30);
@@ -552,7 +525,7 @@ async fn a_quit_signal_quits_without_asking_and_running_sessions_roll_back() {
 fn a_broken_snapshot_is_reported_not_silently_dropped() {
     let (_d, mut app, _rx) = small_app();
     let meta = app
-        .store
+        .store()
         .snapshots_dir()
         .join("silent")
         .join("snapshot.json");
@@ -569,10 +542,11 @@ fn status_messages_do_not_follow_to_another_screen() {
     app.show(Screen::Sessions);
     key(&mut app, 'x');
     assert!(
-        app.status
-            .as_ref()
-            .is_some_and(|(t, _)| t.contains("no running session"))
+        app.status()
+            .is_some_and(|(t, _)| t.contains("no running session")),
+        "{:?}",
+        app.status()
     );
     key(&mut app, '1');
-    assert!(app.status.is_none(), "{:?}", app.status);
+    assert!(app.status().is_none(), "{:?}", app.status());
 }

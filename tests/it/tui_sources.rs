@@ -14,14 +14,16 @@ use crate::support::fixture;
 
 use std::path::Path;
 
-use common::{CREATED, app_on, render, settle};
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use common::{CREATED, app_on, key, keycode, render, settle};
+use crossterm::event::KeyCode;
 use forkmail::source::SourceSet;
 use forkmail::store::{SNAPSHOT_META, SnapshotMeta, Store, read_json, write_json_atomic};
 use forkmail::template::sim::{SimTemplateSpec, create_sim_template};
-use forkmail::tui::app::{Action, App, Level, Mode, Msg};
-use forkmail::tui::prompt::PromptKind;
-use forkmail::tui::sources::Entry;
+use forkmail::tui::action::{Action, Level};
+use forkmail::tui::app::App;
+use forkmail::tui::keymap::Place;
+use forkmail::tui::msg::Msg;
+use forkmail::tui::snapshots::sources::Entry;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 struct Rig {
@@ -65,11 +67,15 @@ impl Rig {
     fn select(&mut self, key: &str) {
         let i = self
             .app
-            .catalog
+            .snapshots()
+            .catalog()
             .rows()
             .iter()
             .position(|e| e.key() == key)
             .unwrap_or_else(|| panic!("no row {key}"));
+        while self.app.focus() != forkmail::tui::action::Pane::Snapshots {
+            keycode(&mut self.app, KeyCode::Esc);
+        }
         self.app.update(Action::Top);
         for _ in 0..i {
             self.app.update(Action::Down);
@@ -84,21 +90,17 @@ impl Rig {
     }
 }
 
-fn key(app: &mut App, c: char) {
-    app.on_event(Event::Key(KeyEvent::new(
-        KeyCode::Char(c),
-        KeyModifiers::NONE,
-    )));
-}
-
-fn keycode(app: &mut App, c: KeyCode) {
-    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
-}
-
 #[test]
 fn sources_are_listed_under_the_store_and_compressed_markers_shown_read_only() {
     let mut rig = rig();
-    let keys: Vec<String> = rig.app.catalog.rows().iter().map(|e| e.key()).collect();
+    let keys: Vec<String> = rig
+        .app
+        .snapshots()
+        .catalog()
+        .rows()
+        .iter()
+        .map(|e| e.key())
+        .collect();
     assert_eq!(keys[0], "web", "the store's snapshots come first");
     for k in [
         "hypeman/fc-web",
@@ -111,7 +113,9 @@ fn sources_are_listed_under_the_store_and_compressed_markers_shown_read_only() {
     rig.select("hypeman/ch-packed");
     let report = rig
         .app
-        .markers()
+        .snapshots()
+        .catalog()
+        .report()
         .expect("the zstd snapshot was scanned")
         .clone();
     assert_eq!(report.markers.len(), fixture::planted().len());
@@ -138,16 +142,22 @@ fn forking_a_source_snapshot_is_refused_with_what_to_do() {
     rig.select("hypeman/fc-web");
     key(&mut rig.app, 'f');
     assert!(
-        rig.app.dialog.is_none(),
+        rig.app.overlay().is_none(),
         "no fork dialog for a read-only snapshot"
     );
-    let (text, level) = rig.app.status.clone().expect("a reason");
+    let (text, level) = rig.app.status().expect("a reason");
     assert_eq!(level, Level::Error);
     assert!(text.contains("forkmail import hypeman/fc-web"), "{text}");
+    // Item 11: the row itself says it is read-only, and how to fork it.
+    let screen = rig.screen(120, 40);
+    assert!(
+        screen.contains("read-only: `forkmail import hypeman/fc-web`"),
+        "{screen}"
+    );
     // The store's own snapshot still forks.
     rig.select("web");
     key(&mut rig.app, 'f');
-    assert!(rig.app.dialog.is_some());
+    assert!(rig.app.overlay().is_some_and(|o| o.name() == "fork dialog"));
 }
 
 #[test]
@@ -162,33 +172,40 @@ fn o_opens_a_compressed_memory_file_by_path_read_only() {
     fixture::write_lz4(&rig.fx.reference, &file);
     let before = fixture::tree_state(&file);
     key(&mut rig.app, 'o');
-    assert_eq!(rig.app.mode, Mode::Filter, "the prompt is open");
-    assert_eq!(
-        rig.app.prompt.as_ref().map(|p| p.kind),
-        Some(PromptKind::OpenFile)
-    );
+    assert_eq!(rig.app.place(), Place::Prompt, "the prompt is open");
     for c in file.display().to_string().chars() {
         key(&mut rig.app, c);
     }
     insta::assert_snapshot!("open_prompt", rig.screen(100, 30));
     keycode(&mut rig.app, KeyCode::Enter);
     settle(&mut rig.app, &mut rig.rx);
-    assert_eq!(rig.app.mode, Mode::Normal);
-    let selected = rig.app.catalog.selected_entry().map(|e| e.key());
+    assert_eq!(rig.app.place(), Place::Snapshots);
+    let selected = rig
+        .app
+        .snapshots()
+        .catalog()
+        .selected_entry()
+        .map(|e| e.key());
     assert_eq!(selected.as_deref(), Some("opened/guest.lz4"));
     assert!(matches!(
-        rig.app.catalog.selected_entry(),
+        rig.app.snapshots().catalog().selected_entry(),
         Some(Entry::Source { .. })
     ));
-    let report = rig.app.markers().expect("scanned").clone();
+    let report = rig
+        .app
+        .snapshots()
+        .catalog()
+        .report()
+        .expect("scanned")
+        .clone();
     let offsets: Vec<u64> = report.markers.iter().map(|m| m.offset).collect();
     let mut planted: Vec<u64> = fixture::planted().iter().map(|(at, _)| *at).collect();
     planted.sort_unstable();
     assert_eq!(offsets, planted, "same offsets as the raw memory");
     insta::assert_snapshot!("opened_file", rig.screen(100, 30));
     key(&mut rig.app, 'f');
-    assert!(rig.app.dialog.is_none());
-    let (text, _) = rig.app.status.clone().expect("a reason");
+    assert!(rig.app.overlay().is_none());
+    let (text, _) = rig.app.status().expect("a reason");
     assert!(text.contains("opened read-only"), "{text}");
     assert_eq!(
         fixture::tree_state(&file),
@@ -197,11 +214,29 @@ fn o_opens_a_compressed_memory_file_by_path_read_only() {
     );
 
     // A path that is not there: said, nothing added.
-    let rows = rig.app.catalog.rows().len();
-    rig.app
-        .open_path(Path::new("/nonexistent/memory").to_path_buf());
-    assert_eq!(rig.app.catalog.rows().len(), rows);
-    let (text, level) = rig.app.status.clone().expect("an error");
+    let rows = rig.app.snapshots().catalog().rows().len();
+    key(&mut rig.app, 'k');
+    key(&mut rig.app, 'o');
+    common::typed(&mut rig.app, "/nonexistent/memory");
+    keycode(&mut rig.app, KeyCode::Enter);
+    assert_eq!(rig.app.snapshots().catalog().rows().len(), rows);
+    let (text, level) = rig.app.status().expect("an error");
     assert_eq!(level, Level::Error);
     assert!(text.contains("no such file"), "{text}");
+
+    // Item 11: the store's own snapshot opened by path is that snapshot.
+    let own = rig.app.store().snapshots_dir().join("web").join("memory");
+    key(&mut rig.app, 'o');
+    common::typed(&mut rig.app, &own.display().to_string());
+    keycode(&mut rig.app, KeyCode::Enter);
+    settle(&mut rig.app, &mut rig.rx);
+    let selected = rig
+        .app
+        .snapshots()
+        .catalog()
+        .selected_entry()
+        .map(|e| e.key());
+    assert_eq!(selected.as_deref(), Some("web"));
+    let (text, _) = rig.app.status().expect("said");
+    assert!(text.contains("this store's own snapshot"), "{text}");
 }

@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-struct Tmux {
+/// A tmux server running one window (`e2e`) for one test.
+pub(crate) struct Tmux {
     socket: String,
     dir: PathBuf,
 }
 
 impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
+    /// Run a tmux command on this server.
+    pub(crate) fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -20,13 +22,15 @@ impl Tmux {
             .output()
             .expect("run tmux")
     }
-    fn send(&self, keys: &[&str]) {
+    /// Send keys (tmux names: `Enter`, `Escape`, `C-f`, …).
+    pub(crate) fn send(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "e2e"];
         args.extend_from_slice(keys);
         let out = self.cmd(&args);
         assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
     }
-    fn type_text(&self, text: &str) {
+    /// Type `text` as it is.
+    pub(crate) fn type_text(&self, text: &str) {
         let out = self.cmd(&["send-keys", "-t", "e2e", "-l", text]);
         assert!(out.status.success(), "send-keys -l {text:?}");
     }
@@ -49,7 +53,8 @@ impl Tmux {
         let out = self.cmd(&["send-keys", "-t", "e2e", "-l", &seq]);
         assert!(out.status.success(), "click: {out:?}");
     }
-    fn resize(&self, w: u16, h: u16) {
+    /// Resize the window.
+    pub(crate) fn resize(&self, w: u16, h: u16) {
         let out = self.cmd(&[
             "resize-window",
             "-t",
@@ -61,12 +66,22 @@ impl Tmux {
         ]);
         assert!(out.status.success(), "resize-window: {out:?}");
     }
-    fn screen(&self) -> String {
+    /// What the window shows now.
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
     }
     /// Poll the screen until `pred` holds; panic with the last screen.
-    fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
+    pub(crate) fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_within(what, Duration::from_secs(secs), pred)
+    }
+    /// [`Tmux::wait_for`] with a deadline of `within`.
+    pub(crate) fn wait_within(
+        &self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + within;
         loop {
             let s = self.screen();
             if pred(&s) {
@@ -75,10 +90,11 @@ impl Tmux {
             if Instant::now() > deadline {
                 panic!("timed out waiting for {what}; screen:\n{s}");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
-    fn wait_text(&self, text: &str, secs: u64) -> String {
+    /// Wait for `text` on the screen.
+    pub(crate) fn wait_text(&self, text: &str, secs: u64) -> String {
         self.wait_for(text, secs, |s| s.contains(text))
     }
 }
@@ -97,7 +113,7 @@ impl Drop for Tmux {
 }
 
 /// These tests drive the real binary in tmux: asked for, tmux must be here.
-fn require_tmux() {
+pub(crate) fn require_tmux() {
     crate::support::heavy::require("tui_tmux", "tmux", &["-V"], "apt-get install tmux");
 }
 
@@ -105,7 +121,8 @@ fn start(dir: &Path) -> Tmux {
     start_named(dir, "main")
 }
 
-fn start_named(dir: &Path, tag: &str) -> Tmux {
+/// A tmux server for test `tag` in `dir`, its window at a shell prompt.
+pub(crate) fn start_named(dir: &Path, tag: &str) -> Tmux {
     let t = Tmux {
         socket: format!("forkmail-e2e-{tag}-{}", std::process::id()),
         dir: dir.to_path_buf(),
@@ -252,9 +269,12 @@ fn fork_sessions_end_to_end_in_tmux() {
         assert!(s.contains(&format!("✓  {stage}")), "{stage} not done:\n{s}");
     }
 
-    // The whole guest log (the detail pane cuts long lines), searchable.
+    // The detail and the whole guest log (the pane cuts long lines) in the
+    // viewer, searchable.
     t.send(&["Enter"]);
-    let s = t.wait_text("guest log · web-", 5);
+    t.wait_text("▸session web-", 5);
+    t.send(&["G"]);
+    let s = t.wait_text("ack sent", 5);
     // Wrapped lines joined again: the viewer cuts nothing.
     let joined: String = s
         .lines()
@@ -281,21 +301,21 @@ fn fork_sessions_end_to_end_in_tmux() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    t.wait_text("guest log · web-", 5);
+    t.wait_text("▸session web-", 5);
     t.send(&["q"]);
     t.wait_for("the sessions screen", 5, |s| {
-        s.contains("▸Sessions") && !s.contains("guest log ·")
+        s.contains("▸Sessions") && !s.contains("▸session web-")
     });
 
     // y copies the fork's name to the clipboard (OSC 52: tmux keeps it).
     t.send(&["y"]);
-    t.wait_text("fork name copied", 5);
+    t.wait_text("fork name sent to the terminal's clipboard (OSC 52)", 5);
     let buffer = String::from_utf8_lossy(&t.cmd(&["show-buffer"]).stdout).into_owned();
     assert!(buffer.starts_with("web-"), "tmux got the copy: {buffer:?}");
 
-    // Replay: the dialog opens prefilled; Enter forks the same again.
+    // Replay: the dialog opens prefilled, naming the session's fork.
     t.send(&["r"]);
-    t.wait_text("Replay ", 5);
+    t.wait_text("Replay web-", 5);
     t.send(&["Enter"]);
     t.wait_for("the replayed fork", 60, |s| {
         s.matches("✓ web-").count() == 2
@@ -329,6 +349,9 @@ fn fork_sessions_end_to_end_in_tmux() {
     // Fork the never-acking template: it fails and rolls back.
     t.send(&["1"]);
     t.wait_text("[1 Snapshots", 5);
+    // Back to the snapshots pane (the screen is as it was left).
+    t.send(&["h", "h"]);
+    t.wait_text("▸Snapshots", 5);
     t.send(&["/"]);
     t.wait_text("filter: /web", 5);
     t.send(&["BSpace", "BSpace", "BSpace"]);
@@ -347,6 +370,12 @@ fn fork_sessions_end_to_end_in_tmux() {
     });
     assert!(s.contains("no ack from the guest"), "{s}");
     assert!(s.contains("✓  rollback"), "{s}");
+    // Its guest log went with the fork: its end is kept.
+    assert!(
+        s.contains("guest.log (kept: the fork was rolled back)"),
+        "{s}"
+    );
+    assert!(s.contains("fault=no-ack (not acking)"), "{s}");
 
     // `q` gives the terminal back; the sessions are in the store's history.
     t.send(&["q"]);
@@ -365,6 +394,10 @@ fn fork_sessions_end_to_end_in_tmux() {
         s.contains("✗ silent-") && s.matches("✓ web-").count() == 2,
         "{s}"
     );
+    // After the restart, the rolled-back session's guest log is found.
+    t.send(&["G"]);
+    let s = t.wait_text("guest.log (kept: the fork was rolled back)", 10);
+    assert!(s.contains("fault=no-ack (not acking)"), "{s}");
     t.send(&["q"]);
     t.wait_for("the shell to come back", 20, |s| !s.contains("Sessions ("));
     t.type_text(&format!(
@@ -375,85 +408,6 @@ fn fork_sessions_end_to_end_in_tmux() {
     let before = std::fs::read_to_string(dir.path().join("stty.before")).expect("stty before");
     let after = std::fs::read_to_string(dir.path().join("stty.after")).expect("stty after");
     assert_eq!(before, after, "terminal modes restored");
-}
-
-#[test]
-#[ignore = "heavy: drives the TUI in tmux (cargo test -- --include-ignored)"]
-fn fan_out_grouped_row_and_bulk_remove_in_tmux() {
-    require_tmux();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let bin = env!("CARGO_BIN_EXE_forkmail");
-    let t = start_named(dir.path(), "fan");
-    t.type_text(&format!(
-        "XDG_STATE_HOME={d}/state {bin} --store {d}/store demo"
-    ));
-    t.send(&["Enter"]);
-    t.wait_for("the TUI on the demo store", 60, |s| {
-        s.contains("Snapshots (5)") && s.contains("watching store")
-    });
-    t.send(&["/"]);
-    t.wait_text("filter: /", 5);
-    t.type_text("web");
-    t.send(&["Enter"]);
-    t.wait_for("web's markers", 30, |s| s.contains("Markers · web"));
-
-    // The fork dialog with a count of 4 is a fan-out (it opens once the
-    // scan of the 1 GiB template is done).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        t.send(&["f"]);
-        let s = t.wait_for("the fork dialog or the scan note", 5, |s| {
-            s.contains("fork name: web-") || s.contains("wait for the scan")
-        });
-        if s.contains("fork name: web-") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the scan never finished:\n{s}");
-        t.wait_for("the scan to finish", 30, |s| {
-            s.contains("app.config") && !s.contains("scanning")
-        });
-    }
-    for _ in 0..20 {
-        t.send(&["BSpace"]);
-    }
-    t.type_text("fan");
-    t.send(&["Tab"]);
-    t.send(&["BSpace"]);
-    t.type_text("4");
-    t.wait_text("fan-out: fan-0 … fan-3", 5);
-    t.send(&["Enter"]);
-    // One row for the whole fan-out, with a per-fork stage grid.
-    let s = t.wait_for("the fan-out to finish", 60, |s| {
-        s.contains("▸fan ×4") && s.contains("4/4") && s.contains("4 done, 0 failed")
-    });
-    assert!(s.contains("Fan-out · fan ×4 ← web"), "{s}");
-    assert!(s.contains("val  cpy  pre  pat  res  ack  done"), "{s}");
-    t.send(&["Enter"]);
-    t.wait_for("the fan-out's forks listed", 5, |s| {
-        s.contains("▾fan ×4") && s.contains("✓ fan-3")
-    });
-
-    // Forks screen: all four, marked at once, removed with one question.
-    t.send(&["3"]);
-    t.wait_text("Forks (4)", 10);
-    t.send(&["v"]);
-    t.wait_text("4 marked", 5);
-    t.send(&["d"]);
-    t.wait_text("Remove 4 forks?", 5);
-    t.send(&["y"]);
-    t.wait_for("the forks to be removed", 30, |s| {
-        s.contains("No forks in this store.")
-    });
-    t.send(&["q"]);
-    t.wait_for("the shell to come back", 20, |s| !s.contains("Forks ("));
-    assert!(
-        std::fs::read_dir(dir.path().join("store/forks"))
-            .map(|rd| rd.count())
-            .unwrap_or(0)
-            == 0,
-        "nothing left on disk"
-    );
 }
 
 /// A panic while the TUI has the terminal (raw mode, alternate screen): the

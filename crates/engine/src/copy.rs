@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::scan::{Extent, data_extents};
 
 /// How the copy was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CopyMethod {
     /// Shared extents, copy-on-write (XFS, btrfs).
     Reflink,

@@ -9,13 +9,13 @@
 //! (`20260101-000500123456-1a`). The renderers' session runners record;
 //! the engine's stages know nothing of it.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Kinded};
-use crate::fork::{ForkRequest, MailboxSpec, SessionEvent, Stage, Status};
+use crate::fork::{ForkRequest, Happening, MailboxSpec, SessionEvent};
 use crate::store::{Store, private_dir, private_file};
 
 /// Sessions kept; older ones are forgotten when a new one starts.
@@ -153,65 +153,29 @@ impl SessionHeader {
     }
 }
 
-/// One event line read back (the flat `fork --json` shape).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RecordedEvent {
-    /// Fork name.
-    pub fork: String,
-    /// Stage.
-    pub stage: Stage,
-    /// Status.
-    pub status: Status,
-    /// Milliseconds since the session started.
-    pub elapsed_ms: u64,
-    /// Mailbox the event is about.
-    #[serde(default)]
-    pub mailbox: Option<String>,
-    /// Ack port.
-    #[serde(default)]
-    pub ack_port: Option<u16>,
-    /// Ack deadline.
-    #[serde(default)]
-    pub deadline_ms: Option<u64>,
-    /// Bytes done.
-    #[serde(default)]
-    pub bytes: Option<u64>,
-    /// Bytes in all.
-    #[serde(default)]
-    pub total: Option<u64>,
-    /// Human detail.
-    #[serde(default)]
-    pub detail: Option<String>,
-    /// Error message.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// Error kind.
-    #[serde(default)]
-    pub kind: Option<ErrorKind>,
-    /// The fork's directory (copy started).
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// The VMM's pid.
-    #[serde(default)]
-    pub pid: Option<u32>,
-}
-
 /// A session read back from the history.
 #[derive(Debug, Clone)]
 pub struct PastSession {
     /// What was asked.
     pub header: SessionHeader,
-    /// What happened, in order (lines that do not parse are skipped).
-    pub events: Vec<RecordedEvent>,
+    /// What happened, in order: the engine's events as they were emitted
+    /// (lines that do not parse are skipped), then what became of the fork
+    /// later ([`Happening::ForkGone`](crate::fork::Happening::ForkGone)).
+    pub events: Vec<SessionEvent>,
+    /// Bytes of the event file read (where [`read_more`] goes on).
+    pub read_to: u64,
 }
 
 impl PastSession {
-    /// Whether the session's last event is final (`done` or `failed`); a
+    /// Whether the session has its final event (`done` or `failed`); a
     /// session without one was interrupted (or still runs elsewhere).
     pub fn finished(&self) -> bool {
-        self.events
-            .last()
-            .is_some_and(|e| matches!(e.stage, Stage::Done | Stage::Failed))
+        self.events.iter().any(SessionEvent::is_final)
+    }
+
+    /// The fork it made (or was making), as its events name it.
+    pub fn fork(&self) -> Option<&str> {
+        self.events.first().map(|e| e.fork.as_str())
     }
 }
 
@@ -265,7 +229,7 @@ pub fn new_id() -> String {
 
 /// Whether `id` is shaped like a session id (it names files).
 pub fn id_is_valid(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    crate::fork::evidence::session_id_is_valid(id)
 }
 
 impl Recorder {
@@ -360,7 +324,16 @@ impl Recorder {
     }
 
     /// Append one event (flushed at once: a crash keeps what happened).
+    /// The fork directory is marked with this session's id as the copy
+    /// starts, so what later becomes of the fork is appended here
+    /// ([`crate::fork::evidence`]).
     pub fn record(&mut self, e: &SessionEvent) {
+        if let Happening::CopyStarted { dir } = &e.what {
+            let mark = dir.join(crate::fork::evidence::SESSION_FILE);
+            if let Err(err) = std::fs::write(&mark, format!("{}\n", self.header.id)) {
+                tracing::warn!("{}: {err}", mark.display());
+            }
+        }
         if self.events.is_none() && self.writable {
             match std::fs::OpenOptions::new().append(true).open(&self.path) {
                 Ok(f) => self.events = Some(std::io::BufWriter::new(f)),
@@ -437,19 +410,67 @@ pub fn load(store: &Store, id: &str) -> Result<PastSession, HistoryError> {
             path: head_path.clone(),
             reason: e.to_string(),
         })?;
-    let path = dir.join(format!("{id}.jsonl"));
-    let mut events = Vec::new();
-    if let Ok(f) = crate::files::open_regular(&path) {
-        use std::io::Read;
-        let reader = std::io::BufReader::new(f.take(MAX_HISTORY_BYTES));
-        for line in reader.lines() {
-            let Ok(line) = line else { break };
-            if let Ok(e) = serde_json::from_str::<RecordedEvent>(&line) {
-                events.push(e);
-            }
-        }
+    let mut past = PastSession {
+        header,
+        events: Vec::new(),
+        read_to: 0,
+    };
+    read_more(store, &mut past);
+    Ok(past)
+}
+
+/// Read the events appended to `past`'s history since it was read (a
+/// session running elsewhere, a fork stopped or removed later). Returns
+/// how many were added.
+pub fn read_more(store: &Store, past: &mut PastSession) -> usize {
+    let (events, to) = events_since(store, &past.header.id, past.read_to);
+    past.read_to = to;
+    let n = events.len();
+    past.events.extend(events);
+    n
+}
+
+/// The events of session `id`'s history from byte `offset` on, and the
+/// offset to read on from. Only whole lines are taken (a line being
+/// written is read next time); lines that do not parse are skipped.
+pub fn events_since(store: &Store, id: &str, offset: u64) -> (Vec<SessionEvent>, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    if !id_is_valid(id) {
+        return (Vec::new(), offset);
     }
-    Ok(PastSession { header, events })
+    let path = store.sessions_dir().join(format!("{id}.jsonl"));
+    let Ok(mut f) = crate::files::open_regular(&path) else {
+        return (Vec::new(), offset);
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len <= offset || offset >= MAX_HISTORY_BYTES || f.seek(SeekFrom::Start(offset)).is_err() {
+        return (Vec::new(), offset);
+    }
+    let mut buf = Vec::new();
+    if f.take(MAX_HISTORY_BYTES - offset)
+        .read_to_end(&mut buf)
+        .is_err()
+    {
+        return (Vec::new(), offset);
+    }
+    let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let events = buf[..whole]
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<SessionEvent>(line).ok())
+        .collect();
+    (events, offset + whole as u64)
+}
+
+/// Read session `id`'s header alone (cheap: listings group fan-outs by it).
+pub fn header(store: &Store, id: &str) -> Option<SessionHeader> {
+    if !id_is_valid(id) {
+        return None;
+    }
+    let path = store.sessions_dir().join(format!("{id}.json"));
+    let bytes =
+        crate::files::read_bounded(&path, crate::files::MAX_METADATA_BYTES, "a session header")
+            .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Forget session `id` (both files).
@@ -474,7 +495,6 @@ pub fn prune(store: &Store, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fork::Happening;
 
     #[test]
     fn a_recorded_session_reads_back_with_its_request() {
@@ -500,7 +520,8 @@ mod tests {
         assert_eq!(ids(&store), vec![id.clone()]);
         let past = load(&store, &id).expect("load");
         assert!(past.finished());
-        assert_eq!(past.events[0].fork, "web-1");
+        assert_eq!(past.fork(), Some("web-1"));
+        assert_eq!(past.events[0].what, Happening::Done);
         let again = past.header.request();
         assert_eq!(again.mailboxes, req.mailboxes);
         assert!(again.zero_copy && again.restore);

@@ -64,6 +64,8 @@ crate::kinded_types! {
         crate::source::SourceError,
         crate::template::TemplateError,
         crate::transfer::TransferError,
+        crate::transfer::RewriteError,
+        crate::transfer::rewrite::FcStateError,
         crate::image::ImageError,
         crate::image::cpio::CpioError,
         crate::copy::CopyError,

@@ -80,13 +80,12 @@ pub struct ClipboardText {
 }
 
 impl ClipboardText {
-    /// "token copied to the clipboard", with the escapes counted.
-    pub fn note(&self, what: &str) -> String {
+    /// What to add to "copied": nothing, or how many characters were
+    /// escaped.
+    pub fn note(&self) -> String {
         match self.escaped {
-            0 => format!("{what} copied to the clipboard"),
-            n => format!(
-                "{what} copied to the clipboard with {n} control character(s) escaped, as shown (\\u{{…}})"
-            ),
+            0 => String::new(),
+            n => format!(", {n} control character(s) escaped as shown (\\u{{…}})"),
         }
     }
 }
@@ -158,10 +157,10 @@ mod tests {
         assert!(!c.text.chars().any(is_unsafe), "{:?}", c.text);
         assert_eq!(c.text, "tok\\u{1b}]0;PWN\\u{7}\\nrm -rf ~\\n");
         assert_eq!(c.escaped, 4);
-        assert!(c.note("token").contains("4 control character(s) escaped"));
+        assert!(c.note().contains("4 control character(s) escaped"));
         let plain = clipboard_text("a1a1-web.config");
         assert_eq!((plain.text.as_str(), plain.escaped), ("a1a1-web.config", 0));
-        assert_eq!(plain.note("token"), "token copied to the clipboard");
+        assert_eq!(plain.note(), "");
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn run_consumer(
     let _ = ack_port_of(br#"{"ack_port":0}"#);
     while let Some(i) = mailbox::wait(mailboxes, &mut waker, None) {
         if let Some(mb) = mailboxes.get(i) {
-            consume_one(mb, cfg, &socket, log)?;
+            consume_one(mb, cfg, &socket, log, &mut waker)?;
         }
     }
     Ok(())
@@ -113,6 +113,7 @@ fn consume_one(
     cfg: &ConsumerConfig,
     socket: &UdpSocket,
     log: &mut dyn Write,
+    waker: &mut Waker,
 ) -> std::io::Result<()> {
     let mb = &armed.mailbox;
     let buf = match mb.payload() {
@@ -186,7 +187,10 @@ fn consume_one(
                     mb.name()
                 )?;
                 log.flush()?;
-                std::thread::sleep(Duration::from_millis(ms));
+                // A stop meanwhile ends the wait (and the guest) at once.
+                if waker.pause(Duration::from_millis(ms)) {
+                    return Ok(());
+                }
                 socket.send_to(format_ack(mb.name()).as_bytes(), to)?;
                 writeln!(
                     log,

@@ -126,6 +126,23 @@ impl Waker {
         Woke::Tick
     }
 
+    /// Wait `duration` unless interrupted first; whether it was.
+    pub fn pause(&mut self, duration: Duration) -> bool {
+        let Some(fd) = self.interrupt else {
+            std::thread::sleep(duration);
+            return false;
+        };
+        // SAFETY: the caller of `interrupted_by` keeps the descriptor open
+        // for as long as it uses this waker (documented there).
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+        let ts = Timespec {
+            tv_sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(duration.subsec_nanos()),
+        };
+        matches!(rustix::event::poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
+    }
+
     /// Block on the uevent socket and the interrupt descriptor for at most
     /// `timeout` (a plain sleep when there are neither).
     fn wait_fds(&mut self, timeout: Duration) -> Woke {
@@ -249,6 +266,16 @@ mod tests {
         use std::io::Write;
         (&w).write_all(b"x").expect("write");
         assert_eq!(waker.sleep(), Woke::Interrupted);
+    }
+
+    #[test]
+    fn a_pause_ends_at_an_interrupt() {
+        let (r, w) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let mut waker = Waker::new().interrupted_by(std::os::fd::AsRawFd::as_raw_fd(&r));
+        assert!(!waker.pause(Duration::from_millis(1)));
+        use std::io::Write;
+        (&w).write_all(b"x").expect("write");
+        assert!(waker.pause(Duration::from_secs(60)));
     }
 
     #[test]

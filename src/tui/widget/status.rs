@@ -1,63 +1,84 @@
-//! The status line: filter prompt or last message on the left, how the store
-//! is watched on the right.
+//! The status line: the prompt being typed, else the last message, else
+//! the focused list's filter, else the store; how the store is watched on
+//! the right.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::{App, Level, Mode};
+use crate::sanitize::safe;
+use crate::tui::action::Level;
+use crate::tui::overlay::prompt::Prompt;
+use crate::tui::shared::Shared;
+use crate::tui::text::{clip, u16_of, width};
 
 /// Draw the status line.
-pub fn draw(f: &mut Frame, area: Rect, app: &App) {
-    let right = app.watch_note.clone();
+pub fn draw(
+    f: &mut Frame,
+    area: Rect,
+    cx: &Shared,
+    prompt: Option<&Prompt>,
+    filter: Option<&str>,
+    watch: &str,
+) {
+    let t = cx.theme();
     let [l, r] = Layout::horizontal([
         Constraint::Min(0),
-        Constraint::Length(right.chars().count() as u16 + 2),
+        Constraint::Length(u16_of(width(watch)) + 2),
     ])
     .areas(area);
-    let left = if let (Mode::Filter, Some(p)) = (app.mode, &app.prompt) {
+    let room = usize::from(l.width.saturating_sub(1));
+    let left = if let Some(p) = prompt {
+        let label = p.kind.label();
+        // The end of a long text shows (where the cursor is).
+        let text = safe(&p.text);
+        let keep = room.saturating_sub(width(label) + 1);
+        let n = width(&text);
+        let shown: String = if n > keep {
+            text.chars().skip(n - keep).collect()
+        } else {
+            text.into_owned()
+        };
         Line::from(vec![
-            Span::styled(p.label(), app.theme.key()),
-            Span::raw(format!("{}█", crate::sanitize::safe(&p.text))),
+            Span::styled(label, t.key()),
+            Span::raw(format!("{shown}█")),
         ])
-    } else if let Some((text, level)) = &app.status {
+    } else if let Some((text, level)) = cx.status().current() {
         let style = match level {
-            Level::Info => app.theme.dim(),
-            Level::Ok => app.theme.ok(),
-            Level::Error => app.theme.error(),
+            Level::Info => t.dim(),
+            Level::Ok => t.ok(),
+            Level::Error => t.error(),
+        };
+        // A message longer than the line says where the rest is.
+        let text = if width(text) + 1 > room {
+            let key = cx.keymap().key_for(
+                crate::tui::keymap::Scope::Global,
+                crate::tui::action::Action::Messages,
+            );
+            let tail = format!(" ({key}: all)");
+            format!(
+                "{}{tail}",
+                clip(text, room.saturating_sub(width(&tail) + 1))
+            )
+        } else {
+            text.to_string()
         };
         Line::from(Span::styled(format!(" {text}"), style))
-    } else if let Some(f) = active_filter(app) {
+    } else if let Some(f) = filter {
         Line::from(Span::styled(
-            format!(" filter: {f} (/ to change, Esc in the prompt clears)"),
-            app.theme.dim(),
+            format!(" filter: {} (/ changes it, Esc clears it)", safe(f)),
+            t.dim(),
         ))
     } else {
         Line::from(Span::styled(
-            format!(" store {}", app.store.root().display()),
-            app.theme.dim(),
+            format!(" store {}", cx.store().root().display()),
+            t.dim(),
         ))
     };
     f.render_widget(Paragraph::new(left), l);
     f.render_widget(
-        Paragraph::new(Line::from(Span::styled(
-            format!(" {right}"),
-            app.theme.dim(),
-        ))),
+        Paragraph::new(Line::from(Span::styled(format!(" {watch}"), t.dim()))),
         r,
     );
-}
-
-/// The filter of the focused list, when one is set.
-fn active_filter(app: &App) -> Option<String> {
-    use crate::tui::app::Pane;
-    let f = match app.focus {
-        Pane::Snapshots => &app.catalog.filter,
-        Pane::Markers => &app.filters.markers,
-        Pane::SessionList | Pane::SessionDetail => &app.filters.sessions,
-        Pane::ForkList | Pane::ForkDetail => &app.forks.filter,
-        Pane::Editor => return None,
-    };
-    (!f.is_empty()).then(|| crate::sanitize::safe_owned(f))
 }

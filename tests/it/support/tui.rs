@@ -6,14 +6,19 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use forkmail::guest::GuestFault;
 use forkmail::store::{SNAPSHOT_META, SnapshotMeta, Store, read_json, write_json_atomic};
 use forkmail::template::sim::{SimTemplateSpec, create_sim_template};
-use forkmail::tui::app::{App, Clock, Level, Msg};
+use forkmail::tui::action::Level;
+use forkmail::tui::app::App;
+use forkmail::tui::clock::Clock;
+use forkmail::tui::msg::Msg;
 use forkmail::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::layout::Rect;
 use time::OffsetDateTime;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
@@ -104,21 +109,22 @@ pub fn frozen_clock() -> Clock {
 pub fn app_on(store: Store) -> (App, UnboundedReceiver<Msg>) {
     let (tx, rx) = unbounded_channel();
     let mut app = App::new(store, tx, frozen_clock(), Theme::plain());
-    app.watch_note = "watching store".into();
+    app.set_watch_note("watching store".into());
     // The status line would show the store's (temporary) path.
     app.say("test store", Level::Info);
     (app, rx)
 }
 
-/// Feed background messages into the app until no scan or fork operation
-/// is pending (bounded wait; polls the channel, never a fixed sleep).
+/// Feed background messages into the app until no scan, cache read or
+/// fork operation is pending (bounded wait; polls the channel, never a
+/// fixed sleep).
 pub fn settle(app: &mut App, rx: &mut UnboundedReceiver<Msg>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         while let Ok(m) = rx.try_recv() {
             app.on_msg(m);
         }
-        if app.catalog.scan_job.is_none() && !app.forks.busy() {
+        if !app.snapshots().busy() && !app.forks().busy() {
             return;
         }
         assert!(Instant::now() < deadline, "background work did not finish");
@@ -129,9 +135,105 @@ pub fn settle(app: &mut App, rx: &mut UnboundedReceiver<Msg>) {
 /// Render the app into a `w`×`h` test terminal, with the store path
 /// replaced by `<store>`.
 pub fn render(app: &mut App, w: u16, h: u16) -> String {
-    app.area = Rect::new(0, 0, w, h);
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    t.draw(|f| forkmail::tui::view::draw(f, app)).expect("draw");
-    let root = app.store.root().display().to_string();
+    t.draw(|f| app.draw(f)).expect("draw");
+    let root = app.store().root().display().to_string();
     t.backend().to_string().replace(&root, "<store>")
+}
+
+/// Tell the app the terminal is `w`×`h` (as a resize does).
+pub fn resize(app: &mut App, w: u16, h: u16) {
+    app.on_event(Event::Resize(w, h));
+}
+
+/// Press `c` (shifted when upper case).
+pub fn key(app: &mut App, c: char) {
+    let m = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    app.on_event(Event::Key(KeyEvent::new(KeyCode::Char(c), m)));
+}
+
+/// Press a key without a character.
+pub fn keycode(app: &mut App, c: KeyCode) {
+    app.on_event(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+
+/// Press ctrl and `c`.
+pub fn ctrl(app: &mut App, c: char) {
+    app.on_event(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )));
+}
+
+/// Type `text`, a key per character.
+pub fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, c);
+    }
+}
+
+/// A left click at `column`, `row`.
+pub fn click(app: &mut App, column: u16, row: u16) {
+    app.on_event(Event::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }));
+}
+
+/// The wheel turned (`down` or up) at `column`, `row`.
+pub fn wheel(app: &mut App, down: bool, column: u16, row: u16) {
+    app.on_event(Event::Mouse(MouseEvent {
+        kind: if down {
+            MouseEventKind::ScrollDown
+        } else {
+            MouseEventKind::ScrollUp
+        },
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }));
+}
+
+/// Feed messages until `pred` holds (bounded; polls, never a fixed sleep).
+pub fn until(
+    app: &mut App,
+    rx: &mut UnboundedReceiver<Msg>,
+    what: &str,
+    pred: impl Fn(&App) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pred(app) {
+        while let Ok(m) = rx.try_recv() {
+            app.on_msg(m);
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Select the store snapshot `name` in the snapshots pane (and wait for
+/// its scan).
+pub fn select(app: &mut App, rx: &mut UnboundedReceiver<Msg>, name: &str) {
+    let i = app
+        .snapshots()
+        .catalog()
+        .visible()
+        .iter()
+        .position(|s| s.name == name)
+        .expect("snapshot in store");
+    key(app, '1');
+    while app.focus() != forkmail::tui::action::Pane::Snapshots {
+        keycode(app, KeyCode::Esc);
+    }
+    keycode(app, KeyCode::Home);
+    for _ in 0..i {
+        key(app, 'j');
+    }
+    settle(app, rx);
 }

@@ -244,7 +244,9 @@ impl Ctx<'_> {
             {
                 h.release();
             }
-            let _ = self.forks.remove(&r.name);
+            if let Err(e) = self.forks.remove(&r.name) {
+                tracing::warn!(fork = r.name, "check: cannot remove its fork: {e}");
+            }
             if let Ok(mut made) = self.made.lock() {
                 made.retain(|m| m != &r.name);
             }
@@ -255,7 +257,9 @@ impl Ctx<'_> {
     pub fn remove_all(&self) {
         let names: Vec<String> = self.made.lock().map(|m| m.clone()).unwrap_or_default();
         for n in names {
-            let _ = self.forks.remove(&n);
+            if let Err(e) = self.forks.remove(&n) {
+                tracing::warn!(fork = n, "check: cannot remove its fork: {e}");
+            }
         }
     }
 

@@ -145,7 +145,8 @@ pub(super) fn ack_stage(
                                 ErrorKind::AckTimeout,
                                 &p.name,
                                 format!(
-                                    "no ack from the guest within {timeout} ms on port {}{note}",
+                                    "no ack from the guest within {} on port {}{note}",
+                                    crate::units::human_secs(*timeout),
                                     waiter.port()
                                 ),
                             ))

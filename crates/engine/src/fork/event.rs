@@ -1,14 +1,17 @@
 //! Typed session events: one variant per thing that happens, with its own
-//! fields. The TUI and the CLI render them by matching on the variant; on
-//! the wire (`fork --json`) each becomes one flat JSON line of the
-//! documented shape: `fork`, `stage`, `status`, `elapsed_ms`, and
-//! `mailbox`, `ack_port`, `deadline_ms`, `bytes`, `total`, `detail`, `error`,
-//! `kind`, `path`, `pid` where they apply.
+//! fields. The TUI and the CLI render them by matching on the variant; the
+//! session history stores exactly them and reads them back
+//! ([`super::event_serde`]): on the wire (`fork --json`) each is one flat
+//! JSON line of the documented shape — `fork`, `stage`, `status`,
+//! `elapsed_ms`, and `mailbox`, `ack_port`, `deadline_ms`, `bytes`, `total`,
+//! `detail`, `error`, `kind`, `path`, `pid` where they apply — plus `event`
+//! (the variant) and the variant's own fields, so a line read back is the
+//! event that was written. Nothing is parsed back out of text.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CopyMethod, ForkError, Stage, Status};
 use crate::error::ErrorKind;
@@ -26,11 +29,106 @@ pub struct SessionEvent {
     pub what: Happening,
 }
 
+/// Why a stage (and so the session) failed, as recorded: the error's stage,
+/// kind, mailbox, whole message and the reason without the mailbox prefix.
+/// Built from a [`ForkError`] through its accessors; plain data, so it is
+/// kept in the history as it was and read back without parsing text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The stage that failed.
+    #[serde(rename = "failed_stage")]
+    pub stage: Stage,
+    /// What kind of failure (exit codes and `--json` `kind` derive from it).
+    pub kind: ErrorKind,
+    /// The mailbox it is about, when one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+    /// What, where and why (may quote guest text: sanitize to show).
+    #[serde(rename = "error")]
+    pub message: String,
+    /// The message without its `mailbox NAME: ` prefix.
+    pub reason: String,
+}
+
+impl Failure {
+    /// Whether the session was cancelled (not failed).
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+    /// The stage that failed (as [`ForkError::stage`]).
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+    /// What kind of failure (as [`ForkError`]'s).
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for Failure {
+    /// The whole message, as [`ForkError`]'s.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<&ForkError> for Failure {
+    fn from(e: &ForkError) -> Failure {
+        Failure {
+            stage: e.stage(),
+            kind: e.kind(),
+            mailbox: e.mailbox_name().map(str::to_string),
+            message: e.to_string(),
+            reason: e.reason().to_string(),
+        }
+    }
+}
+
+/// What became of the fork a session made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Its session failed (or was cancelled) and removed it.
+    RolledBack,
+    /// Its VMM was stopped (`forkmail stop`); its files stay.
+    Stopped,
+    /// It was removed (`forkmail rm`, a fan-out's rollback).
+    Removed,
+}
+
+impl Fate {
+    /// A few words for people: "rolled back", "stopped", "removed".
+    pub fn label(self) -> &'static str {
+        match self {
+            Fate::RolledBack => "rolled back",
+            Fate::Stopped => "stopped",
+            Fate::Removed => "removed",
+        }
+    }
+}
+
+/// The last lines of a fork's logs, kept in its session's history when the
+/// fork goes (unsanitized: guest-written). Read by [`KeptLogs::read`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptLogs {
+    /// The guest's console (`guest.log`).
+    #[serde(default)]
+    pub guest_log: Vec<String>,
+    /// The VMM's own log, when it keeps one apart (QEMU's `qemu.log`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vmm_log: Vec<String>,
+}
+
 /// What happened in a session.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized with the variant's name in `event` (snake case) and its
+/// fields beside the documented wire fields; where a field is one of those
+/// (`mailbox`, `ack_port`, `bytes`, `error`, …) it has that name and value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Happening {
     /// A stage began (validate, preflight, patch, restore, ack, rollback).
-    StageStarted(Stage),
+    StageStarted(#[serde(with = "started_stage")] Stage),
     /// Every rule passed; ack sockets bound; frames built.
     Validated {
         /// Mailboxes in the request.
@@ -40,6 +138,7 @@ pub enum Happening {
     /// it belongs to this session.
     CopyStarted {
         /// The fork's directory.
+        #[serde(rename = "path")]
         dir: PathBuf,
     },
     /// Bytes of data copied so far.
@@ -54,6 +153,7 @@ pub enum Happening {
         /// Reflink or sparse.
         method: CopyMethod,
         /// Data bytes copied.
+        #[serde(rename = "bytes")]
         data_bytes: u64,
         /// Apparent size of the file.
         size: u64,
@@ -77,6 +177,7 @@ pub enum Happening {
     /// The patched memory and the device state were exported.
     Exported {
         /// The export directory.
+        #[serde(rename = "path")]
         dir: PathBuf,
         /// Files written there.
         files: Vec<String>,
@@ -108,6 +209,7 @@ pub enum Happening {
         /// Mailbox.
         mailbox: String,
         /// UDP port.
+        #[serde(rename = "ack_port")]
         port: u16,
         /// Deadline in ms from now.
         deadline_ms: u64,
@@ -117,6 +219,7 @@ pub enum Happening {
         /// Mailbox.
         mailbox: String,
         /// UDP port.
+        #[serde(rename = "ack_port")]
         port: u16,
         /// Who sent it.
         from: SocketAddr,
@@ -132,6 +235,7 @@ pub enum Happening {
         /// Mailbox.
         mailbox: String,
         /// UDP port.
+        #[serde(rename = "ack_port")]
         port: u16,
         /// How many since the last report.
         count: u64,
@@ -147,6 +251,7 @@ pub enum Happening {
         /// Mailbox.
         mailbox: String,
         /// UDP port.
+        #[serde(rename = "ack_port")]
         port: u16,
         /// Milliseconds after the wait began.
         after_ms: u64,
@@ -157,11 +262,15 @@ pub enum Happening {
         count: usize,
     },
     /// The current stage failed.
-    StageFailed(ForkError),
+    StageFailed(Failure),
     /// Rollback finished.
     RolledBack {
         /// What it undid.
         notes: Vec<String>,
+        /// The end of the fork's logs, read before its directory was
+        /// removed (empty when no directory was made).
+        #[serde(flatten)]
+        kept: KeptLogs,
     },
     /// Rollback could not undo everything.
     RollbackFailed {
@@ -171,7 +280,36 @@ pub enum Happening {
     /// The session succeeded.
     Done,
     /// The session ended in failure (the last event).
-    Failed(ForkError),
+    Failed(Failure),
+    /// Later, the fork the session made went (stopped or removed, by the
+    /// CLI, the TUI or a fan-out's rollback): appended to the history of
+    /// the session that made it, with the end of its logs.
+    ForkGone {
+        /// What became of it.
+        fate: Fate,
+        /// The end of its logs.
+        #[serde(flatten)]
+        logs: KeptLogs,
+    },
+}
+
+/// `StageStarted`'s stage is the line's own `stage` field.
+mod started_stage {
+    use super::Stage;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Field {
+        stage: Stage,
+    }
+
+    pub fn serialize<S: Serializer>(stage: &Stage, s: S) -> Result<S::Ok, S::Error> {
+        Field { stage: *stage }.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Stage, D::Error> {
+        Field::deserialize(d).map(|f| f.stage)
+    }
 }
 
 impl SessionEvent {
@@ -190,9 +328,9 @@ impl SessionEvent {
             | DatagramsIgnored { .. }
             | Acked { .. }
             | AcksDone { .. } => Stage::Ack,
-            StageFailed(e) => e.stage(),
+            StageFailed(e) => e.stage,
             RolledBack { .. } | RollbackFailed { .. } => Stage::Rollback,
-            Done => Stage::Done,
+            ForkGone { .. } | Done => Stage::Done,
             Failed(_) => Stage::Failed,
         }
     }
@@ -222,7 +360,8 @@ impl SessionEvent {
             | FrameWritten { .. }
             | DatagramIgnored { .. }
             | DatagramsIgnored { .. }
-            | VmLoaded { .. } => Status::Progress,
+            | VmLoaded { .. }
+            | ForkGone { .. } => Status::Progress,
             StageFailed(_) | RollbackFailed { .. } | Failed(_) => Status::Failed,
             _ => Status::Ok,
         }
@@ -237,13 +376,13 @@ impl SessionEvent {
             | DatagramIgnored { mailbox, .. }
             | DatagramsIgnored { mailbox, .. }
             | Acked { mailbox, .. } => Some(mailbox),
-            StageFailed(e) | Failed(e) => e.mailbox_name(),
+            StageFailed(e) | Failed(e) => e.mailbox.as_deref(),
             _ => None,
         }
     }
 
-    /// The error, for failure events.
-    pub fn error(&self) -> Option<&ForkError> {
+    /// The failure, for failure events.
+    pub fn failure(&self) -> Option<&Failure> {
         match &self.what {
             Happening::StageFailed(e) | Happening::Failed(e) => Some(e),
             _ => None,
@@ -311,154 +450,19 @@ impl SessionEvent {
             Acked { after_ms, .. } => format!("acked after {after_ms} ms"),
             AcksDone { count: 0 } => "no mailbox waits for an ack".into(),
             AcksDone { count } => format!("{count} ack(s) received"),
-            RolledBack { notes } => notes.join("; "),
+            ForkGone { fate, logs } => format!(
+                "the fork was {}; the last {} line(s) of its guest log kept",
+                fate.label(),
+                logs.guest_log.len()
+            ),
+            RolledBack { notes, .. } => notes.join("; "),
             _ => return None,
         })
     }
 
-    /// Whether this is the last event of a session.
+    /// Whether this is the last event of a session (a [`Happening::ForkGone`]
+    /// of a stopped or removed fork can follow `done` later).
     pub fn is_final(&self) -> bool {
         matches!(self.what, Happening::Done | Happening::Failed(_))
-    }
-
-    /// The flat wire form (`fork --json`).
-    pub fn wire(&self) -> WireEvent<'_> {
-        use Happening::*;
-        let mut w = WireEvent {
-            fork: &self.fork,
-            stage: self.stage(),
-            status: self.status(),
-            elapsed_ms: self.elapsed_ms,
-            mailbox: self.mailbox(),
-            ack_port: None,
-            deadline_ms: None,
-            bytes: None,
-            total: None,
-            detail: self.detail(),
-            error: self.error().map(|e| e.to_string()),
-            kind: self.error().map(|e| e.kind()),
-            path: None,
-            pid: None,
-            count: None,
-            foreign: None,
-        };
-        match &self.what {
-            CopyStarted { dir } | Exported { dir, .. } => w.path = Some(dir.clone()),
-            CopyProgress { bytes, total } => (w.bytes, w.total) = (Some(*bytes), Some(*total)),
-            Copied { data_bytes, .. } => {
-                (w.bytes, w.total) = (Some(*data_bytes), Some(*data_bytes))
-            }
-            FrameWritten { bytes, .. } => w.bytes = Some(*bytes as u64),
-            Restored { pid, .. } => w.pid = Some(*pid),
-            AckWaiting {
-                port, deadline_ms, ..
-            } => (w.ack_port, w.deadline_ms) = (Some(*port), Some(*deadline_ms)),
-            DatagramIgnored { port, .. } | Acked { port, .. } => w.ack_port = Some(*port),
-            DatagramsIgnored {
-                port,
-                count,
-                foreign,
-                ..
-            } => (w.ack_port, w.count, w.foreign) = (Some(*port), Some(*count), Some(*foreign)),
-            RollbackFailed { error } => w.error = Some(error.clone()),
-            _ => {}
-        }
-        w
-    }
-}
-
-impl Serialize for SessionEvent {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.wire().serialize(s)
-    }
-}
-
-/// The flat JSON line of an event.
-#[derive(Debug, Serialize)]
-pub struct WireEvent<'a> {
-    /// Fork name.
-    pub fork: &'a str,
-    /// Stage.
-    pub stage: Stage,
-    /// Status.
-    pub status: Status,
-    /// Milliseconds since the session started.
-    pub elapsed_ms: u64,
-    /// Mailbox the event is about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mailbox: Option<&'a str>,
-    /// Ack port of that mailbox.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ack_port: Option<u16>,
-    /// Ack deadline in milliseconds (ack started).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deadline_ms: Option<u64>,
-    /// Bytes done (copy, patch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
-    /// Bytes in total (copy).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total: Option<u64>,
-    /// Human detail.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// The error, on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The error's kind, on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<ErrorKind>,
-    /// The fork's directory (copy started).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// The VMM's pid (restore ok).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    /// Datagrams an event stands for (datagrams ignored, counted).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
-    /// Of those, datagrams from someone other than the fork's guest.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub foreign: Option<u64>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(what: Happening) -> serde_json::Value {
-        serde_json::to_value(SessionEvent {
-            fork: "f".into(),
-            elapsed_ms: 7,
-            what,
-        })
-        .unwrap()
-    }
-
-    #[test]
-    fn wire_lines_keep_the_documented_shape() {
-        assert_eq!(
-            line(Happening::AckWaiting {
-                mailbox: "a".into(),
-                port: 4000,
-                deadline_ms: 5000
-            }),
-            serde_json::json!({"fork":"f","stage":"ack","status":"started","elapsed_ms":7,
-                "mailbox":"a","ack_port":4000,"deadline_ms":5000})
-        );
-        assert_eq!(
-            line(Happening::CopyProgress { bytes: 1, total: 2 }),
-            serde_json::json!({"fork":"f","stage":"copy","status":"progress","elapsed_ms":7,"bytes":1,"total":2})
-        );
-        let e = ForkError::mailbox(ErrorKind::AckTimeout, "a", "no ack").at(Stage::Ack);
-        assert_eq!(
-            line(Happening::Failed(e)),
-            serde_json::json!({"fork":"f","stage":"failed","status":"failed","elapsed_ms":7,
-                "mailbox":"a","error":"mailbox a: no ack","kind":"ack_timeout"})
-        );
-        assert_eq!(
-            line(Happening::Done),
-            serde_json::json!({"fork":"f","stage":"done","status":"ok","elapsed_ms":7})
-        );
     }
 }

@@ -307,6 +307,7 @@ impl<'a> Forks<'a> {
         if info.meta.status == ForkStatus::Running {
             info.meta.status = ForkStatus::Stopped;
             info.save()?;
+            super::evidence::note_gone(self.store, &entry.dir, name, super::Fate::Stopped);
         }
         Ok(ran)
     }
@@ -324,6 +325,8 @@ impl<'a> Forks<'a> {
         // A session killed between starting its VMM and recording it, or a
         // fork.json lost: processes running from this directory, exactly.
         stopped |= self.stop_strays(&entry.dir) > 0;
+        // Its VMM is gone: its logs are complete; their end outlives it.
+        super::evidence::note_gone(self.store, &entry.dir, name, super::Fate::Removed);
         remove_fork_dir(&entry.dir).map_err(|source| LifecycleError::Remove {
             path: entry.dir.clone(),
             source,

@@ -9,6 +9,8 @@ mod checks;
 mod divergence;
 mod error;
 mod event;
+mod event_serde;
+pub mod evidence;
 pub mod lifecycle;
 pub(crate) mod ownership;
 mod plan;
@@ -19,6 +21,8 @@ mod stage;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod evidence_tests;
 #[cfg(test)]
 pub(crate) mod fake_vmm;
 
@@ -31,7 +35,7 @@ pub use crate::copy::{
 pub use ack::{AckOutcome, AckWaiter, Ignored};
 pub use divergence::{Divergence, DivergenceSource, divergence, private_dirty_of};
 pub use error::ForkError;
-pub use event::{Happening, SessionEvent, WireEvent};
+pub use event::{Failure, Fate, Happening, KeptLogs, SessionEvent};
 pub use lifecycle::{ForkEntry, Forks, LifecycleError, LiveStatus};
 pub use ownership::{HeldFork, session_running};
 pub use plan::{PlannedMailbox, resolve_mailboxes};
@@ -80,6 +84,11 @@ pub struct ForkRequest {
     /// device state to this new (or empty) directory, in the layout of the
     /// snapshot's VMM ([`crate::transfer::export_fork`]).
     pub export: Option<std::path::PathBuf>,
+    /// With `export`: write Firecracker or Cloud Hypervisor device state
+    /// unchanged, naming the source's disks and sockets, instead of
+    /// rewriting every path into the export directory (for experts; the
+    /// default is the rewrite).
+    pub export_keep_source_paths: bool,
     /// After each ack, keep the mailbox's ack socket open this long and
     /// report whatever else arrives (a duplicate ack too) as an ignored
     /// datagram: how `forkmail check` sees a guest that acks twice.
@@ -104,6 +113,7 @@ impl ForkRequest {
             ack_bind: None,
             discovery: None,
             export: None,
+            export_keep_source_paths: false,
             ack_linger_ms: None,
             hold: false,
         }

@@ -72,6 +72,35 @@ pub enum SourceError {
         /// The kind found.
         kind: String,
     },
+    /// A Hypeman entry's metadata claims an id that is not its directory's
+    /// name. Hypeman addresses instances and snapshots by directory
+    /// (`loadMetadata` reads `guests/<id>/metadata.json`, `saveMetadata`
+    /// writes to the directory of the `Id` it holds; `lib/instances/storage.go`
+    /// @7eeefb7), so such an entry is not what it claims: refused, never
+    /// listed under another's id.
+    #[error(
+        "{path}: claims id {claimed:?} but its directory is {dir:?}: Hypeman addresses entries by          directory, so this is not the {claimed:?} it claims; not listed"
+    )]
+    IdMismatch {
+        /// The metadata file.
+        path: PathBuf,
+        /// The id it claims.
+        claimed: String,
+        /// Its directory's name (the id Hypeman uses).
+        dir: String,
+    },
+    /// A Hypeman instance whose VMM socket exists: Hypeman asks the VMM
+    /// (Running, Paused, …: `deriveStateWithOptions`,
+    /// `lib/instances/query.go` @c2e2295); it is not in standby.
+    #[error(
+        "{dir}: the VMM socket {socket} exists: Hypeman reports this instance as running, paused          or unknown (it asks the VMM), not in standby; only standby snapshots are forked"
+    )]
+    NotStandby {
+        /// The instance directory.
+        dir: PathBuf,
+        /// The socket found.
+        socket: PathBuf,
+    },
     /// No entry of the source has this id or name.
     #[error("source {source_path}: no snapshot with id or name {key:?}")]
     NotFound {
@@ -89,6 +118,17 @@ pub enum SourceError {
         key: String,
         /// The ids it matches.
         ids: Vec<String>,
+    },
+    /// Several entries have this id (a guest directory and a central
+    /// snapshot of one name): which one is meant would be a guess.
+    #[error("source {source_path}: {key:?} is the id of {} entries ({}): refused, name one by its path", .paths.len(), .paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    SharedId {
+        /// The source root.
+        source_path: PathBuf,
+        /// What was asked for.
+        key: String,
+        /// The entries' directories.
+        paths: Vec<PathBuf>,
     },
     /// The snapshot has no raw guest memory to scan.
     #[error("snapshot {name:?} ({format}): nothing to scan: {reason}")]
@@ -127,6 +167,9 @@ impl SourceError {
             SourceError::NoMemory { .. } => "no-memory",
             SourceError::BadMemoryFile { .. } => "bad-memory-file",
             SourceError::UnknownKind { .. } => "unknown-kind",
+            SourceError::IdMismatch { .. } => "id-mismatch",
+            SourceError::NotStandby { .. } => "running",
+            SourceError::SharedId { .. } => "shared-id",
             SourceError::NotFound { .. } => "not-found",
             SourceError::Ambiguous { .. } => "ambiguous",
             SourceError::NotScannable { .. } => "not-scannable",
@@ -146,14 +189,17 @@ impl Kinded for SourceError {
                 ErrorKind::NotFound
             }
             SourceError::NotFound { .. } => ErrorKind::NotFound,
+            SourceError::NotStandby { .. } => ErrorKind::Busy,
             SourceError::NotASource { .. }
             | SourceError::Ambiguous { .. }
+            | SourceError::SharedId { .. }
             | SourceError::NotScannable { .. } => ErrorKind::BadRequest,
             SourceError::Unreadable(e) => e.kind(),
             SourceError::Scan(e) => e.kind(),
             SourceError::Open { .. }
             | SourceError::ListDir { .. }
             | SourceError::BadMetadata { .. }
+            | SourceError::IdMismatch { .. }
             | SourceError::NoMemory { .. }
             | SourceError::BadMemoryFile { .. }
             | SourceError::UnknownKind { .. } => ErrorKind::Io,

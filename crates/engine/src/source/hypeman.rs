@@ -1,11 +1,25 @@
-//! A Hypeman data directory, as Hypeman writes it:
+//! A Hypeman data directory, as Hypeman writes it (kernel/hypeman `main`
+//! as mirrored by mpuig/hypeman 7a99231; `lib/paths/paths.go` @7eeefb7):
 //!
 //! ```text
-//! guests/<id>/metadata.json                      Go field names, no JSON tags
-//! guests/<id>/snapshots/snapshot-latest/         present while in standby
+//! guests/<id>/metadata.json                      StoredMetadata: Go field names, no JSON tags
+//! guests/<id>/snapshots/snapshot-latest/         the standby snapshot
 //! snapshots/<id>/snapshot.json                   {"snapshot": {...}, "stored_metadata": {...}}
 //! snapshots/<id>/guest/snapshots/snapshot-latest/  memory of a Standby snapshot
 //! ```
+//!
+//! An instance is a snapshot by Hypeman's own rule
+//! (`deriveStateWithOptions` and `hasSnapshot`, `lib/instances/query.go`
+//! @c2e2295): its VMM socket is absent and `snapshot-latest/` is a
+//! directory with at least one entry (Standby). An empty `snapshot-latest/`
+//! is Stopped: not listed, like an instance without one. A socket that
+//! exists means Hypeman asks the VMM (Running, Paused, Unknown): listed as
+//! a problem that says so, never as a snapshot to fork.
+//!
+//! The directory's name is the id, as it is for Hypeman (`listInstances`
+//! takes it from the path, `loadMetadata(id)` reads `guests/<id>/`); an
+//! entry whose metadata claims another id is refused
+//! ([`SourceError::IdMismatch`]), so no directory can shadow another.
 //!
 //! Metadata is read leniently: unknown keys are ignored, missing or
 //! mistyped optional keys count as absent. A `snapshots/<id>/` without
@@ -17,10 +31,10 @@ use serde_json::{Map, Value};
 
 use super::memory::{self, HYPEMAN_DEVICE_STATE, HYPEMAN_MEMORY, MemoryFile};
 use super::{
-    HypemanCompression, Hypervisor, Listed, MemoryFormat, MemorySize, Origin, SnapshotKind,
-    SourceError, SourceProblem, SourceSnapshot,
+    HypemanCompression, HypemanInstance, Hypervisor, Listed, MemoryFormat, MemorySize, Origin,
+    PendingCompression, SnapshotKind, SourceError, SourceProblem, SourceSnapshot,
 };
-use crate::files::{MAX_METADATA_BYTES, read_bounded};
+use crate::files::{MAX_METADATA_BYTES, ReadError, read_bounded};
 
 /// Whether `root` looks like a Hypeman data directory: `guests/`, or
 /// `snapshots/` beside `system/` (a forkmail store has `snapshots/` but
@@ -97,13 +111,58 @@ fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, SourceError> {
     Ok(out)
 }
 
-/// `guests/<id>`: a snapshot while `snapshots/snapshot-latest/` exists.
+/// Hypeman's `hasSnapshot`: `snapshot-latest` stats as a directory (links
+/// followed) holding at least one entry of any kind. A directory that
+/// cannot be read is a problem here (Hypeman would call it Stopped): an
+/// entry that cannot be read is never hidden.
+fn has_snapshot(latest: &Path) -> Result<bool, SourceError> {
+    match std::fs::metadata(latest) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ReadError::Io {
+            path: latest.to_path_buf(),
+            source,
+        }
+        .into()),
+        Ok(md) if !md.is_dir() => Ok(false),
+        Ok(_) => match std::fs::read_dir(latest) {
+            Ok(mut rd) => Ok(rd.next().is_some()),
+            Err(source) => Err(SourceError::ListDir {
+                path: latest.to_path_buf(),
+                source,
+            }),
+        },
+    }
+}
+
+/// `guests/<id>`: a snapshot while Hypeman would call it Standby.
 fn instance(root: &Path, id: &str, dir: &Path) -> Option<Result<SourceSnapshot, SourceError>> {
     let latest = dir.join("snapshots").join("snapshot-latest");
-    match memory::exists(&latest) {
+    match has_snapshot(&latest) {
         Ok(false) => None,
         Ok(true) => Some(instance_snapshot(root, id, dir, &latest)),
         Err(e) => Some(Err(e)),
+    }
+}
+
+/// Hypeman's API socket name per hypervisor (`RegisterSocketName` in each
+/// hypervisor package; the fallback is `<type>.sock`, `hypervisor.go`
+/// @b7c500b).
+fn socket_name(hypervisor: Option<&str>) -> String {
+    match hypervisor.unwrap_or("") {
+        "cloud-hypervisor" => "ch.sock".into(),
+        "firecracker" => "fc.sock".into(),
+        "qemu" | "qemu-microvm" => "qemu.sock".into(),
+        "vz" => "vz.sock".into(),
+        other => format!("{other}.sock"),
+    }
+}
+
+/// A path the metadata records under its `DataDir`, where it is now (under
+/// `dir`, the directory the metadata was found in); other paths as they are.
+fn relocate(recorded_dir: Option<&Path>, dir: &Path, path: &Path) -> PathBuf {
+    match recorded_dir.and_then(|r| path.strip_prefix(r).ok()) {
+        Some(rel) => dir.join(rel),
+        None => path.to_path_buf(),
     }
 }
 
@@ -113,29 +172,87 @@ fn instance_snapshot(
     dir: &Path,
     latest: &Path,
 ) -> Result<SourceSnapshot, SourceError> {
-    let meta = read_object(&dir.join("metadata.json"))?;
-    let hypervisor = str_field(&meta, "HypervisorType").map(|h| Hypervisor::from_name(&h));
+    let meta_path = dir.join("metadata.json");
+    let meta = read_object(&meta_path)?;
+    if let Some(claimed) = str_field(&meta, "Id").filter(|c| c != id) {
+        return Err(SourceError::IdMismatch {
+            path: meta_path,
+            claimed,
+            dir: id.to_string(),
+        });
+    }
+    let hv_name = str_field(&meta, "HypervisorType");
+    let recorded_dir = str_field(&meta, "DataDir")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    // The VMM socket, as recorded, where the data directory is now.
+    let socket = str_field(&meta, "SocketPath")
+        .map(|s| relocate(recorded_dir.as_deref(), dir, Path::new(&s)))
+        .unwrap_or_else(|| dir.join(socket_name(hv_name.as_deref())));
+    if std::fs::metadata(&socket).is_ok() {
+        return Err(SourceError::NotStandby {
+            dir: dir.to_path_buf(),
+            socket,
+        });
+    }
+    let hypervisor = hv_name.map(|h| Hypervisor::from_name(&h));
     let mem = standby_memory(latest, hypervisor.as_ref())?;
     let device_state = memory::device_state(latest, &HYPEMAN_DEVICE_STATE)?;
-    let id = str_field(&meta, "Id").unwrap_or_else(|| id.to_string());
+    let size = u64_field(&meta, "Size");
+    let hotplug = u64_field(&meta, "HotplugSize");
+    let configured = size
+        .filter(|s| *s > 0)
+        .and_then(|s| s.checked_add(hotplug.unwrap_or(0)));
+    let memory_size = match (mem.format, configured) {
+        (MemoryFormat::Raw, _) => mem.memory_size(None),
+        (_, Some(bytes)) => MemorySize::Configured { bytes },
+        (_, None) => MemorySize::Unknown,
+    };
+    let instance = HypemanInstance {
+        state: "Standby".into(),
+        created_at: str_field(&meta, "CreatedAt"),
+        stopped_at: str_field(&meta, "StoppedAt"),
+        size,
+        hotplug_size: hotplug,
+        pending_compression: meta
+            .get("PendingStandbyCompression")
+            .and_then(Value::as_object)
+            .map(pending),
+    };
     Ok(SourceSnapshot {
-        name: str_field(&meta, "Name").unwrap_or_else(|| id.clone()),
-        id,
+        name: str_field(&meta, "Name").unwrap_or_else(|| id.to_string()),
+        id: id.to_string(),
         source: root.to_path_buf(),
         origin: Origin::HypemanStandby,
         dir: latest.to_path_buf(),
         hypervisor: hypervisor.unwrap_or_else(|| infer_hypervisor(&mem, &device_state)),
         kind: SnapshotKind::Standby,
         format: mem.format,
-        memory_size: mem.memory_size(None),
+        memory_compression: mem.compression,
+        memory_size,
         memory_file_bytes: Some(mem.file_bytes),
         memory: Some(mem.path),
         compression: None,
         payload_bytes: None,
         device_state,
-        created_at: str_field(&meta, "CreatedAt"),
+        created_at: instance.stopped_at.clone(),
+        instance: Some(instance),
+        instance_dir: Some(dir.to_path_buf()),
+        recorded_dir,
         read_only: true,
     })
+}
+
+fn pending(p: &Map<String, Value>) -> PendingCompression {
+    let policy = p.get("Policy").and_then(Value::as_object);
+    PendingCompression {
+        enabled: policy
+            .and_then(|c| c.get("enabled"))
+            .and_then(Value::as_bool),
+        algorithm: policy.and_then(|c| str_field(c, "algorithm")),
+        level: policy.and_then(|c| c.get("level")).and_then(Value::as_i64),
+        not_before: str_field(p, "NotBefore"),
+    }
 }
 
 /// `snapshots/<id>`: a central snapshot; skipped while `snapshot.json` is
@@ -163,6 +280,14 @@ fn central_snapshot(
             path: meta_path.to_path_buf(),
             reason: "no \"snapshot\" object".into(),
         })?;
+    // `LoadRecord` fills an empty id from the directory (lib/snapshot/store.go).
+    if let Some(claimed) = str_field(snap, "id").filter(|c| c != id) {
+        return Err(SourceError::IdMismatch {
+            path: meta_path.to_path_buf(),
+            claimed,
+            dir: id.to_string(),
+        });
+    }
     let kind = match str_field(snap, "kind").as_deref() {
         Some("Standby") => SnapshotKind::Standby,
         Some("Stopped") => SnapshotKind::Stopped,
@@ -179,21 +304,16 @@ fn central_snapshot(
             });
         }
     };
+    let stored = record.get("stored_metadata").and_then(Value::as_object);
     // The snapshot's own record first, then the instance it was taken from.
     let hypervisor = str_field(snap, "SourceHypervisor")
-        .or_else(|| {
-            record
-                .get("stored_metadata")
-                .and_then(Value::as_object)
-                .and_then(|m| str_field(m, "HypervisorType"))
-        })
+        .or_else(|| stored.and_then(|m| str_field(m, "HypervisorType")))
         .map(|h| Hypervisor::from_name(&h));
     let compression = compression(snap);
-    let id = str_field(snap, "id").unwrap_or_else(|| id.to_string());
     let guest = dir.join("guest");
     let mut entry = SourceSnapshot {
-        name: str_field(snap, "name").unwrap_or_else(|| id.clone()),
-        id,
+        name: str_field(snap, "name").unwrap_or_else(|| id.to_string()),
+        id: id.to_string(),
         source: root.to_path_buf(),
         origin: Origin::HypemanSnapshot,
         dir: guest.clone(),
@@ -202,6 +322,7 @@ fn central_snapshot(
             .unwrap_or(Hypervisor::Unknown(String::new())),
         kind,
         format: MemoryFormat::None,
+        memory_compression: None,
         memory: None,
         memory_size: MemorySize::Unknown,
         memory_file_bytes: None,
@@ -209,6 +330,12 @@ fn central_snapshot(
         payload_bytes: u64_field(snap, "size_bytes"),
         device_state: Vec::new(),
         created_at: str_field(snap, "created_at"),
+        instance: None,
+        instance_dir: Some(guest.clone()),
+        recorded_dir: stored
+            .and_then(|m| str_field(m, "DataDir"))
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute()),
         read_only: true,
     };
     if kind == SnapshotKind::Standby {
@@ -220,6 +347,7 @@ fn central_snapshot(
         }
         entry.dir = latest;
         entry.format = mem.format;
+        entry.memory_compression = mem.compression;
         entry.memory_size = mem.memory_size(compression.uncompressed_bytes);
         entry.memory_file_bytes = Some(mem.file_bytes);
         entry.memory = Some(mem.path);
@@ -228,15 +356,25 @@ fn central_snapshot(
     Ok(entry)
 }
 
-/// The memory file of a standby `snapshot-latest/`, which must exist.
+/// The memory file of a standby `snapshot-latest/`, which must exist:
+/// vz's saved machine, else the first of Hypeman's candidates.
 fn standby_memory(
     latest: &Path,
     hypervisor: Option<&Hypervisor>,
 ) -> Result<MemoryFile, SourceError> {
     is_dir(latest)?;
+    if matches!(hypervisor, None | Some(Hypervisor::Vz))
+        && let Some(vz) = memory::find_vz(latest)?
+    {
+        return Ok(vz);
+    }
     memory::find_memory(latest, &HYPEMAN_MEMORY, hypervisor)?.ok_or_else(|| SourceError::NoMemory {
         dir: latest.to_path_buf(),
-        looked_for: HYPEMAN_MEMORY.join(", "),
+        looked_for: if hypervisor == Some(&Hypervisor::Vz) {
+            memory::VZ_MACHINE_STATE.to_string()
+        } else {
+            HYPEMAN_MEMORY.join(", ")
+        },
     })
 }
 
@@ -253,8 +391,8 @@ fn is_dir(path: &Path) -> Result<(), SourceError> {
 }
 
 /// When metadata does not name the hypervisor, the files do:
-/// `memory-ranges` is Cloud Hypervisor's, a `QEVM` stream QEMU's, `memory`
-/// beside `state` Firecracker's.
+/// `memory-ranges` is Cloud Hypervisor's, a `QEVM` stream QEMU's,
+/// `machine-state.vzm` vz's, `memory` beside `state` Firecracker's.
 fn infer_hypervisor(mem: &MemoryFile, device_state: &[PathBuf]) -> Hypervisor {
     let name = mem
         .path
@@ -262,7 +400,9 @@ fn infer_hypervisor(mem: &MemoryFile, device_state: &[PathBuf]) -> Hypervisor {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let has = |n: &str| device_state.iter().any(|p| p.ends_with(n));
-    if name.starts_with("memory-ranges") {
+    if mem.format == MemoryFormat::VzMachineState {
+        Hypervisor::Vz
+    } else if name.starts_with("memory-ranges") {
         Hypervisor::CloudHypervisor
     } else if mem.format == MemoryFormat::QemuMigrationStream {
         Hypervisor::Qemu

@@ -26,8 +26,16 @@ pub(super) const HYPEMAN_MEMORY: [&str; 6] = [
 ];
 
 /// Device-state files in a Hypeman `snapshot-latest/`: Firecracker `state`,
-/// Cloud Hypervisor `config.json` and `state.json`.
-pub(super) const HYPEMAN_DEVICE_STATE: [&str; 3] = ["state", "config.json", "state.json"];
+/// Cloud Hypervisor `config.json` and `state.json`, QEMU's saved VM
+/// configuration (`qemu-config.json`, `lib/hypervisor/qemu/qemu.go`
+/// @b7c500b), vz's manifest (`config.json`).
+pub(super) const HYPEMAN_DEVICE_STATE: [&str; 4] =
+    ["state", "config.json", "state.json", "qemu-config.json"];
+
+/// vz's saved machine (`SnapshotMachineStateFile`,
+/// `lib/hypervisor/vz/shimconfig/config.go` @8331138): never compressed by
+/// Hypeman (not among `snapshotMemoryFileCandidates`).
+pub(super) const VZ_MACHINE_STATE: &str = "machine-state.vzm";
 
 /// What a memory file's name promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +67,8 @@ impl Expect {
 pub(super) struct MemoryFile {
     pub(super) path: PathBuf,
     pub(super) format: MemoryFormat,
+    /// How the file is compressed, whatever it holds.
+    pub(super) compression: Option<Compression>,
     /// Apparent size of the file itself.
     pub(super) file_bytes: u64,
 }
@@ -75,7 +85,9 @@ impl MemoryFile {
                 Some(bytes) => MemorySize::FromMetadata { bytes },
                 None => MemorySize::Unknown,
             },
-            MemoryFormat::QemuMigrationStream | MemoryFormat::None => MemorySize::Unknown,
+            MemoryFormat::QemuMigrationStream
+            | MemoryFormat::VzMachineState
+            | MemoryFormat::None => MemorySize::Unknown,
         }
     }
 }
@@ -112,7 +124,11 @@ pub(super) fn find_memory(
 }
 
 /// Open `path` read-only and tell its format from `expect`, the hypervisor
-/// (QEMU memory is always a migration stream) and the first four bytes.
+/// (QEMU memory is always a migration stream, compressed or not: Hypeman
+/// compresses it like any memory file, `snapshotMemoryFileCandidates`,
+/// `lib/instances/snapshot_compression.go` @5685f4c) and the first bytes —
+/// of the file, and of a compressed file's content, so a compressed
+/// migration stream is never taken for compressed RAM.
 pub(super) fn inspect(
     path: &Path,
     expect: Expect,
@@ -131,11 +147,9 @@ pub(super) fn inspect(
         path: path.to_path_buf(),
         reason,
     };
-    let format = if hypervisor == Some(&Hypervisor::Qemu) || head == QEMU_MAGIC {
-        MemoryFormat::QemuMigrationStream
-    } else if expect == Expect::Raw {
+    let compression = if expect == Expect::Raw {
         // A raw name: raw RAM may start with any bytes.
-        MemoryFormat::Raw
+        None
     } else {
         // Past any skippable frames (`pzstd` writes one first): compressed
         // bytes are never taken for raw memory.
@@ -145,9 +159,9 @@ pub(super) fn inspect(
         })?;
         match (expect, found) {
             (_, Framing::Refused(reason)) => return Err(bad(reason)),
-            (Expect::Sniff, Framing::Raw) => MemoryFormat::Raw,
-            (Expect::Sniff, Framing::Compressed(c)) => c.into(),
-            (Expect::Compressed(want), Framing::Compressed(c)) if c == want => c.into(),
+            (Expect::Sniff | Expect::Raw, Framing::Raw) => None,
+            (Expect::Sniff, Framing::Compressed(c)) => Some(c),
+            (Expect::Compressed(want), Framing::Compressed(c)) if c == want => Some(c),
             (Expect::Compressed(want), other) => {
                 let holds = match other {
                     Framing::Compressed(c) => format!("holds {c} data"),
@@ -157,14 +171,58 @@ pub(super) fn inspect(
                     "named as {want}-compressed memory but {holds}"
                 )));
             }
-            (Expect::Raw, _) => MemoryFormat::Raw,
+            (Expect::Raw, Framing::Compressed(_)) => None,
         }
+    };
+    let qemu = hypervisor == Some(&Hypervisor::Qemu)
+        || match compression {
+            None => head == QEMU_MAGIC,
+            Some(c) => decompressed_head(path, c).is_some_and(|h| h == *QEMU_MAGIC),
+        };
+    let format = match (qemu, compression) {
+        (true, _) => MemoryFormat::QemuMigrationStream,
+        (false, Some(c)) => c.into(),
+        (false, None) => MemoryFormat::Raw,
     };
     Ok(MemoryFile {
         path: path.to_path_buf(),
         format,
+        compression,
         file_bytes,
     })
+}
+
+/// The first four bytes of a compressed file's content, when they decode
+/// (reads one frame's first block at most).
+fn decompressed_head(path: &Path, compression: Compression) -> Option<[u8; 4]> {
+    let file = open_regular(path).ok()?;
+    let mut reader = crate::scan::decompressor(file, compression).ok()?;
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut reader, &mut head).ok()?;
+    Some(head)
+}
+
+/// vz's `machine-state.vzm` in `dir`, when present: Apple's format, listed
+/// as such and never scanned.
+pub(super) fn find_vz(dir: &Path) -> Result<Option<MemoryFile>, SourceError> {
+    let path = dir.join(VZ_MACHINE_STATE);
+    if !exists(&path)? {
+        return Ok(None);
+    }
+    let file = open_regular(&path)?;
+    let file_bytes = file
+        .metadata()
+        .map_err(|source| ReadError::Io {
+            path: path.clone(),
+            source,
+        })?
+        .len();
+    Ok(Some(MemoryFile {
+        path,
+        format: MemoryFormat::VzMachineState,
+        compression: None,
+        file_bytes,
+    }))
 }
 
 /// Up to the first four bytes of `file`.

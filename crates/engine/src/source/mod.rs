@@ -11,7 +11,9 @@
 //! compression is a property of the memory file, detected by magic bytes, and
 //! scanning streams through the decompressor ([`crate::scan::stream`]). A QEMU
 //! memory file is a migration stream, not raw RAM: it is listed as
-//! [`MemoryFormat::QemuMigrationStream`] and never scanned as raw.
+//! [`MemoryFormat::QemuMigrationStream`] (with its compression, if any) and
+//! never scanned as raw; vz's `machine-state.vzm` is listed as
+//! [`MemoryFormat::VzMachineState`] and never scanned at all.
 //!
 //! Nothing here writes: every file is opened read-only and non-blocking and
 //! checked to be a regular file ([`crate::files::open_regular`]), metadata is
@@ -21,6 +23,7 @@
 //! Everything read from a source is untrusted: names and metadata strings are
 //! passed on as found, for renderers to sanitize.
 
+pub mod datadir;
 mod error;
 mod hypeman;
 mod memory;
@@ -31,6 +34,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 
+pub use datadir::{DataDirFrom, HypemanDataDir, HypemanEnv, hypeman_data_dir};
 pub use error::SourceError;
 pub use set::{LabeledSource, SourceSet, snapshot_at, source_paths_from};
 pub use types::*;
@@ -123,16 +127,37 @@ impl Source {
 
     /// The snapshot whose id, else whose name, is `key`. A problem entry with
     /// that id yields its error; a name shared by several entries is
-    /// [`SourceError::Ambiguous`].
+    /// [`SourceError::Ambiguous`], an id shared by several (a guest
+    /// directory and a central snapshot of one name) [`SourceError::SharedId`].
     pub fn find(&self, key: &str) -> Result<SourceSnapshot, SourceError> {
+        let mut by_id: Vec<Listed> = Vec::new();
         let mut by_name = Vec::new();
         for entry in self.list() {
             match entry {
-                Listed::Snapshot(s) if s.id == key => return Ok(s),
+                Listed::Snapshot(ref s) if s.id == key => by_id.push(entry),
+                Listed::Problem(ref p) if p.id.as_deref() == Some(key) => by_id.push(entry),
                 Listed::Snapshot(s) if s.name == key => by_name.push(s),
-                Listed::Problem(p) if p.id.as_deref() == Some(key) => return Err(p.error),
                 _ => {}
             }
+        }
+        if by_id.len() > 1 {
+            return Err(SourceError::SharedId {
+                source_path: self.root.clone(),
+                key: key.into(),
+                paths: by_id
+                    .iter()
+                    .map(|l| match l {
+                        Listed::Snapshot(s) => s.dir.clone(),
+                        Listed::Problem(p) => p.path.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        if let Some(entry) = by_id.pop() {
+            return match entry {
+                Listed::Snapshot(s) => Ok(s),
+                Listed::Problem(p) => Err(p.error),
+            };
         }
         match by_name.len() {
             0 => Err(SourceError::NotFound {
@@ -151,8 +176,8 @@ impl Source {
 
 impl SourceSnapshot {
     /// Whether [`SourceSnapshot::scan`] can read markers from its memory:
-    /// raw or compressed guest RAM (not a QEMU migration stream, not a
-    /// stopped snapshot).
+    /// raw or compressed guest RAM (not a QEMU migration stream, compressed
+    /// or not; not vz's saved machine; not a stopped snapshot).
     pub fn scannable(&self) -> bool {
         self.memory.is_some()
             && matches!(
@@ -197,6 +222,11 @@ impl SourceSnapshot {
             MemoryFormat::Lz4 => scan_compressed(path, Compression::Lz4, expected, opts)?,
             MemoryFormat::QemuMigrationStream => {
                 return Err(not("a QEMU migration stream is not raw guest RAM"));
+            }
+            MemoryFormat::VzMachineState => {
+                return Err(not(
+                    "vz's machine-state.vzm is Apple's opaque saved-machine format, not raw guest RAM",
+                ));
             }
             MemoryFormat::None => return Err(not("no memory file")),
         };

@@ -200,6 +200,7 @@ fn entry(
         hypervisor,
         kind: SnapshotKind::Standby,
         format: mem.format,
+        memory_compression: mem.compression,
         memory_size: mem.memory_size(None),
         memory_file_bytes: Some(mem.file_bytes),
         memory: Some(mem.path),
@@ -207,6 +208,9 @@ fn entry(
         payload_bytes: None,
         device_state,
         created_at: None,
+        instance: None,
+        instance_dir: None,
+        recorded_dir: None,
         read_only: true,
     }
 }

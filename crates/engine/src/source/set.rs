@@ -1,15 +1,17 @@
 //! The sources a run of forkmail lists from, each with a short label so a
 //! snapshot can be named `LABEL/NAME` (`hypeman/web`): `--source` paths, then
-//! `$FORKMAIL_SOURCES` (colon-separated), then `/var/lib/hypeman` when it is
-//! there and readable. A source that cannot be opened stays in the set with
+//! `$FORKMAIL_SOURCES` (colon-separated), then Hypeman's data directory as
+//! Hypeman resolves it ([`super::datadir`]: `DATA_DIR`, its config file's
+//! `data_dir`, `/var/lib/hypeman`) when it is there and readable. A source that cannot be opened stays in the set with
 //! its error, so listings can say why instead of dropping it.
 
 use std::path::{Path, PathBuf};
 
 use super::{Listed, Source, SourceError, SourceSnapshot, open_source};
 
-/// Hypeman's default data directory, added when it exists and is readable.
-pub const HYPEMAN_DEFAULT_DIR: &str = "/var/lib/hypeman";
+/// Hypeman's default data directory ([`super::datadir`] resolves the one
+/// Hypeman uses, as Hypeman does).
+pub use super::datadir::HYPEMAN_DEFAULT_DIR;
 /// The label of forkmail's own store in listings; no source takes it.
 pub const STORE_LABEL: &str = "store";
 
@@ -127,9 +129,13 @@ impl SourceSet {
     }
 
     /// Whether `path` is inside (or is) one of the sources: nothing may be
-    /// written there.
+    /// written there. `path` need not exist: it is resolved as the
+    /// filesystem would (against the working directory, links of the part
+    /// that exists followed, `..` by name), so every spelling of a place
+    /// inside a source is inside (`./new`, a bare `new` from within it, a
+    /// link to it).
     pub fn contains_path(&self, path: &Path) -> bool {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let path = crate::files::resolve_path(path);
         self.sources.iter().any(|s| match &s.source {
             Ok(src) => path.starts_with(src.root()),
             Err(_) => false,

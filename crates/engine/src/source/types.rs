@@ -58,19 +58,24 @@ pub enum Hypervisor {
     CloudHypervisor,
     /// QEMU (Hypeman's `qemu` and `qemu-microvm`): memory is a migration stream.
     Qemu,
+    /// Apple's Virtualization.framework through Hypeman's vz shim:
+    /// `machine-state.vzm` (device state and memory in Apple's own format).
+    Vz,
     /// Anything else, as found (empty when nothing said).
     Unknown(String),
 }
 
 impl Hypervisor {
     /// Parse a hypervisor name as Hypeman writes it (`cloud-hypervisor`,
-    /// `firecracker`, `qemu`, `qemu-microvm`); other names are kept as
+    /// `firecracker`, `qemu`, `qemu-microvm`, `vz`: `hypervisor.Type*`,
+    /// `lib/hypervisor/hypervisor.go` @b7c500b); other names are kept as
     /// [`Hypervisor::Unknown`].
     pub fn from_name(name: &str) -> Hypervisor {
         match name.trim().to_ascii_lowercase().as_str() {
             "firecracker" => Hypervisor::Firecracker,
             "cloud-hypervisor" | "cloudhypervisor" | "ch" => Hypervisor::CloudHypervisor,
             "qemu" | "qemu-microvm" => Hypervisor::Qemu,
+            "vz" => Hypervisor::Vz,
             _ => Hypervisor::Unknown(name.to_string()),
         }
     }
@@ -81,6 +86,7 @@ impl Hypervisor {
             Hypervisor::Firecracker => "firecracker",
             Hypervisor::CloudHypervisor => "cloud-hypervisor",
             Hypervisor::Qemu => "qemu",
+            Hypervisor::Vz => "vz",
             Hypervisor::Unknown(s) if s.is_empty() => "unknown",
             Hypervisor::Unknown(s) => s,
         }
@@ -107,8 +113,13 @@ pub enum MemoryFormat {
     Zstd,
     /// Raw guest RAM in lz4 frames.
     Lz4,
-    /// A QEMU migration stream (`QEVM`): not raw RAM, never scanned as such.
+    /// A QEMU migration stream (`QEVM`): not raw RAM, never scanned as such
+    /// (compressed or not: see [`SourceSnapshot::memory_compression`]).
     QemuMigrationStream,
+    /// vz's `machine-state.vzm`: Apple's opaque saved-machine format
+    /// (`VZVirtualMachine.saveMachineStateTo`), device state and memory
+    /// together; nothing in it can be scanned or patched.
+    VzMachineState,
     /// No memory file (a stopped snapshot).
     None,
 }
@@ -121,6 +132,7 @@ impl MemoryFormat {
             MemoryFormat::Zstd => "zstd",
             MemoryFormat::Lz4 => "lz4",
             MemoryFormat::QemuMigrationStream => "qemu-migration-stream",
+            MemoryFormat::VzMachineState => "vz-machine-state",
             MemoryFormat::None => "none",
         }
     }
@@ -167,6 +179,15 @@ pub enum MemorySize {
         /// Bytes.
         bytes: u64,
     },
+    /// The guest's memory as Hypeman records it for an instance (metadata
+    /// `Size` + `HotplugSize`): the size Hypeman reports, and an upper bound
+    /// of the memory file's uncompressed length (Cloud Hypervisor's
+    /// `memory-ranges` holds only the ranges in use), not a recorded length.
+    /// JSON: `{"from": "configured", "bytes": N}`.
+    Configured {
+        /// Bytes.
+        bytes: u64,
+    },
     /// Not known without decompressing (or no memory at all).
     Unknown,
 }
@@ -175,7 +196,9 @@ impl MemorySize {
     /// The size in bytes when known.
     pub fn bytes(self) -> Option<u64> {
         match self {
-            MemorySize::Apparent { bytes } | MemorySize::FromMetadata { bytes } => Some(bytes),
+            MemorySize::Apparent { bytes }
+            | MemorySize::FromMetadata { bytes }
+            | MemorySize::Configured { bytes } => Some(bytes),
             MemorySize::Unknown => None,
         }
     }
@@ -198,6 +221,42 @@ pub struct HypemanCompression {
     pub uncompressed_bytes: Option<u64>,
 }
 
+/// Hypeman's `PendingStandbyCompression` of an instance: compression
+/// planned at standby and not yet done (`lib/instances/types.go` @146b7ce;
+/// set by `standby.go` @13baa91, cleared when the job ends).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PendingCompression {
+    /// `Policy.enabled`.
+    pub enabled: Option<bool>,
+    /// `Policy.algorithm`: `zstd` or `lz4`.
+    pub algorithm: Option<String>,
+    /// `Policy.level`.
+    pub level: Option<i64>,
+    /// `NotBefore`: the job does not start before (RFC 3339, as found).
+    pub not_before: Option<String>,
+}
+
+/// What Hypeman itself reports of a standby instance, from its
+/// `metadata.json` (`StoredMetadata`, `lib/instances/types.go` @146b7ce),
+/// its state derived by Hypeman's rule (`deriveStateWithOptions`,
+/// `lib/instances/query.go` @c2e2295).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HypemanInstance {
+    /// `Standby`: no VMM socket, a non-empty `snapshot-latest/` (the only
+    /// state listed as a snapshot).
+    pub state: String,
+    /// `CreatedAt`: when the instance was created.
+    pub created_at: Option<String>,
+    /// `StoppedAt`: when it went into standby (the snapshot's time).
+    pub stopped_at: Option<String>,
+    /// `Size`: base memory, bytes.
+    pub size: Option<u64>,
+    /// `HotplugSize`: hotplug memory, bytes.
+    pub hotplug_size: Option<u64>,
+    /// `PendingStandbyCompression`.
+    pub pending_compression: Option<PendingCompression>,
+}
+
 /// A snapshot listed from a source. Read-only: forkmail never writes to it;
 /// a fork copies (or imports) it first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -218,8 +277,11 @@ pub struct SourceSnapshot {
     pub hypervisor: Hypervisor,
     /// Standby (memory) or stopped (none).
     pub kind: SnapshotKind,
-    /// The memory file's format.
+    /// The memory file's format: what it holds.
     pub format: MemoryFormat,
+    /// How the memory file is compressed, whatever it holds (a zstd QEMU
+    /// stream is `qemu-migration-stream` compressed `zstd`).
+    pub memory_compression: Option<Compression>,
     /// The memory file, when there is one.
     #[serde(serialize_with = "lossy_opt_path")]
     pub memory: Option<PathBuf>,
@@ -236,9 +298,22 @@ pub struct SourceSnapshot {
     /// `state.json`, `vmstate`, `*.snap`).
     #[serde(serialize_with = "lossy_paths")]
     pub device_state: Vec<PathBuf>,
-    /// Creation time as recorded (RFC 3339 text, unchecked); `None` when the
-    /// source records none.
+    /// When the snapshot was taken, as recorded (RFC 3339 text, unchecked):
+    /// a Hypeman standby instance's `StoppedAt`, a central snapshot's
+    /// `created_at`; `None` when the source records none.
     pub created_at: Option<String>,
+    /// A Hypeman standby instance as Hypeman reports it.
+    pub instance: Option<HypemanInstance>,
+    /// A Hypeman snapshot's instance directory as it is now: `guests/<id>`,
+    /// or a central snapshot's `snapshots/<id>/guest` (disks, the
+    /// Firecracker restore metadata).
+    #[serde(serialize_with = "lossy_opt_path")]
+    pub instance_dir: Option<PathBuf>,
+    /// The directory its device state names for `instance_dir`, as
+    /// recorded (`DataDir`, or a central snapshot's
+    /// `stored_metadata.DataDir`: the source instance's, maybe gone).
+    #[serde(serialize_with = "lossy_opt_path")]
+    pub recorded_dir: Option<PathBuf>,
     /// Always `true`: entries of a source are never written.
     pub read_only: bool,
 }

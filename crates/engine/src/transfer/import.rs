@@ -1,16 +1,27 @@
 //! Import: a read-only source snapshot becomes a store snapshot. The memory
 //! is copied sparse (reflink where the filesystems allow, else data extents
 //! only) or, when compressed, decompressed straight into a sparse file; the
-//! device state is copied beside it under the VMM's own names. The snapshot
-//! is built in a hidden directory and renamed into place, so a failed or
-//! cancelled import leaves nothing.
+//! device state is copied beside it under the VMM's own names; and the
+//! files that device state names (disks, kernel, initrd; Hypeman's
+//! `firecracker-config.json`) are copied into `files/`, so that an export
+//! can later make every path point into its own directory
+//! ([`super::rewrite`]) with the disks of the moment the memory was taken.
+//! What cannot be exported safely is recorded with the reason; the import
+//! itself still succeeds (markers, patched forks).
+//!
+//! A Hypeman instance that leaves standby while it is imported (its VMM
+//! socket appears, a file copied changes) fails the import: the copy would
+//! not be one snapshot. The snapshot is built in a hidden directory and
+//! renamed into place, so a failed or cancelled import leaves nothing.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use super::rewrite::{self, ExportPlan, FC_RESTORE_METADATA, FILES_DIR, RewriteError, Role};
 use super::{ImportOrigin, ImportedConfig, SparseLimits, TransferError, decompress_sparse};
 use crate::copy::copy_memory;
-use crate::source::{Hypervisor, MemoryFormat, SnapshotKind, SourceSnapshot};
+use crate::source::{Hypervisor, MemoryFormat, Origin, SnapshotKind, SourceSnapshot};
 use crate::store::{MEMORY_FILE, STATE_FILE, SnapshotInfo, SnapshotMeta, Store, ValidName};
 use crate::template::common::SnapshotDraft;
 use crate::vmm::VmmKind;
@@ -47,6 +58,11 @@ pub fn vmm_of(snap: &SourceSnapshot) -> Result<VmmKind, TransferError> {
         Hypervisor::CloudHypervisor => Ok(VmmKind::CloudHypervisor),
         Hypervisor::Qemu => Err(not(
             "a QEMU snapshot's memory file is a migration stream, not raw guest RAM".into(),
+        )),
+        Hypervisor::Vz => Err(not(
+            "a vz snapshot's machine-state.vzm is Apple's opaque saved-machine format (device \
+             state and memory together): there is no guest RAM to scan or patch"
+                .into(),
         )),
         Hypervisor::Unknown(h) if h.is_empty() => Err(not(
             "nothing says which VMM it belongs to: import its snapshot directory (the memory beside its device state), not the memory file alone".into(),
@@ -147,6 +163,7 @@ pub fn import_snapshot_with(
         return Err(not("it has no raw (or zstd/lz4) memory file"));
     };
     let room = room_for(store, snap, memory)?;
+    let before = Identities::of(snap.memory.iter().chain(&snap.device_state));
     let draft = SnapshotDraft::begin(store, name)?;
     let dst = draft.dir().join(MEMORY_FILE);
     let (method, data_bytes) = match snap.format {
@@ -159,7 +176,11 @@ pub fn import_snapshot_with(
                 return Err(not("its memory format cannot be read"));
             };
             let limits = SparseLimits {
-                recorded: snap.memory_size.bytes(),
+                // Only a size the snapshot records binds (not the file's).
+                recorded: match snap.memory_size {
+                    crate::source::MemorySize::FromMetadata { bytes } => Some(bytes),
+                    _ => None,
+                },
                 max_size: options.max_unrecorded_memory,
                 room,
             };
@@ -171,6 +192,24 @@ pub fn import_snapshot_with(
         }
     };
     let device_state = copy_device_state(snap, vmm, draft.dir(), cancel)?;
+    let (export, carried) = carry_for_export(snap, vmm, draft.dir(), cancel)?;
+    // Nothing changed meanwhile: the copy is one snapshot.
+    let changed = before.changed().or_else(|| carried.changed());
+    let still = match snap.origin {
+        Origin::HypemanStandby | Origin::HypemanSnapshot => {
+            crate::source::open_source(&snap.source)
+                .and_then(|s| s.find(&snap.id))
+                .err()
+                .map(|e| e.to_string())
+        }
+        _ => None,
+    };
+    if let Some(what) = changed.or(still) {
+        return Err(TransferError::SourceChanged {
+            name: snap.name.clone(),
+            what,
+        });
+    }
     #[cfg(feature = "test-hooks")]
     crate::test_hooks::hold_point_if_asked("import", Some(cancel));
     let size = std::fs::metadata(&dst)
@@ -189,6 +228,7 @@ pub fn import_snapshot_with(
             format: snap.format.label().into(),
             created_at: snap.created_at.clone(),
         },
+        export: Some(export),
     };
     let meta = SnapshotMeta {
         kind: "standby".into(),
@@ -287,4 +327,159 @@ fn copy_device_state(
         out.push(name);
     }
     Ok(out)
+}
+
+/// Where the device state's paths point for `snap`: a Hypeman snapshot's
+/// instance directory stands for the directory its metadata recorded (and,
+/// for a Firecracker fork Hypeman could not rewrite in place, for its
+/// alias source); a plain directory's paths are where they say.
+fn layout(snap: &SourceSnapshot, vmm: VmmKind) -> rewrite::SourceLayout {
+    let mut recorded_dirs: Vec<PathBuf> = snap.recorded_dir.iter().cloned().collect();
+    if let Some(guest) = &snap.instance_dir {
+        if vmm == VmmKind::Firecracker
+            && let Some(alias) = rewrite::fc_alias_source_dir(guest)
+        {
+            recorded_dirs.push(alias);
+        }
+        if recorded_dirs.is_empty() {
+            recorded_dirs.push(guest.clone());
+        }
+    } else {
+        recorded_dirs.push(snap.dir.clone());
+    }
+    // `<data>/guests/<id>` as recorded: `<data>` is the source's root now.
+    let recorded_root = snap
+        .recorded_dir
+        .as_deref()
+        .filter(|_| {
+            matches!(
+                snap.origin,
+                Origin::HypemanStandby | Origin::HypemanSnapshot
+            )
+        })
+        .and_then(|d| {
+            let guests = d.parent()?;
+            (guests.file_name()? == "guests").then(|| guests.parent().map(Path::to_path_buf))?
+        })
+        .filter(|was| was != &snap.source)
+        .map(|was| (was, snap.source.clone()));
+    rewrite::SourceLayout {
+        vmm,
+        snapshot_dir: snap.dir.clone(),
+        guest_dir: snap.instance_dir.clone(),
+        recorded_dirs,
+        recorded_root,
+    }
+}
+
+/// Classify the device state copied into `dir` and carry the files it
+/// names into `dir/files/` (and Hypeman's `firecracker-config.json` beside
+/// it). What cannot be exported is recorded, not an error; a copy that
+/// fails is.
+fn carry_for_export(
+    snap: &SourceSnapshot,
+    vmm: VmmKind,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<(ExportPlan, Identities), TransferError> {
+    let layout = layout(snap, vmm);
+    let mut plan = match rewrite::classify(&layout, dir) {
+        Ok(plan) => plan,
+        Err(RewriteError::Refused(r)) => {
+            return Ok((
+                ExportPlan {
+                    recorded_dirs: layout
+                        .recorded_dirs
+                        .iter()
+                        .map(|d| d.to_string_lossy().into_owned())
+                        .collect(),
+                    refused: Some(r),
+                    ..ExportPlan::default()
+                },
+                Identities::default(),
+            ));
+        }
+        Err(e) => {
+            return Ok((
+                ExportPlan {
+                    refused: Some(rewrite::Refusal {
+                        location: "device state".into(),
+                        value: String::new(),
+                        reason: format!("it cannot be read: {e}"),
+                    }),
+                    ..ExportPlan::default()
+                },
+                Identities::default(),
+            ));
+        }
+    };
+    // Each file as it was before it was copied, compared again at the end.
+    let mut carried = Identities::default();
+    let mut used: Vec<String> = Vec::new();
+    for p in plan.paths.iter_mut().filter(|p| p.role == Role::File) {
+        let from = layout.resolve(Path::new(&p.path));
+        let base = from
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let mut name = base.clone();
+        let mut n = 2;
+        while used.contains(&name) {
+            name = format!("{n}-{base}");
+            n += 1;
+        }
+        used.push(name.clone());
+        let files = dir.join(FILES_DIR);
+        crate::store::private_dir(&files).map_err(|source| TransferError::Io {
+            context: format!("create {}", files.display()),
+            source,
+        })?;
+        carried.push(&from);
+        copy_memory(&from, &files.join(&name), cancel, &mut |_, _| {})?;
+        p.stored = Some(format!("{FILES_DIR}/{name}"));
+    }
+    if plan.fc_restore_metadata
+        && let Some(guest) = &snap.instance_dir
+    {
+        let from = guest.join(FC_RESTORE_METADATA);
+        carried.push(&from);
+        copy_memory(
+            &from,
+            &dir.join(FC_RESTORE_METADATA),
+            cancel,
+            &mut |_, _| {},
+        )?;
+    }
+    Ok((plan, carried))
+}
+
+/// A file's identity: device, inode, size, mtime (seconds, nanoseconds).
+type FileId = (u64, u64, u64, i64, i64);
+
+/// Files as they were when first seen (none: not there).
+#[derive(Debug, Default)]
+struct Identities(Vec<(PathBuf, Option<FileId>)>);
+
+impl Identities {
+    fn id(path: &Path) -> Option<FileId> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+    }
+
+    fn of<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> Identities {
+        Identities(paths.map(|p| (p.clone(), Identities::id(p))).collect())
+    }
+
+    fn push(&mut self, path: &Path) {
+        self.0.push((path.to_path_buf(), Identities::id(path)));
+    }
+
+    /// The first file that is not what it was, said as such.
+    fn changed(&self) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(p, id)| Identities::id(p) != *id)
+            .map(|(p, _)| format!("{} changed while it was copied", p.display()))
+    }
 }

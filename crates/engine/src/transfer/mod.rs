@@ -9,6 +9,7 @@
 
 mod export;
 mod import;
+pub mod rewrite;
 mod sparse;
 
 use std::path::PathBuf;
@@ -16,11 +17,15 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use export::{Exported, check_export_target, export_fork, export_layout};
+pub use export::{
+    ExportReadiness, Exported, check_export_target, check_exportable, export_dir, export_fork,
+    export_layout, export_readiness,
+};
 pub use import::{
     DEFAULT_MAX_UNRECORDED_MEMORY, FREE_SPACE_RESERVE, ImportOptions, Imported,
     default_import_name, import_snapshot, import_snapshot_with, vmm_of,
 };
+pub use rewrite::{ExportPlan, RewriteError};
 pub use sparse::{SparseLimits, SparseStats, decompress_sparse};
 
 use crate::error::{ErrorKind, Kinded};
@@ -36,6 +41,11 @@ pub struct ImportedConfig {
     pub device_state: Vec<String>,
     /// Where it was imported from.
     pub imported_from: ImportOrigin,
+    /// What an export does with the paths its device state names (absent:
+    /// imported before exports were rewritten, or not Firecracker or Cloud
+    /// Hypervisor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportPlan>,
 }
 
 /// The source snapshot an import copied.
@@ -144,6 +154,20 @@ pub enum TransferError {
     /// Cancelled: nothing was kept.
     #[error("cancelled; nothing was kept")]
     Cancelled,
+    /// The device state cannot be exported so that it restores as a fork.
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    /// The source left standby (or a file of it changed) while it was
+    /// imported: the copy would not be one snapshot.
+    #[error(
+        "cannot import {name:?}: the source changed while it was copied ({what}); nothing was kept: import it again once it is in standby"
+    )]
+    SourceChanged {
+        /// The snapshot.
+        name: String,
+        /// What changed.
+        what: String,
+    },
 }
 
 impl Kinded for TransferError {
@@ -160,6 +184,8 @@ impl Kinded for TransferError {
             | TransferError::SizeMismatch { .. }
             | TransferError::NoRoom { .. } => ErrorKind::Io,
             TransferError::Cancelled => ErrorKind::Cancelled,
+            TransferError::Rewrite(e) => e.kind(),
+            TransferError::SourceChanged { .. } => ErrorKind::Busy,
         }
     }
 }
@@ -175,5 +201,7 @@ impl From<crate::copy::CopyError> for TransferError {
     }
 }
 
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 mod tests;

@@ -157,7 +157,7 @@ fn import_names_come_from_the_source_when_they_follow_the_rule() {
 }
 
 fn export_of(s: &SnapshotInfo, dir: &std::path::Path) -> Result<Exported, TransferError> {
-    export_fork(s, &s.memory_path(), dir, &AtomicBool::new(false))
+    export_fork(s, &s.memory_path(), dir, false, &AtomicBool::new(false))
 }
 
 #[test]
@@ -165,32 +165,52 @@ fn export_writes_the_vmms_own_layout_and_never_overwrites() {
     let rig = rig();
     let out = rig._dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    for (id, files) in [
-        ("fc-web", vec!["memory", "state"]),
+    for (id, memory, state) in [
+        ("fc-web", "memory", vec!["state", "firecracker-config.json"]),
         (
             "ch-packed",
-            vec!["memory-ranges", "config.json", "state.json"],
+            "memory-ranges",
+            vec!["config.json", "state.json"],
         ),
     ] {
         let s = import(&rig, id).snapshot;
         let dir = out.join(id);
         let e = export_of(&s, &dir).unwrap();
-        assert_eq!(e.files, files, "{id}");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        let mut want: Vec<String> = [memory, "restore.json", "RESTORE.md"]
+            .iter()
+            .chain(&state)
+            .map(|f| f.to_string())
+            .chain(
+                [
+                    "vmlinux",
+                    "initrd",
+                    "rootfs.erofs",
+                    "overlay.raw",
+                    "config.ext4",
+                ]
+                .iter()
+                .map(|f| format!("files/{f}")),
+            )
             .collect();
-        on_disk.sort();
-        let mut want: Vec<String> = files.iter().map(|f| f.to_string()).collect();
         want.sort();
-        assert_eq!(on_disk, want);
+        let mut files = e.files.clone();
+        files.sort();
+        assert_eq!(files, want, "{id}");
+        let mut on_disk = Vec::new();
+        for entry in walk(&dir) {
+            on_disk.push(
+                entry
+                    .strip_prefix(&dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        on_disk.sort();
+        assert_eq!(on_disk, want, "{id}");
         assert_eq!(
-            std::fs::read(dir.join(files[0])).unwrap(),
+            std::fs::read(dir.join(memory)).unwrap(),
             std::fs::read(s.memory_path()).unwrap()
-        );
-        assert_eq!(
-            std::fs::read(dir.join(files[1])).unwrap(),
-            std::fs::read(s.dir.join(files[1])).unwrap()
         );
         let err = export_of(&s, &dir).unwrap_err();
         assert!(matches!(err, TransferError::ExportTarget { .. }), "{err}");
@@ -206,6 +226,23 @@ fn export_writes_the_vmms_own_layout_and_never_overwrites() {
     e.undo();
     assert!(empty.is_dir(), "undo keeps a directory it did not make");
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
+
+/// Every regular file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 fn events_of(
@@ -268,10 +305,20 @@ fn an_imported_firecracker_snapshot_forks_without_restore_and_refuses_a_restore_
             _ => None,
         })
         .expect("an exported event");
-    assert_eq!(
-        exported,
-        (out.clone(), vec!["memory".into(), "state".into()])
-    );
+    assert_eq!(exported.0, out);
+    for f in [
+        "memory",
+        "state",
+        "files/overlay.raw",
+        "restore.json",
+        "RESTORE.md",
+    ] {
+        assert!(
+            exported.1.contains(&f.to_string()),
+            "{f} in {:?}",
+            exported.1
+        );
+    }
     assert!(matches!(events.last().unwrap().what, Happening::Done));
     let fork_mem = rig.store.forks_dir().join("patched/memory");
     assert_eq!(

@@ -214,6 +214,33 @@ impl ProcessRecord {
     /// Wait up to `timeout` for the process to be gone. Returns whether it is.
     pub fn wait_gone(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        // Pinned while it still matches, the process is waited for until it
+        // has exited: a pidfd becomes readable then, not when its command
+        // line goes (a moment earlier, while it still runs its exit).
+        if let Some(fd) = pidfd_of(self.pid).filter(|_| self.matches_live()) {
+            loop {
+                // Slices, so an adopted child is reaped as soon as it exits.
+                let slice = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(50));
+                let ts = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: i64::from(slice.subsec_nanos()),
+                };
+                let mut fds = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let exited = matches!(rustix::event::poll(&mut fds, Some(&ts)), Ok(n) if n > 0);
+                let _ = reap(self);
+                if exited {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+            }
+        }
         loop {
             let _ = reap(self);
             if !self.is_alive() {

@@ -19,7 +19,8 @@ use super::ownership::OwnedDir;
 use super::prestart::Prestart;
 use super::record::{ForkInfo, ForkStatus, StageTiming};
 use super::{
-    ForkError, ForkRequest, Happening, PlannedMailbox, SessionEvent, Stage, generate_fork_name,
+    Failure, ForkError, ForkRequest, Happening, KeptLogs, PlannedMailbox, SessionEvent, Stage,
+    generate_fork_name,
 };
 use crate::error::ErrorKind;
 use crate::scan::ScanReport;
@@ -132,9 +133,9 @@ pub fn run_session_prestarted(
                 err
             }
             .at(stage);
-            s.emit(Happening::StageFailed(err.clone()));
+            s.emit(Happening::StageFailed(Failure::from(&err)));
             rb.run(&s);
-            s.emit(Happening::Failed(err.clone()));
+            s.emit(Happening::Failed(Failure::from(&err)));
             Err(err)
         }
     }
@@ -266,6 +267,13 @@ impl Rollback {
             out.undo();
             notes.push(format!("removed the export in {}", out.dir.display()));
         }
+        // The fork's logs go with its directory: their end is kept in the
+        // event (the VM is stopped by now, so they are complete).
+        let kept = self
+            .dir
+            .as_ref()
+            .map(|d| KeptLogs::read(d.path()))
+            .unwrap_or_default();
         if let Some(dir) = self.dir {
             let path = dir.path().to_path_buf();
             match dir.remove() {
@@ -285,7 +293,7 @@ impl Rollback {
         if notes.is_empty() {
             notes.push("nothing was written".into());
         }
-        s.emit(Happening::RolledBack { notes });
+        s.emit(Happening::RolledBack { notes, kept });
     }
 }
 
@@ -341,6 +349,7 @@ fn drive(
                 &plan.snapshot,
                 &made.dir.join(MEMORY_FILE),
                 to,
+                req.export_keep_source_paths,
                 s.cancel,
             )
             .map_err(ForkError::layer)?;

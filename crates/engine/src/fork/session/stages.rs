@@ -68,7 +68,8 @@ pub(super) fn validate(
                 "--export writes a patched copy for another VMM: it needs --no-restore and no --zero-copy".into(),
             ));
         }
-        crate::transfer::check_export_target(to).map_err(ForkError::layer)?;
+        crate::transfer::check_exportable(&snapshot, to, req.export_keep_source_paths)
+            .map_err(ForkError::layer)?;
     }
     // The fork's own choice, else the template's, else the loopback.
     let ack_bind = req

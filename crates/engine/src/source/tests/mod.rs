@@ -52,6 +52,7 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
     use MemoryFormat as F;
     use Origin::*;
     let apparent = MemorySize::Apparent { bytes: MEM_SIZE };
+    let configured = MemorySize::Configured { bytes: MEM_SIZE };
     let standby = SnapshotKind::Standby;
     assert_eq!(
         got,
@@ -74,7 +75,17 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
                 CloudHypervisor,
                 F::Zstd,
                 "memory-ranges.zst".into(),
-                MemorySize::Unknown
+                configured
+            ),
+            (
+                "fc-pending",
+                "pending",
+                HypemanStandby,
+                standby,
+                Firecracker,
+                F::Raw,
+                "memory".into(),
+                apparent
             ),
             (
                 "fc-web",
@@ -87,6 +98,16 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
                 apparent
             ),
             (
+                "qemu-packed",
+                "qemu-packed",
+                HypemanStandby,
+                standby,
+                Qemu,
+                F::QemuMigrationStream,
+                "memory.zst".into(),
+                configured
+            ),
+            (
                 "qemu-vm",
                 "qemu-vm",
                 HypemanStandby,
@@ -94,7 +115,17 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
                 Qemu,
                 F::QemuMigrationStream,
                 "memory".into(),
-                MemorySize::Unknown
+                configured
+            ),
+            (
+                "vz-mac",
+                "mac",
+                HypemanStandby,
+                standby,
+                Vz,
+                F::VzMachineState,
+                "machine-state.vzm".into(),
+                configured
             ),
             (
                 "snap-lz4",
@@ -131,8 +162,12 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
     let web = by_id(&list, "fc-web");
     assert_eq!(
         web.created_at.as_deref(),
-        Some("2025-01-02T03:04:05.123456789Z")
+        Some(STOPPED_AT),
+        "a standby instance's time is when it went into standby"
     );
+    let hm = web.instance.as_ref().unwrap();
+    assert_eq!(hm.created_at.as_deref(), Some(CREATED_AT));
+    assert_eq!(hm.state, "Standby");
     assert_eq!(web.memory_file_bytes, Some(MEM_SIZE));
     assert_eq!(
         web.dir,
@@ -146,6 +181,10 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
     );
     let packed = by_id(&list, "ch-packed");
     assert_eq!(packed.created_at, None, "a mistyped key counts as absent");
+    assert_eq!(
+        packed.memory_compression,
+        Some(crate::scan::Compression::Zstd)
+    );
     let names: Vec<_> = packed
         .device_state
         .iter()
@@ -182,6 +221,10 @@ fn a_hypeman_data_directory_lists_every_standby_and_central_snapshot() {
         .collect();
     assert!(!all_ids.contains(&"running".to_string()));
     assert!(!all_ids.contains(&"snap-creating".to_string()));
+    assert!(
+        !all_ids.contains(&"stopped".to_string()),
+        "an empty snapshot-latest/ is Stopped"
+    );
 }
 
 #[test]
@@ -194,11 +237,13 @@ fn unreadable_entries_are_listed_with_the_reason_never_hidden() {
         .map(|p| (p.id.clone().unwrap(), p.error.problem()))
         .collect();
     let expected = [
+        ("aaa-impostor", "id-mismatch"),
         ("broken-meta", "bad-metadata"),
         ("dir-memory", "not-a-regular-file"),
         ("fifo-memory", "not-a-regular-file"),
         ("fifo-meta", "not-a-regular-file"),
         ("huge-meta", "too-large"),
+        ("live-ch", "running"),
         ("no-memory", "no-memory"),
         ("no-meta", "missing"),
         ("snap-array", "bad-metadata"),
@@ -421,4 +466,285 @@ fn an_area_that_cannot_be_listed_is_one_problem_and_the_rest_still_lists() {
     );
     assert_eq!(p.path, fx.root.join("snapshots"));
     assert_eq!(by_id(&list, "fc-web").name, "web");
+}
+
+fn problem<'a>(list: &'a [Listed], id: &str) -> &'a SourceProblem {
+    list.iter()
+        .filter_map(Listed::problem)
+        .find(|p| p.id.as_deref() == Some(id))
+        .unwrap_or_else(|| panic!("no problem {id} in {list:#?}"))
+}
+
+/// Issue 19: Hypeman's own rule (`lib/instances/query.go` @c2e2295): a
+/// standby snapshot is a non-empty `snapshot-latest/` without a VMM socket.
+#[test]
+fn hypemans_standby_rule_decides_what_is_a_snapshot() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    let list = source.list();
+    // An empty snapshot-latest/ is Stopped: not a snapshot, not a problem.
+    assert!(
+        list.iter().all(|l| match l {
+            Listed::Snapshot(s) => s.id != "stopped",
+            Listed::Problem(p) => p.id.as_deref() != Some("stopped"),
+        }),
+        "{list:#?}"
+    );
+    // A VMM socket: Hypeman asks the VMM (running, paused, unknown).
+    let live = problem(&list, "live-ch");
+    assert!(matches!(live.error, SourceError::NotStandby { .. }));
+    assert_eq!(live.error.problem(), "running");
+    use crate::error::{ErrorKind, Kinded};
+    assert_eq!(live.error.kind(), ErrorKind::Busy);
+    assert!(live.error.to_string().contains("ch.sock"), "{}", live.error);
+    assert_eq!(source.find("live-ch").unwrap_err().kind(), ErrorKind::Busy);
+    // The socket gone, it is in standby; any entry makes a snapshot-latest
+    // count (Hypeman's hasSnapshot), even one without memory.
+    std::fs::remove_file(fx.guest("live-ch").join("ch.sock")).unwrap();
+    std::fs::write(fx.latest("stopped").join("stray"), b"x").unwrap();
+    let list = source.list();
+    assert_eq!(by_id(&list, "live-ch").kind, SnapshotKind::Standby);
+    assert_eq!(problem(&list, "stopped").error.problem(), "no-memory");
+    // The socket is the one the metadata records, where the data dir is now.
+    let meta = fx.guest("ch-api").join("metadata.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    m["SocketPath"] = serde_json::json!(fx.guest("ch-api").join("api.sock"));
+    std::fs::write(&meta, serde_json::to_vec(&m).unwrap()).unwrap();
+    socket_file(&fx.guest("ch-api").join("api.sock"));
+    assert_eq!(source.find("ch-api").unwrap_err().problem(), "running");
+}
+
+/// Issue 19: vz standby instances are vz snapshots, named by their `Name`;
+/// Apple's saved machine is never scanned.
+#[test]
+fn vz_standby_instances_are_listed_by_name_and_never_scanned() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    let vz = source.find("mac").unwrap();
+    assert_eq!(vz.id, "vz-mac");
+    assert_eq!(vz.hypervisor, Hypervisor::Vz);
+    assert_eq!(vz.format, MemoryFormat::VzMachineState);
+    assert_eq!(file_name(&vz.memory), "machine-state.vzm");
+    assert_eq!(vz.memory_size, MemorySize::Configured { bytes: MEM_SIZE });
+    assert!(!vz.scannable());
+    let err = vz.scan(&ScanOptions::default()).unwrap_err();
+    assert!(matches!(err, SourceError::NotScannable { .. }), "{err}");
+    assert!(err.to_string().contains("machine-state.vzm"), "{err}");
+    let json = serde_json::to_value(&vz).unwrap();
+    assert_eq!(json["hypervisor"], "vz");
+    assert_eq!(json["format"], "vz-machine-state");
+}
+
+/// Issue 19: Hypeman compresses QEMU's memory too; a compressed migration
+/// stream is labelled as such and never scanned as RAM, in a data
+/// directory or given by path.
+#[test]
+fn compressed_qemu_memory_is_labelled_and_never_scanned_as_ram() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    let q = source.find("qemu-packed").unwrap();
+    assert_eq!(q.format, MemoryFormat::QemuMigrationStream);
+    assert_eq!(q.memory_compression, Some(crate::scan::Compression::Zstd));
+    assert!(!q.scannable());
+    assert_eq!(
+        q.scan(&ScanOptions::default()).unwrap_err().problem(),
+        "not-scannable"
+    );
+    // The same file by path, its hypervisor unknown: the content decides.
+    let file = fx.latest("qemu-packed").join("memory.zst");
+    let by_path = open_source(&file).unwrap().list().remove(0);
+    let s = by_path.snapshot().unwrap();
+    assert_eq!(s.format, MemoryFormat::QemuMigrationStream);
+    assert_eq!(s.memory_compression, Some(crate::scan::Compression::Zstd));
+    assert_eq!(s.hypervisor, Hypervisor::Qemu);
+    assert!(s.scan(&ScanOptions::default()).is_err());
+    // Compressed RAM by path is still compressed RAM.
+    let ram = fx.latest("ch-packed").join("memory-ranges.zst");
+    let by_path = open_source(&ram).unwrap().list().remove(0);
+    assert_eq!(by_path.snapshot().unwrap().format, MemoryFormat::Zstd);
+}
+
+/// Issue 19: when (`StoppedAt`), how big (`Size` + `HotplugSize` for
+/// memory that is not a raw file) and what is pending
+/// (`PendingStandbyCompression`), as Hypeman's metadata says.
+#[test]
+fn times_sizes_and_pending_compression_as_hypeman_reports_them() {
+    let fx = hypeman();
+    let list = open_source(&fx.root).unwrap().list();
+    let pending = by_id(&list, "fc-pending");
+    let p = pending
+        .instance
+        .as_ref()
+        .unwrap()
+        .pending_compression
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (p.enabled, p.algorithm.as_deref(), p.level),
+        (Some(true), Some("zstd"), Some(3))
+    );
+    assert_eq!(p.not_before.as_deref(), Some("2025-01-03T04:10:06.5Z"));
+    assert!(
+        by_id(&list, "fc-web")
+            .instance
+            .as_ref()
+            .unwrap()
+            .pending_compression
+            .is_none()
+    );
+    let packed = by_id(&list, "ch-packed");
+    let i = packed.instance.as_ref().unwrap();
+    assert_eq!(
+        (i.size, i.hotplug_size),
+        (Some(BASE_SIZE), Some(MEM_SIZE - BASE_SIZE))
+    );
+    assert_eq!(packed.memory_size.bytes(), Some(MEM_SIZE));
+    let json = serde_json::to_value(packed).unwrap();
+    assert_eq!(
+        json["memory_size"],
+        serde_json::json!({"from": "configured", "bytes": MEM_SIZE})
+    );
+    assert_eq!(json["memory_compression"], "zstd");
+    for id in ["ch-api", "fc-web", "vz-mac", "qemu-packed"] {
+        assert_eq!(
+            by_id(&list, id).created_at.as_deref(),
+            Some(STOPPED_AT),
+            "{id}"
+        );
+    }
+    // Central snapshots keep their own record's time.
+    assert_eq!(
+        by_id(&list, "snap-lz4").created_at.as_deref(),
+        Some("2025-02-03T04:05:06Z")
+    );
+}
+
+/// Reliability issue 18, defect 9: a guest directory whose metadata claims
+/// another's `Id` shadowed it (`hypeman/fc-web` resolved to the impostor,
+/// which sorts first). The directory name is the id, as it is for Hypeman;
+/// a claim that differs is refused; an id two entries share is refused.
+#[test]
+fn a_directory_claiming_another_id_never_shadows_it() {
+    let fx = hypeman();
+    let source = open_source(&fx.root).unwrap();
+    let web = source.find("fc-web").unwrap();
+    assert_eq!(web.dir, fx.latest("fc-web"), "the real fc-web");
+    assert_eq!(web.name, "web");
+    let err = source.find("aaa-impostor").unwrap_err();
+    assert!(
+        matches!(&err, SourceError::IdMismatch { claimed, dir, .. } if claimed == "fc-web" && dir == "aaa-impostor"),
+        "{err}"
+    );
+    assert_eq!(source.find("impostor").unwrap_err().problem(), "not-found");
+    let ids: Vec<String> = source
+        .list()
+        .iter()
+        .filter_map(Listed::snapshot)
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(ids.iter().filter(|i| *i == "fc-web").count(), 1);
+    // A central snapshot whose directory has a guest's name: one id, two
+    // entries: refused, never a guess.
+    let d = fx.root.join("snapshots/fc-web");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("snapshot.json"),
+        br#"{"snapshot": {"kind": "Stopped", "name": "copy"}}"#,
+    )
+    .unwrap();
+    let err = source.find("fc-web").unwrap_err();
+    assert!(
+        matches!(&err, SourceError::SharedId { paths, .. } if paths.len() == 2),
+        "{err}"
+    );
+    use crate::error::{ErrorKind, Kinded};
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert!(!err.to_string().contains("use an id"), "{err}");
+}
+
+mod properties {
+    //! Property tests (bounded cases): Hypeman metadata of any shape — the
+    //! fields listing reads, with values of any JSON type — lists as one
+    //! snapshot or one problem under its directory's name, never panics,
+    //! never under another id; the config reader never panics and reads
+    //! back the `data_dir` it is given.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::source::datadir::yaml_data_dir;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            "[ -~]{0,24}".prop_map(Value::from),
+            "/[a-z/]{0,24}".prop_map(Value::from),
+            Just(json!({"Policy": {"enabled": true, "algorithm": "lz4", "level": -1}})),
+            Just(json!([1, "x", null])),
+        ]
+    }
+
+    const KEYS: [&str; 11] = [
+        "Id",
+        "Name",
+        "HypervisorType",
+        "DataDir",
+        "SocketPath",
+        "Size",
+        "HotplugSize",
+        "CreatedAt",
+        "StoppedAt",
+        "PendingStandbyCompression",
+        "VsockSocket",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn metadata_of_any_shape_lists_under_its_directory(
+            values in proptest::collection::vec(proptest::option::of(json_value()), KEYS.len()),
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let root = d.path().join("hm");
+            let latest = root.join("guests/inst/snapshots/snapshot-latest");
+            std::fs::create_dir_all(&latest).unwrap();
+            std::fs::write(latest.join("memory"), [0u8; 4096]).unwrap();
+            std::fs::write(latest.join("state"), b"x").unwrap();
+            let mut meta = serde_json::Map::new();
+            for (k, v) in KEYS.iter().zip(values) {
+                if let Some(v) = v {
+                    meta.insert(k.to_string(), v);
+                }
+            }
+            std::fs::write(
+                root.join("guests/inst/metadata.json"),
+                serde_json::to_vec(&Value::Object(meta)).unwrap(),
+            )
+            .unwrap();
+            let list = open_source(&root).unwrap().list();
+            prop_assert_eq!(list.len(), 1);
+            match &list[0] {
+                Listed::Snapshot(s) => {
+                    prop_assert_eq!(s.id.as_str(), "inst");
+                    prop_assert_eq!(s.kind, SnapshotKind::Standby);
+                }
+                Listed::Problem(p) => prop_assert_eq!(p.id.as_deref(), Some("inst")),
+            }
+        }
+
+        #[test]
+        fn the_config_reader_never_panics_and_reads_back_data_dir(
+            text in "[ -~\n\t]{0,200}",
+            dir in "/[a-z0-9_/-]{1,40}",
+        ) {
+            let _ = yaml_data_dir(&text);
+            prop_assert_eq!(yaml_data_dir(&format!("port: 1\ndata_dir: {dir}\n")), Some(dir.clone()));
+            prop_assert_eq!(yaml_data_dir(&format!("data_dir: \"{dir}\" # c\n")), Some(dir));
+        }
+    }
 }
