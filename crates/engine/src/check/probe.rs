@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::fanout::{FanoutPlan, Permits, PlannedFork, run_fanout};
 use crate::fork::{
-    ForkError, ForkInfo, ForkOutcome, Forks, Happening, LiveStatus, MailboxSpec, SessionEvent,
+    ForkError, ForkInfo, ForkOutcome, Forks, Happening, LifecycleError, LiveStatus, MailboxSpec,
+    SessionEvent,
 };
 use crate::mailbox::{MailboxKind, MemoryAt};
 use crate::scan::ScanReport;
@@ -239,12 +240,11 @@ impl Ctx<'_> {
     /// held busy while it observed them).
     pub fn remove(&self, ran: &[Ran]) {
         for r in ran.iter().filter(|r| r.result.is_ok()) {
-            if let Ok(o) = &r.result
-                && let Some(h) = &o.held
-            {
-                h.release();
-            }
-            if let Err(e) = self.forks.remove(&r.name) {
+            let removed = match r.result.as_ref().ok().and_then(|o| o.held.as_ref()) {
+                Some(h) => self.forks.remove_held(h),
+                None => self.forks.remove(&r.name),
+            };
+            if let Err(e) = removed {
                 tracing::warn!(fork = r.name, "check: cannot remove its fork: {e}");
             }
             if let Ok(mut made) = self.made.lock() {
@@ -257,7 +257,19 @@ impl Ctx<'_> {
     pub fn remove_all(&self) {
         let names: Vec<String> = self.made.lock().map(|m| m.clone()).unwrap_or_default();
         for n in names {
-            if let Err(e) = self.forks.remove(&n) {
+            // Its lock went with its last reference; a child being spawned
+            // elsewhere in this program may share it for a moment more.
+            let mut tries = 0;
+            let removed = loop {
+                match self.forks.remove(&n) {
+                    Err(LifecycleError::InUse(_) | LifecycleError::Busy(_)) if tries < 100 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    other => break other,
+                }
+            };
+            if let Err(e) = removed {
                 tracing::warn!(fork = n, "check: cannot remove its fork: {e}");
             }
         }

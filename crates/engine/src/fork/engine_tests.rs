@@ -698,6 +698,8 @@ fn a_held_fork_is_busy_until_released() {
     assert_eq!(crate::error::Kinded::kind(&err), ErrorKind::Busy);
     assert!(matches!(forks.stop("f"), Err(LifecycleError::InUse(_))));
     assert_eq!(forks.get("f").unwrap().status, LiveStatus::Patched);
-    held.release();
-    forks.remove("f").expect("removed once released");
+    // Its maker removes it under its own lock, then lets go.
+    forks.remove_held(&held).expect("removed by its maker");
+    assert!(forks.get("f").is_err());
+    assert!(!out.dir.exists());
 }

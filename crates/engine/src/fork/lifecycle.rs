@@ -318,6 +318,23 @@ impl<'a> Forks<'a> {
     pub fn remove(&self, name: &str) -> Result<bool, LifecycleError> {
         let entry = self.get(name)?;
         let _lock = self.lock(&entry)?;
+        self.remove_entry(&entry, name)
+    }
+
+    /// Remove a fork its maker still holds ([`super::HeldFork`]: `forkmail
+    /// check` done observing it), under that lock: nobody can take the fork
+    /// in between, and a lock that a process being spawned elsewhere in
+    /// this program still shares for a moment (a child between fork and
+    /// exec) cannot make it look busy. The lock goes after.
+    pub fn remove_held(&self, held: &super::HeldFork) -> Result<bool, LifecycleError> {
+        let name = held.name();
+        let entry = self.get(name)?;
+        let removed = self.remove_entry(&entry, name);
+        held.release();
+        removed
+    }
+
+    fn remove_entry(&self, entry: &ForkEntry, name: &str) -> Result<bool, LifecycleError> {
         let mut stopped = match &entry.info {
             Some(info) => self.stop_vmm(info)?,
             None => false,
