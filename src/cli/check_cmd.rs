@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 use super::CheckArgs;
+use super::line_writer::LineWriter;
 use super::signals::cancel_flag;
 use crate::check::{CheckEvent, CheckOptions, CheckResult, junit_xml, run_check};
 use crate::error::ErrorKind;
@@ -44,11 +45,14 @@ pub(super) fn check(store: &Store, a: &CheckArgs) -> Result<i32> {
     let cancel = cancel_flag()?;
     let json = a.json;
     let header = Mutex::new(false);
+    // Rows are queued for a writer thread: a reader that does not read never
+    // holds a check (or its observation of a fork) up.
+    let writer = LineWriter::stdout(super::fork_cmd::dropped_note(json));
     let sink = |e: CheckEvent| {
         let CheckEvent::Finished(r) = e else { return };
         if json {
             if let Ok(line) = serde_json::to_string(&r) {
-                let _ = outln!("{line}");
+                writer.line(line);
             }
             return;
         }
@@ -56,10 +60,13 @@ pub(super) fn check(store: &Store, a: &CheckArgs) -> Result<i32> {
             && !*h
         {
             *h = true;
-            let _ = outln!("{:<14} {:<8} {:>11}  EVIDENCE", "CHECK", "VERDICT", "TIME");
+            writer.line(format!(
+                "{:<14} {:<8} {:>11}  EVIDENCE",
+                "CHECK", "VERDICT", "TIME"
+            ));
         }
         for l in row(&r) {
-            let _ = outln!("{l}");
+            writer.line(l);
         }
     };
     if !json {
@@ -70,7 +77,9 @@ pub(super) fn check(store: &Store, a: &CheckArgs) -> Result<i32> {
             if a.zero_copy { ", zero-copy forks" } else { "" }
         )?;
     }
-    let report = run_check(store, &opts, &sink, &cancel)?;
+    let report = run_check(store, &opts, &sink, &cancel);
+    writer.finish();
+    let report = report?;
     if let Some(path) = &a.junit {
         std::fs::write(path, junit_xml(&report))
             .with_context(|| format!("write JUnit XML to {}", path.display()))?;
